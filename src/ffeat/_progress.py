@@ -1,0 +1,58 @@
+"""A dependency-free progress bar on stderr, shown only on a terminal."""
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    """Counts finished items and redraws one status line at most 10 times a second.
+
+    Parameters
+    ----------
+    total : int
+        Number of items expected.
+    label : str
+        Text before the bar.
+    enabled : bool or None
+        Force the bar on or off; ``None`` shows it when stderr is a terminal.
+    """
+
+    def __init__(self, total: int, label: str = "", enabled: bool | None = None) -> None:
+        self.total = total
+        self.label = label
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.done = 0
+        self.failed = 0
+        self._start = time.perf_counter()
+        self._last = 0.0
+
+    def update(self, ok: bool = True) -> None:
+        """Record one finished item."""
+        self.done += 1
+        self.failed += not ok
+        now = time.perf_counter()
+        if self.enabled and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        frac = self.done / self.total if self.total else 1.0
+        rate = self.done / max(now - self._start, 1e-9)
+        eta = (self.total - self.done) / rate if rate > 0 else 0.0
+        bar = "#" * int(frac * 30)
+        sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} "
+                         f"{rate:,.0f} img/s, {self.failed} failed, ETA {eta:.0f}s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        """End the status line."""
+        if self.enabled:
+            self._draw(time.perf_counter())
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the bar was created."""
+        return time.perf_counter() - self._start

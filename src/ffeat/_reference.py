@@ -1,0 +1,93 @@
+"""Plain-NumPy reference implementations of the feature families.
+
+They define what the compiled kernels must compute, one image at a time, with
+no shortcut the kernels take (no half spectra, no rolling row buffers, no
+threshold counting). Tests hold the kernels to them; benchmarks time them as
+the baseline the speed-ups are quoted against.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .features import CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Residual, Spectrum
+
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _box_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix averaging each output cell's share of the input."""
+    edges = np.arange(n_out + 1) * (n_in / n_out)
+    lo = np.maximum(edges[:-1, None], np.arange(n_in)[None, :])
+    hi = np.minimum(edges[1:, None], np.arange(n_in)[None, :] + 1)
+    return np.clip(hi - lo, 0, None) / (n_in / n_out)
+
+
+def gray_reference(rgb: np.ndarray, family: Gray = Gray()) -> np.ndarray:
+    """Luma of one ``(H, W, 3)`` uint8 image, area-averaged to a grid."""
+    luma = rgb.astype(np.float64) @ _LUMA
+    grid = _box_weights(luma.shape[0], family.size) @ luma @ _box_weights(
+        luma.shape[1], family.size).T
+    return grid.ravel().astype(np.float32)
+
+
+def spectrum_reference(rgb: np.ndarray, family: Spectrum = Spectrum()) -> np.ndarray:
+    """Azimuthal average of the log power spectrum of one image's luma."""
+    luma = rgb.astype(np.float64) @ _LUMA
+    h, w = luma.shape
+    power = np.abs(np.fft.fft2(luma, norm="ortho")) ** 2
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    radius = np.hypot(fy, fx) / np.sqrt(0.5)
+    bins = np.minimum((radius * family.n_bins).astype(int), family.n_bins - 1).ravel()
+    counts = np.bincount(bins, minlength=family.n_bins)
+    sums = np.bincount(bins, weights=np.log(power.ravel() + family.eps),
+                       minlength=family.n_bins)
+    filled = counts > 0
+    centres = np.arange(family.n_bins)
+    means = np.interp(centres, centres[filled], sums[filled] / counts[filled])
+    return means.astype(np.float32)
+
+
+def _correlate_valid(plane: np.ndarray, kernel: np.ndarray, margin: int) -> np.ndarray:
+    """Correlate with a centred kernel on the pixels at least ``margin`` from the border."""
+    h, w = plane.shape
+    ky, kx = kernel.shape[0] // 2, kernel.shape[1] // 2
+    out = np.zeros((h - 2 * margin, w - 2 * margin))
+    for (i, j), v in np.ndenumerate(kernel):
+        if v:
+            dy, dx = i - ky, j - kx
+            out += v * plane[margin + dy:h - margin + dy, margin + dx:w - margin + dx]
+    return out
+
+
+def _cooc(a: np.ndarray, b: np.ndarray, levels: int) -> np.ndarray:
+    return np.bincount((a * levels + b).ravel(), minlength=levels * levels)
+
+
+def residual_reference(rgb: np.ndarray, family: Residual = Residual()) -> np.ndarray:
+    """Co-occurrences and moments of quantised filter residuals of one image."""
+    T, levels = family.T, 2 * family.T + 1
+    features = []
+    for channel in family.channels:
+        plane = rgb.astype(np.float64) @ np.array(CHANNELS[channel], dtype=np.float64)
+        for kernel, denom, directional in RESIDUAL_FILTERS.values():
+            oriented = [(kernel, "h"), (kernel.T, "v")] if directional else [(kernel, "hv")]
+            counts = np.zeros(levels * levels)
+            residuals = []
+            for k, directions in oriented:
+                raw = _correlate_valid(plane, k, RESIDUAL_MARGIN)  # exact integers
+                residuals.append(raw / (denom * 256))
+                divisor = denom * 256 * family.q
+                q = np.clip(np.floor(raw / divisor + 0.5), -T, T).astype(int) + T
+                if "h" in directions:
+                    counts += _cooc(q[:, :-1], q[:, 1:], levels)
+                if "v" in directions:
+                    counts += _cooc(q[:-1, :], q[1:, :], levels)
+            r = np.concatenate([x.ravel() for x in residuals])
+            m2 = np.mean(r**2)
+            kurtosis = np.mean(r**4) / m2**2 if m2 > 0 else 0.0
+            features += [counts / counts.sum(), [np.mean(np.abs(r)), np.sqrt(m2), kurtosis]]
+    return np.concatenate(features).astype(np.float32)
+
+
+REFERENCES = {"gray": gray_reference, "spectrum": spectrum_reference,
+              "residual": residual_reference}

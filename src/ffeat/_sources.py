@@ -1,0 +1,71 @@
+"""Expanding user inputs (files, folders, in-memory images) into a flat list."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .loading import describe_source
+
+#: File name extensions picked up when a folder is scanned (any case).
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif",
+                              ".tiff", ".gif"})
+#: Folder names that label the images below them: 0 = real, 1 = fake.
+CLASS_FOLDERS = {"real": 0, "fake": 1}
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input: what to read, its display name and its label (-1 if unknown)."""
+
+    obj: object
+    name: str
+    label: int = -1
+
+
+def _label_of(path: Path, root: Path) -> int:
+    """Label from the deepest ``real``/``fake`` folder between ``root`` and the file."""
+    for part in reversed(path.relative_to(root).parts[:-1]):
+        label = CLASS_FOLDERS.get(part.lower())
+        if label is not None:
+            return label
+    return CLASS_FOLDERS.get(root.name.lower(), -1)
+
+
+def _scan_folder(root: Path) -> list[Path]:
+    """Image files below ``root``, recursively, hidden entries skipped, sorted."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath, f) for f in sorted(filenames)
+                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+    return found
+
+
+def expand_inputs(images) -> list[Item]:
+    """Flatten paths, folders and in-memory images into :class:`Item` records.
+
+    A folder contributes every image file below it (by extension), labelled
+    by the nearest ``real``/``fake`` folder on its path; a file given by name
+    is always read, whatever its extension. A bare 4-D array is a batch of
+    images; any other single object is one input.
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        images = list(images)
+    elif isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)) \
+            or not hasattr(images, "__iter__"):
+        images = [images]
+    items = []
+    for position, obj in enumerate(images):
+        if isinstance(obj, (str, os.PathLike)) and Path(obj).is_dir():
+            root = Path(obj)
+            files = _scan_folder(root)
+            if not files:
+                # Recorded as an error by the reader, so the user hears of it.
+                items.append(Item(obj, f"{os.fspath(obj)}{os.sep}"))
+            items += [Item(f, os.fspath(f), _label_of(f, root)) for f in files]
+        else:
+            items.append(Item(obj, describe_source(obj, position)))
+    return items

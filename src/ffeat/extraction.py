@@ -1,0 +1,157 @@
+"""The single entry point: inputs in, a feature matrix and per-file errors out."""
+from __future__ import annotations
+
+import itertools
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._progress import Progress
+from ._sources import IMAGE_EXTENSIONS, Item, expand_inputs
+from .features import resolve_features
+from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, load_image
+
+__all__ = ["ImageError", "Extraction", "extract", "DEFAULT_FEATURES"]
+
+#: Families computed when none are named.
+DEFAULT_FEATURES = ("spectrum", "residual")
+
+
+class ImageError(NamedTuple):
+    """An input that gave no feature row: its name and the reason."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+class Extraction(NamedTuple):
+    """Result of :func:`extract`.
+
+    Attributes
+    ----------
+    X : ndarray of float32, shape (n_images, n_features)
+        One row per input that could be read, in input order.
+    names : list of str
+        Column names of ``X``.
+    sources : list of str
+        Name (path) of the input behind each row.
+    labels : ndarray of int8, shape (n_images,)
+        1 = fake, 0 = real (from ``fake``/``real`` folders), -1 = unknown.
+    errors : list of ImageError
+        One record per input that could not be read, in input order.
+    """
+
+    X: np.ndarray
+    names: list[str]
+    sources: list[str]
+    labels: np.ndarray
+    errors: list[ImageError]
+
+
+def _default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _features_of(item: Item, families, max_pixels: int, min_size: int) -> np.ndarray:
+    """Read one input and compute its feature row (runs in a worker thread)."""
+    if isinstance(item.obj, (str, os.PathLike)) and Path(item.obj).is_dir():
+        raise ImageReadError(item.name, "folder holds no image files (looked for "
+                                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    rgb = load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
+    return np.concatenate([f.compute(rgb)[0] for f in families])
+
+
+def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
+            on_error: str = "collect", progress: bool | None = False,
+            max_pixels: int = DEFAULT_MAX_PIXELS,
+            min_size: int = DEFAULT_MIN_SIZE) -> Extraction:
+    """Compute forensic features for a collection of images.
+
+    Parameters
+    ----------
+    images : path, folder, bytes, PIL image, ndarray, or an iterable of those
+        Folders are searched recursively for image files; a 4-D array is a
+        batch of images.
+    features : str, family object, or sequence of those, optional
+        Families to compute, in column order: ``"gray"``, ``"spectrum"``,
+        ``"residual"`` or configured :class:`~ffeat.Gray`,
+        :class:`~ffeat.Spectrum`, :class:`~ffeat.Residual` objects.
+    jobs : int, optional
+        Worker threads that decode and compute in parallel (default: all
+        available cores).
+    on_error : {"collect", "raise"}, optional
+        ``"collect"`` records unreadable inputs in ``errors`` and goes on;
+        ``"raise"`` raises :class:`~ffeat.ImageReadError` at the first one.
+    progress : bool or None, optional
+        Show a progress bar on stderr (``None``: only when it is a terminal).
+    max_pixels, min_size : int, optional
+        Limits passed to :func:`~ffeat.load_image`.
+
+    Returns
+    -------
+    Extraction
+        ``(X, names, sources, labels, errors)``.
+
+    Examples
+    --------
+    >>> import numpy as np, ffeat
+    >>> rng = np.random.default_rng(0)
+    >>> batch = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    >>> result = ffeat.extract(batch, features="spectrum")
+    >>> result.X.shape
+    (2, 64)
+    """
+    if on_error not in ("collect", "raise"):
+        raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
+    families = resolve_features(features)
+    names = [n for f in families for n in f.feature_names()]
+    items = expand_inputs(images)
+    jobs = _default_jobs() if jobs is None or jobs < 1 else jobs
+
+    rows, sources, labels, errors = [], [], [], []
+    bar = Progress(len(items), "ffeat extract", enabled=progress)
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+
+        def submit(item: Item):
+            return item, pool.submit(_features_of, item, families, max_pixels, min_size)
+
+        # A bounded window of tasks in flight keeps memory flat for any input count.
+        todo = iter(items)
+        pending = deque(submit(item) for item in itertools.islice(todo, 4 * jobs))
+        while pending:
+            item, future = pending.popleft()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(submit(nxt))
+            try:
+                row = future.result()
+            except (ValueError, MemoryError) as exc:  # ImageReadError is a ValueError
+                if on_error == "raise":
+                    for _, f in pending:
+                        f.cancel()
+                    if isinstance(exc, ImageReadError):
+                        raise
+                    raise ImageReadError(item.name, str(exc) or type(exc).__name__) from exc
+                reason = exc.reason if isinstance(exc, ImageReadError) else \
+                    f"features failed: {exc or type(exc).__name__}"
+                errors.append(ImageError(item.name, reason))
+                bar.update(ok=False)
+                continue
+            rows.append(row)
+            sources.append(item.name)
+            labels.append(item.label)
+            bar.update()
+    bar.close()
+    X = np.vstack(rows).astype(np.float32, copy=False) if rows else \
+        np.empty((0, len(names)), dtype=np.float32)
+    return Extraction(X, names, sources, np.array(labels, dtype=np.int8), errors)

@@ -1,0 +1,298 @@
+"""Feature families: configuration, names and the compiled CPU kernels behind them.
+
+Every family takes a batch of RGB images as ``uint8`` arrays of shape
+``(B, H, W, 3)`` (or one image of shape ``(H, W, 3)``) and returns a ``float32``
+matrix with one row per image. Images of one batch share their size; different
+batches may differ, and every family maps any size to the same feature length.
+
+``gray``
+    BT.601 luma (``0.299 R + 0.587 G + 0.114 B``) area-averaged onto a
+    ``size x size`` grid (exact box weights, fractional at cell borders).
+``spectrum``
+    Azimuthal average of the log power spectrum of the luma (Durall et al.
+    2020): orthonormal 2-D FFT, ``log(|F|^2 + 1e-6)``, averaged over rings of
+    normalised radius ``sqrt((ky/H)^2 + (kx/W)^2)`` in ``n_bins`` equal bins
+    over ``[0, sqrt(1/2)]`` (the corners hold the diagonal Nyquist). Bins that
+    no coefficient falls into (small images, low radii) are linearly
+    interpolated from their neighbours.
+``residual``
+    For each channel (JPEG YCbCr by default) and each SRM-style high-pass
+    filter: residuals quantised to ``clip(floor(r / q + 1/2), -T, T)``,
+    the normalised co-occurrence matrix of neighbouring quantised values,
+    then mean ``|r|``, RMS and kurtosis of the unquantised residual ``r`` (in
+    8-bit levels). Directional filters are applied horizontally and
+    vertically, each paired along its own direction; isotropic ones are paired
+    both ways. A border of 2 pixels is left out.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import numpy as np
+import scipy.fft
+
+from . import _gray, _residual, _spectrum
+
+__all__ = ["Gray", "Spectrum", "Residual", "FAMILIES", "resolve_features",
+           "RESIDUAL_FILTERS", "CHANNELS"]
+
+#: RGB weights of the channel planes in 1/256 of an 8-bit level (JPEG's BT.601
+#: YCbCr without offsets, which the zero-sum filters cancel anyway).
+CHANNELS: dict[str, tuple[int, int, int]] = {
+    "Y": (77, 150, 29),
+    "Cb": (-43, -85, 128),
+    "Cr": (128, -107, -21),
+    "R": (256, 0, 0),
+    "G": (0, 256, 0),
+    "B": (0, 0, 256),
+}
+
+#: SRM-style high-pass filters: name -> (integer kernel centred on the pixel,
+#: denominator, directional). Directional kernels are horizontal; their vertical
+#: twins are the transposes.
+RESIDUAL_FILTERS: dict[str, tuple[np.ndarray, int, bool]] = {
+    "o1": (np.array([[0, -1, 1]]), 1, True),
+    "o2": (np.array([[1, -2, 1]]), 2, True),
+    "o3": (np.array([[0, -1, 3, -3, 1]]), 3, True),
+    "kb": (np.array([[-1, 2, -1], [2, -4, 2], [-1, 2, -1]]), 4, False),
+    "kv": (np.array([[-1, 2, -2, 2, -1], [2, -6, 8, -6, 2], [-2, 8, -12, 8, -2],
+                     [2, -6, 8, -6, 2], [-1, 2, -2, 2, -1]]), 12, False),
+}
+
+#: Border (pixels) that no residual is computed in: the largest tap offset.
+RESIDUAL_MARGIN = 2
+
+
+def _as_batch(rgb: np.ndarray) -> np.ndarray:
+    """View one image or a batch as a C-contiguous ``(B, H, W, 3)`` uint8 array."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 3:
+        rgb = rgb[None]
+    if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(
+            "feature kernels take uint8 RGB images of shape (H, W, 3) or (B, H, W, 3); "
+            f"got {rgb.dtype} {rgb.shape}. Use ffeat.load_image to convert other inputs.")
+    return np.ascontiguousarray(rgb)
+
+
+@dataclass(frozen=True)
+class Gray:
+    """Luma pixels on a fixed grid (the grayscale-pixels baseline).
+
+    Parameters
+    ----------
+    size : int
+        Side of the output grid; the feature length is ``size**2``.
+    """
+
+    size: int = 32
+    name: ClassVar[str] = "gray"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= 512:
+            raise ValueError(f"gray size must lie in [1, 512], got {self.size}")
+
+    def feature_names(self) -> list[str]:
+        """Names of the output columns, row-major over the grid."""
+        return [f"gray_{u}_{v}" for u in range(self.size) for v in range(self.size)]
+
+    def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Features of a batch; see the class docstring."""
+        return _gray.gray_grid(_as_batch(rgb), self.size, n_threads)
+
+
+@functools.lru_cache(maxsize=64)
+def _radial_layout(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bin of each half-spectrum coefficient, column weights and per-bin totals."""
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    radius = np.sqrt(fy**2 + fx**2) / np.sqrt(0.5)
+    bins = np.minimum((radius * n_bins).astype(np.int32), n_bins - 1)
+    col_weight = np.full(w // 2 + 1, 2.0, dtype=np.float32)
+    col_weight[0] = 1.0
+    if w % 2 == 0:
+        col_weight[-1] = 1.0  # the Nyquist column has no mirrored twin
+    totals = np.bincount(bins.ravel(), weights=np.broadcast_to(col_weight, bins.shape).ravel(),
+                         minlength=n_bins)
+    for a in (bins, col_weight, totals):
+        a.setflags(write=False)
+    return np.ascontiguousarray(bins), col_weight, totals
+
+
+def _fill_empty_bins(means: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """Linearly interpolate bins that no coefficient fell into (in place)."""
+    empty = totals == 0
+    if empty.any():
+        centres = np.arange(means.shape[-1])
+        for row in means:
+            row[empty] = np.interp(centres[empty], centres[~empty], row[~empty])
+    return means
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """Azimuthally averaged log power spectrum of the luma.
+
+    Parameters
+    ----------
+    n_bins : int
+        Number of radial bins; the feature length.
+    """
+
+    n_bins: int = 64
+    name: ClassVar[str] = "spectrum"
+    eps: ClassVar[float] = 1e-6
+
+    def __post_init__(self) -> None:
+        if not 4 <= self.n_bins <= 1024:
+            raise ValueError(f"spectrum n_bins must lie in [4, 1024], got {self.n_bins}")
+
+    def feature_names(self) -> list[str]:
+        """Names of the output columns, from the lowest radius outwards."""
+        return [f"spectrum_{k:03d}" for k in range(self.n_bins)]
+
+    def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Features of a batch; see the class docstring."""
+        rgb = _as_batch(rgb)
+        luma = _spectrum.luma(rgb, n_threads)
+        spec = scipy.fft.rfft2(luma, norm="ortho", workers=n_threads)
+        bins, col_weight, totals = _radial_layout(rgb.shape[1], rgb.shape[2], self.n_bins)
+        sums = _spectrum.radial_log_power(np.ascontiguousarray(spec, dtype=np.complex64),
+                                          bins, col_weight, self.n_bins, self.eps, n_threads)
+        means = np.divide(sums, totals, out=np.zeros_like(sums), where=totals > 0)
+        return _fill_empty_bins(means, totals).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _filter_bank(channels: tuple[str, ...], T: int, q: float) -> dict[str, np.ndarray]:
+    """Flatten the residual filters into the tap tables the kernel reads."""
+    q256 = q * 256
+    starts, dy, dx, w, div, scale, group, pairs = [0], [], [], [], [], [], [], []
+    for g, (kernel, denom, directional) in enumerate(RESIDUAL_FILTERS.values()):
+        # (kernel, pair bits): horizontal pairs = 1, vertical = 2, both = 3.
+        maps = [(kernel, 1), (kernel.T, 2)] if directional else [(kernel, 3)]
+        for k, pair_bits in maps:
+            cy, cx = k.shape[0] // 2, k.shape[1] // 2
+            for (i, j), v in np.ndenumerate(k):
+                if v:
+                    dy.append(i - cy)
+                    dx.append(j - cx)
+                    w.append(v)
+            starts.append(len(w))
+            div.append(denom * q256)
+            scale.append(1.0 / (denom * 256))
+            group.append(g)
+            pairs.append(pair_bits)
+    bank = {
+        "cmat": np.array([CHANNELS[c] for c in channels], dtype=np.float32),
+        "tap_start": np.array(starts, dtype=np.int32),
+        "tap_dy": np.array(dy, dtype=np.int32),
+        "tap_dx": np.array(dx, dtype=np.int32),
+        "tap_w": np.array(w, dtype=np.float32),
+        "map_div": np.array(div, dtype=np.float32),
+        "map_scale": np.array(scale, dtype=np.float64),
+        "map_group": np.array(group, dtype=np.int32),
+        "map_pairs": np.array(pairs, dtype=np.int32),
+    }
+    for a in bank.values():
+        a.setflags(write=False)
+    return bank
+
+
+@dataclass(frozen=True)
+class Residual:
+    """Co-occurrences and moments of quantised high-pass residuals per channel.
+
+    Parameters
+    ----------
+    channels : tuple of str
+        Channel planes, from ``CHANNELS`` (``"Y"``, ``"Cb"``, ``"Cr"``, ``"R"``,
+        ``"G"``, ``"B"``). ``("Y",)`` gives luma-only residuals.
+    T : int
+        Truncation: quantised residuals lie in ``[-T, T]``; each co-occurrence
+        matrix has ``(2T + 1)**2`` cells.
+    q : float
+        Quantisation step in 8-bit levels; ``q * 256`` must be an integer.
+    """
+
+    channels: tuple[str, ...] = ("Y", "Cb", "Cr")
+    T: int = 2
+    q: float = 1.0
+    name: ClassVar[str] = "residual"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channels", tuple(self.channels))
+        unknown = [c for c in self.channels if c not in CHANNELS]
+        if unknown or not self.channels:
+            raise ValueError(f"residual channels must be a non-empty subset of "
+                             f"{sorted(CHANNELS)}; got {list(self.channels)}")
+        if not 1 <= self.T <= 8:
+            raise ValueError(f"residual T must lie in [1, 8], got {self.T}")
+        if not (0 < self.q <= 64 and float(self.q * 256).is_integer()):
+            raise ValueError(f"residual q must lie in (0, 64] and be a multiple of 1/256, "
+                             f"got {self.q}")
+
+    def feature_names(self) -> list[str]:
+        """Names of the output columns: channel, filter, then the statistic."""
+        levels = range(-self.T, self.T + 1)
+        stats = [f"cooc({a},{b})" for a in levels for b in levels]
+        stats += ["mean_abs", "rms", "kurtosis"]
+        return [f"residual_{c}_{f}_{s}" for c in self.channels
+                for f in RESIDUAL_FILTERS for s in stats]
+
+    def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Features of a batch; see the class docstring."""
+        rgb = _as_batch(rgb)
+        bank = _filter_bank(self.channels, self.T, self.q)
+        out = _residual.residual_features(rgb, n_groups=len(RESIDUAL_FILTERS), T=self.T,
+                                          margin=RESIDUAL_MARGIN, n_threads=n_threads,
+                                          **bank)
+        return out.reshape(len(out), -1)
+
+
+FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual}
+
+Family = Gray | Spectrum | Residual
+
+
+def resolve_features(features) -> tuple[Family, ...]:
+    """Turn family names and/or configured families into a tuple of families.
+
+    Parameters
+    ----------
+    features : str, family object, or sequence of those
+        E.g. ``"residual"``, ``("spectrum", "residual")`` or
+        ``(Spectrum(n_bins=32), "gray")``. Comma-separated strings work too.
+
+    Returns
+    -------
+    tuple of Gray, Spectrum, Residual
+    """
+    if isinstance(features, (str, Gray, Spectrum, Residual)):
+        features = [features]
+    resolved = []
+    for f in features:
+        if isinstance(f, str):
+            for part in filter(None, (p.strip() for p in f.split(","))):
+                if part not in FAMILIES:
+                    raise ValueError(f"unknown feature family {part!r}; choose from "
+                                     f"{', '.join(FAMILIES)}")
+                resolved.append(FAMILIES[part]())
+        elif isinstance(f, (Gray, Spectrum, Residual)):
+            resolved.append(f)
+        else:
+            raise TypeError(f"features must be family names or family objects, got {f!r}")
+    if not resolved:
+        raise ValueError(f"no feature family given; choose from {', '.join(FAMILIES)}")
+    names = [f.name for f in resolved]
+    if len(set(names)) != len(names):
+        raise ValueError(f"each feature family may appear once, got {names}")
+    return tuple(resolved)
+
+
+def describe_features(families: tuple[Family, ...]) -> list[dict]:
+    """JSON-ready description of configured families (name plus parameters)."""
+    return [{"family": f.name, **{k: list(v) if isinstance(v, tuple) else v
+                                  for k, v in asdict(f).items()}} for f in families]
