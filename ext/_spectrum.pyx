@@ -4,36 +4,48 @@ from cython.parallel cimport prange
 from libc.math cimport logf
 
 
-def luma(const unsigned char[:, :, :, ::1] rgb, int n_threads=1):
+def luma(const unsigned char[:, :, :, ::1] rgb, bint centre=False, int n_threads=1):
     """BT.601 luma of an RGB batch as float32 planes.
 
     Parameters
     ----------
     rgb : ndarray of uint8, shape (B, H, W, 3), C-contiguous
+    centre : bool
+        Subtract each image's mean luma, so that a following float32 FFT's
+        round-off scales with the image's contrast, not its brightness.
     n_threads : int
         OpenMP threads across the images of the batch.
 
     Returns
     -------
     ndarray of float32, shape (B, H, W)
-        ``0.299 R + 0.587 G + 0.114 B`` in [0, 255].
+        ``0.299 R + 0.587 G + 0.114 B``, in [0, 255] unless centred.
     """
     if rgb.shape[3] != 3:
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
     cdef Py_ssize_t B = rgb.shape[0], H = rgb.shape[1], W = rgb.shape[2]
     cdef Py_ssize_t b, i, j
+    cdef double total
+    cdef float mean
     out = np.empty((B, H, W), dtype=np.float32)
     cdef float[:, :, ::1] o = out
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1)):
+        total = 0.0
         for i in range(H):
             for j in range(W):
                 o[b, i, j] = (0.299 * rgb[b, i, j, 0] + 0.587 * rgb[b, i, j, 1]
                               + 0.114 * rgb[b, i, j, 2])
+                total = total + o[b, i, j]
+        if centre:
+            mean = <float>(total / (H * W))
+            for i in range(H):
+                for j in range(W):
+                    o[b, i, j] = o[b, i, j] - mean
     return out
 
 
 def radial_log_power(const float complex[:, :, ::1] spec,
-                     const int[:, ::1] bins, const float[::1] col_weight,
+                     const int[:, ::1] bins, const float[:, ::1] weight,
                      Py_ssize_t n_bins, float eps, int n_threads=1):
     """Weighted sums of ``log(|F|^2 + eps)`` over radial bins of half spectra.
 
@@ -43,9 +55,9 @@ def radial_log_power(const float complex[:, :, ::1] spec,
         Output of a real 2-D FFT over the last two axes.
     bins : ndarray of int32, shape (H, W // 2 + 1)
         Radial bin of every coefficient, in ``[0, n_bins)``.
-    col_weight : ndarray of float32, shape (W // 2 + 1,)
-        How many coefficients of the full spectrum each half-spectrum column
-        stands for (2 for columns with a mirrored twin, else 1).
+    weight : ndarray of float32, shape (H, W // 2 + 1)
+        How many coefficients of the full spectrum each half-spectrum one
+        stands for (2 where it has a mirrored twin, else 1; 0 leaves it out).
     n_bins : int
     eps : float
         Added to the power before the logarithm.
@@ -58,8 +70,9 @@ def radial_log_power(const float complex[:, :, ::1] spec,
         Per-bin weighted sums; divide by the per-bin weight totals for means.
     """
     cdef Py_ssize_t B = spec.shape[0], H = spec.shape[1], Wr = spec.shape[2]
-    if bins.shape[0] != H or bins.shape[1] != Wr or col_weight.shape[0] != Wr:
-        raise ValueError("bins and col_weight must match the spectrum's shape")
+    if (bins.shape[0] != H or bins.shape[1] != Wr or weight.shape[0] != H
+            or weight.shape[1] != Wr):
+        raise ValueError("bins and weight must match the spectrum's shape")
     out = np.zeros((B, n_bins), dtype=np.float64)
     cdef double[:, ::1] o = out
     cdef Py_ssize_t b, i, j
@@ -69,5 +82,5 @@ def radial_log_power(const float complex[:, :, ::1] spec,
             for j in range(Wr):
                 re = spec[b, i, j].real
                 im = spec[b, i, j].imag
-                o[b, bins[i, j]] += col_weight[j] * logf(re * re + im * im + eps)
+                o[b, bins[i, j]] += weight[i, j] * logf(re * re + im * im + eps)
     return out

@@ -33,14 +33,15 @@ def gray_reference(rgb: np.ndarray, family: Gray = Gray()) -> np.ndarray:
 def spectrum_reference(rgb: np.ndarray, family: Spectrum = Spectrum()) -> np.ndarray:
     """Azimuthal average of the log power spectrum of one image's luma."""
     luma = rgb.astype(np.float64) @ _LUMA
+    luma -= luma.mean()
     h, w = luma.shape
     power = np.abs(np.fft.fft2(luma, norm="ortho")) ** 2
     fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
     radius = np.hypot(fy, fx) / np.sqrt(0.5)
-    bins = np.minimum((radius * family.n_bins).astype(int), family.n_bins - 1).ravel()
+    bins = np.minimum((radius * family.n_bins).astype(int), family.n_bins - 1).ravel()[1:]
+    log_power = np.log(power.ravel() + family.eps)[1:]  # [0] is DC, left out
     counts = np.bincount(bins, minlength=family.n_bins)
-    sums = np.bincount(bins, weights=np.log(power.ravel() + family.eps),
-                       minlength=family.n_bins)
+    sums = np.bincount(bins, weights=log_power, minlength=family.n_bins)
     filled = counts > 0
     centres = np.arange(family.n_bins)
     means = np.interp(centres, centres[filled], sums[filled] / counts[filled])

@@ -25,13 +25,13 @@ class Item:
     label: int = -1
 
 
-def _label_of(path: Path, root: Path) -> int:
-    """Label from the deepest ``real``/``fake`` folder between ``root`` and the file."""
-    for part in reversed(path.relative_to(root).parts[:-1]):
+def _label_of(folders: tuple[str, ...]) -> int:
+    """Label from the deepest ``real``/``fake`` folder name, -1 if there is none."""
+    for part in reversed(folders):
         label = CLASS_FOLDERS.get(part.lower())
         if label is not None:
             return label
-    return CLASS_FOLDERS.get(root.name.lower(), -1)
+    return -1
 
 
 def _scan_folder(root: Path) -> list[Path]:
@@ -47,9 +47,9 @@ def _scan_folder(root: Path) -> list[Path]:
 def expand_inputs(images) -> list[Item]:
     """Flatten paths, folders and in-memory images into :class:`Item` records.
 
-    A folder contributes every image file below it (by extension), labelled
-    by the nearest ``real``/``fake`` folder on its path; a file given by name
-    is always read, whatever its extension. A bare 4-D array is a batch of
+    A folder contributes every image file below it (by extension); a file
+    given by name is always read, whatever its extension. Files are labelled
+    by the deepest ``real``/``fake`` folder on their path as given. A bare 4-D array is a batch of
     images; any other single object is one input.
     """
     if isinstance(images, np.ndarray) and images.ndim == 4:
@@ -65,7 +65,9 @@ def expand_inputs(images) -> list[Item]:
             if not files:
                 # Recorded as an error by the reader, so the user hears of it.
                 items.append(Item(obj, f"{os.fspath(obj)}{os.sep}"))
-            items += [Item(f, os.fspath(f), _label_of(f, root)) for f in files]
+            items += [Item(f, os.fspath(f), _label_of(f.parts[:-1])) for f in files]
+        elif isinstance(obj, (str, os.PathLike)):
+            items.append(Item(obj, os.fspath(obj), _label_of(Path(obj).parts[:-1])))
         else:
             items.append(Item(obj, describe_source(obj, position)))
     return items

@@ -10,11 +10,13 @@ batches may differ, and every family maps any size to the same feature length.
     ``size x size`` grid (exact box weights, fractional at cell borders).
 ``spectrum``
     Azimuthal average of the log power spectrum of the luma (Durall et al.
-    2020): orthonormal 2-D FFT, ``log(|F|^2 + 1e-6)``, averaged over rings of
+    2020): mean luma removed, orthonormal 2-D FFT, ``log(|F|^2 + 0.01)``
+    averaged without the DC coefficient over rings of
     normalised radius ``sqrt((ky/H)^2 + (kx/W)^2)`` in ``n_bins`` equal bins
     over ``[0, sqrt(1/2)]`` (the corners hold the diagonal Nyquist). Bins that
     no coefficient falls into (small images, low radii) are linearly
-    interpolated from their neighbours.
+    interpolated from their neighbours. The 0.01 level^2 floor lies below the
+    1/12 level^2 noise of 8-bit quantisation and far above float32 round-off.
 ``residual``
     For each channel (JPEG YCbCr by default) and each SRM-style high-pass
     filter: residuals quantised to ``clip(floor(r / q + 1/2), -T, T)``,
@@ -105,20 +107,20 @@ class Gray:
 
 @functools.lru_cache(maxsize=64)
 def _radial_layout(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bin of each half-spectrum coefficient, column weights and per-bin totals."""
+    """Bin and weight of each half-spectrum coefficient, and per-bin weight totals."""
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
     radius = np.sqrt(fy**2 + fx**2) / np.sqrt(0.5)
-    bins = np.minimum((radius * n_bins).astype(np.int32), n_bins - 1)
-    col_weight = np.full(w // 2 + 1, 2.0, dtype=np.float32)
-    col_weight[0] = 1.0
+    bins = np.ascontiguousarray(np.minimum((radius * n_bins).astype(np.int32), n_bins - 1))
+    weight = np.full(bins.shape, 2.0, dtype=np.float32)  # each stands for itself and its twin
+    weight[:, 0] = 1.0
     if w % 2 == 0:
-        col_weight[-1] = 1.0  # the Nyquist column has no mirrored twin
-    totals = np.bincount(bins.ravel(), weights=np.broadcast_to(col_weight, bins.shape).ravel(),
-                         minlength=n_bins)
-    for a in (bins, col_weight, totals):
+        weight[:, -1] = 1.0  # the Nyquist column has no mirrored twin
+    weight[0, 0] = 0.0  # DC: mean brightness is no forensic trace
+    totals = np.bincount(bins.ravel(), weights=weight.ravel(), minlength=n_bins)
+    for a in (bins, weight, totals):
         a.setflags(write=False)
-    return np.ascontiguousarray(bins), col_weight, totals
+    return bins, weight, totals
 
 
 def _fill_empty_bins(means: np.ndarray, totals: np.ndarray) -> np.ndarray:
@@ -143,7 +145,7 @@ class Spectrum:
 
     n_bins: int = 64
     name: ClassVar[str] = "spectrum"
-    eps: ClassVar[float] = 1e-6
+    eps: ClassVar[float] = 0.01
 
     def __post_init__(self) -> None:
         if not 4 <= self.n_bins <= 1024:
@@ -156,11 +158,11 @@ class Spectrum:
     def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
         """Features of a batch; see the class docstring."""
         rgb = _as_batch(rgb)
-        luma = _spectrum.luma(rgb, n_threads)
+        luma = _spectrum.luma(rgb, centre=True, n_threads=n_threads)
         spec = scipy.fft.rfft2(luma, norm="ortho", workers=n_threads)
-        bins, col_weight, totals = _radial_layout(rgb.shape[1], rgb.shape[2], self.n_bins)
+        bins, weight, totals = _radial_layout(rgb.shape[1], rgb.shape[2], self.n_bins)
         sums = _spectrum.radial_log_power(np.ascontiguousarray(spec, dtype=np.complex64),
-                                          bins, col_weight, self.n_bins, self.eps, n_threads)
+                                          bins, weight, self.n_bins, self.eps, n_threads)
         means = np.divide(sums, totals, out=np.zeros_like(sums), where=totals > 0)
         return _fill_empty_bins(means, totals).astype(np.float32)
 

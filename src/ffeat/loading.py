@@ -33,8 +33,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
 
-#: Largest image decoded by default: 2**27 pixels (e.g. 11585 x 11585).
-DEFAULT_MAX_PIXELS = 2**27
+#: Largest image decoded by default: Pillow's own warning limit (89,478,485
+#: pixels, e.g. 9459 x 9459). Pillow refuses twice that by itself, so larger
+#: values also need ``PIL.Image.MAX_IMAGE_PIXELS`` raised.
+DEFAULT_MAX_PIXELS = 89_478_485
 #: Smallest side accepted by default, in pixels.
 DEFAULT_MIN_SIZE = 32
 
@@ -126,7 +128,13 @@ def _pil_to_rgb(im: Image.Image, source: str) -> np.ndarray:
         return _array_to_rgb(a.astype(np.uint16), source)
     if mode == "F":
         a = np.asarray(im, dtype=np.float64)
-        if np.isfinite(a).all() and a.max() > 1 and a.min() >= 0 and a.max() <= 255:
+        if not np.isfinite(a).all():
+            raise ImageReadError(source, "32-bit float image contains NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0 or hi > 255:
+            raise ImageReadError(source, f"32-bit float image values lie in [{lo:g}, {hi:g}]; "
+                                         "expected 0-1 or 0-255")
+        if hi > 1:
             a = a / 255
         return _array_to_rgb(a, source)
     raise ImageReadError(source, f"unsupported image mode {mode!r}")

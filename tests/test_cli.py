@@ -1,0 +1,158 @@
+"""Tests of the ``ffeat extract`` command, run in-process through ``ffeat.cli.main``."""
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ffeat
+from ffeat.cli import main
+
+NPZ_KEYS = {"X", "names", "paths", "labels", "error_paths", "error_reasons"}
+
+
+def _image(path, seed: int = 0) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(seed).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return str(path)
+
+
+def _bad_files(folder) -> list[str]:
+    """Unreadable files: empty, truncated JPEG, text as .jpg, too small."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (9, 99, 199)).save(buf, "JPEG")
+    contents = {"empty.jpg": b"", "truncated.jpg": buf.getvalue()[:300],
+                "text.jpg": b"hello, not an image\n", "tiny.png": None}
+    paths = []
+    for name, data in contents.items():
+        path = folder / name
+        if data is None:
+            Image.new("RGB", (1, 1)).save(path)
+        else:
+            path.write_bytes(data)
+        paths.append(str(path))
+    return paths
+
+
+@pytest.fixture
+def mixed(tmp_path):
+    """A folder of 3 labelled good images and 4 bad files; returns (folder, good, bad)."""
+    data = tmp_path / "data"
+    good = [_image(data / "real" / "r1.png", 1), _image(data / "real" / "r2.png", 2),
+            _image(data / "x" / "fake" / "f1.png", 3)]
+    bad = _bad_files(data / "broken")
+    return data, good, bad
+
+
+def test_extract_mixed_folder(mixed, tmp_path, capsys):
+    data, good, bad = mixed
+    out = tmp_path / "out" / "feats.npz"
+    out.parent.mkdir()
+    assert main(["extract", str(data), "-o", str(out), "-j", "2"]) == 0
+    err = capsys.readouterr().err
+
+    assert sorted(p.name for p in out.parent.iterdir()) == ["feats.npz"]  # no temp left
+    with np.load(out) as z:
+        assert NPZ_KEYS <= set(z.files)
+        X = z["X"]
+        assert X.shape == (3, len(z["names"])) and X.dtype == np.float32
+        assert np.isfinite(X).all()
+        rows = dict(zip(z["paths"].tolist(), z["labels"].tolist()))
+        assert rows == {good[0]: 0, good[1]: 0, good[2]: 1}
+        assert sorted(z["error_paths"].tolist()) == sorted(bad)
+        assert all(len(r) > 0 for r in z["error_reasons"].tolist())
+        reference = ffeat.extract(good)
+        np.testing.assert_allclose(X, reference.X)
+        assert z["names"].tolist() == reference.names
+    for path in bad:
+        assert f"skipped {path}: " in err
+    assert "3 images" in err and "4 skipped" in err
+
+
+def test_only_bad_files_fails_and_writes_nothing(tmp_path, capsys):
+    bad = _bad_files(tmp_path / "bad")
+    out = tmp_path / "out.npz"
+    status = main(["extract", str(tmp_path / "bad"), "-o", str(out), "-q"])
+    err = capsys.readouterr().err
+    assert status != 0
+    assert "no image could be read" in err and "nothing written" in err
+    assert all(path in err for path in bad)
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.npz")]
+
+
+def test_output_must_end_in_npz(mixed, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    assert main(["extract", str(mixed[0]), "-o", str(out)]) == 2
+    assert ".npz" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_unknown_feature_family_names_the_valid_ones(mixed, tmp_path, capsys):
+    out = tmp_path / "out.npz"
+    assert main(["extract", str(mixed[0]), "-o", str(out), "--features", "spectrum",
+                 "colour"]) == 2
+    err = capsys.readouterr().err
+    assert "'colour'" in err
+    assert all(name in err for name in ("gray", "spectrum", "residual"))
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("case", ["no_inputs", "missing_folder", "output_is_input"])
+def test_usage_errors_exit_2(tmp_path, capsys, case):
+    out = tmp_path / "out.npz"
+    if case == "no_inputs":
+        argv = ["extract", "-o", str(out)]
+    elif case == "missing_folder":
+        argv = ["extract", str(tmp_path), "-o", str(tmp_path / "nope" / "out.npz")]
+    else:
+        out.write_bytes(b"precious")
+        argv = ["extract", str(out), "-o", str(out)]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("ffeat: error: ")
+    if case == "output_is_input":
+        assert out.read_bytes() == b"precious"
+
+
+def test_features_option_selects_columns(mixed, tmp_path):
+    out = tmp_path / "gray.npz"
+    assert main(["extract", *mixed[1], "-o", str(out), "--features", "gray", "-q"]) == 0
+    with np.load(out) as z:
+        assert z["names"].tolist() == ffeat.Gray().feature_names()
+        assert z["X"].shape == (3, len(ffeat.Gray().feature_names()))
+        assert z["paths"].tolist() == mixed[1]  # named files keep their order
+
+
+def test_demo_with_a_folder_keeps_rows_and_labels_aligned(mixed, tmp_path, capsys):
+    data, good, bad = mixed
+    out = tmp_path / "both.npz"
+    assert main(["extract", str(data), "--demo", "-o", str(out), "-q"]) == 0
+    with np.load(out) as z:
+        paths, labels = z["paths"].tolist(), z["labels"]
+        assert z["X"].shape[0] == len(paths) == len(labels) == 3 + 120
+        assert dict(zip(paths[:3], labels[:3].tolist())) == {good[0]: 0, good[1]: 0,
+                                                           good[2]: 1}
+        demo_labels = labels[3:]
+        assert all(p.startswith(f"demo/{'fake' if y else 'real'}/")
+                   for p, y in zip(paths[3:], demo_labels))
+        assert (demo_labels == 0).sum() == 60 and (demo_labels == 1).sum() == 60
+        assert len(z["error_paths"]) == len(bad)
+
+
+def test_module_entry_point_demo(tmp_path):
+    out = tmp_path / "OUT.npz"
+    proc = subprocess.run([sys.executable, "-m", "ffeat", "extract", "--demo", "-o",
+                           str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "120 images" in proc.stderr
+    with np.load(out) as z:
+        assert NPZ_KEYS <= set(z.files)
+        assert z["X"].shape[0] == 120 and np.isfinite(z["X"]).all()
+        assert (z["labels"] == 0).sum() == 60 and (z["labels"] == 1).sum() == 60
+        assert z["error_paths"].shape == (0,)

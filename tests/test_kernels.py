@@ -1,0 +1,109 @@
+"""Compiled kernels against the plain-NumPy references (ffeat._reference)."""
+import numpy as np
+import pytest
+
+from ffeat import Gray, Residual, Spectrum
+from ffeat._reference import REFERENCES
+
+FAMILIES = [
+    Gray(), Gray(size=7), Gray(size=64),
+    Spectrum(), Spectrum(n_bins=17),
+    Residual(), Residual(channels=("Y",)), Residual(channels=("R", "G", "B"), T=3, q=1.5),
+    Residual(T=1, q=0.5),
+]
+SHAPES = [(64, 64), (33, 47), (100, 37), (32, 32), (256, 256), (41, 300)]
+
+rng = np.random.default_rng(20261122)
+
+
+def _random(shape):
+    return rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+
+
+def _smooth(shape):
+    """A natural-looking image: smooth gradients plus mild noise (small residuals)."""
+    y, x = np.mgrid[:shape[0], :shape[1]]
+    base = 120 + 60 * np.sin(x / 9.0)[..., None] * np.cos(y / 13.0)[..., None]
+    noisy = base + np.array([0, 10, -10]) + rng.normal(0, 1.5, shape + (3,))
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+
+
+def _checker(shape):
+    """Alternating 0/255 pixels: every residual saturates."""
+    y, x = np.mgrid[:shape[0], :shape[1]]
+    return np.repeat(((x + y) % 2 * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _check(family, image):
+    got = family.compute(image)
+    assert got.shape == (1, len(family.feature_names()))
+    assert got.dtype == np.float32
+    assert np.isfinite(got).all()
+    want = REFERENCES[family.name](image, family)
+    np.testing.assert_allclose(got[0], want, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=repr)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_random_images_match_reference(family, shape):
+    _check(family, _random(shape))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=repr)
+@pytest.mark.parametrize("shape", [(64, 64), (45, 70)], ids=str)
+def test_smooth_images_match_reference(family, shape):
+    _check(family, _smooth(shape))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=repr)
+@pytest.mark.parametrize("value", [0, 77, 255])
+def test_constant_images_match_reference(family, value):
+    _check(family, np.full((48, 40, 3), value, np.uint8))
+
+
+@pytest.mark.parametrize("family", FAMILIES, ids=repr)
+def test_saturating_checkerboard_matches_reference(family):
+    _check(family, _checker((50, 66)))
+
+
+def test_constant_image_residuals_are_all_zero():
+    got = Residual(T=2).compute(np.full((40, 40, 3), 200, np.uint8))[0]
+    per_group = got.reshape(3, 5, 25 + 3)
+    centre = 12  # cell (0, 0) of the 5x5 co-occurrence matrix
+    assert np.all(per_group[:, :, centre] == 1)
+    assert np.all(per_group[:, :, 25:] == 0)
+
+
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual()], ids=repr)
+def test_batch_and_threads_match_single_images(family):
+    batch = np.stack([_random((72, 56)) for _ in range(5)])
+    singles = np.vstack([family.compute(im) for im in batch])
+    np.testing.assert_array_equal(family.compute(batch, n_threads=1), singles)
+    np.testing.assert_array_equal(family.compute(batch, n_threads=3), singles)
+
+
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual()], ids=repr)
+def test_any_size_gives_the_same_length(family):
+    lengths = {family.compute(_random(s)).shape[1] for s in SHAPES}
+    assert lengths == {len(family.feature_names())}
+
+
+def test_residual_cooccurrences_are_distributions():
+    got = Residual().compute(_random((64, 64)))[0].reshape(3, 5, 28)
+    np.testing.assert_allclose(got[:, :, :25].sum(axis=2), 1.0, rtol=1e-6)
+
+
+def test_kernels_refuse_bad_arrays():
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        Residual().compute(np.zeros((64, 64), np.uint8))
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        Spectrum().compute(np.zeros((64, 64, 3), np.float32))
+    with pytest.raises(ValueError, match="too small"):
+        Residual().compute(np.zeros((5, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("bad", [dict(T=0), dict(q=0.3), dict(channels=("X",)),
+                                 dict(channels=())])
+def test_residual_config_is_validated(bad):
+    with pytest.raises(ValueError, match="residual"):
+        Residual(**bad)
