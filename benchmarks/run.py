@@ -6,8 +6,8 @@ reference, both on one core), and end-to-end ``ffeat.extract`` from files with
 the median of several repeats.
 
 Images: the first N JPEGs of ``$FFEAT_FACES/140k`` (default ``../shared/faces``
-beside the repository) when present, else the embedded demo set written as
-JPEGs at the same size.
+beside the repository) when present, else the embedded demo set; for sizes
+other than theirs, resized and re-encoded as JPEG q75.
 
 Usage: ``python benchmarks/run.py [--n 64] [--size 256] [--repeats 5]``
 """
@@ -35,18 +35,29 @@ def _faces_dir() -> Path | None:
 
 
 def _jpeg_bytes(n: int, size: int) -> tuple[list[bytes], str]:
+    """``n`` JPEG files of ``size`` px: real faces if present, else demo images."""
     faces = _faces_dir()
-    if faces is not None and size == 256:
+    if faces is not None:
         files = sorted((faces / "140k" / "real").glob("*.jpg"))[: n // 2]
         files += sorted((faces / "140k" / "fake").glob("*.jpg"))[: n - len(files)]
-        return [f.read_bytes() for f in files], f"{faces / '140k'} ({len(files)} JPEGs)"
-    images, _ = ffeat.make_demo_set(n_per_class=(n + 1) // 2, size=size)
-    out = []
-    for im in images[:n]:
-        buf = io.BytesIO()
-        Image.fromarray(im).save(buf, format="JPEG", quality=75)
-        out.append(buf.getvalue())
-    return out, f"demo set as JPEG q75 ({n} images)"
+        origin = f"{faces / '140k'} ({len(files)} JPEGs)"
+        if size == 256:  # their own size: time the original files
+            return [f.read_bytes() for f in files], origin
+        images = [Image.open(f).convert("RGB") for f in files]
+    else:
+        arrays, _ = ffeat.make_demo_set(n_per_class=(n + 1) // 2, size=256)
+        images = [Image.fromarray(a) for a in arrays[:n]]
+        origin = f"demo set ({n} images)"
+    if size != 256:
+        images = [im.resize((size, size), Image.BICUBIC) for im in images]
+        origin += f", resized to {size} px"
+    return [_encode(im) for im in images], origin + ", encoded as JPEG q75"
+
+
+def _encode(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=75)
+    return buf.getvalue()
 
 
 def _median_rate(fn, n_images: int, repeats: int) -> float:

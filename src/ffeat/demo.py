@@ -40,7 +40,8 @@ def _photos() -> tuple[np.ndarray, ...]:
 
 def _crop_downscaled(rng: np.random.Generator, side: int) -> np.ndarray:
     """A random crop of a random photograph, flipped at random, area-downscaled to ``side``."""
-    photo = _photos()[rng.integers(len(_PHOTOS))]
+    photos = [p for p in _photos() if min(p.shape[:2]) >= side]
+    photo = photos[rng.integers(len(photos))]
     max_factor = min(photo.shape[0], photo.shape[1]) // side
     factor = int(rng.integers(1, min(max_factor, 4) + 1))
     crop = side * factor
@@ -72,7 +73,7 @@ def make_demo_set(n_per_class: int = 60, size: int = 96,
     n_per_class : int, optional
         Images of each class.
     size : int, optional
-        Side of every (square) image; even, at least 32.
+        Side of every (square) image; even, from 32 to 512.
     seed : int, optional
         Seed of the random crops; the same seed gives the same images.
 
@@ -83,8 +84,8 @@ def make_demo_set(n_per_class: int = 60, size: int = 96,
     labels : ndarray of int8
         0 for real, 1 for fake.
     """
-    if size < 32 or size % 2:
-        raise ValueError(f"size must be even and at least 32, got {size}")
+    if not 32 <= size <= 512 or size % 2:
+        raise ValueError(f"size must be even and lie in [32, 512], got {size}")
     if n_per_class < 1:
         raise ValueError(f"n_per_class must be at least 1, got {n_per_class}")
     rng = np.random.default_rng(seed)
