@@ -13,9 +13,14 @@ Usage: ``python benchmarks/run.py [--n 64] [--size 256] [--repeats 5]``
 """
 from __future__ import annotations
 
-import argparse
-import io
 import os
+
+# One core means one core: keep BLAS (used by the NumPy references) single-threaded.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import io
 import statistics
 import tempfile
 import time

@@ -5,11 +5,22 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport floor, ceil
 
 
-cdef inline double _overlap(Py_ssize_t k, double lo, double hi) noexcept nogil:
-    """Length of the overlap of pixel [k, k+1) with the interval [lo, hi)."""
+cdef inline void _band(Py_ssize_t u, double step, Py_ssize_t n, double *lo, double *hi,
+                       Py_ssize_t *first, Py_ssize_t *stop) noexcept nogil:
+    """Cell ``u`` of width ``step`` covers [lo, hi): pixels first..stop-1 of n."""
+    lo[0] = u * step
+    hi[0] = (u + 1) * step
+    first[0] = <Py_ssize_t>floor(lo[0])
+    stop[0] = <Py_ssize_t>ceil(hi[0])
+    if stop[0] > n:
+        stop[0] = n
+
+
+cdef inline double _weight(Py_ssize_t k, double lo, double hi, double step) noexcept nogil:
+    """Share of pixel [k, k+1) in the cell [lo, hi), over the cell's width."""
     cdef double a = k if k > lo else lo
     cdef double b = k + 1 if k + 1 < hi else hi
-    return b - a if b > a else 0.0
+    return (b - a) / step if b > a else 0.0
 
 
 cdef int _gray_one(const unsigned char[:, :, ::1] img, float[::1] out,
@@ -17,42 +28,35 @@ cdef int _gray_one(const unsigned char[:, :, ::1] img, float[::1] out,
     cdef Py_ssize_t H = img.shape[0], W = img.shape[1]
     cdef double sy = <double>H / size, sx = <double>W / size
     cdef double *rows = <double *>malloc(size * W * sizeof(double))
-    cdef Py_ssize_t u, v, i, j, i0, i1, j0, j1
-    cdef double lo, hi, w, acc, luma
-    if rows == NULL:
+    cdef double *wx = <double *>malloc(W * sizeof(double))
+    cdef Py_ssize_t u, v, i, j, first, stop
+    cdef double lo, hi, w, acc
+    if rows == NULL or wx == NULL:
+        free(rows)
+        free(wx)
         return -1
     # Pass 1: area-average the luma of each band of rows into `rows` (size x W).
     for u in range(size):
-        lo = u * sy
-        hi = (u + 1) * sy
-        i0 = <Py_ssize_t>floor(lo)
-        i1 = <Py_ssize_t>ceil(hi)
-        if i1 > H:
-            i1 = H
+        _band(u, sy, H, &lo, &hi, &first, &stop)
         for j in range(W):
             rows[u * W + j] = 0.0
-        for i in range(i0, i1):
-            w = _overlap(i, lo, hi) / sy
-            if w <= 0.0:
-                continue
+        for i in range(first, stop):
+            w = _weight(i, lo, hi, sy)
             for j in range(W):
-                luma = (0.299 * img[i, j, 0] + 0.587 * img[i, j, 1]
-                        + 0.114 * img[i, j, 2])
-                rows[u * W + j] += w * luma
+                rows[u * W + j] += w * (0.299 * img[i, j, 0] + 0.587 * img[i, j, 1]
+                                        + 0.114 * img[i, j, 2])
     # Pass 2: area-average each band along the columns.
     for v in range(size):
-        lo = v * sx
-        hi = (v + 1) * sx
-        j0 = <Py_ssize_t>floor(lo)
-        j1 = <Py_ssize_t>ceil(hi)
-        if j1 > W:
-            j1 = W
+        _band(v, sx, W, &lo, &hi, &first, &stop)
+        for j in range(first, stop):
+            wx[j] = _weight(j, lo, hi, sx)
         for u in range(size):
             acc = 0.0
-            for j in range(j0, j1):
-                acc += _overlap(j, lo, hi) / sx * rows[u * W + j]
+            for j in range(first, stop):
+                acc += wx[j] * rows[u * W + j]
             out[u * size + v] = <float>acc
     free(rows)
+    free(wx)
     return 0
 
 
@@ -77,6 +81,8 @@ def gray_grid(const unsigned char[:, :, :, ::1] rgb, Py_ssize_t size,
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
     if size < 1:
         raise ValueError(f"size must be at least 1, got {size}")
+    if rgb.shape[1] < 1 or rgb.shape[2] < 1:
+        raise ValueError(f"images of {rgb.shape[1]}x{rgb.shape[2]} pixels have no pixels")
     cdef Py_ssize_t B = rgb.shape[0], b
     out = np.empty((B, size * size), dtype=np.float32)
     cdef float[:, ::1] o = out

@@ -13,7 +13,7 @@ clipped to ``[-T, T]``.
 """
 import numpy as np
 from cython.parallel cimport prange
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, free
 from libc.string cimport memset
 
 
@@ -169,8 +169,13 @@ def residual_features(
         raise ValueError(f"images of {H}x{W} pixels are too small for a margin of {margin}")
     if T < 1 or T > 60:
         raise ValueError(f"T must lie in [1, 60], got {T}")
+    n_taps = tap_w.shape[0]
     if (tap_start.shape[0] != M + 1 or map_scale.shape[0] != M or map_group.shape[0] != M
-            or map_pairs.shape[0] != M or cmat.shape[1] != 3):
+            or map_pairs.shape[0] != M or cmat.shape[1] != 3 or tap_dy.shape[0] != n_taps
+            or tap_dx.shape[0] != n_taps or tap_start[0] != 0 or tap_start[M] != n_taps
+            or np.any(np.diff(tap_start) < 0)
+            or (n_taps and max(np.max(np.abs(tap_dy)), np.max(np.abs(tap_dx))) > margin)
+            or (M and (np.min(map_group) < 0 or np.max(map_group) >= n_groups))):
         raise ValueError("inconsistent filter-bank description")
     out = np.zeros((B, cmat.shape[0], n_groups, L * L + 3), dtype=np.float32)
     cdef float[:, :, :, ::1] o = out

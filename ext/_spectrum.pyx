@@ -73,6 +73,8 @@ def radial_log_power(const float complex[:, :, ::1] spec,
     if (bins.shape[0] != H or bins.shape[1] != Wr or weight.shape[0] != H
             or weight.shape[1] != Wr):
         raise ValueError("bins and weight must match the spectrum's shape")
+    if H and Wr and (np.min(bins) < 0 or np.max(bins) >= n_bins):
+        raise ValueError(f"bins must lie in [0, {n_bins})")
     out = np.zeros((B, n_bins), dtype=np.float64)
     cdef double[:, ::1] o = out
     cdef Py_ssize_t b, i, j

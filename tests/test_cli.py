@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import io
+import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -12,7 +15,14 @@ from PIL import Image
 import ffeat
 from ffeat.cli import main
 
-NPZ_KEYS = {"X", "names", "paths", "labels", "error_paths", "error_reasons"}
+NPZ_KEYS = {"X", "names", "paths", "labels", "error_paths", "error_reasons", "features",
+            "ffeat_version"}
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _image(path, seed: int = 0) -> str:
@@ -70,6 +80,11 @@ def test_extract_mixed_folder(mixed, tmp_path, capsys):
         reference = ffeat.extract(good)
         np.testing.assert_allclose(X, reference.X)
         assert z["names"].tolist() == reference.names
+        assert json.loads(str(z["features"])) == [
+            {"family": "spectrum", "n_bins": 64},
+            {"family": "residual", "channels": ["Y", "Cb", "Cr"], "T": 2, "q": 1.0}]
+        assert str(z["ffeat_version"]) == ffeat.__version__
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~_umask()
     for path in bad:
         assert f"skipped {path}: " in err
     assert "3 images" in err and "4 skipped" in err
@@ -142,6 +157,9 @@ def test_demo_with_a_folder_keeps_rows_and_labels_aligned(mixed, tmp_path, capsy
         assert all(p.startswith(f"demo/{'fake' if y else 'real'}/")
                    for p, y in zip(paths[3:], demo_labels))
         assert (demo_labels == 0).sum() == 60 and (demo_labels == 1).sum() == 60
+        images, expected_labels = ffeat.make_demo_set()
+        np.testing.assert_array_equal(demo_labels, expected_labels)
+        np.testing.assert_array_equal(z["X"][3:], ffeat.extract(images).X)
         assert len(z["error_paths"]) == len(bad)
 
 

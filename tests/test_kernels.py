@@ -7,11 +7,12 @@ from ffeat._reference import REFERENCES
 
 FAMILIES = [
     Gray(), Gray(size=7), Gray(size=64),
-    Spectrum(), Spectrum(n_bins=17),
+    Spectrum(), Spectrum(n_bins=17), Spectrum(n_bins=128),
     Residual(), Residual(channels=("Y",)), Residual(channels=("R", "G", "B"), T=3, q=1.5),
     Residual(T=1, q=0.5),
 ]
-SHAPES = [(64, 64), (33, 47), (100, 37), (32, 32), (256, 256), (41, 300)]
+SHAPES = [(64, 64), (33, 47), (100, 37), (32, 32), (80, 80), (160, 200), (256, 256),
+          (41, 300)]
 
 rng = np.random.default_rng(20261122)
 
@@ -80,6 +81,7 @@ def test_batch_and_threads_match_single_images(family):
     singles = np.vstack([family.compute(im) for im in batch])
     np.testing.assert_array_equal(family.compute(batch, n_threads=1), singles)
     np.testing.assert_array_equal(family.compute(batch, n_threads=3), singles)
+    np.testing.assert_array_equal(family.compute(batch, n_threads=0), singles)
 
 
 @pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual()], ids=repr)
@@ -107,3 +109,9 @@ def test_kernels_refuse_bad_arrays():
 def test_residual_config_is_validated(bad):
     with pytest.raises(ValueError, match="residual"):
         Residual(**bad)
+
+
+@pytest.mark.parametrize("bad", [lambda: Gray(size=0), lambda: Spectrum(n_bins=2)])
+def test_gray_and_spectrum_configs_are_validated(bad):
+    with pytest.raises(ValueError, match="gray|spectrum"):
+        bad()

@@ -370,7 +370,8 @@ def test_extract_raise_mode(tmp_path):
     bad = make_bad_files(tmp_path)
     with pytest.raises(ImageReadError) as info:
         ffeat.extract(tmp_path, on_error="raise", jobs=2)
-    assert info.value.source in bad
+    first_bad = next(p for p in sorted(map(str, tmp_path.rglob("*"))) if p in bad)
+    assert info.value.source == first_bad
     with pytest.raises(ValueError, match="on_error"):
         ffeat.extract(tmp_path, on_error="ignore")
 
@@ -426,3 +427,28 @@ def test_same_image_by_any_route_gives_the_same_row(tmp_path):
     assert result.sources == ["<array #0>", "<bytes #1>", "<PIL image #2>", str(path)]
     for row in result.X[1:]:
         np.testing.assert_array_equal(row, result.X[0])
+
+
+def test_min_size_below_what_features_need_is_refused():
+    with pytest.raises(ValueError, match="min_size must be at least 8"):
+        ffeat.load_image(np.zeros((8, 8, 3), np.uint8), min_size=1)
+    assert ffeat.load_image(np.zeros((8, 9, 3), np.uint8), min_size=8).shape == (8, 9, 3)
+    row = ffeat.extract(np.zeros((8, 8, 3), np.uint8), min_size=8)
+    assert row.errors == [] and np.isfinite(row.X).all()
+
+
+def test_unlistable_subfolder_is_an_error_record(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    good = _good_images(data, ("a.png", "locked/b.png"))
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = ffeat.extract(data, features="gray")
+    assert result.sources == [good[0]]
+    assert [e.source for e in result.errors] == [str(data / "locked")]
+    assert "cannot list folder" in result.errors[0].reason

@@ -51,8 +51,3 @@ class Progress:
             self._draw(time.perf_counter())
             sys.stderr.write("\n")
             sys.stderr.flush()
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds since the bar was created."""
-        return time.perf_counter() - self._start

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Residual, Spectrum
+from .features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Residual, Spectrum,
+                       radial_bins)
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -36,9 +37,7 @@ def spectrum_reference(rgb: np.ndarray, family: Spectrum = Spectrum()) -> np.nda
     luma -= luma.mean()
     h, w = luma.shape
     power = np.abs(np.fft.fft2(luma, norm="ortho")) ** 2
-    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
-    radius = np.hypot(fy, fx) / np.sqrt(0.5)
-    bins = np.minimum((radius * family.n_bins).astype(int), family.n_bins - 1).ravel()[1:]
+    bins = radial_bins(h, w, family.n_bins).ravel()[1:]
     log_power = np.log(power.ravel() + family.eps)[1:]  # [0] is DC, left out
     counts = np.bincount(bins, minlength=family.n_bins)
     sums = np.bincount(bins, weights=log_power, minlength=family.n_bins)

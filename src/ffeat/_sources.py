@@ -18,11 +18,13 @@ CLASS_FOLDERS = {"real": 0, "fake": 1}
 
 @dataclass(frozen=True)
 class Item:
-    """One input: what to read, its display name and its label (-1 if unknown)."""
+    """One input: what to read, its display name, its label (-1 if unknown), and
+    the reason it cannot be read when that is known before reading."""
 
     obj: object
     name: str
     label: int = -1
+    error: str | None = None
 
 
 def _label_of(folders: tuple[str, ...]) -> int:
@@ -34,14 +36,20 @@ def _label_of(folders: tuple[str, ...]) -> int:
     return -1
 
 
-def _scan_folder(root: Path) -> list[Path]:
-    """Image files below ``root``, recursively, hidden entries skipped, sorted."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+def _scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
+    """Image files below ``root``, recursively, hidden entries skipped, sorted; and
+    an error item for every folder that could not be listed."""
+    found, unreadable = [], []
+
+    def record(exc: OSError) -> None:
+        unreadable.append(Item(exc.filename, os.fspath(exc.filename),
+                               error=f"cannot list folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=record):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         found += [Path(dirpath, f) for f in sorted(filenames)
                   if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
-    return found
+    return found, unreadable
 
 
 def expand_inputs(images) -> list[Item]:
@@ -59,12 +67,12 @@ def expand_inputs(images) -> list[Item]:
         images = [images]
     items = []
     for position, obj in enumerate(images):
-        if isinstance(obj, (str, os.PathLike)) and Path(obj).is_dir():
-            root = Path(obj)
-            files = _scan_folder(root)
-            if not files:
-                # Recorded as an error by the reader, so the user hears of it.
-                items.append(Item(obj, f"{os.fspath(obj)}{os.sep}"))
+        if isinstance(obj, (str, os.PathLike)) and os.path.isdir(obj):
+            files, unreadable = _scan_folder(Path(obj))
+            items += unreadable
+            if not files and not unreadable:
+                items.append(Item(obj, os.fspath(obj), error="folder holds no image files "
+                                  f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"))
             items += [Item(f, os.fspath(f), _label_of(f.parts[:-1])) for f in files]
         elif isinstance(obj, (str, os.PathLike)):
             items.append(Item(obj, os.fspath(obj), _label_of(Path(obj).parts[:-1])))

@@ -33,14 +33,27 @@ def _save_npz(path: Path, result: Extraction, families) -> None:
         "features": np.array(json.dumps(describe_features(families))),
         "ffeat_version": np.array(__version__),
     }
+    path = path.resolve()  # write through a symbolic link, not over it
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp's 0600 would outlive the rename
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def _with_demo(result: Extraction, families, jobs: int | None) -> Extraction:
+    """Append the embedded demo set's rows, named and labelled like files on disk."""
+    images, labels = make_demo_set()
+    demo = extract(images, families, jobs=jobs, on_error="raise")
+    names = [f"demo/{'fake' if y else 'real'}/{i:04d}.png" for i, y in enumerate(labels)]
+    return result._replace(X=np.vstack([result.X, demo.X]), sources=result.sources + names,
+                           labels=np.concatenate([result.labels, labels]).astype(np.int8))
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -58,20 +71,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc), 2)
 
-    inputs, demo_names, demo_labels = list(args.data), [], None
-    if args.demo:
-        images, demo_labels = make_demo_set()
-        demo_names = [f"demo/{'fake' if y else 'real'}/{i:04d}.png"
-                      for i, y in enumerate(demo_labels)]
-        inputs += images
     show = None if not args.quiet else False
-    result = extract(inputs, families, jobs=args.jobs, progress=show)
+    result = extract(args.data, families, jobs=args.jobs, progress=show)
     if args.demo:
-        # The in-memory demo images come last and never fail: name and label them.
-        n = len(demo_names)
-        sources = result.sources[:-n] + demo_names
-        labels = np.concatenate([result.labels[:-n], demo_labels]).astype(np.int8)
-        result = result._replace(sources=sources, labels=labels)
+        result = _with_demo(result, families, args.jobs)
 
     for err in result.errors:
         print(f"ffeat: skipped {err.source}: {err.reason}", file=sys.stderr)
@@ -113,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"families to compute, of {', '.join(FAMILIES)} "
                          f"(default: {' '.join(DEFAULT_FEATURES)})")
     ex.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                    help="parallel worker threads (default: all cores)")
+                    help="parallel worker threads (default, or N < 1: all cores)")
     ex.add_argument("--demo", action="store_true",
                     help="also read the embedded demo set (120 labelled images made "
                          "from scikit-image's photographs)")

@@ -34,8 +34,7 @@ _UPCONV = np.array([[0.46, 1.02, 1.06, 0.46],
 def _photos() -> tuple[np.ndarray, ...]:
     import skimage.data
 
-    return tuple(getattr(skimage.data, name)()[:, :, :3].astype(np.float64)
-                 for name in _PHOTOS)
+    return tuple(getattr(skimage.data, name)()[:, :, :3] for name in _PHOTOS)
 
 
 def _crop_downscaled(rng: np.random.Generator, side: int) -> np.ndarray:
@@ -47,7 +46,7 @@ def _crop_downscaled(rng: np.random.Generator, side: int) -> np.ndarray:
     crop = side * factor
     y = rng.integers(photo.shape[0] - crop + 1)
     x = rng.integers(photo.shape[1] - crop + 1)
-    patch = photo[y:y + crop, x:x + crop]
+    patch = photo[y:y + crop, x:x + crop].astype(np.float64)
     if rng.random() < 0.5:
         patch = patch[:, ::-1]
     return patch.reshape(side, factor, side, factor, 3).mean(axis=(1, 3))

@@ -5,13 +5,12 @@ import itertools
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from ._progress import Progress
-from ._sources import IMAGE_EXTENSIONS, Item, expand_inputs
+from ._sources import Item, expand_inputs
 from .features import resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, load_image
 
@@ -64,11 +63,17 @@ def _default_jobs() -> int:
 
 def _features_of(item: Item, families, max_pixels: int, min_size: int) -> np.ndarray:
     """Read one input and compute its feature row (runs in a worker thread)."""
-    if isinstance(item.obj, (str, os.PathLike)) and Path(item.obj).is_dir():
-        raise ImageReadError(item.name, "folder holds no image files (looked for "
-                                        f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
-    rgb = load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
-    return np.concatenate([f.compute(rgb)[0] for f in families])
+    if item.error is not None:
+        raise ImageReadError(item.name, item.error)
+    try:
+        rgb = load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
+    except (MemoryError, OSError) as exc:  # ImageReadError, a ValueError, passes through
+        raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
+    try:
+        return np.concatenate([f.compute(rgb)[0] for f in families])
+    except (ValueError, MemoryError) as exc:
+        raise ImageReadError(item.name, f"features failed: {exc or type(exc).__name__}") \
+            from exc
 
 
 def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
@@ -87,8 +92,8 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``"residual"`` or configured :class:`~ffeat.Gray`,
         :class:`~ffeat.Spectrum`, :class:`~ffeat.Residual` objects.
     jobs : int, optional
-        Worker threads that decode and compute in parallel (default: all
-        available cores).
+        Worker threads that decode and compute in parallel; ``None`` or less
+        than 1 means all available cores.
     on_error : {"collect", "raise"}, optional
         ``"collect"`` records unreadable inputs in ``errors`` and goes on;
         ``"raise"`` raises :class:`~ffeat.ImageReadError` at the first one.
@@ -128,30 +133,28 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         # A bounded window of tasks in flight keeps memory flat for any input count.
         todo = iter(items)
         pending = deque(submit(item) for item in itertools.islice(todo, 4 * jobs))
-        while pending:
-            item, future = pending.popleft()
-            nxt = next(todo, None)
-            if nxt is not None:
-                pending.append(submit(nxt))
-            try:
-                row = future.result()
-            except (ValueError, MemoryError) as exc:  # ImageReadError is a ValueError
-                if on_error == "raise":
-                    for _, f in pending:
-                        f.cancel()
-                    if isinstance(exc, ImageReadError):
+        try:
+            while pending:
+                item, future = pending.popleft()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(submit(nxt))
+                try:
+                    row = future.result()
+                except ImageReadError as exc:
+                    if on_error == "raise":
                         raise
-                    raise ImageReadError(item.name, str(exc) or type(exc).__name__) from exc
-                reason = exc.reason if isinstance(exc, ImageReadError) else \
-                    f"features failed: {exc or type(exc).__name__}"
-                errors.append(ImageError(item.name, reason))
-                bar.update(ok=False)
-                continue
-            rows.append(row)
-            sources.append(item.name)
-            labels.append(item.label)
-            bar.update()
-    bar.close()
+                    errors.append(ImageError(item.name, exc.reason))
+                    bar.update(ok=False)
+                    continue
+                rows.append(row)
+                sources.append(item.name)
+                labels.append(item.label)
+                bar.update()
+        finally:
+            for _, future in pending:
+                future.cancel()
+            bar.close()
     X = np.vstack(rows).astype(np.float32, copy=False) if rows else \
         np.empty((0, len(names)), dtype=np.float32)
     return Extraction(X, names, sources, np.array(labels, dtype=np.int8), errors)

@@ -15,7 +15,7 @@ batches may differ, and every family maps any size to the same feature length.
     normalised radius ``sqrt((ky/H)^2 + (kx/W)^2)`` in ``n_bins`` equal bins
     over ``[0, sqrt(1/2)]`` (the corners hold the diagonal Nyquist). Bins that
     no coefficient falls into (small images, low radii) are linearly
-    interpolated from their neighbours. The 0.01 level^2 floor lies below the
+    interpolated from their neighbours (beyond the ends: the nearest filled bin). The 0.01 level^2 floor lies below the
     1/12 level^2 noise of 8-bit quantisation and far above float32 round-off.
 ``residual``
     For each channel (JPEG YCbCr by default) and each SRM-style high-pass
@@ -38,7 +38,7 @@ import scipy.fft
 from . import _gray, _residual, _spectrum
 
 __all__ = ["Gray", "Spectrum", "Residual", "FAMILIES", "resolve_features",
-           "RESIDUAL_FILTERS", "CHANNELS"]
+           "RESIDUAL_FILTERS", "CHANNELS", "radial_bins"]
 
 #: RGB weights of the channel planes in 1/256 of an 8-bit level (JPEG's BT.601
 #: YCbCr without offsets, which the zero-sum filters cancel anyway).
@@ -105,13 +105,24 @@ class Gray:
         return _gray.gray_grid(_as_batch(rgb), self.size, n_threads)
 
 
+def radial_bins(h: int, w: int, n_bins: int) -> np.ndarray:
+    """Radial bin of every coefficient of an ``h x w`` 2-D FFT (NumPy order).
+
+    The bin of normalised radius ``sqrt((ky/h)^2 + (kx/w)^2) / sqrt(1/2)`` among
+    ``n_bins`` equal bins on ``[0, 1]``. The kernels and the reference both take
+    their bins from here, so a coefficient on a bin edge lands on the same side.
+    """
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    radius = np.sqrt(fy**2 + fx**2) / np.sqrt(0.5)
+    return np.minimum((radius * n_bins).astype(np.int32), n_bins - 1)
+
+
 @functools.lru_cache(maxsize=64)
 def _radial_layout(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bin and weight of each half-spectrum coefficient, and per-bin weight totals."""
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.rfftfreq(w)[None, :]
-    radius = np.sqrt(fy**2 + fx**2) / np.sqrt(0.5)
-    bins = np.ascontiguousarray(np.minimum((radius * n_bins).astype(np.int32), n_bins - 1))
+    # Columns 0..w//2 of the full layout; |fftfreq| there equals rfftfreq.
+    bins = np.ascontiguousarray(radial_bins(h, w, n_bins)[:, : w // 2 + 1])
     weight = np.full(bins.shape, 2.0, dtype=np.float32)  # each stands for itself and its twin
     weight[:, 0] = 1.0
     if w % 2 == 0:
@@ -124,7 +135,8 @@ def _radial_layout(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def _fill_empty_bins(means: np.ndarray, totals: np.ndarray) -> np.ndarray:
-    """Linearly interpolate bins that no coefficient fell into (in place)."""
+    """Fill bins no coefficient fell into (in place): linear interpolation
+    between filled neighbours, the nearest filled value beyond the ends."""
     empty = totals == 0
     if empty.any():
         centres = np.arange(means.shape[-1])
@@ -158,6 +170,7 @@ class Spectrum:
     def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
         """Features of a batch; see the class docstring."""
         rgb = _as_batch(rgb)
+        n_threads = max(n_threads, 1)
         luma = _spectrum.luma(rgb, centre=True, n_threads=n_threads)
         spec = scipy.fft.rfft2(luma, norm="ortho", workers=n_threads)
         bins, weight, totals = _radial_layout(rgb.shape[1], rgb.shape[2], self.n_bins)

@@ -6,8 +6,9 @@ backend:
 * files and bytes are decoded with Pillow (JPEG, PNG, WebP, BMP, TIFF, GIF
   first frame, and whatever else the installed Pillow reads); the EXIF
   orientation is applied;
-* colour conversion: L, LA, 1 and P are expanded to RGB (gray images give
-  three equal channels); CMYK and YCbCr go through Pillow's RGB conversion;
+* colour conversion: L, LA, 1, P and PA are expanded to RGB (gray images give
+  three equal channels); CMYK, YCbCr, LAB and HSV go through Pillow's RGB
+  conversion;
   alpha is dropped (not composited), so a transparent pixel keeps its colour;
 * 16-bit and 32-bit integer images (I;16*, I) are scaled from 0-65535 to
   0-255; 32-bit float images (F) are taken as 0-1 if their maximum is at most
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,8 @@ __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SI
 DEFAULT_MAX_PIXELS = 89_478_485
 #: Smallest side accepted by default, in pixels.
 DEFAULT_MIN_SIZE = 32
+#: Smallest ``min_size`` allowed: every family needs images at least this big.
+MIN_SIZE_LIMIT = 8
 
 
 class ImageReadError(ValueError):
@@ -113,7 +117,7 @@ def _pil_to_rgb(im: Image.Image, source: str) -> np.ndarray:
     if mode == "RGB":
         return np.asarray(im, dtype=np.uint8)
     if mode in ("L", "1", "P", "PA", "LA", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB",
-                "HSV", "La"):
+                "HSV"):
         if mode in ("P", "PA"):
             im = im.convert("RGBA")
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
@@ -128,27 +132,33 @@ def _pil_to_rgb(im: Image.Image, source: str) -> np.ndarray:
         return _array_to_rgb(a.astype(np.uint16), source)
     if mode == "F":
         a = np.asarray(im, dtype=np.float64)
-        if not np.isfinite(a).all():
-            raise ImageReadError(source, "32-bit float image contains NaN or infinite values")
-        lo, hi = float(a.min()), float(a.max())
-        if lo < 0 or hi > 255:
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo and hi <= 255):
             raise ImageReadError(source, f"32-bit float image values lie in [{lo:g}, {hi:g}]; "
-                                         "expected 0-1 or 0-255")
-        if hi > 1:
-            a = a / 255
-        return _array_to_rgb(a, source)
+                                         "expected finite values in 0-1 or 0-255")
+        return _array_to_rgb(a / 255 if hi > 1 else a, source)
     raise ImageReadError(source, f"unsupported image mode {mode!r}")
+
+
+def _bomb(source: str, exc: Exception) -> ImageReadError:
+    """The error for an image over Pillow's own decompression-bomb limit."""
+    return ImageReadError(source, f"image too large (decompression bomb): {exc} Raise "
+                                  "PIL.Image.MAX_IMAGE_PIXELS and max_pixels if it is genuine")
 
 
 def _open(obj, source: str) -> Image.Image:
     """Open a path or bytes with Pillow, translating failures into clear reasons."""
     if isinstance(obj, (str, os.PathLike)):
         path = Path(obj)
-        if not path.exists():
-            raise ImageReadError(source, "no such file")
-        if path.is_dir():
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ImageReadError(source, "no such file") from None
+        except OSError as exc:
+            raise ImageReadError(source, f"cannot read: {exc.strerror or exc}") from None
+        if stat.S_ISDIR(st.st_mode):
             raise ImageReadError(source, "is a folder, not an image file")
-        if path.stat().st_size == 0:
+        if st.st_size == 0:
             raise ImageReadError(source, "file is empty (0 bytes)")
         fp = path
     else:
@@ -158,7 +168,7 @@ def _open(obj, source: str) -> Image.Image:
     try:
         return Image.open(fp)
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(source, f"image too large (decompression bomb): {exc}") from None
+        raise _bomb(source, exc) from None
     except UnidentifiedImageError:
         raise ImageReadError(source, "not an image Pillow can read (unknown format or "
                                      "corrupt header)") from None
@@ -181,7 +191,7 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
             im.load()
             im = ImageOps.exif_transpose(im)
         except Image.DecompressionBombError as exc:
-            raise ImageReadError(source, f"image too large (decompression bomb): {exc}") from None
+            raise _bomb(source, exc) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageReadError(source, f"truncated or corrupt image data ({exc})") from None
         return _pil_to_rgb(im, source)
@@ -199,7 +209,7 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         Refuse encoded images with more pixels than this (checked from the
         header, before decoding).
     min_size : int, optional
-        Refuse images whose height or width is below this.
+        Refuse images whose height or width is below this; at least 8.
     name : str, optional
         How to call the input in error messages (defaults to its path or type).
 
@@ -213,6 +223,9 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ImageReadError
         With the input's name and the reason it could not be read.
     """
+    if min_size < MIN_SIZE_LIMIT:
+        raise ValueError(f"min_size must be at least {MIN_SIZE_LIMIT} (the residual filters "
+                         f"need a {MIN_SIZE_LIMIT} px image), got {min_size}")
     name = name if name is not None else describe_source(source)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(np.array(source, copy=True), name)
