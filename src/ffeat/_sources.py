@@ -57,8 +57,8 @@ def expand_inputs(images) -> list[Item]:
 
     A folder contributes every image file below it (by extension); a file
     given by name is always read, whatever its extension. Files are labelled
-    by the deepest ``real``/``fake`` folder on their path as given. A bare 4-D array is a batch of
-    images; any other single object is one input.
+    by the deepest ``real``/``fake`` folder on their path as given. A bare 4-D
+    array is a batch of images; any other single object is one input.
     """
     if isinstance(images, np.ndarray) and images.ndim == 4:
         images = list(images)

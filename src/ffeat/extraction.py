@@ -12,7 +12,8 @@ import numpy as np
 from ._progress import Progress
 from ._sources import Item, expand_inputs
 from .features import resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, load_image
+from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
+                      load_image)
 
 __all__ = ["ImageError", "Extraction", "extract", "DEFAULT_FEATURES"]
 
@@ -118,6 +119,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     """
     if on_error not in ("collect", "raise"):
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
+    check_min_size(min_size)
     families = resolve_features(features)
     names = [n for f in families for n in f.feature_names()]
     items = expand_inputs(images)

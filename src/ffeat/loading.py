@@ -197,6 +197,13 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
         return _pil_to_rgb(im, source)
 
 
+def check_min_size(min_size: int) -> None:
+    """Refuse a ``min_size`` below what every feature family needs."""
+    if min_size < MIN_SIZE_LIMIT:
+        raise ValueError(f"min_size must be at least {MIN_SIZE_LIMIT} (the residual filters "
+                         f"need a {MIN_SIZE_LIMIT} px image), got {min_size}")
+
+
 def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                min_size: int = DEFAULT_MIN_SIZE, name: str | None = None) -> np.ndarray:
     """Read one image into the ``(H, W, 3)`` uint8 RGB working representation.
@@ -223,9 +230,7 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     ImageReadError
         With the input's name and the reason it could not be read.
     """
-    if min_size < MIN_SIZE_LIMIT:
-        raise ValueError(f"min_size must be at least {MIN_SIZE_LIMIT} (the residual filters "
-                         f"need a {MIN_SIZE_LIMIT} px image), got {min_size}")
+    check_min_size(min_size)
     name = name if name is not None else describe_source(source)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(np.array(source, copy=True), name)
