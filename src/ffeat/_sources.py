@@ -36,6 +36,11 @@ def _label_of(folders: tuple[str, ...]) -> int:
     return -1
 
 
+def _file_item(path) -> Item:
+    """A file on disk, named as given and labelled by the folders on its path."""
+    return Item(path, os.fspath(path), _label_of(Path(path).parts[:-1]))
+
+
 def _scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
     """Image files below ``root``, recursively, hidden entries skipped, sorted; and
     an error item for every folder that could not be listed."""
@@ -73,9 +78,9 @@ def expand_inputs(images) -> list[Item]:
             if not files and not unreadable:
                 items.append(Item(obj, os.fspath(obj), error="folder holds no image files "
                                   f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"))
-            items += [Item(f, os.fspath(f), _label_of(f.parts[:-1])) for f in files]
+            items += [_file_item(f) for f in files]
         elif isinstance(obj, (str, os.PathLike)):
-            items.append(Item(obj, os.fspath(obj), _label_of(Path(obj).parts[:-1])))
+            items.append(_file_item(obj))
         else:
             items.append(Item(obj, describe_source(obj, position)))
     return items
