@@ -10,16 +10,27 @@ Gray, Spectrum, Residual
     The feature families, configurable and usable on their own.
 make_demo_set, write_demo_set
     The embedded labelled demo data.
+Detector, FeatureExtractor
+    The scikit-learn compatible detector, and the families as a transformer.
+load_dataset, Dataset
+    Labelled image lists from class folders or CSV manifests.
+evaluate, Evaluation
+    Metrics of a detector on labelled data.
+ModelFileError
+    A model file that cannot be loaded, and why.
 """
-from importlib import metadata as _metadata
-
+from ._persist import ModelFileError
+from .dataset import Dataset, load_dataset
 from .demo import make_demo_set, write_demo_set
+from .detector import Detector, FeatureExtractor
+from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
 from .features import Gray, Residual, Spectrum
 from .loading import ImageReadError, load_image
 
-__version__ = _metadata.version("ffeat")
+from ._version import __version__
 
 __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_image",
            "ImageReadError", "Gray", "Spectrum", "Residual", "make_demo_set",
-           "write_demo_set", "__version__"]
+           "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
+           "evaluate", "Evaluation", "ModelFileError", "__version__"]

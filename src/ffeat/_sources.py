@@ -79,8 +79,13 @@ def expand_inputs(images) -> list[Item]:
                 items.append(Item(obj, os.fspath(obj), error="folder holds no image files "
                                   f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"))
             items += [_file_item(f) for f in files]
-        elif isinstance(obj, (str, os.PathLike)):
-            items.append(_file_item(obj))
         else:
-            items.append(Item(obj, describe_source(obj, position)))
+            items.append(single_item(obj, position))
     return items
+
+
+def single_item(obj, position: int) -> Item:
+    """One input as an :class:`Item`; a folder is not expanded (it fails to read)."""
+    if isinstance(obj, (str, os.PathLike)):
+        return _file_item(obj)
+    return Item(obj, describe_source(obj, position))

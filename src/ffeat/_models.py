@@ -1,0 +1,128 @@
+"""Fitted classifiers as plain arrays: trained with scikit-learn, scored with NumPy.
+
+Each model keeps only what its decision function needs, so it can be saved as
+arrays (no pickle) and scored identically after loading, whatever scikit-learn
+version is installed then. ``decision_function`` returns the log-odds of fake.
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "make_estimator", "sigmoid"]
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """Probability from log-odds (NaN stays NaN)."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+class LinearModel:
+    """Standardisation followed by a linear decision function."""
+
+    kind = "logistic"
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray,
+                 intercept: float) -> None:
+        self.mean, self.scale, self.coef = mean, scale, coef
+        self.intercept = float(intercept)
+
+    @classmethod
+    def from_estimator(cls, pipeline: Pipeline) -> LinearModel:
+        scaler, clf = pipeline[0], pipeline[-1]
+        return cls(scaler.mean_, scaler.scale_, clf.coef_[0].copy(), clf.intercept_[0])
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return ((X - self.mean) / self.scale) @ self.coef + self.intercept
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
+                "intercept": np.array(self.intercept)}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> LinearModel:
+        return cls(a["mean"], a["scale"], a["coef"], a["intercept"])
+
+
+_TREE_FIELDS = ("feature", "threshold", "missing_left", "is_leaf", "left", "right", "value")
+
+
+class TreeEnsemble:
+    """Boosted binary trees: a baseline plus the leaf value each tree reaches.
+
+    Nodes of all trees sit in flat arrays; tree ``t`` owns nodes
+    ``offsets[t]:offsets[t+1]`` with child indices local to the tree. A sample
+    goes left when its value is at most the threshold, or is NaN and the node
+    sends missing values left (scikit-learn's rule).
+    """
+
+    kind = "hgb"
+
+    def __init__(self, baseline: float, offsets: np.ndarray, **nodes: np.ndarray) -> None:
+        self.baseline = float(baseline)
+        self.offsets = offsets
+        self.nodes = nodes
+
+    @classmethod
+    def from_estimator(cls, hgb: HistGradientBoostingClassifier) -> TreeEnsemble:
+        trees = [predictors[0].nodes for predictors in hgb._predictors]
+        offsets = np.cumsum([0] + [len(t) for t in trees]).astype(np.int64)
+        allnodes = np.concatenate(trees)
+        if allnodes["is_categorical"].any():
+            raise ValueError("categorical splits are not supported")
+        nodes = {
+            "feature": allnodes["feature_idx"].astype(np.int64),
+            "threshold": allnodes["num_threshold"].astype(np.float64),
+            "missing_left": allnodes["missing_go_to_left"].astype(bool),
+            "is_leaf": allnodes["is_leaf"].astype(bool),
+            "left": allnodes["left"].astype(np.int64),
+            "right": allnodes["right"].astype(np.int64),
+            "value": allnodes["value"].astype(np.float64),
+        }
+        return cls(float(np.ravel(hgb._baseline_prediction)[0]), offsets, **nodes)
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        raw = np.full(len(X), self.baseline)
+        rows = np.arange(len(X))
+        n = self.nodes
+        for start, stop in zip(self.offsets[:-1], self.offsets[1:]):
+            node = np.zeros(len(X), dtype=np.int64)
+            while True:
+                g = node + start
+                inner = ~n["is_leaf"][g]
+                if not inner.any():
+                    break
+                gi, ri = g[inner], rows[inner]
+                x = X[ri, n["feature"][gi]]
+                go_left = np.where(np.isnan(x), n["missing_left"][gi], x <= n["threshold"][gi])
+                node[inner] = np.where(go_left, n["left"][gi], n["right"][gi])
+            raw += n["value"][node + start]
+        return raw
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"baseline": np.array(self.baseline), "offsets": self.offsets, **self.nodes}
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, np.ndarray]) -> TreeEnsemble:
+        return cls(a["baseline"], a["offsets"], **{k: a[k] for k in _TREE_FIELDS})
+
+
+MODELS = {m.kind: m for m in (LinearModel, TreeEnsemble)}
+
+
+def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: float,
+                   random_state: int | None):
+    """The scikit-learn estimator that trains a ``classifier`` model."""
+    if classifier == "logistic":
+        return make_pipeline(StandardScaler(),
+                             LogisticRegression(C=C, max_iter=5000, random_state=random_state))
+    if classifier == "hgb":
+        return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                              early_stopping=False,
+                                              random_state=random_state)
+    raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(MODELS)}")

@@ -1,0 +1,4 @@
+"""The installed version (defined once, in meson.build)."""
+from importlib import metadata
+
+__version__ = metadata.version("ffeat")

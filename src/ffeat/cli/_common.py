@@ -1,0 +1,76 @@
+"""What the subcommands share: error reporting and common options."""
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..features import FAMILIES
+
+
+def fail(message: str, status: int = 1) -> int:
+    """Print ``ffeat: error: message`` on stderr and return ``status``."""
+    print(f"ffeat: error: {message}", file=sys.stderr)
+    return status
+
+
+def say(args: argparse.Namespace, message: str) -> None:
+    """A status line on stderr, unless ``--quiet``."""
+    if not args.quiet:
+        print(f"ffeat: {message}", file=sys.stderr)
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--jobs``, ``--quiet`` and (optionally) ``--no-cache``."""
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                        help="parallel worker threads (default, or N < 1: all cores)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="no progress bar and no summary")
+    if cache:
+        parser.add_argument("--no-cache", dest="cache", action="store_false",
+                            help="do not read or write the feature cache "
+                                 "($FFEAT_CACHE_DIR, default ~/.cache/ffeat)")
+
+
+def add_features_option(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--features", nargs="+", default=list(default), metavar="FAMILY",
+                        help=f"feature families, of {', '.join(FAMILIES)} "
+                             f"(default: {' '.join(default)})")
+
+
+def add_classes_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--classes", nargs="+", default=None, metavar="NAME=real|fake",
+                        help="folder names (or manifest label values) of the classes when "
+                             "they are not real/ and fake/, e.g. ffhq=real stylegan2=fake")
+
+
+def parse_classes(values: list[str] | None) -> dict[str, str] | None:
+    """``["ffhq=real", ...]`` to a mapping; ValueError on a malformed entry."""
+    if not values:
+        return None
+    mapping = {}
+    for v in values:
+        name, sep, label = v.partition("=")
+        if not sep or not name or label.lower() not in ("real", "fake", "0", "1"):
+            raise ValueError(f"--classes entries are NAME=real or NAME=fake, got {v!r}")
+        mapping[name] = label
+    return mapping
+
+
+def progress(args: argparse.Namespace) -> bool | None:
+    """Progress bar setting: on a terminal unless ``--quiet``."""
+    return False if args.quiet else None
+
+
+def report_skipped(errors) -> None:
+    """One stderr line per input that could not be read."""
+    for err in errors:
+        print(f"ffeat: skipped {err.source}: {err.reason}", file=sys.stderr)
+
+
+class quiet_warnings(warnings.catch_warnings):
+    """Silence library warnings that the command reports itself."""
+
+    def __enter__(self):
+        super().__enter__()
+        warnings.simplefilter("ignore")

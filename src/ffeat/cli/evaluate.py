@@ -1,0 +1,81 @@
+"""``ffeat evaluate``: metrics of a saved model on a labelled dataset."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .._persist import ModelFileError
+from ..detector import Detector
+from ..evaluation import Evaluation, evaluate
+from ._common import (add_classes_option, add_run_options, fail, parse_classes, progress,
+                      report_skipped)
+
+_LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
+           "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
+           "eer": "equal error rate"}
+
+
+def format_metrics(result: Evaluation) -> str:
+    """The metrics, confusion matrix and counts as aligned text."""
+    m = result.metrics
+    lines = [f"{label:<20}{'n/a' if m[key] is None else format(m[key], '.4f')}"
+             for key, label in _LABELS.items()]
+    (tn, fp), (fn, tp) = m["confusion_matrix"]
+    width = max(len(str(v)) for v in (tn, fp, fn, tp, "called fake"))
+    lines += [
+        f"{'threshold':<20}{result.threshold:g}",
+        "",
+        f"{'':<14}{'called real':>{width + 2}}{'called fake':>{width + 2}}",
+        f"{'true real':<14}{tn:>{width + 2}}{fp:>{width + 2}}",
+        f"{'true fake':<14}{fn:>{width + 2}}{tp:>{width + 2}}",
+        "",
+        f"{m['n_real']} real, {m['n_fake']} fake images scored; {len(result.errors)} "
+        "could not be read",
+    ]
+    return "\n".join(lines)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        detector = Detector.load(args.model)
+    except ModelFileError as exc:
+        return fail(str(exc))
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        return fail(f"--threshold must lie in [0, 1], got {args.threshold}", 2)
+    detector.set_params(jobs=args.jobs, cache=args.cache)
+    try:
+        result = evaluate(detector, args.data, threshold=args.threshold,
+                          classes=parse_classes(args.classes), progress=progress(args))
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    report_skipped(result.errors)
+    if not result.sources:
+        return fail(f"none of the {len(result.errors)} images could be read")
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(format_metrics(result))
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``ffeat evaluate``."""
+    p = sub.add_parser(
+        "evaluate", help="metrics of a model on a labelled dataset",
+        description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
+                    "or a CSV manifest) with a saved model and print accuracy, precision, "
+                    "recall, F1, ROC AUC, average precision, equal error rate, the "
+                    "confusion matrix and the counts (fake is the positive class).")
+    p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
+    p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
+                        "average_precision, eer, confusion_matrix, n_real, n_fake, errors)")
+    p.add_argument("--threshold", type=float, default=None, metavar="T",
+                   help="probability of fake at and above which an image is called fake "
+                        "(default: the model's, 0.5)")
+    add_classes_option(p)
+    add_run_options(p)
+    p.set_defaults(func=_run)

@@ -1,0 +1,65 @@
+"""``ffeat train``: fit a detector on a labelled dataset and save it."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..dataset import load_dataset
+from ..detector import Detector
+from ..extraction import DEFAULT_FEATURES
+from ..features import resolve_features
+from ._common import (add_classes_option, add_features_option, add_run_options, fail,
+                      parse_classes, progress, quiet_warnings, report_skipped, say)
+
+
+def _run(args: argparse.Namespace) -> int:
+    out = Path(args.output)
+    if not out.resolve().parent.is_dir():
+        return fail(f"folder {out.parent} of the output does not exist", 2)
+    try:
+        families = resolve_features(args.features)
+        dataset = load_dataset(args.data, parse_classes(args.classes))
+    except ValueError as exc:
+        return fail(str(exc), 2)
+    n_real, n_fake = dataset.counts()
+    say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
+              f"{n_fake} fake) with features {', '.join(f.name for f in families)}")
+    detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache)
+    start = time.perf_counter()
+    try:
+        with quiet_warnings():
+            detector.fit(dataset, progress=progress(args))
+    except ValueError as exc:
+        report_skipped(getattr(detector, "errors_", []))
+        return fail(str(exc))
+    report_skipped(detector.errors_)
+    try:
+        detector.save(out)
+    except OSError as exc:
+        return fail(f"cannot write {out}: {exc}")
+    t = detector.training_
+    say(args, f"wrote {out}: trained on {t['n_real']} real and {t['n_fake']} fake images "
+              f"({t['n_errors']} unreadable, left out) in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def add_parser(sub) -> None:
+    """Register ``ffeat train``."""
+    p = sub.add_parser(
+        "train", help="train a detector on labelled images and save it",
+        description="Train a detector on DATA: a folder with real/ and fake/ images at any "
+                    "depth (train/real, valid/fake, ...; other names with --classes) or a "
+                    "CSV manifest with path and label columns. Unreadable images are "
+                    "listed and left out. Features are cached, so training another "
+                    "classifier on the same files does not decode them again.")
+    p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL",
+                   help="where to write the model")
+    add_features_option(p, DEFAULT_FEATURES)
+    p.add_argument("--classifier", choices=("logistic", "hgb"), default="logistic",
+                   help="logistic regression or histogram gradient boosting "
+                        "(default: logistic)")
+    add_classes_option(p)
+    add_run_options(p)
+    p.set_defaults(func=_run)

@@ -1,0 +1,192 @@
+"""Labelled datasets: class folders at any depth, other folder names, CSV manifests."""
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, _scan_folder
+
+__all__ = ["Dataset", "load_dataset"]
+
+_LABEL_WORDS = {"real": 0, "fake": 1, "0": 0, "1": 1}
+_PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "image_path", "images_id",
+                 "image_id", "id")
+_LABEL_COLUMNS = ("label", "class", "target", "is_fake", "fake")
+
+
+class Dataset(NamedTuple):
+    """Image paths and their labels (1 = fake, 0 = real).
+
+    Attributes
+    ----------
+    paths : list of str
+    labels : ndarray of int8
+    """
+
+    paths: list[str]
+    labels: np.ndarray
+
+    def counts(self) -> tuple[int, int]:
+        """``(n_real, n_fake)``."""
+        return int((self.labels == 0).sum()), int((self.labels == 1).sum())
+
+
+def _class_map(classes: Mapping | None) -> dict[str, int]:
+    """Folder or label names (lower case) to 0/1, from ``{name: "real"|"fake"|0|1}``."""
+    if classes is None:
+        return dict(CLASS_FOLDERS)
+    mapping = {}
+    for name, value in classes.items():
+        label = _LABEL_WORDS.get(str(value).strip().lower())
+        if label is None:
+            raise ValueError(f"class {name!r} maps to {value!r}; map every name to "
+                             "'real' (0) or 'fake' (1)")
+        mapping[str(name).lower()] = label
+    if set(mapping.values()) != {0, 1}:
+        raise ValueError(f"classes {dict(classes)} must name at least one real and one "
+                         "fake class")
+    return mapping
+
+
+def _check_both_classes(labels: np.ndarray, where: str, names: Mapping[str, int]) -> None:
+    for label, word in ((0, "real"), (1, "fake")):
+        if not (labels == label).any():
+            folders = ", ".join(repr(n) for n, v in names.items() if v == label)
+            raise ValueError(f"{where} has no {word} images (looked for {folders}); give "
+                             f"classes= (on the command line --classes NAME={word}) when "
+                             "the folders or labels are named otherwise")
+
+
+def _from_folder(root: Path, names: dict[str, int]) -> Dataset:
+    files, unreadable = _scan_folder(root)
+    if unreadable:
+        raise ValueError(f"cannot list {unreadable[0].name}: {unreadable[0].error}")
+    paths, labels = [], []
+    for f in files:
+        for part in reversed(f.parts[:-1]):
+            label = names.get(part.lower())
+            if label is not None:
+                paths.append(os.fspath(f))
+                labels.append(label)
+                break
+    labels = np.array(labels, dtype=np.int8)
+    if not files:
+        raise ValueError(f"{root} holds no image files (looked for "
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
+    _check_both_classes(labels, str(root), names)
+    return Dataset(paths, labels)
+
+
+def _pick_column(header: list[str], wanted, given: str | None, what: str, source) -> str:
+    if given is not None:
+        if given not in header:
+            raise ValueError(f"{source}: no column {given!r}; columns are {header}")
+        return given
+    lowered = {h.strip().lower(): h for h in header}
+    for name in wanted:
+        if name in lowered:
+            return lowered[name]
+    raise ValueError(f"{source}: no {what} column found among {header}; expected one of "
+                     f"{', '.join(wanted)} (or name it with {what}_column=)")
+
+
+def _resolve_row_path(base: Path, value: str, label_word: str) -> Path | None:
+    """The file a manifest row names: relative to the manifest, or inside a folder
+    named after its label; without an extension, the first image extension that exists."""
+    for folder in (base, base / label_word):
+        candidate = folder / value
+        if candidate.is_file():
+            return candidate
+        if not candidate.suffix:
+            for ext in sorted(IMAGE_EXTENSIONS):
+                if candidate.with_suffix(ext).is_file():
+                    return candidate.with_suffix(ext)
+    return None
+
+
+def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | None,
+                   label_column: str | None) -> Dataset:
+    try:
+        with open(manifest, newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = reader.fieldnames or []
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read manifest {manifest}: {exc}") from None
+    if not rows:
+        raise ValueError(f"manifest {manifest} has no rows")
+    pcol = _pick_column(header, _PATH_COLUMNS, path_column, "path", manifest)
+    lcol = _pick_column(header, _LABEL_COLUMNS, label_column, "label", manifest)
+    words = {**_LABEL_WORDS, **names}
+    unknown = sorted({r[lcol].strip() for r in rows if r[lcol].strip().lower() not in words})
+    if unknown:
+        raise ValueError(f"manifest {manifest}: unknown label values {unknown[:10]} in column "
+                         f"{lcol!r}; labels must be real/fake or 0/1, or be mapped with "
+                         "classes= (--classes NAME=real)")
+    paths, labels, missing = [], [], []
+    for r in rows:
+        label = words[r[lcol].strip().lower()]
+        found = _resolve_row_path(manifest.parent, r[pcol].strip(), r[lcol].strip())
+        if found is None:
+            missing.append(r[pcol])
+            continue
+        paths.append(os.fspath(found))
+        labels.append(label)
+    if missing:
+        raise ValueError(f"manifest {manifest}: {len(missing)} of {len(rows)} files not found "
+                         f"(e.g. {', '.join(missing[:3])}); paths are read relative to the "
+                         "manifest's folder or a folder named after the label")
+    labels = np.array(labels, dtype=np.int8)
+    _check_both_classes(labels, f"manifest {manifest}", {"real": 0, "fake": 1})
+    return Dataset(paths, labels)
+
+
+def load_dataset(root, classes: Mapping | None = None, *, path_column: str | None = None,
+                 label_column: str | None = None) -> Dataset:
+    """List the labelled images of a dataset without reading them.
+
+    Parameters
+    ----------
+    root : path
+        A folder whose images sit below class folders at any depth
+        (``real/``, ``fake/``, ``train/real/``, ``valid/fake/``...; the deepest
+        class folder on the path as given wins, so ``data/real`` itself is real;
+        images outside class folders are left out),
+        or a CSV manifest with a path and a label column.
+    classes : mapping, optional
+        Other class names: ``{"ffhq": "real", "stylegan2": "fake"}`` (values
+        ``"real"``/``"fake"`` or 0/1). For folders they replace ``real``/``fake``;
+        for a manifest they add label values.
+    path_column, label_column : str, optional
+        Manifest columns; by default the first of ``path, filepath, file,
+        filename, image, image_path, images_id, image_id, id`` and of ``label,
+        class, target, is_fake, fake`` present (any case). Paths are relative to
+        the manifest's folder or to a folder named after the row's label; a path
+        without an extension takes the first image extension that exists.
+
+    Returns
+    -------
+    Dataset
+        ``(paths, labels)``, sorted by path for folders, in row order for manifests.
+
+    Raises
+    ------
+    ValueError
+        When the root is missing, a class is empty, a label value is unknown,
+        or manifest files are missing; the message says which and what to do.
+    """
+    root = Path(root)
+    names = _class_map(classes)
+    if root.is_dir():
+        return _from_folder(root, names)
+    if root.is_file():
+        if root.suffix.lower() != ".csv":
+            raise ValueError(f"{root} is a file but not a CSV manifest; give a folder with "
+                             "real/ and fake/ images, or a .csv with path and label columns")
+        return _from_manifest(root, names, path_column, label_column)
+    raise ValueError(f"{root}: no such folder or manifest")

@@ -1,0 +1,289 @@
+"""The detector: feature families followed by a scikit-learn classifier."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+
+from . import _persist
+from ._models import MODELS, make_estimator, sigmoid
+from ._sources import Item, single_item
+from .dataset import Dataset, load_dataset
+from .extraction import DEFAULT_FEATURES, ImageError, _rows
+from .features import resolve_features
+from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
+
+__all__ = ["Detector", "FeatureExtractor"]
+
+
+def _items(images) -> list[Item]:
+    return [single_item(obj, i) for i, obj in enumerate(images)]
+
+
+def _featurize(items: list[Item], families, *, jobs, cache, progress=False):
+    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
+    n_features = sum(len(f.feature_names()) for f in families)
+    X = np.full((len(items), n_features), np.nan)
+    errors = {}
+    for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
+                                  progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
+                                  min_size=DEFAULT_MIN_SIZE, cache=cache):
+        if isinstance(row, ImageError):
+            errors[position] = row
+        else:
+            X[position] = row
+    return X, errors
+
+
+def _warn_errors(errors: list[ImageError], n: int, what: str) -> None:
+    if errors:
+        shown = "; ".join(map(str, errors[:3])) + ("; ..." if len(errors) > 3 else "")
+        warnings.warn(f"{len(errors)} of {n} images could not be read and {what}: {shown}",
+                      stacklevel=3)
+
+
+class FeatureExtractor(TransformerMixin, BaseEstimator):
+    """Feature families as a scikit-learn transformer over images.
+
+    ``transform`` maps a sequence of images (paths, bytes, PIL images or
+    arrays) to a float64 feature matrix, so the families compose with
+    :class:`~sklearn.pipeline.Pipeline`, ``GridSearchCV`` and
+    ``cross_val_score``. Rows of unreadable images are NaN, with a warning.
+
+    Parameters
+    ----------
+    features : str, family object, or sequence of those
+        As for :func:`ffeat.extract`.
+    jobs : int, optional
+        Worker threads (``None``: all cores).
+    cache : bool or path, optional
+        Feature cache for files on disk, as for :func:`ffeat.extract`.
+    """
+
+    def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
+                 cache=False) -> None:
+        self.features = features
+        self.jobs = jobs
+        self.cache = cache
+
+    def fit(self, X=None, y=None) -> FeatureExtractor:
+        """Check the configuration; nothing is learnt."""
+        self.feature_names_ = [n for f in resolve_features(self.features)
+                               for n in f.feature_names()]
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Features of every image in ``X``, one row each."""
+        F, errors = _featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
+                               cache=self.cache)
+        _warn_errors(list(errors.values()), len(F), "have NaN rows")
+        return F
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Column names."""
+        return np.array([n for f in resolve_features(self.features)
+                         for n in f.feature_names()], dtype=object)
+
+
+class Detector(ClassifierMixin, BaseEstimator):
+    """Tell AI-generated (fake) face images from real photographs.
+
+    Images go through the feature families, then a scikit-learn classifier:
+    standardisation plus logistic regression, or histogram gradient boosting.
+    Labels are 1 = fake and 0 = real; probabilities are the probability of
+    fake.
+
+    Parameters
+    ----------
+    features : str, family object, or sequence of those
+        Feature families, as for :func:`ffeat.extract`.
+    classifier : {"logistic", "hgb"}
+        Logistic regression on standardised features, or
+        ``HistGradientBoostingClassifier``.
+    C : float
+        Inverse regularisation strength of the logistic regression.
+    max_iter : int
+        Boosting iterations (``hgb``).
+    learning_rate : float
+        Boosting learning rate (``hgb``).
+    threshold : float
+        Probability of fake at and above which :meth:`predict` says fake.
+    jobs : int, optional
+        Worker threads for feature extraction (``None``: all cores).
+    cache : bool or path
+        Feature cache for files on disk (see :func:`ffeat.extract`); on by default
+        so that a second classifier trained on the same files does not decode
+        them again.
+    random_state : int, optional
+        Seed of the classifier.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        ``[0, 1]`` (real, fake).
+    feature_names_ : list of str
+        Columns the classifier sees.
+    training_ : dict
+        ``n_real``, ``n_fake`` and ``n_errors`` of the training images.
+    errors_ : list of ImageError
+        Training images that could not be read and were left out.
+
+    Examples
+    --------
+    >>> import ffeat
+    >>> images, labels = ffeat.make_demo_set(n_per_class=20, size=64)
+    >>> det = ffeat.Detector(cache=False).fit(images, labels)
+    >>> det.predict_proba(images[:2]).shape
+    (2, 2)
+    """
+
+    def __init__(self, features=DEFAULT_FEATURES, classifier: str = "logistic", *,
+                 C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
+                 threshold: float = 0.5, jobs: int | None = None, cache=True,
+                 random_state: int | None = 0) -> None:
+        self.features = features
+        self.classifier = classifier
+        self.C = C
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.threshold = threshold
+        self.jobs = jobs
+        self.cache = cache
+        self.random_state = random_state
+
+    # -- training ---------------------------------------------------------------------
+
+    def fit(self, X, y=None, *, progress: bool | None = False) -> Detector:
+        """Train on labelled images.
+
+        Parameters
+        ----------
+        X : sequence of images, a :class:`~ffeat.Dataset`, or a dataset path
+            Images (paths, bytes, PIL images or arrays) with labels ``y``; or a
+            dataset (folder or CSV manifest, see :func:`~ffeat.load_dataset`)
+            whose labels are used when ``y`` is None.
+        y : array-like of {0, 1}, optional
+            1 = fake, 0 = real.
+        progress : bool or None, optional
+            Progress bar on stderr while extracting (``None``: on a terminal).
+
+        Returns
+        -------
+        Detector
+            ``self``, fitted. Images that cannot be read are left out, with a
+            warning, and listed in ``errors_``.
+        """
+        images, y = _images_and_labels(X, y)
+        estimator = make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
+                                   learning_rate=self.learning_rate,
+                                   random_state=self.random_state)
+        families = resolve_features(self.features)
+        F, errors = _featurize(_items(images), families, jobs=self.jobs, cache=self.cache,
+                               progress=progress)
+        errors = list(errors.values())
+        _warn_errors(errors, len(F), "were left out of training")
+        ok = ~np.isnan(F).any(axis=1)
+        if len(np.unique(y[ok])) < 2:
+            raise ValueError("training needs readable images of both classes (real and fake)")
+        estimator.fit(F[ok], y[ok])
+        self.estimator_ = estimator
+        self.model_ = MODELS[self.classifier].from_estimator(estimator)
+        self.classes_ = np.array([0, 1])
+        self.feature_names_ = [n for f in families for n in f.feature_names()]
+        self.errors_ = errors
+        self.training_ = {"n_real": int((y[ok] == 0).sum()), "n_fake": int((y[ok] == 1).sum()),
+                          "n_errors": len(errors)}
+        return self
+
+    # -- scoring ----------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise AttributeError("this Detector is not fitted yet: call fit() or "
+                                 "Detector.load() first")
+
+    def score_images(self, images, *, progress: bool | None = False):
+        """Log-odds of fake for every image, NaN where it could not be read.
+
+        Parameters
+        ----------
+        images : sequence of images
+            Paths, bytes, PIL images or arrays (one image each).
+        progress : bool or None, optional
+            Progress bar on stderr (``None``: on a terminal).
+
+        Returns
+        -------
+        scores : ndarray of float64, shape (n_images,)
+        errors : list of ImageError
+        """
+        scores, errors = self._score_items(_items(images), progress)
+        return scores, list(errors.values())
+
+    def _score_items(self, items: list[Item], progress: bool | None):
+        """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
+        self._check_fitted()
+        F, errors = _featurize(items, resolve_features(self.features), jobs=self.jobs,
+                               cache=self.cache, progress=progress)
+        ok = ~np.isnan(F).any(axis=1)
+        scores = np.full(len(F), np.nan)
+        if ok.any():
+            scores[ok] = self.model_.decision_function(F[ok])
+        return scores, errors
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
+        scores, errors = self.score_images(X)
+        _warn_errors(errors, len(scores), "have NaN scores")
+        return scores
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable)."""
+        p = sigmoid(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 = fake, 0 = real, -1 where the image could not be read."""
+        p = self.predict_proba(X)[:, 1]
+        return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
+
+    # -- persistence ------------------------------------------------------------------
+
+    def save(self, path) -> None:
+        """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
+        self._check_fitted()
+        _persist.save(self, path)
+
+    @classmethod
+    def load(cls, path) -> Detector:
+        """Read a detector written by :meth:`save`.
+
+        Raises
+        ------
+        ffeat.ModelFileError
+            When the file is not an ffeat model, was modified, or was written by
+            an incompatible ffeat version.
+        """
+        return _persist.load(cls, path)
+
+
+def _images_and_labels(X, y):
+    """Images and 0/1 labels from the ways ``fit`` accepts them."""
+    if isinstance(X, (str, os.PathLike)):
+        X = load_dataset(X)
+    if isinstance(X, Dataset):
+        images, labels = X.paths, X.labels if y is None else y
+    else:
+        images, labels = list(X), y
+    if labels is None:
+        raise ValueError("labels y are needed (1 = fake, 0 = real), or give a dataset "
+                         "folder or ffeat.Dataset")
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),):
+        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
+                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
+    return images, labels.astype(np.int64)

@@ -1,0 +1,127 @@
+"""Scoring a detector on labelled data: the metrics analysts report."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn import metrics as skm
+
+from ._models import sigmoid
+from ._sources import single_item
+from .dataset import Dataset, load_dataset
+from .extraction import ImageError
+
+__all__ = ["Evaluation", "evaluate", "equal_error_rate"]
+
+
+def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
+    """The rate at which false positives and false negatives are equal.
+
+    Interpolated linearly on the ROC curve between the two operating points
+    where ``FPR - FNR`` changes sign.
+    """
+    fpr, tpr, _ = skm.roc_curve(labels, scores)
+    fnr = 1 - tpr
+    d = fpr - fnr
+    i = int(np.flatnonzero(d >= 0)[0])  # d goes from -1 (at fpr=0) to +1 (at fpr=1)
+    if i == 0 or d[i] == 0:
+        return float(fpr[i])
+    t = -d[i - 1] / (d[i] - d[i - 1])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+@dataclass
+class Evaluation:
+    """Scores and metrics of a detector on labelled images.
+
+    Attributes
+    ----------
+    sources : list of str
+        The images that could be read.
+    labels : ndarray of int
+        Their true labels (1 = fake).
+    proba : ndarray of float
+        Their probability of fake.
+    threshold : float
+        Probability at and above which an image is called fake.
+    errors : list of ImageError
+        Images that could not be read.
+    metrics : dict
+        ``accuracy``, ``precision``, ``recall``, ``f1`` (fake is the positive
+        class), ``roc_auc``, ``average_precision``, ``eer`` (None when only one
+        class was read), ``confusion_matrix`` (rows: true real, true fake;
+        columns: called real, called fake), ``n_real``, ``n_fake``.
+    """
+
+    sources: list[str]
+    labels: np.ndarray
+    proba: np.ndarray
+    threshold: float
+    errors: list[ImageError]
+    metrics: dict = field(init=False)
+
+    def __post_init__(self) -> None:
+        y, p = self.labels, self.proba
+        called = (p >= self.threshold).astype(int)
+        both = len(np.unique(y)) == 2
+        prf = skm.precision_recall_fscore_support(y, called, average="binary",
+                                                  zero_division=0.0) if len(y) else (0, 0, 0)
+        self.metrics = {
+            "accuracy": float(skm.accuracy_score(y, called)) if len(y) else None,
+            "precision": float(prf[0]),
+            "recall": float(prf[1]),
+            "f1": float(prf[2]),
+            "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
+            "average_precision": float(skm.average_precision_score(y, p)) if both else None,
+            "eer": equal_error_rate(y, p) if both else None,
+            "confusion_matrix": skm.confusion_matrix(y, called, labels=[0, 1]).tolist(),
+            "n_real": int((y == 0).sum()),
+            "n_fake": int((y == 1).sum()),
+        }
+
+    def to_dict(self) -> dict:
+        """The metrics, the threshold and the errors, ready for ``json.dumps``."""
+        return {**self.metrics, "threshold": self.threshold,
+                "errors": [{"path": e.source, "reason": e.reason} for e in self.errors]}
+
+
+def evaluate(detector, data, labels=None, *, threshold: float | None = None,
+             classes: Mapping | None = None, progress: bool | None = False) -> Evaluation:
+    """Score a fitted detector on labelled images.
+
+    Parameters
+    ----------
+    detector : Detector
+        A fitted (or loaded) detector.
+    data : path, Dataset, or sequence of images
+        A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`), a
+        :class:`~ffeat.Dataset`, or images with ``labels``.
+    labels : array-like of {0, 1}, optional
+        True labels when ``data`` is a sequence of images.
+    threshold : float, optional
+        Decision threshold on the probability of fake; the detector's own by default.
+    classes : mapping, optional
+        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
+    progress : bool or None, optional
+        Progress bar on stderr (``None``: on a terminal).
+
+    Returns
+    -------
+    Evaluation
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = load_dataset(data, classes)
+    if isinstance(data, Dataset):
+        images, labels = data.paths, data.labels
+    else:
+        images = list(data)
+        if labels is None:
+            raise ValueError("labels are needed when data is a sequence of images")
+    labels = np.asarray(labels)
+    scores, errors = detector.score_images(images, progress=progress)
+    ok = ~np.isnan(scores)
+    sources = [single_item(obj, i).name for i, obj in enumerate(images) if ok[i]]
+    return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]),
+                      detector.threshold if threshold is None else float(threshold), errors)
