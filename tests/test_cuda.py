@@ -14,8 +14,8 @@ from PIL import Image
 import ffeat
 from ffeat import Gray, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
-from ffeat._gpu._arrays import (_pair_counts_generic, _ring_sums_generic, compute_families,
-                                to_host)
+from ffeat._gpu._arrays import (_pair_counts_generic, _residual_map_generic,
+                                _ring_sums_generic, compute_families, to_host)
 from ffeat._reference import REFERENCES
 
 FAMILIES = [Gray(), Gray(size=7), Spectrum(), Spectrum(n_bins=17), Residual(),
@@ -278,6 +278,20 @@ def test_raw_pair_counts_equal_generic(cp, shape, pairs):
     pair_counts(cp, levels, got, base, n_levels, pairs)
     _pair_counts_generic(cp, levels, want, base, n_levels, pairs)
     np.testing.assert_array_equal(to_host(cp, got), to_host(cp, want))
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 5), (3, 67, 41), (2, 1024, 1030)], ids=str)
+def test_raw_residual_map_is_bit_identical_to_generic(cp, shape):
+    from ffeat._gpu._kernels import residual_map
+    from ffeat.features import _filter_bank
+    bank = _filter_bank(("Y", "Cr"), 2, 1.0)
+    plane = cp.asarray(rng.integers(-255 * 128, 255 * 128, shape), dtype=cp.float32)
+    for k in range(len(bank["map_div"])):
+        lo, hi = bank["tap_start"][k], bank["tap_start"][k + 1]
+        taps = (bank["tap_dy"][lo:hi], bank["tap_dx"][lo:hi], bank["tap_w"][lo:hi])
+        args = (plane, taps, 2, float(bank["map_div"][k]), 2)
+        for got, want in zip(residual_map(cp, *args), _residual_map_generic(cp, *args)):
+            np.testing.assert_array_equal(to_host(cp, got), to_host(cp, want))
 
 
 def test_gpu_extract_matches_cpu(cp, tmp_path):

@@ -5,10 +5,12 @@ hold it to :mod:`ffeat._reference`) and on a CUDA device. Everything is batched
 over the leading axis of a ``(B, H, W, 3)`` uint8 array and computed in float32
 (moment and ring sums in float64), like the compiled CPU kernels.
 
-Two steps have a CuPy-only fast path (:mod:`._kernels`): the ring sums of the
-spectrum and the co-occurrence counts of the residuals. They are scatter-adds
-into small histograms, which ``bincount`` does with global atomics on the
-device; the raw kernels count into per-block shared-memory histograms first.
+Three steps have a CuPy-only fast path (:mod:`._kernels`): the ring sums of
+the spectrum and the co-occurrence counts of the residuals, scatter-adds into
+small histograms that ``bincount`` does with global atomics on the device
+(the raw kernels count into per-block shared-memory histograms first), and
+each residual filter with its quantiser in one pass instead of one array
+operation per tap.
 ``raw_kernels=False`` forces the generic path on the device too, which is how
 the GPU tests check the raw kernels against it.
 """
@@ -108,6 +110,20 @@ def spectrum(xp, rgb, family: Spectrum, raw_kernels: bool = True):
 
 # ------------------------------------------------------------------------- residual
 
+def _residual_map_generic(xp, plane, taps, margin: int, div: float, T: int):
+    """One filter's responses ``s`` (float32, exact integers) on the pixels at
+    least ``margin`` from the border of a ``(B, H, W)`` plane, and their levels
+    ``clip(floor(s / div + 1/2), -T, T) + T`` (int32). ``taps`` is a
+    ``(dy, dx, w)`` int32/int32/float32 triple of host arrays."""
+    b, h, w = plane.shape
+    hv, wv = h - 2 * margin, w - 2 * margin
+    s = xp.zeros((b, hv, wv), dtype=xp.float32)
+    for dy, dx, weight in zip(*(a.tolist() for a in taps)):
+        s += weight * plane[:, margin + dy:margin + dy + hv, margin + dx:margin + dx + wv]
+    levels = xp.clip(xp.floor(s / div + 0.5), -T, T).astype(xp.int32) + T
+    return s, levels
+
+
 def _pair_counts_generic(xp, levels, counts, base: int, n_levels: int, pairs: int) -> None:
     """Add the co-occurrences of neighbouring ``levels`` (``(B, h, w)`` int32 in
     ``[0, n_levels)``) into ``counts[:, base:base + n_levels**2]`` (int64, in
@@ -126,10 +142,11 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
 
     Channel planes and filter responses are exact integers in float32 (units of
     1/256 level, every partial sum below 2**24), as in the CPU kernel. The
-    quantiser ``floor(S / D + 1/2)`` in float32 is exact too: ``S`` and ``D`` are
-    integers below 2**24, so a non-tie ``S / D`` lies at least ``1 / (2 D) >=
+    quantiser ``floor(s / D + 1/2)`` in float32 is exact too: ``s`` and ``D`` are
+    integers below 2**24, so a non-tie ``s / D`` lies at least ``1 / (2 D) >=
     2.5e-6`` from a rounding edge, more than the two float32 roundings can move
     it below ``T + 1/2 <= 8.5``; beyond that the clip hides any difference.
+    Moments are float64 sums of ``|s|``, ``s**2``, ``s**4``, scaled afterwards.
     """
     bank = _filter_bank(family.channels, family.T, family.q)
     b, h, w = rgb.shape[:3]
@@ -139,7 +156,10 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
         raise ValueError(f"images of {h}x{w} pixels are too small for a margin of {m}")
     n_levels, n_groups, T = 2 * family.T + 1, len(RESIDUAL_FILTERS), family.T
     n_cells = n_levels * n_levels
-    pair_counts = _kernels.pair_counts if raw_kernels and is_cupy(xp) else _pair_counts_generic
+    fast = raw_kernels and is_cupy(xp)
+    residual_map = _kernels.residual_map if fast else _residual_map_generic
+    pair_counts = _kernels.pair_counts if fast else _pair_counts_generic
+    starts = bank["tap_start"]
     rgbf = rgb.astype(xp.float32)
     per_channel = []
     for c0, c1, c2 in bank["cmat"].tolist():
@@ -148,18 +168,15 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
         moments = xp.zeros((b, n_groups, 3), dtype=xp.float64)
         n_values = np.zeros(n_groups)
         for k, g in enumerate(bank["map_group"].tolist()):
-            s = xp.zeros((b, hv, wv), dtype=xp.float32)
-            for t in range(bank["tap_start"][k], bank["tap_start"][k + 1]):
-                dy, dx = m + int(bank["tap_dy"][t]), m + int(bank["tap_dx"][t])
-                s += float(bank["tap_w"][t]) * plane[:, dy:dy + hv, dx:dx + wv]
-            r = s.astype(xp.float64) * float(bank["map_scale"][k])
-            r2 = r * r
-            moments[:, g, 0] += xp.abs(r).sum(axis=(1, 2))
-            moments[:, g, 1] += r2.sum(axis=(1, 2))
-            moments[:, g, 2] += (r2 * r2).sum(axis=(1, 2))
+            taps = tuple(bank[key][starts[k]:starts[k + 1]]
+                         for key in ("tap_dy", "tap_dx", "tap_w"))
+            s, levels = residual_map(xp, plane, taps, m, float(bank["map_div"][k]), T)
+            sc = float(bank["map_scale"][k])
+            s2 = xp.square(s, dtype=xp.float64)
+            moments[:, g, 0] += xp.abs(s).sum(axis=(1, 2), dtype=xp.float64) * sc
+            moments[:, g, 1] += s2.sum(axis=(1, 2)) * sc**2
+            moments[:, g, 2] += xp.square(s2).sum(axis=(1, 2)) * sc**4
             n_values[g] += hv * wv
-            levels = xp.clip(xp.floor(s / float(bank["map_div"][k]) + 0.5), -T, T)
-            levels = levels.astype(xp.int32) + T
             pair_counts(xp, levels, counts, g * n_cells, n_levels, int(bank["map_pairs"][k]))
         counts = counts.reshape(b, n_groups, n_cells)
         frequencies = counts / xp.maximum(counts.sum(axis=2, keepdims=True), 1)

@@ -1,6 +1,10 @@
-"""CuPy raw kernels for the two scatter-adds of the feature families (CUDA only).
+"""CuPy raw kernels for the feature families' hot spots (CUDA only).
 
-Each block of a kernel works on a slice of one image (``blockIdx.y``), counts
+``ffeat_residual_map`` computes one residual filter and its quantised levels
+in one pass, one thread per pixel: exact integer sums in float32 and the same
+IEEE division, so it is bit-identical to the generic tap-by-tap sums.
+
+For the two scatter-adds (ring sums, co-occurrence counts), each block of a kernel works on a slice of one image (``blockIdx.y``), counts
 into a histogram in shared memory, then adds its non-zero cells to the image's
 row in global memory: one global atomic per cell and block instead of one per
 coefficient or pixel, which matters because most values land in a few cells
@@ -15,11 +19,32 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["ring_sums", "pair_counts"]
+__all__ = ["ring_sums", "pair_counts", "residual_map"]
 
 _THREADS = 256
 
 _SOURCE = r"""
+extern "C" __global__
+void ffeat_residual_map(const float* plane, const int* dy, const int* dx, const float* w,
+                        const int n_taps, const int h, const int width, const int margin,
+                        const float div, const int T, float* s_out, int* levels_out) {
+    // plane is (B, h, width); s_out and levels_out are (B, h - 2 margin, width - 2 margin).
+    const int hv = h - 2 * margin, wv = width - 2 * margin;
+    const long long n = (long long)hv * wv;
+    const float* p = plane + (long long)blockIdx.y * h * width;
+    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (long long)gridDim.x * blockDim.x) {
+        const int y = (int)(i / wv) + margin, x = (int)(i % wv) + margin;
+        float s = 0.0f;
+        for (int t = 0; t < n_taps; ++t)
+            s = __fadd_rn(s, __fmul_rn(w[t], p[(y + dy[t]) * width + x + dx[t]]));
+        const float q = floorf(__fadd_rn(__fdiv_rn(s, div), 0.5f));
+        const long long o = (long long)blockIdx.y * n + i;
+        s_out[o] = s;
+        levels_out[o] = (int)fminf(fmaxf(q, (float)-T), (float)T) + T;
+    }
+}
+
 extern "C" __global__
 void ffeat_ring_sums(const float2* spec, const int* bins, const float* weight,
                      double* sums, const long long n_coef, const int n_bins,
@@ -102,3 +127,19 @@ def pair_counts(cp, levels, counts, base: int, n_levels: int, pairs: int) -> Non
         (cp.ascontiguousarray(levels, dtype=cp.int32), counts, cp.int32(h), cp.int32(w),
          cp.int32(n_levels), cp.int32(pairs), cp.int32(counts.shape[1]), cp.int32(base)),
         shared_mem=4 * n_levels * n_levels)
+
+
+def residual_map(cp, plane, taps, margin: int, div: float, T: int):
+    """Raw-kernel twin of ``_arrays._residual_map_generic`` (same arguments, result)."""
+    b, h, w = plane.shape
+    hv, wv = h - 2 * margin, w - 2 * margin
+    s = cp.empty((b, hv, wv), dtype=cp.float32)
+    levels = cp.empty((b, hv, wv), dtype=cp.int32)
+    dy, dx, weight = (cp.asarray(a, dtype=dtype) for a, dtype in
+                      zip(taps, (cp.int32, cp.int32, cp.float32)))
+    _kernel(cp, "ffeat_residual_map")(
+        _grid(hv * wv, b), (_THREADS,),
+        (cp.ascontiguousarray(plane, dtype=cp.float32), dy, dx, weight,
+         cp.int32(len(weight)), cp.int32(h), cp.int32(w), cp.int32(margin),
+         cp.float32(div), cp.int32(T), s, levels))
+    return s, levels
