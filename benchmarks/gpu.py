@@ -146,7 +146,9 @@ def main() -> None:
     print(f"images: {len(images)} from {origin}; median of {args.repeats} repeats")
     if gpu:
         props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
-        print(f"GPU: {props['name'].decode()}, CuPy {cp.__version__}")
+        name = props["name"]
+        name = name.decode() if isinstance(name, bytes) else name
+        print(f"GPU: {name}, CuPy {cp.__version__}")
     else:
         print(f"GPU columns skipped: {_backend._probe()[1]}")
     _features_alone(images, args.sizes, args.repeats, cores, cp)
