@@ -22,14 +22,14 @@ def _items(images) -> list[Item]:
     return [single_item(obj, i) for i, obj in enumerate(images)]
 
 
-def _featurize(items: list[Item], families, *, jobs, cache, progress=False):
+def _featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False):
     """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
     n_features = sum(len(f.feature_names()) for f in families)
     X = np.full((len(items), n_features), np.nan)
     errors = {}
     for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
                                   progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
-                                  min_size=DEFAULT_MIN_SIZE, cache=cache):
+                                  min_size=DEFAULT_MIN_SIZE, cache=cache, backend=backend):
         if isinstance(row, ImageError):
             errors[position] = row
         else:
@@ -60,13 +60,16 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Worker threads (``None``: all cores).
     cache : bool or path, optional
         Feature cache for files on disk, as for :func:`ffeat.extract`.
+    backend : {"cpu", "cuda", "auto"}, optional
+        Where features are computed, as for :func:`ffeat.extract`.
     """
 
     def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
-                 cache=False) -> None:
+                 cache=False, backend: str = "cpu") -> None:
         self.features = features
         self.jobs = jobs
         self.cache = cache
+        self.backend = backend
 
     def fit(self, X=None, y=None) -> FeatureExtractor:
         """Check the configuration; nothing is learnt."""
@@ -77,7 +80,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Features of every image in ``X``, one row each."""
         F, errors = _featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache)
+                               cache=self.cache, backend=self.backend)
         _warn_errors(list(errors.values()), len(F), "have NaN rows")
         return F
 
@@ -116,6 +119,8 @@ class Detector(ClassifierMixin, BaseEstimator):
         Feature cache for files on disk (see :func:`ffeat.extract`); on by default
         so that a second classifier trained on the same files does not decode
         them again.
+    backend : {"cpu", "cuda", "auto"}
+        Where features are computed, as for :func:`ffeat.extract`.
     random_state : int, optional
         Seed of the classifier.
 
@@ -142,7 +147,7 @@ class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = "logistic", *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 random_state: int | None = 0) -> None:
+                 backend: str = "cpu", random_state: int | None = 0) -> None:
         self.features = features
         self.classifier = classifier
         self.C = C
@@ -151,6 +156,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.threshold = threshold
         self.jobs = jobs
         self.cache = cache
+        self.backend = backend
         self.random_state = random_state
 
     # -- training ---------------------------------------------------------------------
@@ -181,7 +187,7 @@ class Detector(ClassifierMixin, BaseEstimator):
                                    random_state=self.random_state)
         families = resolve_features(self.features)
         F, errors = _featurize(_items(images), families, jobs=self.jobs, cache=self.cache,
-                               progress=progress)
+                               backend=self.backend, progress=progress)
         errors = list(errors.values())
         _warn_errors(errors, len(F), "were left out of training")
         ok = ~np.isnan(F).any(axis=1)
@@ -226,7 +232,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
         self._check_fitted()
         F, errors = _featurize(items, resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache, progress=progress)
+                               cache=self.cache, backend=self.backend, progress=progress)
         ok = ~np.isnan(F).any(axis=1)
         scores = np.full(len(F), np.nan)
         if ok.any():

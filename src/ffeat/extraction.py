@@ -1,6 +1,7 @@
 """The single entry point: inputs in, a feature matrix and per-file errors out."""
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections import deque
@@ -10,6 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cache import FeatureCache, resolve_cache
+from ._gpu import resolve_backend
 from ._progress import Progress
 from ._sources import Item, expand_inputs
 from ._version import __version__
@@ -64,26 +66,67 @@ def _default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def _read_item(item: Item, max_pixels: int, min_size: int) -> np.ndarray:
+    """Decode one input, every failure as an :class:`ImageReadError` (runs in a worker)."""
+    if item.error is not None:
+        raise ImageReadError(item.name, item.error)
+    try:
+        return load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
+    except (MemoryError, OSError) as exc:  # ImageReadError, a ValueError, passes through
+        raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
+
+
+def _feature_error(name: str, exc: Exception) -> ImageReadError:
+    """The error record of an image whose features could not be computed."""
+    return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
+
+
 def _features_of(item: Item, families, max_pixels: int, min_size: int,
                  cache: FeatureCache | None) -> np.ndarray:
     """Read one input and compute its feature row (runs in a worker thread)."""
-    if item.error is not None:
-        raise ImageReadError(item.name, item.error)
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
     if key is not None and (row := cache.get(key)) is not None:
         return row
-    try:
-        rgb = load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
-    except (MemoryError, OSError) as exc:  # ImageReadError, a ValueError, passes through
-        raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
+    rgb = _read_item(item, max_pixels, min_size)
     try:
         row = np.concatenate([f.compute(rgb)[0] for f in families])
     except (ValueError, MemoryError) as exc:
-        raise ImageReadError(item.name, f"features failed: {exc or type(exc).__name__}") \
-            from exc
+        raise _feature_error(item.name, exc) from exc
     if key is not None:
         cache.put(key, row)
     return row
+
+
+def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
+                 cache: FeatureCache | None):
+    """``(item, future)`` in input order from a thread pool computing one image per task."""
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+
+        def submit(item: Item):
+            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache)
+
+        # A bounded window of tasks in flight keeps memory flat for any input count.
+        todo = iter(items)
+        pending = deque(submit(item) for item in itertools.islice(todo, 4 * jobs))
+        try:
+            while pending:
+                item, future = pending.popleft()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(submit(nxt))
+                yield item, future
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _cuda_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int):
+    """``(item, future)`` in input order from the batched CUDA pipeline."""
+    from ._gpu._backend import import_cupy
+    from ._gpu._pipeline import batched_results
+    return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=_feature_error,
+                           read=functools.partial(_read_item, max_pixels=max_pixels,
+                                                  min_size=min_size))
 
 
 def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache | None:
@@ -96,49 +139,41 @@ def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache
 
 
 def _rows(items: list[Item], families, *, jobs: int | None, on_error: str,
-          progress: bool | None, max_pixels: int, min_size: int, cache):
+          progress: bool | None, max_pixels: int, min_size: int, cache,
+          backend: str = "cpu"):
     """Yield ``(position, item, row or ImageError)`` for every item, in order."""
     if on_error not in ("collect", "raise"):
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
     check_min_size(min_size)
-    store = _open_cache(cache, families, max_pixels, min_size)
+    backend = resolve_backend(backend)
     jobs = _default_jobs() if jobs is None or jobs < 1 else jobs
+    if backend == "cuda":
+        results = _cuda_results(items, families, jobs, max_pixels, min_size)
+    else:
+        results = _cpu_results(items, families, jobs, max_pixels, min_size,
+                               _open_cache(cache, families, max_pixels, min_size))
     bar = Progress(len(items), "ffeat extract", enabled=progress)
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-
-        def submit(position: int, item: Item):
-            return position, item, pool.submit(_features_of, item, families, max_pixels,
-                                               min_size, store)
-
-        # A bounded window of tasks in flight keeps memory flat for any input count.
-        todo = enumerate(items)
-        pending = deque(submit(*nxt) for nxt in itertools.islice(todo, 4 * jobs))
-        try:
-            while pending:
-                position, item, future = pending.popleft()
-                nxt = next(todo, None)
-                if nxt is not None:
-                    pending.append(submit(*nxt))
-                try:
-                    row = future.result()
-                except ImageReadError as exc:
-                    if on_error == "raise":
-                        raise
-                    bar.update(ok=False)
-                    yield position, item, ImageError(item.name, exc.reason)
-                    continue
-                bar.update()
-                yield position, item, row
-        finally:
-            for _, _, future in pending:
-                future.cancel()
-            bar.close()
+    try:
+        for position, (item, future) in enumerate(results):
+            try:
+                row = future.result()
+            except ImageReadError as exc:
+                if on_error == "raise":
+                    raise
+                bar.update(ok=False)
+                yield position, item, ImageError(item.name, exc.reason)
+                continue
+            bar.update()
+            yield position, item, row
+    finally:
+        results.close()
+        bar.close()
 
 
 def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
             on_error: str = "collect", progress: bool | None = False,
             max_pixels: int = DEFAULT_MAX_PIXELS,
-            min_size: int = DEFAULT_MIN_SIZE, cache=False) -> Extraction:
+            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu") -> Extraction:
     """Compute forensic features for a collection of images.
 
     Parameters
@@ -160,11 +195,18 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         Show a progress bar on stderr (``None``: only when it is a terminal).
     max_pixels, min_size : int, optional
         Limits passed to :func:`~ffeat.load_image`.
+    backend : {"cpu", "cuda", "auto"}, optional
+        Where the features are computed. ``"cuda"`` decodes on ``jobs`` CPU
+        threads and computes batches of same-size images on the GPU with CuPy
+        (``pip install "ffeat[cuda]"``); ``"auto"`` uses CUDA when a device is
+        found, else the CPU. The result has the same structure either way, the
+        values agree to float32 round-off.
     cache : bool or path, optional
         Keep the rows of files on disk in a cache keyed on file content and
         feature configuration, so that a second run does not decode them again:
         ``True`` uses ``$FFEAT_CACHE_DIR`` (default ``~/.cache/ffeat``), a path
-        uses that folder, ``False`` (default) caches nothing.
+        uses that folder, ``False`` (default) caches nothing. The CPU backend
+        reads and writes it; the CUDA backend computes every row.
 
     Returns
     -------
@@ -185,7 +227,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     rows, sources, labels, errors = [], [], [], []
     for _, item, row in _rows(expand_inputs(images), families, jobs=jobs, on_error=on_error,
                               progress=progress, max_pixels=max_pixels, min_size=min_size,
-                              cache=cache):
+                              cache=cache, backend=backend):
         if isinstance(row, ImageError):
             errors.append(row)
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._gpu import resolve_backend
 from .._version import __version__
 from . import demo, evaluate, extract, predict, train
 from ._common import fail
@@ -25,6 +26,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if hasattr(args, "backend"):
+        try:
+            args.backend = resolve_backend(args.backend)
+        except RuntimeError as exc:  # cuda asked for, none usable
+            return fail(str(exc))
     try:
         return args.func(args)
     except KeyboardInterrupt:

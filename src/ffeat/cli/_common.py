@@ -5,6 +5,7 @@ import argparse
 import sys
 import warnings
 
+from .._gpu import BACKENDS
 from ..features import FAMILIES
 
 
@@ -21,9 +22,13 @@ def say(args: argparse.Namespace, message: str) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
-    """``--jobs``, ``--quiet`` and (optionally) ``--no-cache``."""
+    """``--jobs``, ``--backend``, ``--quiet`` and (optionally) ``--no-cache``."""
     parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                         help="parallel worker threads (default, or N < 1: all cores)")
+    parser.add_argument("--backend", choices=BACKENDS, default="cpu",
+                        help="where features are computed: cpu, cuda (CuPy and an NVIDIA "
+                             "GPU: pip install 'ffeat[cuda]'), or auto (cuda when "
+                             "available; default: cpu)")
     parser.add_argument("--quiet", "-q", action="store_true",
                         help="no progress bar and no summary")
     if cache:

@@ -24,7 +24,8 @@ def _run(args: argparse.Namespace) -> int:
               f"{'EER':>6}  {'train s':>7}  {'img/s':>6}")
     lines = [header, "-" * len(header)]
     for classifier in ("logistic", "hgb"):
-        detector = Detector(DEFAULT_FEATURES, classifier, jobs=args.jobs, cache=False)
+        detector = Detector(DEFAULT_FEATURES, classifier, jobs=args.jobs, cache=False,
+                            backend=args.backend)
         start = time.perf_counter()
         detector.fit(train_x, train_y)
         fitted = time.perf_counter()

@@ -43,7 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {args.threshold}", 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache)
+    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
     try:
         result = evaluate(detector, args.data, threshold=args.threshold,
                           classes=parse_classes(args.classes), progress=progress(args))

@@ -31,10 +31,10 @@ def _save_npz(path: Path, result: Extraction, families) -> None:
     atomic_write(path, lambda fh: np.savez(fh, **arrays))
 
 
-def _with_demo(result: Extraction, families, jobs: int | None) -> Extraction:
+def _with_demo(result: Extraction, families, jobs: int | None, backend: str) -> Extraction:
     """Append the embedded demo set's rows, named and labelled like files on disk."""
     images, labels = make_demo_set()
-    demo = extract(images, families, jobs=jobs, on_error="raise")
+    demo = extract(images, families, jobs=jobs, on_error="raise", backend=backend)
     names = [f"demo/{'fake' if y else 'real'}/{i:04d}.png" for i, y in enumerate(labels)]
     return result._replace(X=np.vstack([result.X, demo.X]), sources=result.sources + names,
                            labels=np.concatenate([result.labels, labels]).astype(np.int8))
@@ -56,9 +56,9 @@ def _run(args: argparse.Namespace) -> int:
         return fail(str(exc), 2)
 
     result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
-                     cache=args.cache)
+                     cache=args.cache, backend=args.backend)
     if args.demo:
-        result = _with_demo(result, families, args.jobs)
+        result = _with_demo(result, families, args.jobs, args.backend)
 
     report_skipped(result.errors)
     if not result.sources:

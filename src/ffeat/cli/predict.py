@@ -55,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     threshold = detector.threshold if args.threshold is None else args.threshold
     if not 0 <= threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {threshold}", 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache)
+    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
     items = expand_inputs(args.paths)
     scores, errors = detector._score_items(items, progress(args))
     rows = list(_rows(items, scores, errors, threshold))

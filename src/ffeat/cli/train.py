@@ -25,7 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     n_real, n_fake = dataset.counts()
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
               f"{n_fake} fake) with features {', '.join(f.name for f in families)}")
-    detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache)
+    detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache,
+                        backend=args.backend)
     start = time.perf_counter()
     try:
         with quiet_warnings():
