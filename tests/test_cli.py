@@ -1,7 +1,6 @@
 """Tests of the ``ffeat extract`` command, run in-process through ``ffeat.cli.main``."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -32,31 +31,13 @@ def _image(path, seed: int = 0) -> str:
     return str(path)
 
 
-def _bad_files(folder) -> list[str]:
-    """Unreadable files: empty, truncated JPEG, text as .jpg, too small."""
-    folder.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    Image.new("RGB", (64, 64), (9, 99, 199)).save(buf, "JPEG")
-    contents = {"empty.jpg": b"", "truncated.jpg": buf.getvalue()[:300],
-                "text.jpg": b"hello, not an image\n", "tiny.png": None}
-    paths = []
-    for name, data in contents.items():
-        path = folder / name
-        if data is None:
-            Image.new("RGB", (1, 1)).save(path)
-        else:
-            path.write_bytes(data)
-        paths.append(str(path))
-    return paths
-
-
 @pytest.fixture
-def mixed(tmp_path):
+def mixed(tmp_path, bad_files):
     """A folder of 3 labelled good images and 4 bad files; returns (folder, good, bad)."""
     data = tmp_path / "data"
     good = [_image(data / "real" / "r1.png", 1), _image(data / "real" / "r2.png", 2),
             _image(data / "x" / "fake" / "f1.png", 3)]
-    bad = _bad_files(data / "broken")
+    bad = bad_files(data / "broken")
     return data, good, bad
 
 
@@ -90,8 +71,8 @@ def test_extract_mixed_folder(mixed, tmp_path, capsys):
     assert "3 images" in err and "4 skipped" in err
 
 
-def test_only_bad_files_fails_and_writes_nothing(tmp_path, capsys):
-    bad = _bad_files(tmp_path / "bad")
+def test_only_bad_files_fails_and_writes_nothing(tmp_path, capsys, bad_files):
+    bad = bad_files(tmp_path / "bad")
     out = tmp_path / "out.npz"
     status = main(["extract", str(tmp_path / "bad"), "-o", str(out), "-q"])
     err = capsys.readouterr().err
