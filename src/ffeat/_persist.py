@@ -46,6 +46,14 @@ def _minor(version: str) -> tuple[str, ...]:
     return tuple(version.split(".")[:2])
 
 
+def _plain(value: object) -> object:
+    """JSON encoder fallback: NumPy scalars (``np.int64(3)`` from a parameter grid) as
+    Python numbers; anything else is refused with the usual ``TypeError``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def save(detector, path) -> None:
     """Write a fitted detector atomically (see the module docstring)."""
     families = resolve_features(detector.features)
@@ -57,7 +65,7 @@ def save(detector, path) -> None:
         "feature_names": detector.feature_names_,
         "params": {k: getattr(detector, k) for k in _PARAMS},
         "training": detector.training_,
-    })
+    }, default=_plain)
     arrays = {f"model/{k}": np.asarray(v) for k, v in detector.model_.to_arrays().items()}
     content = {"meta": np.array(meta), **arrays}
     content["checksum"] = np.array(_checksum(meta, arrays))
@@ -83,16 +91,29 @@ def _families(described: list[dict], path) -> tuple:
 
 def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     """Meta and model arrays of a model file, checked; ModelFileError otherwise."""
+    if path.is_dir():
+        raise ModelFileError(f"{path}: is a folder, not a model file")
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     if not zipfile.is_zipfile(path):
+        try:
+            with open(path, "rb") as fh:
+                zip_start = fh.read(4) == b"PK\x03\x04"
+        except OSError as exc:
+            raise ModelFileError(f"{path}: cannot read the model file ({exc})") from None
+        if zip_start:  # an archive whose end is missing
+            raise ModelFileError(f"{path}: the model file is truncated or damaged (an "
+                                 ".npz archive without its end); retrain or restore the "
+                                 "original file")
         raise ModelFileError(f"{path}: not an ffeat model file (not an .npz archive); "
                              "write models with Detector.save or ffeat train")
     try:
         with np.load(path, allow_pickle=False) as z:
             content = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelFileError(f"{path}: not an ffeat model file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - zipfile and numpy raise many kinds on damage
+        raise ModelFileError(f"{path}: the model file is damaged or was modified after it "
+                             f"was saved ({type(exc).__name__}: {exc}); retrain or restore "
+                             "the original file") from None
     if "meta" not in content or "checksum" not in content:
         raise ModelFileError(f"{path}: not an ffeat model file (no ffeat metadata); write "
                              "models with Detector.save or ffeat train")
@@ -124,6 +145,16 @@ def load(cls, path):
     """Read a detector of class ``cls`` from ``path``; :class:`ModelFileError` if unfit."""
     path = Path(path)
     meta, arrays = _read(path)
+    try:
+        return _build(cls, meta, arrays, path)
+    except (KeyError, TypeError, AttributeError) as exc:  # checksummed, but not our layout
+        raise ModelFileError(f"{path}: malformed ffeat model metadata ({type(exc).__name__}: "
+                             f"{exc}); write models with Detector.save or ffeat "
+                             "train") from None
+
+
+def _build(cls, meta: dict, arrays: dict[str, np.ndarray], path: Path):
+    """The detector that checked metadata and arrays describe."""
     families = _families(meta["features"], path)
     names = [n for f in families for n in f.feature_names()]
     if names != meta["feature_names"]:
