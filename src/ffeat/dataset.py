@@ -95,10 +95,13 @@ def _pick_column(header: list[str], wanted, given: str | None, what: str, source
                      f"{', '.join(wanted)} (or name it with {what}_column=)")
 
 
-def _resolve_row_path(base: Path, value: str, label_word: str) -> Path | None:
+def _resolve_row_path(base: Path, value: str, label_word: str, label: int) -> Path | None:
     """The file a manifest row names: relative to the manifest, or inside a folder
-    named after its label; without an extension, the first image extension that exists."""
-    for folder in (base, base / label_word):
+    named after its label (as written, in lower case, or the class word ``real``/``fake``
+    for labels such as 0/1); without an extension, the first image extension that exists."""
+    folders = dict.fromkeys([base, base / label_word, base / label_word.lower(),
+                             base / ("fake" if label else "real")])
+    for folder in folders:
         candidate = folder / value
         if candidate.is_file():
             return candidate
@@ -112,7 +115,7 @@ def _resolve_row_path(base: Path, value: str, label_word: str) -> Path | None:
 def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | None,
                    label_column: str | None) -> Dataset:
     try:
-        with open(manifest, newline="") as fh:
+        with open(manifest, newline="", encoding="utf-8-sig") as fh:  # BOM of Excel
             reader = csv.DictReader(fh)
             header = reader.fieldnames or []
             rows = list(reader)
@@ -131,7 +134,8 @@ def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | Non
     paths, labels, missing = [], [], []
     for r in rows:
         label = words[r[lcol].strip().lower()]
-        found = _resolve_row_path(manifest.parent, r[pcol].strip(), r[lcol].strip())
+        found = _resolve_row_path(manifest.parent, r[pcol].strip(), r[lcol].strip(),
+                                  label)
         if found is None:
             missing.append(r[pcol])
             continue
@@ -140,7 +144,8 @@ def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | Non
     if missing:
         raise ValueError(f"manifest {manifest}: {len(missing)} of {len(rows)} files not found "
                          f"(e.g. {', '.join(missing[:3])}); paths are read relative to the "
-                         "manifest's folder or a folder named after the label")
+                         "manifest's folder or a folder named after the label (or real/, "
+                         "fake/)")
     labels = np.array(labels, dtype=np.int8)
     _check_both_classes(labels, f"manifest {manifest}", {"real": 0, "fake": 1})
     return Dataset(paths, labels)
@@ -166,8 +171,10 @@ def load_dataset(root, classes: Mapping | None = None, *, path_column: str | Non
         Manifest columns; by default the first of ``path, filepath, file,
         filename, image, image_path, images_id, image_id, id`` and of ``label,
         class, target, is_fake, fake`` present (any case). Paths are relative to
-        the manifest's folder or to a folder named after the row's label; a path
-        without an extension takes the first image extension that exists.
+        the manifest's folder or to a folder named after the row's label (or
+        ``real``/``fake`` for its class, so 0/1 labels find ``real/`` and
+        ``fake/``); a path without an extension takes the first image extension
+        that exists.
 
     Returns
     -------
