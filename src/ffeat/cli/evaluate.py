@@ -39,8 +39,8 @@ def format_metrics(result: Evaluation) -> str:
 def _run(args: argparse.Namespace) -> int:
     try:
         detector = Detector.load(args.model)
-    except ModelFileError as exc:
-        return fail(str(exc))
+    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+        return fail(str(exc), 2)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {args.threshold}", 2)
     detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)

@@ -50,8 +50,8 @@ def _write(rows: list[dict], fmt: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         detector = Detector.load(args.model)
-    except ModelFileError as exc:
-        return fail(str(exc))
+    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+        return fail(str(exc), 2)
     threshold = detector.threshold if args.threshold is None else args.threshold
     if not 0 <= threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {threshold}", 2)
