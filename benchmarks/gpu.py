@@ -19,62 +19,88 @@ Usage: ``python benchmarks/gpu.py [--sizes 256 1024] [--n 512] [--repeats 5]``
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import statistics
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 import ffeat
 from ffeat._gpu import _backend, _pipeline
 from ffeat._gpu._arrays import compute_families
 
-FAMILY_SETS = {"gray": (ffeat.Gray(),), "spectrum": (ffeat.Spectrum(),),
-               "residual": (ffeat.Residual(),),
-               "+".join(ffeat.DEFAULT_FEATURES): (ffeat.Spectrum(), ffeat.Residual())}
+try:
+    from . import _data
+except ImportError:  # run as a script: this folder is on sys.path
+    import _data
+
+FAMILY_SETS = {label: _data.families(label) for label in _data.FAMILY_SETS}
+_resized, _jpeg = _data.resized, _data.encode
 
 
-def _faces_dir() -> Path | None:
-    env = os.environ.get("FFEAT_FACES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "faces"
-    return path if (path / "140k").is_dir() else None
-
-
-def _source_images(n: int) -> tuple[list[Image.Image], str]:
-    faces = _faces_dir()
-    if faces is not None:
-        files = sorted((faces / "140k" / "real").glob("*.jpg"))[: n // 2]
-        files += sorted((faces / "140k" / "fake").glob("*.jpg"))[: n - len(files)]
-        return [Image.open(f).convert("RGB") for f in files], f"{faces / '140k'}"
-    arrays, _ = ffeat.make_demo_set(n_per_class=(n + 1) // 2, size=256)
-    return [Image.fromarray(a) for a in arrays[:n]], "the demo set"
-
-
-def _resized(images: list[Image.Image], size: int) -> list[Image.Image]:
-    return [im if im.size == (size, size) else im.resize((size, size), Image.BICUBIC)
-            for im in images]
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=75)
-    return buf.getvalue()
+def _source_images(n: int):
+    images, origin = _data.source_images(n)
+    return list(images), origin
 
 
 def _median_rate(fn, n_images: int, repeats: int) -> float:
     """Images per second of ``fn`` (which processes ``n_images``): median of repeats."""
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return n_images / statistics.median(times)
+    return n_images / _data.median_time(fn, repeats)
+
+
+# --- asv: GPU parameters skip without CuPy and a CUDA device --------------------------------
+
+
+def _cupy_or_skip():
+    if not _backend.cuda_available():
+        raise NotImplementedError(f"no CUDA device: {_backend._probe()[1]}")
+    return _backend.import_cupy()
+
+
+class TimeGpuFeatures:
+    """Seconds for the features of a device-resident batch of ``batch`` images of
+    ``size`` px, with the raw CUDA kernels or the generic array code."""
+
+    params = (list(_data.FAMILY_SETS), ["cuda", "cuda-generic"], list(_data.SIZES), [1, 64])
+    param_names = ["family", "backend", "size", "batch"]
+    number = 1
+    repeat = (3, 10, 10.0)
+    timeout = 180
+
+    def setup(self, family, backend, size, batch):
+        self.cp = _cupy_or_skip()
+        if size not in _data.sizes():
+            raise NotImplementedError("size left out in quick mode")
+        self.batch = self.cp.asarray(_data.rgb_batch(min(batch, 16), size))
+        if batch > len(self.batch):
+            self.batch = self.cp.concatenate([self.batch] * (batch // len(self.batch)))
+        self.families = _data.families(family)
+        self.time_features(family, backend, size, batch)  # plans and kernel compilation
+
+    def time_features(self, family, backend, size, batch):
+        # compute_families copies the rows back: the device is synchronised.
+        compute_families(self.cp, self.batch, self.families, raw_kernels=backend == "cuda")
+
+
+class TimeExtractBackend:
+    """Seconds of ``ffeat.extract`` (default features, 2 workers) on 64 in-memory
+    256 px JPEGs with each backend."""
+
+    params = (["cpu", "cuda"],)
+    param_names = ["backend"]
+    number = 1
+    repeat = (1, 5, 20.0)
+    timeout = 180
+
+    def setup(self, backend):
+        if backend == "cuda":
+            _cupy_or_skip()
+        self.blobs = list(_data.encoded(4 if _data.quick() else 64, 256)[0])
+        ffeat.extract(self.blobs[:2], jobs=2, backend=backend)  # warm-up
+
+    def time_extract(self, backend):
+        ffeat.extract(self.blobs, jobs=2, backend=backend)
 
 
 def _cell(rate: float | None) -> str:

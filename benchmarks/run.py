@@ -1,123 +1,119 @@
 """Speed of the compiled feature kernels against the plain-NumPy reference path.
 
-Prints images/s for JPEG decoding, each feature family (compiled and NumPy
-reference, both on one core), and end-to-end ``ffeat.extract`` from files with
-1 and 2 workers, all measured in this one run on the same images. Each figure is
-the median of several repeats.
+The key figures of the asv suite without asv, all measured in this one run on
+the same images, medians of repeats after a warm-up. For each size (default
+256, 512 and 1024 px): images/s of Pillow decoding (``load_image``) of JPEG
+q75 and PNG, and of each feature family and the default set, compiled and
+through the NumPy reference, both on one core, with the speed-up and the cost
+as a multiple of decoding. Then end-to-end ``ffeat.extract`` (default
+features) from in-memory JPEGs at 256 px with 1 and 2 workers.
 
-Images: the first N JPEGs of ``$FFEAT_FACES/140k`` (default ``../shared/faces``
-beside the repository) when present, else the embedded demo set; for sizes
-other than theirs, resized and re-encoded as JPEG q75.
+``--scaling`` adds the time per pixel of each family across sizes (linear in
+pixels when it stays flat) and ``ffeat.extract`` over 1, 100 and 10,000 tiny
+(64 px) in-memory images with 1 and 2 workers.
 
-Usage: ``python benchmarks/run.py [--n 64] [--size 256] [--repeats 5]``
+Images: the JPEGs of ``$FFEAT_FACES/140k`` (default ``../shared/faces`` beside
+the repository) when present, else the embedded demo set; resized and
+re-encoded for other sizes and for PNG (see ``_data.py``).
+
+Usage: ``python benchmarks/run.py [--sizes 256 512 1024] [--n 32] [--n-ref 4]
+[--repeats 5] [--scaling] [--max-count 10000]``
 """
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 
-# One core means one core: keep BLAS (used by the NumPy references) single-threaded.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+try:
+    from . import _data
+except ImportError:  # run as a script: this folder is on sys.path
+    import _data
 
-import argparse  # noqa: E402
-import io
-import statistics
-import tempfile
-import time
-from pathlib import Path
-
-import numpy as np
-from PIL import Image
-
-import ffeat
-from ffeat._reference import REFERENCES
+import ffeat  # noqa: E402
 
 
-def _faces_dir() -> Path | None:
-    env = os.environ.get("FFEAT_FACES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "faces"
-    return path if (path / "140k").is_dir() else None
+def _images_at(size: int, n: int) -> int:
+    """Fewer images for larger sizes: about the same pixels per measurement."""
+    return max(2, round(n * (256 / size) ** 2))
 
 
-def _jpeg_bytes(n: int, size: int) -> tuple[list[bytes], str]:
-    """``n`` JPEG files of ``size`` px: real faces if present, else demo images."""
-    faces = _faces_dir()
-    if faces is not None:
-        files = sorted((faces / "140k" / "real").glob("*.jpg"))[: n // 2]
-        files += sorted((faces / "140k" / "fake").glob("*.jpg"))[: n - len(files)]
-        origin = f"{faces / '140k'} ({len(files)} JPEGs)"
-        if size == 256:  # their own size: time the original files
-            return [f.read_bytes() for f in files], origin
-        images = [Image.open(f).convert("RGB") for f in files]
-    else:
-        arrays, _ = ffeat.make_demo_set(n_per_class=(n + 1) // 2, size=256)
-        images = [Image.fromarray(a) for a in arrays[:n]]
-        origin = f"demo set ({n} images)"
-    if size != 256:
-        images = [im.resize((size, size), Image.BICUBIC) for im in images]
-        origin += f", resized to {size} px"
-    return [_encode(im) for im in images], origin + ", encoded as JPEG q75"
+def _size_table(size: int, n: int, n_ref: int, repeats: int) -> dict:
+    m = _data.measure_size(size, n=_images_at(size, n), repeats=repeats,
+                           n_reference=min(_images_at(size, n_ref), _images_at(size, n)))
+    jpeg, png = m["decode"]["jpeg"], m["decode"]["png"]
+    print(f"\n{size} px: {m['origin']}; {m['n']} images, NumPy reference on "
+          f"{m['n_reference']}")
+    print(f"  {'Pillow decode (load_image)':<28}JPEG {1 / jpeg:>8,.0f} img/s   "
+          f"PNG {1 / png:>8,.0f} img/s")
+    print(f"  {'family':<20}{'compiled':>12}{'NumPy ref':>12}{'speed-up':>10}"
+          f"{'vs JPEG':>10}{'vs PNG':>10}")
+    for label in _data.FAMILY_SETS:
+        print(f"  {label:<20}{1 / m['compiled'][label]:>10,.1f}/s"
+              f"{1 / m['reference'][label]:>10,.1f}/s{_data.speedup(m, label):>9.1f}x"
+              f"{_data.cost_vs_decode(m, label, 'jpeg'):>9.2f}x"
+              f"{_data.cost_vs_decode(m, label, 'png'):>9.2f}x")
+    return m
 
 
-def _encode(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=75)
-    return buf.getvalue()
+def _scaling(tables: dict, repeats: int) -> None:
+    sizes = sorted(tables)
+    print("\ntime per pixel, compiled, one core (ns/pixel; flat = linear in pixels)")
+    print(f"  {'family':<20}" + "".join(f"{s:>9} px" for s in sizes)
+          + (f"{'growth':>10}" if len(sizes) > 1 else ""))
+    for label in _data.FAMILY_SETS:
+        ns = [1e9 * tables[s]["compiled"][label] / s**2 for s in sizes]
+        line = f"  {label:<20}" + "".join(f"{v:>12.2f}" for v in ns)
+        if len(sizes) > 1:
+            line += f"{ns[-1] / ns[0]:>9.2f}x"
+        print(line)
+    counts = _data.measure_counts(repeats=max(1, repeats // 2))
+    print(f"\nffeat.extract({_data.DEFAULT}) over in-memory {_data.TINY} px images "
+          "(16 distinct, repeated)")
+    print(f"  {'images':>8}{'jobs=1':>12}{'jobs=2':>12}{'per image, 1':>15}"
+          f"{'per image, 2':>15}{'1->2':>8}")
+    for count in _data.COUNTS:
+        if (count, 1) not in counts:
+            print(f"  {count:>8,}  skipped (above --max-count)")
+            continue
+        one, two = counts[count, 1], counts[count, 2]
+        print(f"  {count:>8,}{one:>11.3f}s{two:>11.3f}s{1e3 * one / count:>13.3f}ms"
+              f"{1e3 * two / count:>13.3f}ms{one / two:>7.2f}x")
 
 
-def _median_rate(fn, n_images: int, repeats: int) -> float:
-    """Images per second of ``fn`` (which processes ``n_images``): median of repeats."""
-    fn()  # warm-up: caches, thread pools, page faults
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return n_images / statistics.median(times)
-
-
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=64, help="images (default 64)")
-    parser.add_argument("--size", type=int, default=256, help="image side (default 256)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(_data.SIZES),
+                        help="image sides (default 256 512 1024)")
+    parser.add_argument("--n", type=int, default=32,
+                        help="images at 256 px, fewer at larger sizes (default 32)")
+    parser.add_argument("--n-ref", type=int, default=4,
+                        help="images for the NumPy reference at 256 px (default 4)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats (default 5)")
-    args = parser.parse_args()
+    parser.add_argument("--scaling", action="store_true",
+                        help="also time per pixel across sizes and image-count scaling")
+    parser.add_argument("--max-count", type=int, default=max(_data.COUNTS),
+                        help="largest image count of --scaling (default 10000)")
+    args = parser.parse_args(argv)
+    os.environ["FFEAT_BENCH_MAX_COUNT"] = str(args.max_count)
 
-    blobs, origin = _jpeg_bytes(args.n, args.size)
-    rgb = np.stack([ffeat.load_image(b) for b in blobs])
-    n = len(rgb)
-    print(f"images: {origin}, {rgb.shape[2]}x{rgb.shape[1]}; median of {args.repeats} "
-          "repeats; one core unless noted\n")
+    print(f"ffeat {ffeat.__version__}, Python {sys.version.split()[0]}, "
+          f"{len(os.sched_getaffinity(0))} cores; median of {args.repeats} repeats; "
+          "one core unless noted")
+    tables = {size: _size_table(size, args.n, args.n_ref, args.repeats)
+              for size in args.sizes}
+    if 256 in tables:
+        m = tables[256]
+        print(f"\ntargets at 256 px: default set {_data.speedup(m, _data.DEFAULT):.1f}x the "
+              f"NumPy reference (>= 10), {_data.cost_vs_decode(m, _data.DEFAULT):.2f}x a "
+              "JPEG decode (<= 1)")
 
-    decode = _median_rate(lambda: [ffeat.load_image(b) for b in blobs], n, args.repeats)
-    print(f"{'JPEG decode (load_image)':<34}{decode:>10,.0f} img/s")
-    print(f"\n{'family':<12}{'compiled':>12}{'NumPy ref':>12}{'speed-up':>10}"
-          f"{'cost vs decode':>16}")
-    totals = {"compiled": 0.0, "reference": 0.0}
-    for family in (ffeat.Gray(), ffeat.Spectrum(), ffeat.Residual()):
-        ref = REFERENCES[family.name]
-        fast = _median_rate(lambda: family.compute(rgb, n_threads=1), n, args.repeats)
-        slow = _median_rate(lambda: [ref(im, family) for im in rgb], n,
-                            max(1, args.repeats // 2))
-        if family.name in ffeat.DEFAULT_FEATURES:
-            totals["compiled"] += 1 / fast
-            totals["reference"] += 1 / slow
-        print(f"{family.name:<12}{fast:>10,.0f}/s{slow:>10,.0f}/s{fast / slow:>9.1f}x"
-              f"{decode / fast:>15.2f}x")
-    fast, slow = 1 / totals["compiled"], 1 / totals["reference"]
-    label = "+".join(ffeat.DEFAULT_FEATURES)
-    print(f"{label:<12}{fast:>10,.0f}/s{slow:>10,.0f}/s{fast / slow:>9.1f}x"
-          f"{decode / fast:>15.2f}x")
-
-    with tempfile.TemporaryDirectory() as tmp:
-        paths = []
-        for i, b in enumerate(blobs):
-            paths.append(Path(tmp, f"{i:05d}.jpg"))
-            paths[-1].write_bytes(b)
-        print(f"\nend-to-end ffeat.extract({label}) from JPEG files:")
-        for jobs in (1, 2):
-            rate = _median_rate(lambda: ffeat.extract(paths, jobs=jobs), n, args.repeats)
-            print(f"  jobs={jobs}{rate:>24,.0f} img/s")
+    jobs = _data.measure_jobs(n=2 * args.n, repeats=args.repeats)
+    print(f"\nend-to-end ffeat.extract({_data.DEFAULT}), {2 * args.n} in-memory 256 px "
+          f"JPEGs:  jobs=1 {1 / jobs[1]:,.0f} img/s   jobs=2 {1 / jobs[2]:,.0f} img/s   "
+          f"speed-up {jobs[1] / jobs[2]:.2f}x")
+    if args.scaling:
+        _scaling(tables, args.repeats)
 
 
 if __name__ == "__main__":
