@@ -35,3 +35,8 @@ def bad_files():
 def _private_feature_cache(tmp_path_factory, monkeypatch):
     """Point the feature cache at a fresh folder: no test reads or writes ~/.cache."""
     monkeypatch.setenv("FFEAT_CACHE_DIR", str(tmp_path_factory.mktemp("ffeat-cache")))
+
+
+def counts(training: dict) -> dict:
+    """The image counts of a detector's ``training_`` record."""
+    return {k: training[k] for k in ("n_real", "n_fake", "n_errors")}

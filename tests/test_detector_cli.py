@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 import ffeat
 from ffeat.cli import main
+from conftest import counts
 
 N, SIZE = 20, 64
 EVALUATE_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
@@ -71,7 +72,7 @@ def test_train_writes_a_model_that_loads(demo_dir, tmp_path, capsys):
     assert f"wrote {out}" in captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.model"]
     det = ffeat.Detector.load(out)
-    assert det.classifier == "logistic" and det.training_ == {"n_real": N, "n_fake": N,
+    assert det.classifier == "logistic" and counts(det.training_) == {"n_real": N, "n_fake": N,
                                                                "n_errors": 0}
     images, labels = ffeat.make_demo_set(n_per_class=N, size=SIZE)
     lib = ffeat.Detector(cache=False).fit(images, labels)
@@ -112,7 +113,7 @@ def test_train_with_other_class_names(demo_dir, tmp_path, capsys):
     assert not out.exists()
     assert main(["train", str(data), "-o", str(out), "--no-cache", "-q",
                  "--classes", "ffhq=real", "stylegan2=fake"]) == 0
-    assert ffeat.Detector.load(out).training_ == {"n_real": N, "n_fake": N, "n_errors": 0}
+    assert counts(ffeat.Detector.load(out).training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
     capsys.readouterr()
     assert main(["evaluate", str(out), str(data), "--json", "--no-cache", "-q",
                  "--classes", "ffhq=real", "stylegan2=fake"]) == 0
@@ -126,7 +127,7 @@ def test_train_on_a_manifest(demo_dir, tmp_path, capsys):
     (data / "data.csv").write_text("images_id,label\n" + "\n".join(rows) + "\n")
     out = tmp_path / "m.model"
     assert main(["train", str(data / "data.csv"), "-o", str(out), "--no-cache", "-q"]) == 0
-    assert ffeat.Detector.load(out).training_ == {"n_real": N, "n_fake": N, "n_errors": 0}
+    assert counts(ffeat.Detector.load(out).training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
 
 
 def test_train_uses_the_feature_cache_unless_told_not_to(demo_dir, tmp_path, monkeypatch):

@@ -16,10 +16,15 @@ load_dataset, Dataset
     Labelled image lists from class folders or CSV manifests.
 evaluate, Evaluation
     Metrics of a detector on labelled data.
+robustness, Perturbation, parse_perturbations
+    Metrics on perturbed copies (JPEG, resize, blur, noise, flip) made in memory.
+write_report
+    The HTML evaluation report (needs matplotlib: ``pip install "ffeat[report]"``).
 ModelFileError
     A model file that cannot be loaded, and why.
 """
 from ._persist import ModelFileError
+from ._perturb import Perturbation, parse_perturbations
 from .dataset import Dataset, load_dataset
 from .demo import make_demo_set, write_demo_set
 from .detector import Detector, FeatureExtractor
@@ -27,10 +32,13 @@ from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
 from .features import Gray, Residual, Spectrum
 from .loading import ImageReadError, load_image
+from .report import write_report
+from .robustness import robustness
 
 from ._version import __version__
 
 __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_image",
            "ImageReadError", "Gray", "Spectrum", "Residual", "make_demo_set",
            "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
-           "evaluate", "Evaluation", "ModelFileError", "__version__"]
+           "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
+           "parse_perturbations", "write_report", "__version__"]

@@ -3,7 +3,7 @@
 A model file is an ``.npz`` archive read with ``allow_pickle=False``: loading
 one cannot run code. It holds ``meta`` (JSON: format, ffeat version, the full
 feature configuration and column names, the classifier and its parameters,
-training counts), the model's arrays under ``model/...``, and ``checksum``, a
+training counts and where the training data came from), the model's arrays under ``model/...``, and ``checksum``, a
 SHA-256 over all of it, so a file changed after saving is refused rather than
 silently scoring differently. (The checksum guards against corruption and
 accidental edits, not against someone who rewrites it on purpose.)
@@ -26,7 +26,10 @@ __all__ = ["ModelFileError", "save", "load"]
 
 FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
-_PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state")
+#: Detector parameters kept in the metadata. Files written before ``augment``
+#: existed lack it and load with the default (no augmentation).
+_PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
+           "augment")
 
 
 class ModelFileError(ValueError):

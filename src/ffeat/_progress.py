@@ -51,3 +51,9 @@ class Progress:
             self._draw(time.perf_counter())
             sys.stderr.write("\n")
             sys.stderr.flush()
+
+
+def status(message: str, enabled: bool | None = None) -> None:
+    """One ``ffeat: message`` line on stderr for a long step (``None``: on a terminal)."""
+    if sys.stderr.isatty() if enabled is None else enabled:
+        print(f"ffeat: {message}", file=sys.stderr, flush=True)

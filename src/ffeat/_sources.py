@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._perturb import Perturbed
 from .loading import describe_source
 
 #: File name extensions picked up when a folder is scanned (any case).
@@ -88,4 +89,6 @@ def single_item(obj, position: int) -> Item:
     """One input as an :class:`Item`; a folder is not expanded (it fails to read)."""
     if isinstance(obj, (str, os.PathLike)):
         return _file_item(obj)
+    if isinstance(obj, Perturbed):
+        return Item(obj, obj.name)
     return Item(obj, describe_source(obj, position))

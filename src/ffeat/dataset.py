@@ -11,7 +11,7 @@ import numpy as np
 
 from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, _scan_folder
 
-__all__ = ["Dataset", "load_dataset"]
+__all__ = ["Dataset", "load_dataset", "describe_data"]
 
 _LABEL_WORDS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 _PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "image_path", "images_id",
@@ -197,3 +197,25 @@ def load_dataset(root, classes: Mapping | None = None, *, path_column: str | Non
                              "real/ and fake/ images, or a .csv with path and label columns")
         return _from_manifest(root, names, path_column, label_column)
     raise ValueError(f"{root}: no such folder or manifest")
+
+
+def describe_data(data) -> str:
+    """Where labelled images come from, in one line, for model metadata and reports.
+
+    A path gives its resolved form; a :class:`Dataset` the folder that holds all
+    its files; anything else ``"N in-memory images"``. Two descriptions are
+    equal when they name the same place.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        return os.fspath(Path(data).resolve())
+    if isinstance(data, Dataset) and data.paths:
+        try:
+            return os.path.commonpath([os.fspath(Path(p).resolve().parent)
+                                       for p in data.paths])
+        except ValueError:  # paths on different drives
+            pass
+    try:
+        n = len(data.paths) if isinstance(data, Dataset) else len(data)
+    except TypeError:
+        return "in-memory images"
+    return f"{n} in-memory images"

@@ -13,7 +13,7 @@ from ._sources import single_item
 from .dataset import Dataset, load_dataset
 from .extraction import ImageError
 
-__all__ = ["Evaluation", "evaluate", "equal_error_rate"]
+__all__ = ["Evaluation", "evaluate", "equal_error_rate", "labelled_images"]
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -87,6 +87,28 @@ class Evaluation:
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors]}
 
 
+def labelled_images(data, labels=None, classes: Mapping | None = None):
+    """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels.
+
+    Raises
+    ------
+    ValueError
+        When the dataset cannot be listed, or labels are missing or do not match.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = load_dataset(data, classes)
+    if isinstance(data, Dataset):
+        return list(data.paths), np.asarray(data.labels).astype(int)
+    images = list(data)
+    if labels is None:
+        raise ValueError("labels are needed when data is a sequence of images")
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),) or not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be {len(images)} values of 0 (real) or 1 (fake), "
+                         f"one per image; got shape {labels.shape}")
+    return images, labels.astype(int)
+
+
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,
              classes: Mapping | None = None, progress: bool | None = False) -> Evaluation:
     """Score a fitted detector on labelled images.
@@ -111,15 +133,7 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     -------
     Evaluation
     """
-    if isinstance(data, (str, os.PathLike)):
-        data = load_dataset(data, classes)
-    if isinstance(data, Dataset):
-        images, labels = data.paths, data.labels
-    else:
-        images = list(data)
-        if labels is None:
-            raise ValueError("labels are needed when data is a sequence of images")
-    labels = np.asarray(labels)
+    images, labels = labelled_images(data, labels, classes)
     scores, errors = detector.score_images(images, progress=progress)
     ok = ~np.isnan(scores)
     sources = [single_item(obj, i).name for i, obj in enumerate(images) if ok[i]]

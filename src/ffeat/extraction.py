@@ -12,6 +12,7 @@ import numpy as np
 
 from ._cache import FeatureCache, resolve_cache
 from ._gpu import resolve_backend
+from ._perturb import Perturbed
 from ._progress import Progress
 from ._sources import Item, expand_inputs
 from ._version import __version__
@@ -71,6 +72,8 @@ def _read_item(item: Item, max_pixels: int, min_size: int) -> np.ndarray:
     if item.error is not None:
         raise ImageReadError(item.name, item.error)
     try:
+        if isinstance(item.obj, Perturbed):  # a copy made in memory from its source
+            return item.obj.load(max_pixels=max_pixels, min_size=min_size, name=item.name)
         return load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
     except (MemoryError, OSError) as exc:  # ImageReadError, a ValueError, passes through
         raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc

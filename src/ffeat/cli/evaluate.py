@@ -4,12 +4,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from .._perturb import parse_perturbations
 from .._persist import ModelFileError
 from ..detector import Detector
 from ..evaluation import Evaluation, evaluate
+from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_run_options, fail, parse_classes, progress,
-                      report_skipped)
+                      report_skipped, say)
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
            "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
@@ -38,25 +41,59 @@ def format_metrics(result: Evaluation) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        detector = Detector.load(args.model)
-    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+        perturbations = parse_perturbations(args.perturb or ())
+        classes = parse_classes(args.classes)
+    except ValueError as exc:
         return fail(str(exc), 2)
     if args.threshold is not None and not 0 <= args.threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {args.threshold}", 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
+    if args.report is not None:
+        from ..report import require_matplotlib
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            return fail(f"--report: {exc}")
     try:
-        result = evaluate(detector, args.data, threshold=args.threshold,
-                          classes=parse_classes(args.classes), progress=progress(args))
-    except ValueError as exc:
+        detector = Detector.load(args.model)
+    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
+    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
+    rows = None
+    try:
+        if args.report is not None:
+            from ..report import write_report
+            report = write_report(detector, args.data, args.report, classes=classes,
+                                  threshold=args.threshold, perturb=perturbations,
+                                  progress=progress(args))
+            result, rows = report.evaluation, report.robustness
+        else:
+            result = evaluate(detector, args.data, threshold=args.threshold, classes=classes,
+                              progress=progress(args))
+    except ValueError as exc:
+        if "could be read" in str(exc):
+            return fail(str(exc))
+        return fail(str(exc), 2)
+    except OSError as exc:
+        return fail(f"cannot write the report to {args.report}: {exc}")
     report_skipped(result.errors)
     if not result.sources:
         return fail(f"none of the {len(result.errors)} images could be read")
+    if perturbations and rows is None:
+        rows = robustness(detector, args.data, perturbations, classes=classes,
+                          threshold=args.threshold, baseline=result, progress=progress(args))
     if args.json:
-        json.dump(result.to_dict(), sys.stdout, indent=1)
+        out = result.to_dict()
+        if rows is not None:
+            out["robustness"] = rows
+        json.dump(out, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         print(format_metrics(result))
+        if rows is not None:
+            print("\nrobustness (every image re-scored on a perturbed copy):")
+            print(format_robustness(rows))
+    if args.report is not None:
+        say(args, f"wrote the report to {Path(args.report) / 'index.html'}")
     return 0
 
 
@@ -76,6 +113,15 @@ def add_parser(sub) -> None:
     p.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="probability of fake at and above which an image is called fake "
                         "(default: the model's, 0.5)")
+    p.add_argument("--report", metavar="DIR", default=None,
+                   help="also write an HTML report (DIR/index.html with figures, galleries, "
+                        "spectra, embeddings, explanations, dataset overview; needs "
+                        "matplotlib: pip install 'ffeat[report]')")
+    p.add_argument("--perturb", action="append", metavar="KIND=S[,S...]", default=None,
+                   help="re-evaluate on perturbed copies made in memory (inputs are never "
+                        "modified); repeatable: jpeg=90,70,50 (quality), resize=0.75,0.5 "
+                        "(factor), blur=1,2 (sigma, px), noise=2,5 (std, 8-bit levels), "
+                        "flip. Adds a robustness table (and key in --json)")
     add_classes_option(p)
     add_run_options(p)
     p.set_defaults(func=_run)

@@ -5,7 +5,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..dataset import load_dataset
+from .._perturb import parse_augment
+from ..dataset import describe_data, load_dataset
 from ..detector import Detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
@@ -19,14 +20,16 @@ def _run(args: argparse.Namespace) -> int:
         return fail(f"folder {out.parent} of the output does not exist", 2)
     try:
         families = resolve_features(args.features)
+        augment = parse_augment(args.augment)
         dataset = load_dataset(args.data, parse_classes(args.classes))
     except ValueError as exc:
         return fail(str(exc), 2)
     n_real, n_fake = dataset.counts()
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
-              f"{n_fake} fake) with features {', '.join(f.name for f in families)}")
+              f"{n_fake} fake) with features {', '.join(f.name for f in families)}"
+              + (f", augmented with {', '.join(augment)}" if augment else ""))
     detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache,
-                        backend=args.backend)
+                        backend=args.backend, augment=list(augment) or None)
     start = time.perf_counter()
     try:
         with quiet_warnings():
@@ -35,6 +38,7 @@ def _run(args: argparse.Namespace) -> int:
         report_skipped(getattr(detector, "errors_", []))
         return fail(str(exc))
     report_skipped(detector.errors_)
+    detector.training_["data"] = describe_data(args.data)  # the folder or manifest given
     try:
         detector.save(out)
     except OSError as exc:
@@ -61,6 +65,11 @@ def add_parser(sub) -> None:
     p.add_argument("--classifier", choices=("logistic", "hgb"), default="logistic",
                    help="logistic regression or histogram gradient boosting "
                         "(default: logistic)")
+    p.add_argument("--augment", metavar="KINDS", default=None,
+                   help="add augmented copies made in memory, one per image and kind: "
+                        "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
+                        "resize (factor 0.5-1), noise (std 1-5 levels), flip; e.g. "
+                        "--augment jpeg,blur,resize,flip")
     add_classes_option(p)
     add_run_options(p)
     p.set_defaults(func=_run)

@@ -1,0 +1,320 @@
+"""The evaluation report: one self-contained HTML page with its figures beside it.
+
+``write_report(detector, data, out_dir)`` scores a labelled dataset and writes
+``out_dir/index.html`` (no scripts, no network), PNG figures, JPEG thumbnails
+under ``thumbs/``, per-image maps under ``maps/`` and ``report.json`` with the
+numbers. matplotlib is needed (``pip install "ffeat[report]"``); importing this
+package does not import it.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn import metrics as skm
+
+from .._models import sigmoid
+from .._perturb import Perturbation, parse_perturbations
+from .._progress import status
+from .._sources import single_item
+from .._version import __version__
+from ..dataset import Dataset, describe_data
+from ..detector import _featurize
+from ..evaluation import Evaluation, labelled_images
+from ..extraction import _default_jobs, _read_item
+from ..features import resolve_features
+from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
+from ..robustness import robustness as _robustness
+from ._gallery import select, write_thumbnail
+
+__all__ = ["Report", "write_report", "MATPLOTLIB_MISSING"]
+
+MATPLOTLIB_MISSING = ("the evaluation report needs matplotlib, which is not installed; "
+                      "install it with: pip install \"ffeat[report]\" (or pip install "
+                      "\"matplotlib>=3.7\")")
+_LOGIT_CLIP = 30.0
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` wrote.
+
+    Attributes
+    ----------
+    path : Path
+        ``index.html``.
+    evaluation : Evaluation
+        Metrics and probabilities on the unperturbed data.
+    robustness : list of dict or None
+        Rows of :func:`ffeat.robustness` when perturbations were asked for.
+    summary : dict
+        The numbers of the report, as written to ``report.json``.
+    """
+
+    path: Path
+    evaluation: Evaluation
+    robustness: list[dict] | None
+    summary: dict
+
+
+def require_matplotlib() -> None:
+    """Raise ImportError saying what to install when matplotlib is missing."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ImportError(MATPLOTLIB_MISSING)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-13), 1 - 1e-13)
+    return float(np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
+
+
+def _at(y: np.ndarray, called: np.ndarray) -> dict:
+    """Accuracy, precision, recall, F1, FPR and FNR of 0/1 calls."""
+    tp = int((called & (y == 1)).sum())
+    fp = int((called & (y == 0)).sum())
+    fn = int((~called & (y == 1)).sum())
+    tn = int((~called & (y == 0)).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return {"accuracy": (tp + tn) / len(y), "precision": prec, "recall": rec,
+            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
+            "fpr": fp / (fp + tn) if fp + tn else None,
+            "fnr": fn / (fn + tp) if fn + tp else None}
+
+
+def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dict]:
+    """The default threshold beside the EER and best-accuracy thresholds of this data
+    (all on log-odds, with the matching probability)."""
+    rows = [("default (model)", default)]
+    if len(np.unique(y)) == 2:
+        fpr, tpr, thr = skm.roc_curve(y, scores, drop_intermediate=False)
+        finite = np.isfinite(thr)
+        fpr, tpr, thr = fpr[finite], tpr[finite], thr[finite]
+        i = int(np.argmin(np.abs(fpr - (1 - tpr))))
+        n1, n0 = int((y == 1).sum()), int((y == 0).sum())
+        acc = (tpr * n1 + (1 - fpr) * n0) / len(y)
+        j = int(np.argmax(acc))
+        rows += [("equal error rate (this data)", float(thr[i])),
+                 ("best accuracy (this data)", float(thr[j]))]
+    return [{"name": name, "log_odds": t, "probability": float(sigmoid(np.array(t))),
+             **_at(y, scores >= t)} for name, t in rows]
+
+
+def _same_data(train: str | None, evaluated: str) -> bool | None:
+    """True when the evaluated data is (inside) the training data, None when unknown."""
+    if not train or not os.path.isabs(train):
+        return None
+    root = train.rstrip(os.sep)
+    return evaluated == train or evaluated.startswith(root + os.sep)
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return None if not np.isfinite(obj) else float(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | None = None,
+                 threshold: float | None = None,
+                 perturb: Iterable[str | Perturbation] = (), progress: bool | None = False,
+                 gallery_size: int = 12, n_maps: int = 2, seed: int = 0) -> Report:
+    """Score labelled data with a detector and write an HTML report about it.
+
+    Parameters
+    ----------
+    detector : Detector
+        A fitted (or loaded) detector.
+    data : path, Dataset, or sequence of images
+        A dataset folder or CSV manifest, a :class:`~ffeat.Dataset`, or images
+        with ``labels``.
+    out_dir : path
+        Folder for ``index.html`` and its files (created; files of an earlier
+        report there are replaced).
+    labels : array-like of {0, 1}, optional
+        True labels when ``data`` is a sequence of images.
+    classes : mapping, optional
+        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
+    threshold : float, optional
+        Decision threshold on the probability of fake (the detector's by default).
+    perturb : iterable of str or Perturbation, optional
+        Robustness perturbations, e.g. ``["jpeg=90,70,50", "blur=1,2"]``; each
+        is applied to copies in memory and the data re-scored.
+    progress : bool or None, optional
+        Progress on stderr (``None``: on a terminal).
+    gallery_size : int, optional
+        Thumbnails per gallery.
+    n_maps : int, optional
+        Images per gallery that get patch-score and residual maps.
+    seed : int, optional
+        Seed of t-SNE, permutation importance and perturbation noise.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ImportError
+        When matplotlib is missing (the message says what to install).
+    ValueError
+        For unusable data or perturbation specs, or when no image can be read.
+    """
+    require_matplotlib()
+    from . import _embed, _explain, _imagestats, _plots
+
+    started = time.perf_counter()
+    todo = parse_perturbations(perturb)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a folder; give a folder for the report")
+    images, y_all = labelled_images(data, labels, classes)
+    detector._check_fitted()
+    for sub in ("thumbs", "maps"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    jobs = _default_jobs() if detector.jobs is None or detector.jobs < 1 else detector.jobs
+    families = resolve_features(detector.features)
+    items = [single_item(obj, i) for i, obj in enumerate(images)]
+
+    status(f"report: features of {len(items)} images", progress)
+    F_all, errors = _featurize(items, families, jobs=detector.jobs, cache=detector.cache,
+                               backend=detector.backend, progress=progress)
+    ok = ~np.isnan(F_all).any(axis=1)
+    if not ok.any():
+        raise ValueError(f"none of the {len(items)} images could be read")
+    F, y = F_all[ok], y_all[ok]
+    kept = [items[i] for i in np.flatnonzero(ok)]
+    scores = detector.model_.decision_function(F)
+    t = detector.threshold if threshold is None else float(threshold)
+    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t,
+                            list(errors.values()))
+    called = evaluation.proba >= t
+    correct = called == (y == 1)
+    t_logit = _logit(t)
+    both = len(np.unique(y)) == 2
+    files: dict[str, str] = {}
+
+    def plot(name: str, fn, *args) -> str:
+        fn(*args, out / name)
+        files[name] = name
+        return name
+
+    # -- training vs evaluated data ------------------------------------------------------
+    train = dict(detector.training_)
+    eval_desc = describe_data(data if isinstance(data, (str, os.PathLike, Dataset))
+                              else images)
+    same = _same_data(train.get("data"), eval_desc)
+    thresholds = _recalibrated(y, scores, t_logit)
+
+    # -- figures of scores -------------------------------------------------------------
+    status("report: curves and histograms", progress)
+    if both:
+        plot("curves.png", _plots.curves, y, scores)
+    plot("scores.png", _plots.score_histograms, y, scores,
+         {r["name"]: r["log_odds"] for r in thresholds})
+
+    # -- image statistics, spectra -----------------------------------------------------
+    status("report: image statistics and spectra", progress)
+    stats = _imagestats.image_stats(kept, y, jobs=jobs, progress=progress)
+    plot("spectra.png", _plots.spectra, stats.spectrum, y)
+    plot("residual_spectrum.png", _plots.residual_spectrum, stats.residual_power, stats.crop)
+    plot("dataset.png", _plots.distributions, stats.brightness, stats.saturation,
+         stats.sharpness, y)
+
+    # -- galleries and maps ------------------------------------------------------------
+    status("report: galleries and per-image maps", progress)
+    chosen = select(y, scores, called, gallery_size)
+    thumbs: dict[str, list[dict]] = {}
+    map_rows: list[dict] = []
+    for gallery, rows in chosen.items():
+        thumbs[gallery] = []
+        for j, i in enumerate(rows):
+            try:
+                rgb = _read_item(kept[i], DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE)
+            except ImageReadError:
+                continue
+            name = f"thumbs/{gallery}-{j:02d}.jpg"
+            write_thumbnail(rgb, out / name)
+            files[name] = name
+            entry = {"src": name, "source": kept[i].name, "proba": float(evaluation.proba[i]),
+                     "label": int(y[i]), "correct": bool(correct[i])}
+            thumbs[gallery].append(entry)
+            if j < n_maps:
+                pmap = _explain.patch_map(rgb, families, detector.model_)
+                emap = _explain.residual_energy_map(rgb)
+                title = f"{os.path.basename(kept[i].name)}  P(fake)={entry['proba']:.3f}"
+                src = plot(f"maps/{gallery}-{j:02d}.png", _plots.image_maps, rgb, pmap, emap,
+                           title, t_logit)
+                map_rows.append({**entry, "map": src, "gallery": gallery})
+
+    # -- embedding ---------------------------------------------------------------------
+    status(f"report: PCA and t-SNE of {len(F)} feature vectors", progress)
+    emb = _embed.embed(F, seed=seed)
+    plot("embedding.png", _plots.embedding, emb, y, correct)
+
+    # -- explanations ------------------------------------------------------------------
+    status("report: coefficients and permutation importance", progress)
+    groups = _explain.feature_groups(detector.feature_names_)
+    coef = _explain.coefficients(detector.model_, detector.feature_names_, groups)
+    if coef is not None:
+        plot("coefficients.png", _plots.coefficients, coef)
+    n_repeats = 5 if coef is not None else 2
+    perm = _explain.permutation_importance(detector.model_, F, y, groups,
+                                           n_repeats=n_repeats, seed=seed)
+    if perm:
+        plot("permutation.png", _plots.permutation, perm)
+
+    # -- robustness --------------------------------------------------------------------
+    rob = None
+    if todo:
+        rob = _robustness(detector, images, todo, y_all, threshold=t, baseline=evaluation,
+                          progress=progress)
+        if rob[0]["roc_auc"] is not None:
+            plot("robustness.png", _plots.robustness, rob)
+
+    # -- dataset overview numbers --------------------------------------------------------
+    n_listed = {c: int((y_all == c).sum()) for c in (0, 1)}
+    n_read = {c: int((y == c).sum()) for c in (0, 1)}
+    sizes = {c: Counter(f"{w}x{h}" for w, h, yy in zip(stats.width, stats.height, y)
+                        if yy == c) for c in (0, 1)}
+    formats = {c: Counter(f for f, yy in zip(stats.formats, y) if yy == c) for c in (0, 1)}
+
+    summary = _jsonable({
+        "ffeat_version": __version__, "metrics": evaluation.to_dict(),
+        "training": train, "evaluated_data": eval_desc, "same_data_as_training": same,
+        "thresholds": thresholds, "robustness": rob,
+        "permutation_importance": [{"group": g, "auc_drop": m, "std": s} for g, m, s in perm],
+        "coefficient_groups": None if coef is None else
+        [{"group": g, "sum_abs": v, "n_columns": n} for g, v, n in coef["groups"]],
+        "dataset": {"listed": n_listed, "read": n_read,
+                    "sizes": {c: dict(sizes[c].most_common()) for c in (0, 1)},
+                    "formats": {c: dict(formats[c]) for c in (0, 1)}},
+        "galleries": thumbs, "files": sorted(files),
+    })
+    (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
+
+    from ._sections import build_page
+    page = build_page(detector=detector, evaluation=evaluation, train=train,
+                      eval_desc=eval_desc, same=same, thresholds=thresholds, files=files,
+                      thumbs=thumbs, map_rows=map_rows, coef=coef, perm=perm, rob=rob,
+                      stats=stats, y=y, n_listed=n_listed, n_read=n_read, sizes=sizes,
+                      formats=formats, emb=emb, perturb_asked=bool(todo),
+                      elapsed=time.perf_counter() - started)
+    index = out / "index.html"
+    index.write_text(page, encoding="utf-8")
+    status(f"report: wrote {index} in {time.perf_counter() - started:.1f} s", progress)
+    return Report(index, evaluation, rob, summary)

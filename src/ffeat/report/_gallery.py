@@ -1,0 +1,45 @@
+"""Which images to show, and their thumbnails."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["GALLERIES", "select", "write_thumbnail"]
+
+#: Gallery id -> (title, explanation).
+GALLERIES = {
+    "false-positives": ("False positives: real images called fake",
+                        "most confidently wrong first"),
+    "false-negatives": ("False negatives: fake images called real",
+                        "most confidently wrong first"),
+    "confident-real": ("Most confident correct: real", "lowest probability of fake first"),
+    "confident-fake": ("Most confident correct: fake", "highest probability of fake first"),
+}
+
+
+def select(labels: np.ndarray, scores: np.ndarray, called: np.ndarray,
+           k: int) -> dict[str, np.ndarray]:
+    """Row indices of up to ``k`` images per gallery, ordered as in :data:`GALLERIES`.
+
+    ``scores`` are log-odds of fake, ``called`` whether each image was called
+    fake; ties are broken by row order, so the choice is deterministic.
+    """
+    order_up = np.argsort(scores, kind="stable")  # most real-looking first
+    order_down = order_up[::-1]
+
+    def take(order, mask):
+        return order[mask[order]][:k]
+
+    return {"false-positives": take(order_down, (labels == 0) & called),
+            "false-negatives": take(order_up, (labels == 1) & ~called),
+            "confident-real": take(order_up, (labels == 0) & ~called),
+            "confident-fake": take(order_down, (labels == 1) & called)}
+
+
+def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128) -> None:
+    """A JPEG thumbnail of at most ``max_side`` pixels on its longer side."""
+    im = Image.fromarray(rgb)
+    im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    im.save(path, "JPEG", quality=85)
