@@ -18,6 +18,9 @@ evaluate, Evaluation
     Metrics of a detector on labelled data.
 robustness, Perturbation, parse_perturbations
     Metrics on perturbed copies (JPEG, resize, blur, noise, flip) made in memory.
+extract_to, predict_to, read_features
+    Large runs: features and predictions streamed to disk in resumable shards,
+    in this process or on a dask cluster (``pip install "ffeat[dask]"``).
 write_report
     The HTML evaluation report (needs matplotlib: ``pip install "ffeat[report]"``).
 ModelFileError
@@ -34,6 +37,7 @@ from .features import Gray, Residual, Spectrum
 from .loading import ImageReadError, load_image
 from .report import write_report
 from .robustness import robustness
+from .streaming import extract_to, predict_to, read_features
 
 from ._version import __version__
 
@@ -41,4 +45,5 @@ __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_imag
            "ImageReadError", "Gray", "Spectrum", "Residual", "make_demo_set",
            "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
            "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
-           "parse_perturbations", "write_report", "__version__"]
+           "parse_perturbations", "write_report", "extract_to", "predict_to",
+           "read_features", "__version__"]

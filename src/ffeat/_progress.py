@@ -10,15 +10,16 @@ class Progress:
 
     Parameters
     ----------
-    total : int
-        Number of items expected.
+    total : int or None
+        Number of items expected; ``None`` when it is not known in advance (a
+        stream), shown as a count and a rate without a bar.
     label : str
         Text before the bar.
     enabled : bool or None
         Force the bar on or off; ``None`` shows it when stderr is a terminal.
     """
 
-    def __init__(self, total: int, label: str = "", enabled: bool | None = None) -> None:
+    def __init__(self, total: int | None, label: str = "", enabled: bool | None = None) -> None:
         self.total = total
         self.label = label
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
@@ -29,16 +30,25 @@ class Progress:
 
     def update(self, ok: bool = True) -> None:
         """Record one finished item."""
-        self.done += 1
-        self.failed += not ok
+        self.add(1, 0 if ok else 1)
+
+    def add(self, done: int, failed: int = 0) -> None:
+        """Record ``done`` finished items, ``failed`` of them unreadable."""
+        self.done += done
+        self.failed += failed
         now = time.perf_counter()
         if self.enabled and (now - self._last > 0.1 or self.done == self.total):
             self._last = now
             self._draw(now)
 
     def _draw(self, now: float) -> None:
-        frac = self.done / self.total if self.total else 1.0
         rate = self.done / max(now - self._start, 1e-9)
+        if self.total is None:
+            sys.stderr.write(f"\r{self.label} {self.done:,} done, {self.failed:,} failed, "
+                             f"{rate:,.0f} img/s ")
+            sys.stderr.flush()
+            return
+        frac = self.done / self.total if self.total else 1.0
         eta = (self.total - self.done) / rate if rate > 0 else 0.0
         bar = "#" * int(frac * 30)
         sys.stderr.write(f"\r{self.label} [{bar:<30}] {self.done}/{self.total} "

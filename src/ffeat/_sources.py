@@ -1,7 +1,8 @@
-"""Expanding user inputs (files, folders, in-memory images) into a flat list."""
+"""Expanding user inputs (files, folders, in-memory images) into a flat stream of items."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,47 +43,65 @@ def _file_item(path) -> Item:
     return Item(path, os.fspath(path), _label_of(Path(path).parts[:-1]))
 
 
-def _scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
-    """Image files below ``root``, recursively, hidden entries skipped, sorted; and
-    an error item for every folder that could not be listed."""
-    found, unreadable = [], []
+def _walk_folder(root: Path) -> Iterator[Path | Item]:
+    """Image files below ``root``, recursively, hidden entries skipped, in sorted walk
+    order, one at a time; an error item for every folder that could not be listed."""
+    unreadable: list[Item] = []
 
     def record(exc: OSError) -> None:
         unreadable.append(Item(exc.filename, os.fspath(exc.filename),
                                error=f"cannot list folder: {exc.strerror or exc}"))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=record):
+        yield from unreadable
+        unreadable.clear()
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath, f) for f in sorted(filenames)
-                  if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS]
+        for f in sorted(filenames):
+            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_EXTENSIONS:
+                yield Path(dirpath, f)
+    yield from unreadable
+
+
+def _scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
+    """Image files below ``root`` (see :func:`_walk_folder`), and the error items
+    of folders that could not be listed."""
+    found, unreadable = [], []
+    for entry in _walk_folder(root):
+        (unreadable if isinstance(entry, Item) else found).append(entry)
     return found, unreadable
 
 
-def expand_inputs(images) -> list[Item]:
-    """Flatten paths, folders and in-memory images into :class:`Item` records.
+def iter_inputs(images) -> Iterator[Item]:
+    """Flatten paths, folders and in-memory images into :class:`Item` records, lazily.
 
-    A folder contributes every image file below it (by extension); a file
-    given by name is always read, whatever its extension. Files are labelled
-    by the deepest ``real``/``fake`` folder on their path as given. A bare 4-D
-    array is a batch of images; any other single object is one input.
+    A folder contributes every image file below it (by extension, sorted, so
+    the order is the same on every run); a file given by name is always read,
+    whatever its extension. Files are labelled by the deepest ``real``/``fake``
+    folder on their path as given. A bare 4-D array is a batch of images; any
+    other single object is one input. Folders are listed as the items are
+    consumed, so a million files are never held as items at once.
     """
     if isinstance(images, np.ndarray) and images.ndim == 4:
         images = list(images)
     elif isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)) \
             or not hasattr(images, "__iter__"):
         images = [images]
-    items = []
     for position, obj in enumerate(images):
         if isinstance(obj, (str, os.PathLike)) and os.path.isdir(obj):
-            files, unreadable = _scan_folder(Path(obj))
-            items += unreadable
-            if not files and not unreadable:
-                items.append(Item(obj, os.fspath(obj), error="folder holds no image files "
-                                  f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})"))
-            items += [_file_item(f) for f in files]
+            found = False
+            for entry in _walk_folder(Path(obj)):
+                found = True
+                yield entry if isinstance(entry, Item) else _file_item(entry)
+            if not found:
+                yield Item(obj, os.fspath(obj), error="folder holds no image files "
+                           f"(looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
         else:
-            items.append(single_item(obj, position))
-    return items
+            yield single_item(obj, position)
+
+
+def expand_inputs(images) -> list[Item]:
+    """All of :func:`iter_inputs` as a list."""
+    return list(iter_inputs(images))
 
 
 def single_item(obj, position: int) -> Item:

@@ -226,11 +226,16 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     (2, 64)
     """
     families = resolve_features(features)
-    names = [n for f in families for n in f.feature_names()]
+    return _gather(_rows(expand_inputs(images), families, jobs=jobs, on_error=on_error,
+                         progress=progress, max_pixels=max_pixels, min_size=min_size,
+                         cache=cache, backend=backend),
+                   [n for f in families for n in f.feature_names()])
+
+
+def _gather(results, names: list[str]) -> Extraction:
+    """The :class:`Extraction` of a :func:`_rows` stream whose columns are ``names``."""
     rows, sources, labels, errors = [], [], [], []
-    for _, item, row in _rows(expand_inputs(images), families, jobs=jobs, on_error=on_error,
-                              progress=progress, max_pixels=max_pixels, min_size=min_size,
-                              cache=cache, backend=backend):
+    for _, item, row in results:
         if isinstance(row, ImageError):
             errors.append(row)
             continue

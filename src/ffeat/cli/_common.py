@@ -7,6 +7,7 @@ import warnings
 
 from .._gpu import BACKENDS
 from ..features import FAMILIES
+from ..streaming import DEFAULT_SHARD_SIZE, ResumeError
 
 
 def fail(message: str, status: int = 1) -> int:
@@ -35,6 +36,38 @@ def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> N
         parser.add_argument("--no-cache", dest="cache", action="store_false",
                             help="do not read or write the feature cache "
                                  "($FFEAT_CACHE_DIR, default ~/.cache/ffeat)")
+
+
+def add_scale_options(parser: argparse.ArgumentParser) -> None:
+    """``--shard-size``, ``--scheduler`` and ``--workers`` of sharded runs."""
+    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+                        help=f"inputs per shard of a sharded run (default {DEFAULT_SHARD_SIZE})")
+    parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
+                        help="run the shards on dask.distributed (pip install "
+                             "'ffeat[dask]'): 'local' starts --workers worker processes "
+                             "on this machine, tcp://HOST:8786 uses a running scheduler")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="worker processes of --scheduler local (default 2)")
+
+
+def run_sharded(args: argparse.Namespace, run, *positional, **options) -> int:
+    """Call ``run`` (:func:`ffeat.extract_to` or :func:`ffeat.predict_to`) with the
+    sharding options of ``args``; print its summary; the exit status."""
+    if args.workers < 1:
+        return fail(f"--workers must be at least 1, got {args.workers}", 2)
+    try:
+        summary = run(*positional, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
+                      scheduler=args.scheduler, workers=args.workers, jobs=args.jobs,
+                      progress=progress(args), cache=args.cache, backend=args.backend,
+                      **options)
+    except (ResumeError, ImportError) as exc:  # another run's output; dask not installed
+        return fail(str(exc), 2)
+    except OSError as exc:  # the output cannot be written, the scheduler not reached
+        return fail(str(exc))
+    say(args, str(summary))
+    if not summary.total_done:
+        return fail("no image could be read; the errors are in the output")
+    return 0
 
 
 def add_features_option(parser: argparse.ArgumentParser, default) -> None:

@@ -1,34 +1,19 @@
-"""``ffeat extract``: features of images into a .npz file."""
+"""``ffeat extract``: features of images into a .npz file or a folder of shards."""
 from __future__ import annotations
 
 import argparse
-import json
+import os
 from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_write
-from .._version import __version__
+from .._featurefile import save_extraction
 from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
-from ..features import describe_features, resolve_features
-from ._common import (add_features_option, add_run_options, fail, progress,
-                      report_skipped, say)
-
-
-def _save_npz(path: Path, result: Extraction, families) -> None:
-    """Write the extraction atomically: a temporary file beside ``path``, then a rename."""
-    arrays = {
-        "X": result.X,
-        "names": np.array(result.names, dtype=str),
-        "paths": np.array(result.sources, dtype=str),
-        "labels": result.labels,
-        "error_paths": np.array([e.source for e in result.errors], dtype=str),
-        "error_reasons": np.array([e.reason for e in result.errors], dtype=str),
-        "features": np.array(json.dumps(describe_features(families))),
-        "ffeat_version": np.array(__version__),
-    }
-    atomic_write(path, lambda fh: np.savez(fh, **arrays))
+from ..features import resolve_features
+from ..streaming import extract_to
+from ._common import (add_features_option, add_run_options, add_scale_options, fail,
+                      progress, report_skipped, run_sharded, say)
 
 
 def _with_demo(result: Extraction, families, jobs: int | None, backend: str) -> Extraction:
@@ -42,18 +27,26 @@ def _with_demo(result: Extraction, families, jobs: int | None, backend: str) -> 
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    if out.suffix != ".npz":
-        return fail(f"output {out} must end in .npz", 2)
+    sharded = args.output.endswith(("/", os.sep)) or out.is_dir()
+    if not sharded and (args.shard_size is not None or args.scheduler is not None):
+        return fail("--shard-size and --scheduler write a folder of shards: give -o DIR/", 2)
+    if not sharded and out.suffix != ".npz":
+        return fail(f"output {out} must end in .npz (one file) or in / (a folder of "
+                    "shards)", 2)
     if not out.parent.is_dir():
         return fail(f"folder {out.parent} of the output does not exist", 2)
     if not args.data and not args.demo:
         return fail("give image files or folders to read, or --demo", 2)
+    if sharded and args.demo:
+        return fail("--demo writes one .npz file, not a folder of shards", 2)
     if any(Path(d).resolve() == out.resolve() for d in args.data):
         return fail(f"output {out} is also an input; choose another name", 2)
     try:
         families = resolve_features(args.features)
     except ValueError as exc:
         return fail(str(exc), 2)
+    if sharded:
+        return run_sharded(args, extract_to, args.data, out, families)
 
     result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
                      cache=args.cache, backend=args.backend)
@@ -65,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         return fail(f"no image could be read ({len(result.errors)} inputs failed); "
                      "nothing written")
     try:
-        _save_npz(out, result, families)
+        save_extraction(out, result, families)
     except OSError as exc:
         return fail(f"cannot write {out}: {exc}")
     n_real = int((result.labels == 0).sum())
@@ -79,18 +72,23 @@ def _run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     """Register ``ffeat extract``."""
     ex = sub.add_parser(
-        "extract", help="compute features of images into a .npz file",
+        "extract", help="compute features of images into a .npz file or a folder of shards",
         description="Compute features of image files and folders (searched recursively) "
                     "into a .npz file holding X, names, paths, labels (1 fake, 0 real, "
                     "-1 unknown, from 'fake'/'real' folders at any depth) and the "
                     "errors. Unreadable files are listed on stderr and skipped; the exit "
-                    "status is 0 when at least one image was read.")
+                    "status is 0 when at least one image was read. With -o DIR/ the "
+                    "inputs are streamed in shards of --shard-size, each written to "
+                    "DIR/shard-NNNNN.npz and recorded in DIR/manifest.json; rerunning "
+                    "the same command resumes after an interruption.")
     ex.add_argument("data", nargs="*", metavar="DATA", help="image files or folders")
-    ex.add_argument("-o", "--output", required=True, metavar="FILE.npz",
-                    help="where to write the features")
+    ex.add_argument("-o", "--output", required=True, metavar="FILE.npz|DIR/",
+                    help="where to write the features: one .npz file, or a folder of "
+                         "shards (a name ending in / or an existing folder)")
     add_features_option(ex, DEFAULT_FEATURES)
     ex.add_argument("--demo", action="store_true",
                     help="also read the embedded demo set (120 labelled images made "
                          "from scikit-image's photographs)")
+    add_scale_options(ex)
     add_run_options(ex)
     ex.set_defaults(func=_run)

@@ -5,27 +5,14 @@ import argparse
 import csv
 import json
 import sys
+from pathlib import Path
 
-from .._models import sigmoid
 from .._persist import ModelFileError
+from .._predictions import COLUMNS, cells, prediction_rows
 from .._sources import expand_inputs
 from ..detector import Detector
-from ..extraction import ImageError
-from ._common import add_run_options, fail, progress
-
-_COLUMNS = ("path", "prob_fake", "label", "error")
-
-
-def _rows(items, scores, errors: dict[int, ImageError], threshold: float):
-    """One dict per input, in input order, errors included."""
-    for position, (item, score) in enumerate(zip(items, scores)):
-        if position in errors:
-            yield {"path": item.name, "prob_fake": None, "label": None,
-                   "error": errors[position].reason}
-        else:
-            p = float(sigmoid(score))
-            yield {"path": item.name, "prob_fake": p,
-                   "label": "fake" if p >= threshold else "real", "error": None}
+from ..streaming import predict_to
+from ._common import add_run_options, add_scale_options, fail, progress, run_sharded
 
 
 def _write(rows: list[dict], fmt: str) -> None:
@@ -34,17 +21,30 @@ def _write(rows: list[dict], fmt: str) -> None:
         json.dump(rows, out, indent=1)
         out.write("\n")
         return
-    cells = [[r["path"], "" if r["prob_fake"] is None else f"{r['prob_fake']:.4f}",
-              r["label"] or "", r["error"] or ""] for r in rows]
+    table = [cells(r) for r in rows]
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(_COLUMNS)
-        writer.writerows(cells)
+        writer.writerow(COLUMNS)
+        writer.writerows(table)
         return
-    widths = [max([len(c[i]) for c in cells] + [len(_COLUMNS[i])]) for i in range(3)]
-    for line in [list(_COLUMNS)] + cells:
+    widths = [max([len(c[i]) for c in table] + [len(COLUMNS[i])]) for i in range(3)]
+    for line in [list(COLUMNS)] + table:
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[3])
         out.write("\n")
+
+
+def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
+    """``--output FILE.csv``: rows streamed to the file shard by shard, resumably."""
+    out = Path(args.output)
+    if out.suffix.lower() != ".csv":
+        return fail(f"--output {out} must end in .csv (Parquet is not written)", 2)
+    if args.format not in (None, "csv"):
+        return fail(f"--output writes CSV; --format {args.format} is for stdout", 2)
+    if not out.parent.is_dir():
+        return fail(f"folder {out.parent} of the output does not exist", 2)
+    if any(Path(p).resolve() == out.resolve() for p in args.paths):
+        return fail(f"output {out} is also an input; choose another name", 2)
+    return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -55,11 +55,15 @@ def _run(args: argparse.Namespace) -> int:
     threshold = detector.threshold if args.threshold is None else args.threshold
     if not 0 <= threshold <= 1:
         return fail(f"--threshold must lie in [0, 1], got {threshold}", 2)
+    if args.output is not None:
+        return _run_sharded(args, threshold)
+    if args.shard_size is not None or args.scheduler is not None:
+        return fail("--shard-size and --scheduler need --output FILE.csv", 2)
     detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
     items = expand_inputs(args.paths)
     scores, errors = detector._score_items(items, progress(args))
-    rows = list(_rows(items, scores, errors, threshold))
-    _write(rows, args.format)
+    rows = list(prediction_rows(items, scores, errors, threshold))
+    _write(rows, args.format or "table")
     n_bad = sum(r["error"] is not None for r in rows)
     if n_bad == len(rows):
         return fail(f"none of the {len(rows)} inputs could be read")
@@ -76,10 +80,15 @@ def add_parser(sub) -> None:
                     "read, the reason. Exit status 0 when at least one file was scored.")
     p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+    p.add_argument("--format", choices=("table", "csv", "json"), default=None,
                    help="output format on stdout (default: table)")
+    p.add_argument("--output", "-o", default=None, metavar="FILE.csv",
+                   help="stream the rows to this CSV file shard by shard instead of "
+                        "stdout, in bounded memory; rerunning resumes after the last "
+                        "shard written (FILE.csv.manifest.json records them)")
     p.add_argument("--threshold", type=float, default=None, metavar="T",
                    help="probability of fake at and above which a file is called fake "
                         "(default: the model's, 0.5)")
+    add_scale_options(p)
     add_run_options(p)
     p.set_defaults(func=_run)

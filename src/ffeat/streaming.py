@@ -1,0 +1,335 @@
+"""Large runs: features and predictions streamed to disk shard by shard, resumably,
+in this process or on a dask cluster.
+
+Inputs are listed lazily in a fixed order (folders sorted) and cut into shards
+of ``shard_size``; each shard is computed, written and recorded in a manifest
+before the next is needed, so memory stays bounded whatever the number of
+images, and a rerun after an interruption skips the shards already written. The
+output is the same byte for byte whether the run was in one process, resumed,
+or spread over dask workers.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._featurefile import load_extraction, save_extraction
+from ._manifest import Manifest, ResumeError
+from ._persist import _families
+from ._predictions import COLUMNS, cells, prediction_rows
+from ._shardrun import LocalExecutor, RunSummary, run_shards
+from ._sources import Item, iter_inputs
+from ._version import __version__
+from .detector import Detector
+from .extraction import DEFAULT_FEATURES, Extraction, _gather, _rows
+from .features import describe_features, resolve_features
+from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
+
+__all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
+           "DEFAULT_SHARD_SIZE"]
+
+#: Inputs per shard when none is given.
+DEFAULT_SHARD_SIZE = 4096
+#: Name of the manifest in a folder of feature shards.
+MANIFEST = "manifest.json"
+
+
+# -- jobs: one shard's items to its payload, wherever the work runs -------------------
+
+class _FeatureJob:
+    """Feature rows of a shard, as an :class:`~ffeat.Extraction`."""
+
+    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend) -> None:
+        self.families = families
+        self.names = [n for f in families for n in f.feature_names()]
+        self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
+                        "min_size": min_size, "backend": backend}
+
+    def __call__(self, items: list[Item]) -> Extraction:
+        return _gather(_rows(items, self.families, on_error="collect", progress=False,
+                             **self.options), self.names)
+
+
+class _PredictJob:
+    """Prediction rows of a shard. Carries the model as its file's bytes (arrays and
+    JSON, never a pickled estimator) and loads it once where it runs."""
+
+    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend) -> None:
+        self.model = model
+        self.threshold = threshold
+        self.options = {"jobs": jobs, "cache": cache, "backend": backend}
+
+    @functools.cached_property
+    def detector(self) -> Detector:
+        with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:
+            path = Path(folder, "model.npz")
+            path.write_bytes(self.model)
+            return Detector.load(path).set_params(**self.options)
+
+    def __call__(self, items: list[Item]) -> list[dict]:
+        scores, errors = self.detector._score_items(items, progress=False)
+        return list(prediction_rows(items, scores, errors, self.threshold))
+
+
+# -- sinks: payloads to files, in this process -----------------------------------------
+
+class _ShardFiles:
+    """Feature shards, ``shard-00000.npz`` ... in a folder, written as they finish."""
+
+    in_order = False
+
+    def __init__(self, folder: Path, families) -> None:
+        self.folder = folder
+        self.families = families
+
+    def present(self, entry: dict) -> bool:
+        path = self.folder / entry["file"]
+        return path.is_file() and path.stat().st_size == entry["bytes"]
+
+    def write(self, index: int, items: list[Item], result: Extraction):
+        path = self.folder / f"shard-{index:05d}.npz"
+        save_extraction(path, result, self.families)
+        with open(path, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+        written = {"file": path.name, "rows": len(result.sources),
+                   "errors": len(result.errors), "bytes": path.stat().st_size,
+                   "sha256": digest}
+        return written, [e.reason for e in result.errors]
+
+
+class _CsvRows:
+    """Prediction rows appended to one CSV file in input order, flushed to disk per
+    shard; a resumed run cuts the file back to the end of the last recorded shard."""
+
+    in_order = True
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        end = max((s["end"] for s in manifest.shards.values()), default=0)
+        size = path.stat().st_size if end and path.exists() else 0
+        if size < end:
+            raise ResumeError(f"{path} is missing or shorter than {manifest.path.name} "
+                              "records (it was changed after the run); delete both to start "
+                              "over")
+        self.fh = open(path, "r+b" if end else "wb")  # noqa: SIM115 - closed by close()
+        if end:
+            self.fh.truncate(end)
+            self.fh.seek(end)
+        else:
+            self._append([COLUMNS])
+
+    def _append(self, lines) -> None:
+        text = io.StringIO()
+        csv.writer(text).writerows(lines)
+        self.fh.write(text.getvalue().encode("utf-8", "surrogateescape"))
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def present(self, entry: dict) -> bool:
+        return True  # the file's length was checked on opening
+
+    def write(self, index: int, items: list[Item], rows: list[dict]):
+        self._append(cells(r) for r in rows)
+        reasons = [r["error"] for r in rows if r["error"] is not None]
+        return {"rows": len(rows) - len(reasons), "errors": len(reasons),
+                "end": self.fh.tell()}, reasons
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+# -- running ----------------------------------------------------------------------------
+
+def _executor(job, scheduler, workers: int):
+    """In this process (``scheduler=None``), or on dask (see :class:`~ffeat._dask.DaskExecutor`)."""
+    if scheduler is None:
+        return contextlib.nullcontext(LocalExecutor(job))
+    from ._dask import DaskExecutor
+    return DaskExecutor(job, scheduler, workers)
+
+
+def _check_shard_size(shard_size: int) -> None:
+    if not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
+
+
+def extract_to(images, output, features=DEFAULT_FEATURES, *,
+               shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
+               jobs: int | None = None, progress: bool | None = False,
+               max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
+               cache=False, backend: str = "cpu") -> RunSummary:
+    """Compute features of any number of images into a folder of shards.
+
+    Writes ``output/shard-00000.npz``, ... (each a features file as written by
+    ``ffeat extract -o FILE.npz``, for ``shard_size`` consecutive inputs) and
+    ``output/manifest.json``. Rerunning with the same inputs and features
+    skips the shards already written and completes the rest.
+
+    Parameters
+    ----------
+    images : path, folder, or an iterable of paths, folders or in-memory images
+        As for :func:`ffeat.extract`; folders are listed lazily, in sorted order.
+    output : path
+        The folder of shards (created; an existing one must be empty or hold
+        an earlier run of the same extraction).
+    features : str, family object, or sequence of those, optional
+        As for :func:`ffeat.extract`.
+    shard_size : int, optional
+        Inputs per shard; part of the configuration a resumed run must match.
+    scheduler : None, "local", str or distributed.Client, optional
+        ``None`` computes in this process on ``jobs`` threads; ``"local"``
+        starts a dask LocalCluster of ``workers`` processes; an address
+        (``"tcp://host:8786"``) or a ``Client`` uses that cluster. Needs
+        ``pip install "ffeat[dask]"``.
+    workers : int, optional
+        Worker processes of ``scheduler="local"``.
+    jobs, progress, max_pixels, min_size, cache, backend
+        As for :func:`ffeat.extract` (on dask, each task runs on one thread).
+
+    Returns
+    -------
+    RunSummary
+        Counts, failure reasons and rate; the rows and errors are in the shards
+        (read them back with :func:`read_features`).
+
+    Raises
+    ------
+    ResumeError
+        When ``output`` holds another extraction or was made from other inputs.
+    ImportError
+        When ``scheduler`` is given and dask.distributed is not installed.
+    """
+    _check_shard_size(shard_size)
+    check_min_size(min_size)
+    families = resolve_features(features)
+    folder = Path(output)
+    config = {"features": describe_features(families), "ffeat": __version__,
+              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size}
+    if folder.exists() and not folder.is_dir():
+        raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
+    if folder.is_dir() and not (folder / MANIFEST).exists() and any(folder.iterdir()):
+        raise ResumeError(f"{folder} is not empty and holds no {MANIFEST}; give a new or "
+                          "empty folder for the shards")
+    folder.mkdir(exist_ok=True)
+    manifest = Manifest.open(folder / MANIFEST, "features", config)
+    job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
+                      max_pixels=max_pixels, min_size=min_size, backend=backend)
+    with _executor(job, scheduler, workers) as executor:
+        return run_shards(iter_inputs(images), shard_size=shard_size,
+                          sink=_ShardFiles(folder, families), manifest=manifest,
+                          executor=executor, progress=progress, label="ffeat extract",
+                          output=str(folder))
+
+
+def _model_file(model) -> tuple[Detector, bytes]:
+    """A :class:`~ffeat.Detector` and its saved file's bytes, from either."""
+    if not isinstance(model, Detector):
+        return Detector.load(model), Path(model).read_bytes()
+    with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:
+        path = Path(folder, "model.npz")
+        model.save(path)
+        return model, path.read_bytes()
+
+
+def predict_to(model, images, output, *, threshold: float | None = None,
+               shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
+               jobs: int | None = None, progress: bool | None = False, cache=False,
+               backend: str = "cpu") -> RunSummary:
+    """Score any number of images into a CSV file, shard by shard.
+
+    Writes ``output`` (columns ``path, prob_fake, label, error``, one row per
+    input in input order, as ``ffeat predict --format csv`` prints them) and
+    ``output.manifest.json`` beside it. Rows are appended and flushed to disk
+    shard by shard; rerunning with the same model and inputs continues after
+    the last shard written.
+
+    Parameters
+    ----------
+    model : Detector or path
+        A fitted detector or a model file written by :meth:`Detector.save`. It
+        travels to dask workers as the saved file's bytes.
+    images : path, folder, or an iterable of those or of in-memory images
+        As for :func:`extract_to`.
+    output : path
+        The CSV file (its folder must exist).
+    threshold : float, optional
+        Probability of fake at and above which the label is ``fake`` (default:
+        the model's).
+    shard_size, scheduler, workers, jobs, progress, cache, backend
+        As for :func:`extract_to`.
+
+    Returns
+    -------
+    RunSummary
+
+    Raises
+    ------
+    ResumeError
+        When ``output`` exists without its manifest, or was made with another
+        model, threshold or inputs.
+    ffeat.ModelFileError
+        When ``model`` is a path that cannot be loaded.
+    ImportError
+        When ``scheduler`` is given and dask.distributed is not installed.
+    """
+    _check_shard_size(shard_size)
+    detector, model_bytes = _model_file(model)
+    threshold = detector.threshold if threshold is None else float(threshold)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    path = Path(output)
+    manifest_path = path.with_name(path.name + ".manifest.json")
+    if path.exists() and not manifest_path.exists():
+        raise ResumeError(f"{path} exists and has no {manifest_path.name} beside it (it was "
+                          "not written by a sharded ffeat predict); choose another output")
+    config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
+              "ffeat": __version__, "shard_size": shard_size}
+    manifest = Manifest.open(manifest_path, "predictions", config)
+    job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
+                      cache=cache, backend=backend)
+    with _executor(job, scheduler, workers) as executor, \
+            contextlib.closing(_CsvRows(path, manifest)) as sink:
+        return run_shards(iter_inputs(images), shard_size=shard_size, sink=sink,
+                          manifest=manifest, executor=executor, progress=progress,
+                          label="ffeat predict", output=str(path))
+
+
+def read_features(path) -> Extraction:
+    """The features of ``ffeat extract``: a ``.npz`` file, or a complete folder of shards.
+
+    Shards are concatenated in input order: rows, paths, labels and errors
+    come out as :func:`ffeat.extract` returns them for the same inputs. Every
+    shard is read into memory: this is for outputs that fit.
+
+    Raises
+    ------
+    ValueError
+        When ``path`` is neither, or the folder's run is not complete (rerun
+        the same command to finish it).
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return load_extraction(folder)
+    try:
+        record = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{folder}: not a folder of feature shards ({exc})") from None
+    if not record.get("complete"):
+        raise ValueError(f"{folder}: the run that writes these shards has not finished; "
+                         "rerun the same command to complete it")
+    names = [n for f in _families(record["config"]["features"], folder)
+             for n in f.feature_names()]
+    parts = [load_extraction(folder / s["file"]) for s in record["shards"]]
+    return Extraction(np.concatenate([p.X for p in parts] or [np.empty((0, len(names)))])
+                      .astype(np.float32, copy=False), names,
+                      [s for p in parts for s in p.sources],
+                      np.concatenate([p.labels for p in parts] or [[]]).astype(np.int8),
+                      [e for p in parts for e in p.errors])
