@@ -18,13 +18,18 @@ evaluate, Evaluation
     Metrics of a detector on labelled data.
 robustness, Perturbation, parse_perturbations
     Metrics on perturbed copies (JPEG, resize, blur, noise, flip) made in memory.
-write_report
-    The HTML evaluation report (needs matplotlib: ``pip install "ffeat[report]"``).
+write_report, write_training_curves
+    The HTML evaluation report and a CNN's training curves (need matplotlib:
+    ``pip install "ffeat[report]"``).
+compare, Comparison
+    Feature detectors and the CNN (``pip install "ffeat[cnn]"``) trained and
+    measured side by side on one split.
 ModelFileError
     A model file that cannot be loaded, and why.
 """
 from ._persist import ModelFileError
 from ._perturb import Perturbation, parse_perturbations
+from .comparison import Comparison, compare
 from .dataset import Dataset, load_dataset
 from .demo import make_demo_set, write_demo_set
 from .detector import Detector, FeatureExtractor
@@ -32,7 +37,7 @@ from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
 from .features import Gray, Residual, Spectrum
 from .loading import ImageReadError, load_image
-from .report import write_report
+from .report import write_report, write_training_curves
 from .robustness import robustness
 
 from ._version import __version__
@@ -41,4 +46,5 @@ __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_imag
            "ImageReadError", "Gray", "Spectrum", "Residual", "make_demo_set",
            "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
            "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
-           "parse_perturbations", "write_report", "__version__"]
+           "parse_perturbations", "write_report", "write_training_curves", "compare",
+           "Comparison", "__version__"]
