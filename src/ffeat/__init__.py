@@ -21,13 +21,18 @@ robustness, Perturbation, parse_perturbations
 extract_to, predict_to, read_features
     Large runs: features and predictions streamed to disk in resumable shards,
     in this process or on a dask cluster (``pip install "ffeat[dask]"``).
-write_report
-    The HTML evaluation report (needs matplotlib: ``pip install "ffeat[report]"``).
+write_report, write_training_curves
+    The HTML evaluation report and a CNN's training curves (need matplotlib:
+    ``pip install "ffeat[report]"``).
+compare, Comparison
+    Feature detectors and the CNN (``pip install "ffeat[cnn]"``) trained and
+    measured side by side on one split.
 ModelFileError
     A model file that cannot be loaded, and why.
 """
 from ._persist import ModelFileError
 from ._perturb import Perturbation, parse_perturbations
+from .comparison import Comparison, compare
 from .dataset import Dataset, load_dataset
 from .demo import make_demo_set, write_demo_set
 from .detector import Detector, FeatureExtractor
@@ -35,7 +40,7 @@ from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
 from .features import Gray, Residual, Spectrum
 from .loading import ImageReadError, load_image
-from .report import write_report
+from .report import write_report, write_training_curves
 from .robustness import robustness
 from .streaming import extract_to, predict_to, read_features
 
@@ -45,5 +50,5 @@ __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_imag
            "ImageReadError", "Gray", "Spectrum", "Residual", "make_demo_set",
            "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
            "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
-           "parse_perturbations", "write_report", "extract_to", "predict_to",
-           "read_features", "__version__"]
+           "parse_perturbations", "write_report", "write_training_curves", "compare",
+           "Comparison", "extract_to", "predict_to", "read_features", "__version__"]

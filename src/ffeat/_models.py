@@ -12,7 +12,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "make_estimator", "sigmoid"]
+__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS", "make_estimator",
+           "model_class", "uses_features", "sigmoid"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -113,6 +114,29 @@ class TreeEnsemble:
 
 
 MODELS = {m.kind: m for m in (LinearModel, TreeEnsemble)}
+#: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
+#: (``ffeat._cnn``, optional: it needs PyTorch).
+CLASSIFIERS = (*MODELS, "cnn")
+
+
+def uses_features(classifier: str) -> bool:
+    """Whether ``classifier`` learns from feature rows (the CNN reads pixels)."""
+    return classifier != "cnn"
+
+
+def model_class(classifier: str):
+    """The model class that restores a saved ``classifier`` (None if unknown).
+
+    Raises
+    ------
+    ImportError
+        For the CNN when PyTorch is missing (the message says what to install).
+    """
+    if classifier == "cnn":
+        from ._cnn import CnnModel, import_torch
+        import_torch()
+        return CnnModel
+    return MODELS.get(classifier)
 
 
 def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: float,
@@ -125,4 +149,5 @@ def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: f
         return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
                                               early_stopping=False,
                                               random_state=random_state)
-    raise ValueError(f"unknown classifier {classifier!r}; choose from {', '.join(MODELS)}")
+    raise ValueError(f"unknown classifier {classifier!r}; choose from "
+                     f"{', '.join(CLASSIFIERS)}")

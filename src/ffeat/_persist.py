@@ -3,8 +3,10 @@
 A model file is an ``.npz`` archive read with ``allow_pickle=False``: loading
 one cannot run code. It holds ``meta`` (JSON: format, ffeat version, the full
 feature configuration and column names, the classifier and its parameters,
-training counts and where the training data came from), the model's arrays under ``model/...``, and ``checksum``, a
-SHA-256 over all of it, so a file changed after saving is refused rather than
+training counts and where the training data came from), the model's arrays under
+``model/...`` (for the CNN: its JSON configuration and every ``state_dict``
+tensor as an array; the network is rebuilt from them, ``torch.load`` is never
+used), and ``checksum``, a SHA-256 over all of it, so a file changed after saving is refused rather than
 silently scoring differently. (The checksum guards against corruption and
 accidental edits, not against someone who rewrites it on purpose.)
 """
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
-from ._models import MODELS
+from ._models import model_class, uses_features
 from ._version import __version__
 from .features import FAMILIES, describe_features, resolve_features
 
@@ -26,10 +28,10 @@ __all__ = ["ModelFileError", "save", "load"]
 
 FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
-#: Detector parameters kept in the metadata. Files written before ``augment``
-#: existed lack it and load with the default (no augmentation).
+#: Detector parameters kept in the metadata. Files written before ``augment`` or
+#: the CNN parameters existed lack them and load with the defaults.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
-           "augment")
+           "augment", "epochs", "batch_size", "input_size", "patience")
 
 
 class ModelFileError(ValueError):
@@ -159,18 +161,26 @@ def load(cls, path):
 def _build(cls, meta: dict, arrays: dict[str, np.ndarray], path: Path):
     """The detector that checked metadata and arrays describe."""
     families = _families(meta["features"], path)
-    names = [n for f in families for n in f.feature_names()]
+    params = meta["params"]
+    classifier = params.get("classifier")
+    names = [n for f in families for n in f.feature_names()] \
+        if uses_features(classifier) else []
     if names != meta["feature_names"]:
         raise ModelFileError(f"{path}: the saved feature columns do not match what ffeat "
                              f"{__version__} computes for the same configuration; retrain")
-    params = meta["params"]
-    kind = MODELS.get(params.get("classifier"))
+    try:
+        kind = model_class(classifier)
+    except ImportError as exc:
+        raise ModelFileError(f"{path}: a {classifier} model cannot be loaded here: "
+                             f"{exc}") from None
     if kind is None:
-        raise ModelFileError(f"{path}: unknown classifier {params.get('classifier')!r}")
+        raise ModelFileError(f"{path}: unknown classifier {classifier!r}")
     try:
         model = kind.from_arrays(arrays)
     except KeyError as exc:
         raise ModelFileError(f"{path}: model array {exc} is missing") from None
+    except ValueError as exc:  # a CNN configuration this version does not build
+        raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__}") from None
     detector = cls(features=families, **params)
     detector.model_ = model
     detector.classes_ = np.array([0, 1])

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import _persist
-from ._models import MODELS, make_estimator, sigmoid
+from ._models import MODELS, make_estimator, sigmoid, uses_features
 from ._perturb import Perturbed, augment_perturbation, parse_augment
 from ._sources import Item, single_item
 from .dataset import Dataset, describe_data, load_dataset
@@ -96,16 +96,19 @@ class Detector(ClassifierMixin, BaseEstimator):
 
     Images go through the feature families, then a scikit-learn classifier:
     standardisation plus logistic regression, or histogram gradient boosting.
-    Labels are 1 = fake and 0 = real; probabilities are the probability of
-    fake.
+    Or, with ``classifier="cnn"`` (needs PyTorch: ``pip install "ffeat[cnn]"``),
+    a compact convolutional network learns from the pixels instead of the
+    features. Labels are 1 = fake and 0 = real; probabilities are the
+    probability of fake.
 
     Parameters
     ----------
     features : str, family object, or sequence of those
-        Feature families, as for :func:`ffeat.extract`.
-    classifier : {"logistic", "hgb"}
-        Logistic regression on standardised features, or
-        ``HistGradientBoostingClassifier``.
+        Feature families, as for :func:`ffeat.extract` (not used by the CNN).
+    classifier : {"logistic", "hgb", "cnn"}
+        Logistic regression on standardised features,
+        ``HistGradientBoostingClassifier``, or the CNN over pixels (see
+        ``ffeat._cnn``; on a CUDA device when PyTorch sees one).
     C : float
         Inverse regularisation strength of the logistic regression.
     max_iter : int
@@ -122,6 +125,14 @@ class Detector(ClassifierMixin, BaseEstimator):
         them again.
     backend : {"cpu", "cuda", "auto"}
         Where features are computed, as for :func:`ffeat.extract`.
+    epochs : int
+        CNN: most passes over the training images (early stopping may end sooner).
+    batch_size : int
+        CNN: images per gradient step and per scoring batch.
+    input_size : int
+        CNN: side in pixels every image is resized to (at least 32).
+    patience : int
+        CNN: epochs without a better validation loss before training stops.
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -129,20 +140,28 @@ class Detector(ClassifierMixin, BaseEstimator):
         (JPEG quality 60-95, blur sigma 0-2 px, resize factor 0.5-1, noise std
         1-5 levels; seeded by ``random_state``). Wang et al. (2020) found blur
         plus JPEG augmentation key to robustness. ``None``: no augmentation.
+        The CNN instead perturbs images on the fly, each kind with probability
+        0.1 per image and epoch, on top of the random flips and shifts it
+        always uses.
     random_state : int, optional
-        Seed of the classifier and of the augmentation.
+        Seed of the classifier and of the augmentation (CNN: also of its
+        weights, validation split and batch order).
 
     Attributes
     ----------
     classes_ : ndarray
         ``[0, 1]`` (real, fake).
     feature_names_ : list of str
-        Columns the classifier sees.
+        Columns the classifier sees (none for the CNN).
     training_ : dict
         ``n_real``, ``n_fake`` and ``n_errors`` of the training images,
-        ``n_rows`` (feature rows the classifier saw, augmented copies included),
+        ``n_rows`` (feature rows the classifier saw, augmented copies included;
+        CNN: images trained on, validation images excluded),
         ``augment`` (the kinds) and ``data`` (where the training images came
-        from: a resolved path, or a description of in-memory images).
+        from: a resolved path, or a description of in-memory images). The CNN
+        adds ``n_validation``, ``epochs_run``, ``best_epoch``, ``seconds`` and
+        ``history``, one dict per epoch with ``epoch``, ``loss``, ``accuracy``,
+        ``val_loss``, ``val_accuracy`` and ``lr``.
     errors_ : list of ImageError
         Training images that could not be read and were left out.
 
@@ -158,7 +177,9 @@ class Detector(ClassifierMixin, BaseEstimator):
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = "logistic", *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 backend: str = "cpu", augment=None, random_state: int | None = 0) -> None:
+                 backend: str = "cpu", epochs: int = 30, batch_size: int = 32,
+                 input_size: int = 128, patience: int = 5, augment=None,
+                 random_state: int | None = 0) -> None:
         self.features = features
         self.classifier = classifier
         self.C = C
@@ -168,6 +189,10 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.input_size = input_size
+        self.patience = patience
         self.augment = augment
         self.random_state = random_state
 
@@ -195,6 +220,8 @@ class Detector(ClassifierMixin, BaseEstimator):
         """
         kinds = parse_augment(self.augment)
         images, y = _images_and_labels(X, y)
+        if not uses_features(self.classifier):
+            return self._fit_cnn(_items(images), y, kinds, describe_data(X), progress)
         estimator = make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
                                    learning_rate=self.learning_rate,
                                    random_state=self.random_state)
@@ -217,12 +244,30 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         self.feature_names_ = [n for f in families for n in f.feature_names()]
         self.errors_ = errors
-        ok_orig = ok[:n]
-        self.training_ = {"n_real": int((y[ok_orig] == 0).sum()),
-                          "n_fake": int((y[ok_orig] == 1).sum()),
-                          "n_errors": len(errors), "n_rows": int(ok.sum()),
-                          "augment": list(kinds), "n_augment_errors": int(n_aug_errors),
-                          "data": describe_data(X)}
+        self.training_ = _training_record(y[ok[:n]], errors, kinds, describe_data(X),
+                                          n_rows=int(ok.sum()),
+                                          n_augment_errors=int(n_aug_errors))
+        return self
+
+    def _fit_cnn(self, items: list[Item], y: np.ndarray, kinds: tuple[str, ...],
+                 data: str, progress: bool | None) -> Detector:
+        """``fit`` for ``classifier="cnn"``: PyTorch is imported only here."""
+        from . import _cnn
+
+        model, errors, record = _cnn.train(
+            items, y, input_size=self.input_size, epochs=self.epochs,
+            batch_size=self.batch_size, patience=self.patience, augment=kinds,
+            jobs=self.jobs, seed=_seed(self.random_state), progress=progress)
+        ok = np.ones(len(items), dtype=bool)
+        ok[list(errors)] = False
+        errors = list(errors.values())
+        _warn_errors(errors, len(items), "were left out of training")
+        self.model_ = model
+        self.classes_ = np.array([0, 1])
+        self.feature_names_ = []
+        self.errors_ = errors
+        self.training_ = _training_record(y[ok], errors, kinds, data, n_augment_errors=0,
+                                          **record)
         return self
 
     # -- scoring ----------------------------------------------------------------------
@@ -253,6 +298,9 @@ class Detector(ClassifierMixin, BaseEstimator):
     def _score_items(self, items: list[Item], progress: bool | None):
         """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
         self._check_fitted()
+        if self.model_.kind == "cnn":
+            return self.model_.score_items(items, jobs=self.jobs, batch_size=self.batch_size,
+                                           progress=progress)
         F, errors = _featurize(items, resolve_features(self.features), jobs=self.jobs,
                                cache=self.cache, backend=self.backend, progress=progress)
         ok = ~np.isnan(F).any(axis=1)
@@ -297,14 +345,27 @@ class Detector(ClassifierMixin, BaseEstimator):
         return _persist.load(cls, path)
 
 
+def _seed(random_state: int | None) -> int:
+    """``random_state`` as an int; a fresh random one for None."""
+    if random_state is None:
+        return int(np.random.SeedSequence().entropy % 2**32)
+    return int(random_state)
+
+
+def _training_record(y_read: np.ndarray, errors: list[ImageError], kinds: tuple[str, ...],
+                     data: str, **extra) -> dict:
+    """``training_``: counts of the training images read, errors, augmentation, origin."""
+    return {"n_real": int((y_read == 0).sum()), "n_fake": int((y_read == 1).sum()),
+            "n_errors": len(errors), **extra, "augment": list(kinds), "data": data}
+
+
 def _augmented_items(items: list[Item], kinds: tuple[str, ...],
                      random_state: int | None) -> list[Item]:
     """One deferred perturbed copy of every item per augmentation kind, strengths
     drawn from a generator seeded by ``random_state`` (kind-major order)."""
     if not kinds:
         return []
-    seed = int(np.random.SeedSequence(random_state).entropy % 2**32) \
-        if random_state is None else int(random_state)
+    seed = _seed(random_state)
     rng = np.random.default_rng(seed)
     out = []
     for k, kind in enumerate(kinds):

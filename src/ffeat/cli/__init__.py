@@ -6,10 +6,10 @@ import sys
 
 from .._gpu import resolve_backend
 from .._version import __version__
-from . import demo, evaluate, extract, predict, train
+from . import compare, demo, evaluate, extract, predict, train
 from ._common import fail
 
-_COMMANDS = (demo, train, predict, evaluate, extract)
+_COMMANDS = (demo, train, predict, evaluate, extract, compare)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -76,6 +76,27 @@ def add_features_option(parser: argparse.ArgumentParser, default) -> None:
                              f"(default: {' '.join(default)})")
 
 
+def add_cnn_options(parser: argparse.ArgumentParser) -> None:
+    """``--epochs``, ``--batch-size``, ``--input-size``, ``--patience`` (CNN only)."""
+    group = parser.add_argument_group("CNN (--classifier cnn; needs PyTorch: pip install "
+                                      "'ffeat[cnn]')")
+    group.add_argument("--epochs", type=int, default=30, metavar="N",
+                       help="most passes over the training images (default: 30)")
+    group.add_argument("--batch-size", type=int, default=32, metavar="N",
+                       help="images per gradient step (default: 32)")
+    group.add_argument("--input-size", type=int, default=128, metavar="PX",
+                       help="side images are resized to, at least 32 (default: 128)")
+    group.add_argument("--patience", type=int, default=5, metavar="N",
+                       help="epochs without a better validation loss before training "
+                            "stops (default: 5)")
+
+
+def cnn_params(args: argparse.Namespace) -> dict:
+    """The Detector parameters ``add_cnn_options`` set."""
+    return {"epochs": args.epochs, "batch_size": args.batch_size,
+            "input_size": args.input_size, "patience": args.patience}
+
+
 def add_classes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", nargs="+", default=None, metavar="NAME=real|fake",
                         help="folder names (or manifest label values) of the classes when "

@@ -5,13 +5,30 @@ import argparse
 import time
 from pathlib import Path
 
+from .._models import CLASSIFIERS, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
 from ..detector import Detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
-from ._common import (add_classes_option, add_features_option, add_run_options, fail,
-                      parse_classes, progress, quiet_warnings, report_skipped, say)
+from ._common import (add_classes_option, add_cnn_options, add_features_option,
+                      add_run_options, cnn_params, fail, parse_classes, progress,
+                      quiet_warnings, report_skipped, say)
+
+
+def _write_curves(args: argparse.Namespace, detector: Detector, model: Path) -> None:
+    """The CNN's training curves as ``MODEL.curves.png``, or a note why not."""
+    from ..report import write_training_curves
+
+    path = model.with_name(model.name + ".curves.png")
+    try:
+        write_training_curves(detector, path)
+    except ImportError as exc:
+        say(args, f"training curves not drawn: {exc}")
+    except OSError as exc:
+        say(args, f"training curves not written to {path}: {exc}")
+    else:
+        say(args, f"wrote {path}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -25,16 +42,19 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc), 2)
     n_real, n_fake = dataset.counts()
+    inputs = (f"features {', '.join(f.name for f in families)}"
+              if uses_features(args.classifier) else f"pixels resized to {args.input_size} px")
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
-              f"{n_fake} fake) with features {', '.join(f.name for f in families)}"
+              f"{n_fake} fake) with {inputs}"
               + (f", augmented with {', '.join(augment)}" if augment else ""))
     detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache,
-                        backend=args.backend, augment=list(augment) or None)
+                        backend=args.backend, augment=list(augment) or None,
+                        **cnn_params(args))
     start = time.perf_counter()
     try:
         with quiet_warnings():
             detector.fit(dataset, progress=progress(args))
-    except ValueError as exc:
+    except (ValueError, ImportError) as exc:
         report_skipped(getattr(detector, "errors_", []))
         return fail(str(exc))
     report_skipped(detector.errors_)
@@ -46,6 +66,8 @@ def _run(args: argparse.Namespace) -> int:
     t = detector.training_
     say(args, f"wrote {out}: trained on {t['n_real']} real and {t['n_fake']} fake images "
               f"({t['n_errors']} unreadable, left out) in {time.perf_counter() - start:.1f} s")
+    if "history" in t:
+        _write_curves(args, detector, out)
     return 0
 
 
@@ -62,14 +84,17 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="where to write the model")
     add_features_option(p, DEFAULT_FEATURES)
-    p.add_argument("--classifier", choices=("logistic", "hgb"), default="logistic",
-                   help="logistic regression or histogram gradient boosting "
-                        "(default: logistic)")
+    p.add_argument("--classifier", choices=CLASSIFIERS, default="logistic",
+                   help="logistic regression or histogram gradient boosting on the "
+                        "features, or a CNN over the pixels (PyTorch; writes its training "
+                        "curves to MODEL.curves.png) (default: logistic)")
     p.add_argument("--augment", metavar="KINDS", default=None,
                    help="add augmented copies made in memory, one per image and kind: "
                         "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
                         "resize (factor 0.5-1), noise (std 1-5 levels), flip; e.g. "
-                        "--augment jpeg,blur,resize,flip")
+                        "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
+                        "image on the fly, each kind with probability 0.1 per epoch)")
+    add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p)
     p.set_defaults(func=_run)

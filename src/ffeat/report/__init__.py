@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from .._models import sigmoid
+from .._models import sigmoid, uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
 from .._sources import single_item
@@ -34,7 +34,7 @@ from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
 from ..robustness import robustness as _robustness
 from ._gallery import select, write_thumbnail
 
-__all__ = ["Report", "write_report", "MATPLOTLIB_MISSING"]
+__all__ = ["Report", "write_report", "write_training_curves", "MATPLOTLIB_MISSING"]
 
 MATPLOTLIB_MISSING = ("the evaluation report needs matplotlib, which is not installed; "
                       "install it with: pip install \"ffeat[report]\" (or pip install "
@@ -129,6 +129,40 @@ def _jsonable(obj):
     return obj
 
 
+def write_training_curves(detector, path) -> Path:
+    """Draw a CNN detector's training curves (loss and accuracy per epoch) as a PNG.
+
+    Parameters
+    ----------
+    detector : Detector
+        Fitted or loaded with ``classifier="cnn"`` (its ``training_["history"]``).
+    path : path
+        The PNG to write.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ImportError
+        When matplotlib is missing (the message says what to install).
+    ValueError
+        When the detector recorded no per-epoch history (feature detectors do not).
+    """
+    require_matplotlib()
+    from . import _plots
+
+    history = getattr(detector, "training_", {}).get("history")
+    if not history:
+        raise ValueError("this detector recorded no training history; only "
+                         "classifier='cnn' trains in epochs")
+    path = Path(path)
+    _plots.training_curves(history, detector.training_.get("best_epoch"), path)
+    return path
+
+
 def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | None = None,
                  threshold: float | None = None,
                  perturb: Iterable[str | Perturbation] = (), progress: bool | None = False,
@@ -184,6 +218,10 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         raise ValueError(f"{out} exists and is not a folder; give a folder for the report")
     images, y_all = labelled_images(data, labels, classes)
     detector._check_fitted()
+    if not uses_features(detector.model_.kind):
+        raise ValueError("the report explains feature detectors (spectra, coefficients, "
+                         f"feature embeddings); a {detector.model_.kind} model has no "
+                         "features: evaluate it without a report")
     for sub in ("thumbs", "maps"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     jobs = _default_jobs() if detector.jobs is None or detector.jobs < 1 else detector.jobs

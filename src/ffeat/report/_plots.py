@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
 
 from .._perturb import KINDS
 
 __all__ = ["curves", "score_histograms", "spectra", "residual_spectrum", "embedding",
-           "coefficients", "permutation", "image_maps", "distributions", "robustness"]
+           "coefficients", "permutation", "image_maps", "distributions", "robustness",
+           "training_curves"]
 
 COLOURS = {0: "#1f77b4", 1: "#e8710a"}
 NAMES = {0: "real", 1: "fake"}
@@ -249,4 +251,22 @@ def robustness(rows: list[dict], path: Path) -> None:
         ax.axhline(0.5, ls=":", color="grey")
         ax.set_title(kind)
     axes[0].set_ylabel("ROC AUC")
+    _save(fig, path)
+
+
+def training_curves(history: list[dict], best_epoch: int | None, path: Path) -> None:
+    """Per-epoch loss and accuracy of a CNN, training and validation, best epoch marked."""
+    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    epochs = [h["epoch"] for h in history]
+    for ax, key, title in zip(fig.subplots(1, 2), ("loss", "accuracy"),
+                              ("loss (binary cross-entropy)", "accuracy")):
+        ax.plot(epochs, [h[key] for h in history], "o-", color="#555",
+                label="training (augmented)")
+        ax.plot(epochs, [h[f"val_{key}"] for h in history], "o-", color=COLOURS[1],
+                label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, ls=":", color="grey", label=f"best epoch ({best_epoch})")
+        ax.set(xlabel="epoch", title=title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize="small")
     _save(fig, path)
