@@ -62,6 +62,7 @@ def test_extract_mixed_folder(mixed, tmp_path, capsys):
         np.testing.assert_allclose(X, reference.X)
         assert z["names"].tolist() == reference.names
         assert json.loads(str(z["features"])) == [
+            {"family": "gray", "size": 32},
             {"family": "spectrum", "n_bins": 64},
             {"family": "residual", "channels": ["Y", "Cb", "Cr"], "T": 2, "q": 1.0}]
         assert str(z["ffeat_version"]) == ffeat.__version__

@@ -243,7 +243,7 @@ def test_compare_prints_one_table(torch, demo_dir, tmp_path, capsys):
     for column in ("held-out ROC AUC", "other ROC AUC", "train s", "predict img/s",
                    "model size"):
         assert column in lines[1]
-    assert lines[3].startswith("logistic (spectrum+residual)")
+    assert lines[3].startswith(f"logistic ({'+'.join(ffeat.DEFAULT_FEATURES)})")
     assert lines[4].startswith("cnn (32 px)") and lines[4].endswith("MB")
     assert len(lines) == 5
 

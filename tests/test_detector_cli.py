@@ -354,7 +354,7 @@ def test_demo_prints_both_classifiers(capsys):
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert sorted(rows) == ["hgb", "logistic"]
     for cells in rows.values():
-        assert cells[1] == "spectrum+residual"
+        assert cells[1] == "+".join(ffeat.DEFAULT_FEATURES)
         auc, accuracy, eer = map(float, cells[2:5])
         assert 0 <= auc <= 1 and 0 <= accuracy <= 1 and 0 <= eer <= 1
     assert float(rows["logistic"][2]) >= 0.75  # the demo set is meant to be learnable

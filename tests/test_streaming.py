@@ -16,7 +16,7 @@ from ffeat._sources import expand_inputs
 from ffeat.cli import main
 
 SHARD = 5
-FEATURES = ("spectrum", "residual")
+FEATURES = ffeat.DEFAULT_FEATURES
 
 
 def write_images(root: Path, n_per_class: int = 7, size: int = 48) -> None:
