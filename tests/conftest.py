@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from threadpoolctl import threadpool_limits
 from PIL import Image
 
 
@@ -40,3 +41,11 @@ def _private_feature_cache(tmp_path_factory, monkeypatch):
 def counts(training: dict) -> dict:
     """The image counts of a detector's ``training_`` record."""
     return {k: training[k] for k in ("n_real", "n_fake", "n_errors")}
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread():
+    """OpenMP and BLAS pools (scikit-learn, NumPy) on one thread: on a loaded 2-core machine
+    gradient boosting on all cores makes 40-sample fits take seconds instead of tenths."""
+    with threadpool_limits(1):
+        yield

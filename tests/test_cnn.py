@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
 
 import ffeat
 from ffeat import Detector, ModelFileError
@@ -23,11 +22,7 @@ CNN = {"classifier": "cnn", "epochs": 2, "input_size": 32, "batch_size": 8, "job
 INSTALL = 'pip install "ffeat[cnn]"'
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_openmp_thread():
-    """Scikit-learn and NumPy on one thread while PyTorch uses two (jobs=2)."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")

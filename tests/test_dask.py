@@ -9,20 +9,10 @@ import pytest
 import ffeat
 from ffeat import _dask, streaming
 from ffeat.cli import main
-from test_streaming import (FEATURES, SHARD, Interrupt, files_of, interrupt_after, make_data,
-                            make_model)
+from test_streaming import (FEATURES, SHARD, Interrupt, files_of,  # noqa: F401 (fixtures)
+                            interrupt_after, data, model_file)
 
 distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture
-def data(tmp_path, bad_files) -> Path:
-    return make_data(tmp_path, bad_files)
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    return make_model(tmp_path_factory.mktemp("train"))
 
 
 @pytest.fixture(scope="module")

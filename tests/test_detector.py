@@ -15,7 +15,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 import ffeat
 import ffeat.extraction
@@ -28,12 +27,7 @@ N, SIZE = 20, 64
 CLASSIFIERS = {"logistic": {}, "hgb": {"max_iter": 25}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_openmp_thread():
-    """Gradient boosting on one OpenMP thread: on a loaded 2-core machine its default of
-    all cores makes 40-sample fits take seconds instead of tenths."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")

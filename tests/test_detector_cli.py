@@ -9,7 +9,6 @@ import shutil
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 import ffeat
 from ffeat.cli import main
@@ -20,12 +19,7 @@ EVALUATE_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "average_pr
                  "eer", "confusion_matrix", "n_real", "n_fake", "threshold", "errors"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_openmp_thread():
-    """Gradient boosting on one OpenMP thread: on a loaded 2-core machine its default of
-    all cores makes 40-sample fits take seconds instead of tenths."""
-    with threadpool_limits(1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")
