@@ -97,6 +97,20 @@ def cnn_params(args: argparse.Namespace) -> dict:
             "input_size": args.input_size, "patience": args.patience}
 
 
+def add_threshold_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--threshold T``: probability of fake at and above which ``what`` is called fake."""
+    parser.add_argument("--threshold", type=float, default=None, metavar="T",
+                        help=f"probability of fake at and above which {what} is called fake "
+                             "(default: the model's, 0.5)")
+
+
+def threshold_problem(threshold: float | None) -> str | None:
+    """Why a ``--threshold`` value is unusable, or None when it is fine (or not given)."""
+    if threshold is None or 0 <= threshold <= 1:
+        return None
+    return f"--threshold must lie in [0, 1], got {threshold}"
+
+
 def add_classes_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", nargs="+", default=None, metavar="NAME=real|fake",
                         help="folder names (or manifest label values) of the classes when "

@@ -11,8 +11,8 @@ from .._persist import ModelFileError
 from ..detector import Detector
 from ..evaluation import Evaluation, evaluate
 from ..robustness import format_robustness, robustness
-from ._common import (add_classes_option, add_run_options, fail, parse_classes, progress,
-                      report_skipped, say)
+from ._common import (add_classes_option, add_run_options, add_threshold_option, fail,
+                      parse_classes, progress, report_skipped, say, threshold_problem)
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
            "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
@@ -45,8 +45,8 @@ def _run(args: argparse.Namespace) -> int:
         classes = parse_classes(args.classes)
     except ValueError as exc:
         return fail(str(exc), 2)
-    if args.threshold is not None and not 0 <= args.threshold <= 1:
-        return fail(f"--threshold must lie in [0, 1], got {args.threshold}", 2)
+    if (problem := threshold_problem(args.threshold)) is not None:
+        return fail(problem, 2)
     if args.report is not None:
         from ..report import require_matplotlib
         try:
@@ -110,9 +110,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
                         "average_precision, eer, confusion_matrix, n_real, n_fake, errors)")
-    p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="probability of fake at and above which an image is called fake "
-                        "(default: the model's, 0.5)")
+    add_threshold_option(p, "an image")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="also write an HTML report (DIR/index.html with figures, galleries, "
                         "spectra, embeddings, explanations, dataset overview; needs "

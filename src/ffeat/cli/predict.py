@@ -12,7 +12,8 @@ from .._predictions import COLUMNS, cells, prediction_rows
 from .._sources import expand_inputs
 from ..detector import Detector
 from ..streaming import predict_to
-from ._common import add_run_options, add_scale_options, fail, progress, run_sharded
+from ._common import (add_run_options, add_scale_options, add_threshold_option, fail, progress,
+                      run_sharded, threshold_problem)
 
 
 def _write(rows: list[dict], fmt: str) -> None:
@@ -53,8 +54,8 @@ def _run(args: argparse.Namespace) -> int:
     except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
     threshold = detector.threshold if args.threshold is None else args.threshold
-    if not 0 <= threshold <= 1:
-        return fail(f"--threshold must lie in [0, 1], got {threshold}", 2)
+    if (problem := threshold_problem(threshold)) is not None:
+        return fail(problem, 2)
     if args.output is not None:
         return _run_sharded(args, threshold)
     if args.shard_size is not None or args.scheduler is not None:
@@ -86,9 +87,7 @@ def add_parser(sub) -> None:
                    help="stream the rows to this CSV file shard by shard instead of "
                         "stdout, in bounded memory; rerunning resumes after the last "
                         "shard written (FILE.csv.manifest.json records them)")
-    p.add_argument("--threshold", type=float, default=None, metavar="T",
-                   help="probability of fake at and above which a file is called fake "
-                        "(default: the model's, 0.5)")
+    add_threshold_option(p, "a file")
     add_scale_options(p)
     add_run_options(p)
     p.set_defaults(func=_run)
