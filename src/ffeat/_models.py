@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.pipeline import Pipeline
 
-__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS", "make_estimator",
-           "model_class", "uses_features", "sigmoid"]
+from ._stacking import StackedLogistic, standardised_logistic
+
+__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS",
+           "make_estimator", "model_class", "uses_features", "sigmoid"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -23,7 +23,12 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class LinearModel:
-    """Standardisation followed by a linear decision function."""
+    """Standardisation followed by a linear decision function.
+
+    Also the form of a trained :class:`~ffeat._stacking.StackedLogistic`: each
+    block is linear in its standardised columns and the combiner is linear in
+    the blocks' log-odds, so the stack folds into one coefficient vector.
+    """
 
     kind = "logistic"
 
@@ -33,8 +38,16 @@ class LinearModel:
         self.intercept = float(intercept)
 
     @classmethod
-    def from_estimator(cls, pipeline: Pipeline) -> LinearModel:
-        scaler, clf = pipeline[0], pipeline[-1]
+    def from_estimator(cls, estimator: Pipeline | StackedLogistic) -> LinearModel:
+        if isinstance(estimator, StackedLogistic):
+            blocks = [cls.from_estimator(m) for m in estimator.models_]
+            weights = estimator.combiner_.coef_[0]
+            return cls(np.concatenate([m.mean for m in blocks]),
+                       np.concatenate([m.scale for m in blocks]),
+                       np.concatenate([w * m.coef for w, m in zip(weights, blocks)]),
+                       weights @ [m.intercept for m in blocks]
+                       + estimator.combiner_.intercept_[0])
+        scaler, clf = estimator[0], estimator[-1]
         return cls(scaler.mean_, scaler.scale_, clf.coef_[0].copy(), clf.intercept_[0])
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
@@ -113,7 +126,8 @@ class TreeEnsemble:
         return cls(a["baseline"], a["offsets"], **{k: a[k] for k in _TREE_FIELDS})
 
 
-MODELS = {m.kind: m for m in (LinearModel, TreeEnsemble)}
+#: Model class of each feature classifier (a stack of linear models is linear).
+MODELS = {"logistic": LinearModel, "stacked": LinearModel, "hgb": TreeEnsemble}
 #: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
 #: (``ffeat._cnn``, optional: it needs PyTorch).
 CLASSIFIERS = (*MODELS, "cnn")
@@ -140,11 +154,16 @@ def model_class(classifier: str):
 
 
 def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: float,
-                   random_state: int | None):
-    """The scikit-learn estimator that trains a ``classifier`` model."""
+                   random_state: int | None, blocks: tuple[int, ...] = ()):
+    """The scikit-learn estimator that trains a ``classifier`` model.
+
+    ``blocks`` are the column counts of the feature families, in order (``stacked``
+    fits one model per family).
+    """
     if classifier == "logistic":
-        return make_pipeline(StandardScaler(),
-                             LogisticRegression(C=C, max_iter=5000, random_state=random_state))
+        return standardised_logistic(C, random_state)
+    if classifier == "stacked":
+        return StackedLogistic(blocks=blocks, random_state=random_state)
     if classifier == "hgb":
         return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
                                               early_stopping=False,

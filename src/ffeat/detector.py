@@ -222,10 +222,11 @@ class Detector(ClassifierMixin, BaseEstimator):
         images, y = _images_and_labels(X, y)
         if not uses_features(self.classifier):
             return self._fit_cnn(_items(images), y, kinds, describe_data(X), progress)
+        families = resolve_features(self.features)
         estimator = make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
                                    learning_rate=self.learning_rate,
-                                   random_state=self.random_state)
-        families = resolve_features(self.features)
+                                   random_state=self.random_state,
+                                   blocks=tuple(len(f.feature_names()) for f in families))
         items = _items(images)
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
