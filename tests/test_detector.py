@@ -24,7 +24,7 @@ from conftest import counts
 
 N, SIZE = 20, 64
 # Few boosting iterations: the same code paths as the default 300, a fraction of the time.
-CLASSIFIERS = {"logistic": {}, "hgb": {"max_iter": 25}}
+CLASSIFIERS = {"logistic": {}, "stacked": {}, "hgb": {"max_iter": 25}}
 
 
 pytestmark = pytest.mark.usefixtures("one_openmp_thread")
@@ -522,7 +522,7 @@ def test_predict_before_fit_says_not_fitted(demo):
 
 
 def test_unknown_classifier_is_named(demo):
-    with pytest.raises(ValueError, match="unknown classifier 'svm'.*logistic, hgb"):
+    with pytest.raises(ValueError, match="unknown classifier 'svm'.*logistic, stacked, hgb"):
         Detector(classifier="svm", cache=False).fit(*demo)
 
 

@@ -95,7 +95,8 @@ class Detector(ClassifierMixin, BaseEstimator):
     """Tell AI-generated (fake) face images from real photographs.
 
     Images go through the feature families, then a scikit-learn classifier:
-    standardisation plus logistic regression, or histogram gradient boosting.
+    standardisation plus logistic regression (one per family, stacked, or one
+    over all features), or histogram gradient boosting.
     Or, with ``classifier="cnn"`` (needs PyTorch: ``pip install "ffeat[cnn]"``),
     a compact convolutional network learns from the pixels instead of the
     features. Labels are 1 = fake and 0 = real; probabilities are the
@@ -105,12 +106,17 @@ class Detector(ClassifierMixin, BaseEstimator):
     ----------
     features : str, family object, or sequence of those
         Feature families, as for :func:`ffeat.extract` (not used by the CNN).
-    classifier : {"logistic", "hgb", "cnn"}
-        Logistic regression on standardised features,
-        ``HistGradientBoostingClassifier``, or the CNN over pixels (see
+    classifier : {"logistic", "stacked", "hgb", "cnn"}
+        Logistic regression on standardised features; ``"stacked"``: one such
+        regression per feature family, each with its own ``C`` chosen by
+        5-fold cross-validated AUC among 0.001, 0.01 and 0.1, combined by a
+        logistic regression on their out-of-fold log-odds (the result is one
+        linear model; see ``ffeat._stacking``);
+        ``HistGradientBoostingClassifier``; or the CNN over pixels (see
         ``ffeat._cnn``; on a CUDA device when PyTorch sees one).
     C : float
-        Inverse regularisation strength of the logistic regression.
+        Inverse regularisation strength of the logistic regression (not of
+        ``"stacked"``, which chooses its own per family).
     max_iter : int
         Boosting iterations (``hgb``).
     learning_rate : float

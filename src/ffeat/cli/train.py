@@ -85,8 +85,9 @@ def add_parser(sub) -> None:
                    help="where to write the model")
     add_features_option(p, DEFAULT_FEATURES)
     p.add_argument("--classifier", choices=CLASSIFIERS, default="logistic",
-                   help="logistic regression or histogram gradient boosting on the "
-                        "features, or a CNN over the pixels (PyTorch; writes its training "
+                   help="logistic regression on the features, stacked (one logistic "
+                        "regression per feature family, combined by another), histogram "
+                        "gradient boosting, or a CNN over the pixels (PyTorch; writes its training "
                         "curves to MODEL.curves.png) (default: logistic)")
     p.add_argument("--augment", metavar="KINDS", default=None,
                    help="add augmented copies made in memory, one per image and kind: "

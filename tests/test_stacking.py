@@ -1,0 +1,88 @@
+"""The stacked classifier: per-block logistic regressions and their combiner."""
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+from ffeat._models import LinearModel, make_estimator
+from ffeat._stacking import BLOCK_CS, StackedLogistic, standardised_logistic
+
+
+def _data(n=120, seed=0):
+    """Block 1: 3 informative columns; block 2: 40 noise columns; block 3: 1 weak one."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    strong = rng.normal(size=(n, 3)) + 1.5 * y[:, None]
+    noise = rng.normal(size=(n, 40))
+    weak = rng.normal(size=(n, 1)) + 0.3 * y[:, None]
+    return np.hstack([strong, noise, weak]), y, (3, 40, 1)
+
+
+def test_folded_linear_model_scores_exactly_like_the_stack():
+    X, y, blocks = _data()
+    stack = StackedLogistic(blocks=blocks).fit(X, y)
+    folded = LinearModel.from_estimator(stack)
+    np.testing.assert_allclose(folded.decision_function(X), stack.decision_function(X),
+                               rtol=1e-10, atol=1e-10)
+    assert folded.coef.shape == (44,)
+
+
+def test_each_block_gets_a_model_and_the_informative_block_dominates():
+    X, y, blocks = _data()
+    stack = StackedLogistic(blocks=blocks).fit(X, y)
+    assert len(stack.models_) == 3
+    assert all(C in BLOCK_CS for C in stack.C_)
+    weights = np.abs(stack.combiner_.coef_[0])
+    assert weights[0] > 3 * weights[1]
+    assert roc_auc_score(y, stack.decision_function(X)) > 0.9
+
+
+def test_block_C_is_the_best_out_of_fold_choice():
+    X, y, _ = _data()
+    Cs = (1e-4, 1.0)
+    stack = StackedLogistic(Cs=Cs).fit(X, y)  # one block of all columns
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    aucs = [roc_auc_score(y, cross_val_predict(standardised_logistic(C, 0), X, y, cv=folds,
+                                               method="decision_function")) for C in Cs]
+    assert aucs[0] != aucs[1]
+    assert stack.C_ == [Cs[int(np.argmax(aucs))]]
+    # One block: the combiner is a monotone (positive-slope) map of that block's model.
+    alone = standardised_logistic(stack.C_[0], 0).fit(X, y)
+    assert stack.combiner_.coef_[0][0] > 0
+    np.testing.assert_array_equal(np.argsort(stack.decision_function(X)),
+                                  np.argsort(alone.decision_function(X)))
+
+
+def test_predict_and_clone():
+    X, y, blocks = _data()
+    stack = clone(StackedLogistic(blocks=blocks, random_state=3)).fit(X, y)
+    assert stack.get_params()["random_state"] == 3
+    assert set(stack.predict(X)) <= {0, 1}
+    assert (stack.predict(X) == y).mean() > 0.8
+
+
+def test_make_estimator_builds_the_stack_with_the_family_blocks():
+    est = make_estimator("stacked", C=0.1, max_iter=1, learning_rate=0.1, random_state=5,
+                         blocks=(3, 4))
+    assert isinstance(est, StackedLogistic)
+    assert est.blocks == (3, 4) and est.random_state == 5
+
+
+def test_blocks_that_do_not_partition_the_columns_are_refused():
+    X, y, _ = _data()
+    with pytest.raises(ValueError, match=r"blocks \[3, 4\] do not partition 44 columns"):
+        StackedLogistic(blocks=(3, 4)).fit(X, y)
+
+
+@pytest.mark.parametrize("labels", [[0] * 6, [0, 0, 0, 0, 0, 1]])
+def test_too_few_rows_of_a_class_are_refused(labels):
+    X = np.random.default_rng(0).normal(size=(6, 4))
+    with pytest.raises(ValueError, match="at least 2 rows of each of two classes"):
+        StackedLogistic().fit(X, np.array(labels))
+
+
+def test_few_rows_use_fewer_folds():
+    X, y, blocks = _data(n=6)
+    stack = StackedLogistic(blocks=blocks).fit(X, y)  # 3 per class: 3 folds, not 5
+    assert np.isfinite(stack.decision_function(X)).all()
