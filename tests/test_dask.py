@@ -29,6 +29,15 @@ def test_extract_on_two_workers_equals_one_process(data, tmp_path, client):
     summary = ffeat.extract_to(data, remote, FEATURES, shard_size=SHARD, scheduler=client)
     assert files_of(remote) == files_of(local)
     assert (summary.inputs, summary.done) == (18, 14)
+    assert summary.hint == ""  # 4 shards keep 2 workers busy
+
+
+def test_too_few_shards_for_the_workers_gets_a_hint(data, tmp_path, client):
+    summary = ffeat.extract_to(data, tmp_path / "one", "gray", shard_size=100,
+                               scheduler=client)
+    assert summary.hint.startswith("note: 1 shard(s) for 2 worker threads")
+    assert "--shard-size 3 " in summary.hint  # 18 inputs, 4 shards per worker
+    assert summary.hint in str(summary)
 
 
 def test_predict_on_two_workers_equals_one_process(data, tmp_path, model_file, client):

@@ -64,8 +64,9 @@ class DaskExecutor:
             client = distributed.Client(scheduler)
             self._owned = [client]
         self._client = client
+        self.threads = max(1, sum(client.nthreads().values()))
         # Two tasks per worker thread keep every worker busy while this process writes.
-        self.slots = 2 * max(1, sum(client.nthreads().values()))
+        self.slots = 2 * self.threads
         self._job = client.scatter(job, broadcast=True, hash=False)
         self._finished = distributed.as_completed()
         self._shards: dict[str, tuple[int, list[Item]]] = {}

@@ -39,9 +39,11 @@ class Sink(Protocol):
 
 
 class Executor(Protocol):
-    """Runs the job on shards: at most ``slots`` in flight."""
+    """Runs the job on shards: at most ``slots`` in flight, on ``threads`` worker
+    threads (each shard is one task)."""
 
     slots: int
+    threads: int
 
     def submit(self, index: int, items: list[Item]) -> None:
         """Start computing a shard."""
@@ -76,6 +78,8 @@ class RunSummary:
         Inputs with a result in the whole output, earlier runs included.
     seconds : float
         Wall time of this run.
+    hint : str
+        Advice for the next run, or empty.
     """
 
     output: str
@@ -85,6 +89,7 @@ class RunSummary:
     skipped: int = 0
     total_done: int = 0
     seconds: float = 0.0
+    hint: str = ""
 
     @property
     def rate(self) -> float:
@@ -99,7 +104,7 @@ class RunSummary:
                 + (f" ({why})" if why else ""))
         if self.skipped:
             text += f"; {self.skipped:,} done by an earlier run, left as they were"
-        return text
+        return text + (f"\n{self.hint}" if self.hint else "")
 
 
 def chunked(items: Iterable[Item], size: int) -> Iterator[tuple[int, list[Item]]]:
@@ -117,6 +122,7 @@ class LocalExecutor:
     runs its images on threads)."""
 
     slots = 1
+    threads = 1
 
     def __init__(self, job: Callable[[list[Item]], object]) -> None:
         self._job = job
@@ -172,7 +178,7 @@ def run_shards(items: Iterable[Item], *, shard_size: int, sink: Sink, manifest: 
             submitted.remove(head)
             commit(head, *ready.pop(head))
 
-    n_shards = 0
+    n_shards = n_computed = 0
     try:
         for index, shard in chunked(items, shard_size):
             n_shards = index + 1
@@ -181,6 +187,7 @@ def run_shards(items: Iterable[Item], *, shard_size: int, sink: Sink, manifest: 
                 summary.skipped += len(shard)
                 continue
             fingerprints[index] = fingerprint
+            n_computed += 1
             submitted.append(index)
             executor.submit(index, shard)
             while len(submitted) >= executor.slots:
@@ -192,4 +199,15 @@ def run_shards(items: Iterable[Item], *, shard_size: int, sink: Sink, manifest: 
         bar.close()
     summary.total_done = totals["rows"]
     summary.seconds = time.perf_counter() - start
+    summary.hint = _idle_hint(n_computed, executor.threads, summary.inputs)
     return summary
+
+
+def _idle_hint(n_computed: int, threads: int, inputs: int) -> str:
+    """Advice when too few shards kept the worker threads busy (one task per shard)."""
+    if threads < 2 or n_computed >= 2 * threads:
+        return ""
+    size = max(1, -(-inputs // (4 * threads)))
+    return (f"note: {n_computed} shard(s) for {threads} worker threads left workers idle "
+            f"for part of the run; --shard-size {size} would spread a run of this size "
+            "over all of them")
