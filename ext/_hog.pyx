@@ -7,7 +7,9 @@ from libc.math cimport atan2, sqrt, M_PI
 
 #: A guessed bin this close to an inner bin edge is redone with atan2. The guess
 #: is off by about 1e-7 rad, under 2e-6 bins for 36 orientations, so beyond the
-#: margin it lies in the same bin as the exact angle.
+#: margin it lies in the same bin as the exact angle; gradients exactly on an edge
+#: (45 degrees with 4 bins, say) always take the exact path. Checked against the
+#: exact bin for every gradient with |gx|, |gy| <= 1500 and 2..36 bins.
 cdef float EDGE_MARGIN = 1e-4
 
 
