@@ -2,8 +2,8 @@
 
 They define what the compiled kernels must compute, one image at a time, with
 no shortcut the kernels take (no half spectra, no rolling row buffers, no
-threshold counting). Tests hold the kernels to them; benchmarks time them as
-the baseline the speed-ups are quoted against.
+threshold counting, no guessed orientation bins). Tests hold the kernels to them;
+benchmarks time them as the baseline the speed-ups are quoted against.
 """
 from __future__ import annotations
 
