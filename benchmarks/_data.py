@@ -40,7 +40,7 @@ SIZES = (256, 512, 1024)
 #: Label of the default feature set (``spectrum+residual``).
 DEFAULT = "+".join(ffeat.DEFAULT_FEATURES)
 #: Feature sets timed: each family and the default set.
-FAMILY_SETS = {"gray": ("gray",), "spectrum": ("spectrum",), "residual": ("residual",),
+FAMILY_SETS = {**{name: (name,) for name in ffeat.features.FAMILIES},
                DEFAULT: tuple(ffeat.DEFAULT_FEATURES)}
 #: Side of the tiny images of the image-count scaling runs.
 TINY = 64
@@ -209,7 +209,7 @@ def measure_size(size: int, n: int = 16, repeats: int = 5, n_reference: int = 2)
     for fmt, data in (("jpeg", blobs), ("png", pngs)):
         out["decode"][fmt] = median_time(lambda: [ffeat.load_image(b) for b in data],
                                          repeats) / len(data)
-    for label in ("gray", "spectrum", "residual"):
+    for label in ffeat.features.FAMILIES:
         out["compiled"][label] = median_time(lambda: compute_compiled(label, rgb),
                                              repeats) / len(rgb)
         if not n_reference:

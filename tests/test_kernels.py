@@ -2,14 +2,15 @@
 import numpy as np
 import pytest
 
-from ffeat import Gray, Residual, Spectrum
-from ffeat._reference import REFERENCES
+from ffeat import Gray, Hog, Residual, Spectrum
+from ffeat._reference import REFERENCES, hog_reference
 
 FAMILIES = [
     Gray(), Gray(size=7), Gray(size=64),
     Spectrum(), Spectrum(n_bins=17), Spectrum(n_bins=128),
     Residual(), Residual(channels=("Y",)), Residual(channels=("R", "G", "B"), T=3, q=1.5),
     Residual(T=1, q=0.5),
+    Hog(), Hog(cells=7), Hog(cells=5, orientations=4), Hog(cells=16, orientations=36),
 ]
 SHAPES = [(64, 64), (33, 47), (100, 37), (32, 32), (80, 80), (160, 200), (256, 256),
           (41, 300)]
@@ -75,7 +76,7 @@ def test_constant_image_residuals_are_all_zero():
     assert np.all(per_group[:, :, 25:] == 0)
 
 
-@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual()], ids=repr)
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog()], ids=repr)
 def test_batch_and_threads_match_single_images(family):
     batch = np.stack([_random((72, 56)) for _ in range(5)])
     singles = np.vstack([family.compute(im) for im in batch])
@@ -84,7 +85,7 @@ def test_batch_and_threads_match_single_images(family):
     np.testing.assert_array_equal(family.compute(batch, n_threads=0), singles)
 
 
-@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual()], ids=repr)
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog()], ids=repr)
 def test_any_size_gives_the_same_length(family):
     lengths = {family.compute(_random(s)).shape[1] for s in SHAPES}
     assert lengths == {len(family.feature_names())}
@@ -115,3 +116,77 @@ def test_residual_config_is_validated(bad):
 def test_gray_and_spectrum_configs_are_validated(bad):
     with pytest.raises(ValueError, match="gray|spectrum"):
         bad()
+
+
+# ---------------------------------------------------------------------------- hog
+
+@pytest.mark.parametrize("family", [Hog(), Hog(cells=7, orientations=4)], ids=repr)
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31),
+                                   (31, 20), (300, 300)], ids=str)
+def test_hog_any_size_matches_reference(family, shape):
+    """Tiny images (no interior pixels under 3x3), fewer pixels than cells, non-square."""
+    _check(family, _random(shape))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (2, 50), (50, 2)], ids=str)
+def test_hog_without_interior_pixels_is_all_zero(shape):
+    got = Hog().compute(_random(shape))
+    assert got.shape == (1, 32 * 32 * 9) and not got.any()
+
+
+def test_hog_cells_smaller_than_the_grid_stay_zero():
+    got = Hog(cells=32).compute(_random((10, 40)))[0].reshape(32, 32, 9)
+    rows = np.arange(1, 9) * 32 // 10  # the cell rows of the interior pixels
+    assert np.flatnonzero(got.any(axis=(1, 2))).tolist() == sorted(set(rows.tolist()))
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+def test_hog_constant_image_is_all_zero(value):
+    assert not Hog().compute(np.full((64, 64, 3), value, np.uint8)).any()
+
+
+@pytest.mark.parametrize("orientations", [2, 4, 9, 36])
+def test_hog_horizontal_ramp_is_all_in_bin_zero(orientations):
+    ramp = np.repeat(np.repeat((np.arange(80) * 3).astype(np.uint8)[None, :], 48, 0)[..., None],
+                     3, axis=2)
+    got = Hog(cells=8, orientations=orientations).compute(ramp)[0].reshape(64, orientations)
+    assert (got[:, 0] > 0).all() and not got[:, 1:].any()
+    # A vertical ramp has gx = 0: all of it at pi / 2.
+    got = Hog(cells=8, orientations=orientations).compute(np.ascontiguousarray(
+        ramp.transpose(1, 0, 2)))[0].reshape(64, orientations)
+    assert (got[:, orientations // 2] > 0).all()
+    assert np.count_nonzero(got) == 64
+
+
+def test_hog_cells_have_unit_norm_after_l2hys():
+    got = Hog().compute(_smooth((256, 256)))[0].reshape(-1, 9).astype(np.float64)
+    norms = np.linalg.norm(got, axis=1)
+    assert (norms > 0).all()
+    # eps**2 = 1e-6 against the clipped cell's squared norm (at least 0.2**2) leaves
+    # it short of 1 by under 1e-6 / (2 * 0.04).
+    np.testing.assert_allclose(norms, 1.0, atol=2e-5)
+
+
+def test_hog_gradients_on_bin_edges_match_reference():
+    """Diagonal and axis gradients lie exactly on inner bin edges for 4, 12 and 36
+    orientations; the kernel decides those with atan2 like the reference."""
+    y, x = np.mgrid[:40, :40]
+    images = [(x + y) * 3, (x - y) * 3 + 120, x * 5, y * 5, (x + 2 * y) * 2]
+    for plane in images:
+        image = np.repeat(plane.astype(np.uint8)[..., None], 3, axis=2)
+        for n in (2, 4, 12, 36):
+            family = Hog(cells=4, orientations=n)
+            np.testing.assert_array_equal(family.compute(image)[0], hog_reference(image, family))
+
+
+def test_hog_feature_names():
+    names = Hog(cells=2, orientations=3).feature_names()
+    assert len(names) == 12 and names[:4] == ["hog_0_0_0", "hog_0_0_1", "hog_0_0_2", "hog_0_1_0"]
+    assert len(Hog().feature_names()) == 9216
+
+
+@pytest.mark.parametrize("bad", [dict(cells=0), dict(cells=257), dict(orientations=1),
+                                 dict(orientations=37)])
+def test_hog_config_is_validated(bad):
+    with pytest.raises(ValueError, match="hog"):
+        Hog(**bad)

@@ -2,15 +2,15 @@
 
 They define what the compiled kernels must compute, one image at a time, with
 no shortcut the kernels take (no half spectra, no rolling row buffers, no
-threshold counting). Tests hold the kernels to them; benchmarks time them as
-the baseline the speed-ups are quoted against.
+threshold counting, no guessed orientation bins). Tests hold the kernels to them;
+benchmarks time them as the baseline the speed-ups are quoted against.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Residual, Spectrum,
-                       radial_bins)
+from .features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog, Residual,
+                       Spectrum, radial_bins)
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -89,5 +89,31 @@ def residual_reference(rgb: np.ndarray, family: Residual = Residual()) -> np.nda
     return np.concatenate(features).astype(np.float32)
 
 
+def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
+    """L2-Hys normalised gradient-orientation histograms of one image's luma per cell."""
+    n, cells = family.orientations, family.cells
+    h, w = rgb.shape[:2]
+    hist = np.zeros((cells * cells, n))
+    if h >= 3 and w >= 3:
+        luma = rgb.astype(np.int32) @ np.array(CHANNELS["Y"], dtype=np.int32)
+        gx = (luma[1:-1, 2:] - luma[1:-1, :-2]).astype(np.float64)
+        gy = (luma[2:, 1:-1] - luma[:-2, 1:-1]).astype(np.float64)
+        magnitude = np.sqrt(gx**2 + gy**2) / 256
+        theta = np.arctan2(gy, gx)
+        theta = np.where(theta < 0, theta + np.pi, theta)
+        theta = np.where(theta >= np.pi, theta - np.pi, theta)
+        k = np.minimum((theta * n / np.pi).astype(np.int64), n - 1)
+        rows = np.arange(1, h - 1) * cells // h
+        cols = np.arange(1, w - 1) * cells // w
+        cell = rows[:, None] * cells + cols[None, :]
+        hist = np.bincount((cell * n + k).ravel(), weights=magnitude.ravel(),
+                           minlength=cells * cells * n).reshape(cells * cells, n)
+    eps2 = family.eps**2
+    v = hist / np.sqrt((hist**2).sum(axis=1, keepdims=True) + eps2)
+    v = np.minimum(v, family.clip)
+    v = v / np.sqrt((v**2).sum(axis=1, keepdims=True) + eps2)
+    return v.ravel().astype(np.float32)
+
+
 REFERENCES = {"gray": gray_reference, "spectrum": spectrum_reference,
-              "residual": residual_reference}
+              "residual": residual_reference, "hog": hog_reference}

@@ -25,6 +25,18 @@ batches may differ, and every family maps any size to the same feature length.
     8-bit levels). Directional filters are applied horizontally and
     vertically, each paired along its own direction; isotropic ones are paired
     both ways. A border of 2 pixels is left out.
+``hog``
+    Histograms of oriented gradients on a fixed cell grid. Integer luma in
+    1/256 levels, ``Y = 77 R + 150 G + 29 B``; at interior pixels only
+    (``1 <= i <= H-2``, ``1 <= j <= W-2``) the central differences
+    ``gx = Y[i, j+1] - Y[i, j-1]``, ``gy = Y[i+1, j] - Y[i-1, j]``, magnitude
+    ``sqrt(gx^2 + gy^2) / 256`` (8-bit levels) and unsigned orientation
+    ``atan2(gy, gx)`` folded into ``[0, pi)``, binned as
+    ``min(int(theta * n / pi), n - 1)`` in double precision. Pixel ``(i, j)``
+    falls in cell ``(i * cells // H, j * cells // W)``; each cell sums the
+    magnitudes per bin and is L2-Hys normalised (``v = h / sqrt(|h|^2 + eps^2)``,
+    clipped at 0.2, normalised again; ``eps = 1e-3``). Images under 3x3 pixels,
+    empty cells (``H`` or ``W`` below ``cells``) and flat cells give zeros.
 """
 from __future__ import annotations
 
@@ -35,9 +47,9 @@ from typing import ClassVar
 import numpy as np
 import scipy.fft
 
-from . import _gray, _residual, _spectrum
+from . import _gray, _hog, _residual, _spectrum
 
-__all__ = ["Gray", "Spectrum", "Residual", "FAMILIES", "resolve_features",
+__all__ = ["Gray", "Spectrum", "Residual", "Hog", "FAMILIES", "resolve_features",
            "RESIDUAL_FILTERS", "CHANNELS", "radial_bins"]
 
 #: RGB weights of the channel planes in 1/256 of an 8-bit level (JPEG's BT.601
@@ -267,9 +279,46 @@ class Residual:
         return out.reshape(len(out), -1)
 
 
-FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual}
+@dataclass(frozen=True)
+class Hog:
+    """Histograms of gradient orientations of the luma on a fixed cell grid.
 
-Family = Gray | Spectrum | Residual
+    Parameters
+    ----------
+    cells : int
+        Side of the cell grid (32: 8-pixel cells on a 256-pixel image).
+    orientations : int
+        Unsigned orientation bins over ``[0, pi)``. The feature length is
+        ``cells**2 * orientations``.
+    """
+
+    cells: int = 32
+    orientations: int = 9
+    name: ClassVar[str] = "hog"
+    eps: ClassVar[float] = 1e-3
+    clip: ClassVar[float] = 0.2
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.cells <= 256:
+            raise ValueError(f"hog cells must lie in [1, 256], got {self.cells}")
+        if not 2 <= self.orientations <= 36:
+            raise ValueError(f"hog orientations must lie in [2, 36], got {self.orientations}")
+
+    def feature_names(self) -> list[str]:
+        """Names of the output columns: cell row, cell column, orientation bin."""
+        return [f"hog_{u}_{v}_{k}" for u in range(self.cells) for v in range(self.cells)
+                for k in range(self.orientations)]
+
+    def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Features of a batch; see the class docstring."""
+        return _hog.hog_cells(_as_batch(rgb), self.cells, self.orientations, n_threads,
+                              self.eps, self.clip)
+
+
+FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual,
+                             "hog": Hog}
+
+Family = Gray | Spectrum | Residual | Hog
 
 
 def resolve_features(features) -> tuple[Family, ...]:
@@ -283,9 +332,9 @@ def resolve_features(features) -> tuple[Family, ...]:
 
     Returns
     -------
-    tuple of Gray, Spectrum, Residual
+    tuple of Gray, Spectrum, Residual, Hog
     """
-    if isinstance(features, (str, Gray, Spectrum, Residual)):
+    if isinstance(features, (str, Gray, Spectrum, Residual, Hog)):
         features = [features]
     resolved = []
     for f in features:
@@ -295,7 +344,7 @@ def resolve_features(features) -> tuple[Family, ...]:
                     raise ValueError(f"unknown feature family {part!r}; choose from "
                                      f"{', '.join(FAMILIES)}")
                 resolved.append(FAMILIES[part]())
-        elif isinstance(f, (Gray, Spectrum, Residual)):
+        elif isinstance(f, (Gray, Spectrum, Residual, Hog)):
             resolved.append(f)
         else:
             raise TypeError(f"features must be family names or family objects, got {f!r}")

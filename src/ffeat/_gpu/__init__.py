@@ -15,7 +15,8 @@ previous batch; images of one size are stacked into batches (up to
 pinned host memory and computed in float32: luma box-averaging as two matrix
 products, the spectrum with ``cupy.fft.rfft2`` over the last two axes of the
 ``(B, H, W)`` luma (cuFFT plans are cached by CuPy per shape), the residual
-filters as shifted array sums. The same array code runs with NumPy on the CPU,
+filters as shifted array sums, the gradient histograms of hog as float64
+``arctan2`` and one ``bincount`` over image, cell and bin. The same array code runs with NumPy on the CPU,
 which is how it is tested against :mod:`ffeat._reference` without a GPU; two
 scatter-adds have raw CUDA kernels (:mod:`._kernels`).
 
@@ -23,7 +24,11 @@ Notes for CuPy users
 --------------------
 * Results agree with the CPU backend to float32 round-off (the tests allow a
   relative 1e-5), not bit for bit: cuFFT, ``logf`` and atomic float additions
-  round differently.
+  round differently. Hog's orientation bins are the CPU's wherever CUDA's
+  double ``atan2`` (within 2 ulp) cannot cross a bin edge: always for the
+  default 9 orientations (no integer gradient lies on an inner edge, the
+  nearest are some 1e-10 rad off); with orientations divisible by 2 or 4, a
+  gradient exactly at 90 or 45 degrees could in principle land one bin off.
 * Do not set ``CUPY_TF32=1``: TF32 matrix products would blur the gray grid.
 * The first batch of each image size pays for cuFFT plan creation and, once
   per machine, NVRTC compilation of the raw kernels (cached under

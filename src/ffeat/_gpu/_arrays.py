@@ -3,7 +3,8 @@
 ``xp`` is ``numpy`` or ``cupy``: the same code runs on the CPU (where the tests
 hold it to :mod:`ffeat._reference`) and on a CUDA device. Everything is batched
 over the leading axis of a ``(B, H, W, 3)`` uint8 array and computed in float32
-(moment and ring sums in float64), like the compiled CPU kernels.
+(moment and ring sums, and the whole of hog, in float64), like the compiled CPU
+kernels.
 
 Three steps have a CuPy-only fast path (:mod:`._kernels`): the ring sums of
 the spectrum and the co-occurrence counts of the residuals, scatter-adds into
@@ -21,8 +22,8 @@ import functools
 import numpy as np
 
 from . import _kernels
-from ..features import (RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Residual, Spectrum,
-                        _fill_empty_bins, _filter_bank, _radial_layout)
+from ..features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog, Residual,
+                        Spectrum, _fill_empty_bins, _filter_bank, _radial_layout)
 
 __all__ = ["compute_families", "is_cupy", "to_host"]
 
@@ -188,6 +189,56 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
     return xp.stack(per_channel, axis=1).reshape(b, -1).astype(xp.float32)
 
 
+# ------------------------------------------------------------------------------ hog
+
+@functools.lru_cache(maxsize=32)
+def _cell_offsets(h: int, w: int, cells: int, n: int) -> np.ndarray:
+    """(h - 2, w - 2) int32: ``(cell row * cells + cell column) * n`` of each
+    interior pixel, cell ``(i * cells // h, j * cells // w)``."""
+    rows = np.arange(1, h - 1) * cells // h
+    cols = np.arange(1, w - 1) * cells // w
+    offsets = ((rows[:, None] * cells + cols[None, :]) * n).astype(np.int32)
+    offsets.setflags(write=False)
+    return offsets
+
+
+def hog(xp, rgb, family: Hog):
+    """``(B, cells**2 * orientations)`` float32 L2-Hys gradient-orientation histograms.
+
+    Luma and central differences are exact int32; magnitude, ``arctan2`` and the
+    bin ``theta * n / pi`` are float64, as in the CPU kernel and the reference.
+    The cell sums are one float64 ``bincount`` over image, cell and bin.
+    """
+    b, h, w = rgb.shape[:3]
+    n, cells = family.orientations, family.cells
+    n_hist = cells * cells * n
+    if h < 3 or w < 3:  # no interior pixels
+        return xp.zeros((b, n_hist), dtype=xp.float32)
+    luma = sum(rgb[..., c].astype(xp.int32) * weight for c, weight in enumerate(CHANNELS["Y"]))
+    gx = (luma[:, 1:-1, 2:] - luma[:, 1:-1, :-2]).astype(xp.float64)
+    gy = (luma[:, 2:, 1:-1] - luma[:, :-2, 1:-1]).astype(xp.float64)
+    del luma
+    magnitude = xp.sqrt(gx * gx + gy * gy) / 256
+    theta = xp.arctan2(gy, gx)
+    del gx, gy
+    theta += xp.where(theta < 0, np.pi, 0.0)  # unsigned: fold into [0, pi)
+    theta -= xp.where(theta >= np.pi, np.pi, 0.0)
+    index = xp.minimum((theta * n / np.pi).astype(xp.int32), n - 1)
+    del theta
+    index += xp.asarray(_cell_offsets(h, w, cells, n))[None]
+    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
+    sums = xp.bincount(index.ravel(), weights=magnitude.ravel(), minlength=b * n_hist)
+    return _l2hys(xp, sums.reshape(b, cells * cells, n), family.eps, family.clip).reshape(
+        b, -1).astype(xp.float32)
+
+
+def _l2hys(xp, hist, eps: float, clip: float):
+    """L2-Hys over the last axis: normalise, clip at ``clip``, normalise again."""
+    clipped = xp.minimum(hist / xp.sqrt((hist * hist).sum(axis=-1, keepdims=True) + eps**2),
+                         clip)
+    return clipped / xp.sqrt((clipped * clipped).sum(axis=-1, keepdims=True) + eps**2)
+
+
 # ---------------------------------------------------------------------------- entry
 
 def compute_families(xp, rgb, families, raw_kernels: bool = True) -> np.ndarray:
@@ -199,7 +250,7 @@ def compute_families(xp, rgb, families, raw_kernels: bool = True) -> np.ndarray:
         ``numpy`` or ``cupy``.
     rgb : xp array of uint8, shape (B, H, W, 3)
         The batch, already on the device; all images share one size.
-    families : sequence of Gray, Spectrum, Residual
+    families : sequence of Gray, Spectrum, Residual, Hog
         In column order.
     raw_kernels : bool, optional
         Use the CuPy raw kernels where there are some (ignored for NumPy).
@@ -220,6 +271,8 @@ def compute_families(xp, rgb, families, raw_kernels: bool = True) -> np.ndarray:
             parts.append(spectrum(xp, rgb, f, raw_kernels))
         elif isinstance(f, Residual):
             parts.append(residual(xp, rgb, f, raw_kernels))
+        elif isinstance(f, Hog):
+            parts.append(hog(xp, rgb, f))
         else:
             raise TypeError(f"not a feature family: {f!r}")
     return to_host(xp, xp.concatenate(parts, axis=1).astype(xp.float32, copy=False))
