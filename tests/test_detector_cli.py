@@ -66,7 +66,7 @@ def test_train_writes_a_model_that_loads(demo_dir, tmp_path, capsys):
     assert f"wrote {out}" in captured.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["det.model"]
     det = ffeat.Detector.load(out)
-    assert det.classifier == "logistic" and counts(det.training_) == {"n_real": N, "n_fake": N,
+    assert det.classifier == "stacked" and counts(det.training_) == {"n_real": N, "n_fake": N,
                                                                "n_errors": 0}
     images, labels = ffeat.make_demo_set(n_per_class=N, size=SIZE)
     lib = ffeat.Detector(cache=False).fit(images, labels)
@@ -339,14 +339,14 @@ def test_evaluate_usage_errors_exit_2(model, demo_dir, tmp_path, capsys, case):
 
 # ------------------------------------------------------------------ demo
 
-def test_demo_prints_both_classifiers(capsys):
+def test_demo_prints_every_feature_classifier(capsys):
     assert main(["demo", "--n", "12", "-q", "-j", "2"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     lines = out.splitlines()
     assert lines[0].split()[:4] == ["classifier", "features", "ROC", "AUC"]
     rows = {line.split()[0]: line.split() for line in lines[2:]}
-    assert sorted(rows) == ["hgb", "logistic"]
+    assert sorted(rows) == ["hgb", "logistic", "stacked"]
     for cells in rows.values():
         assert cells[1] == "+".join(ffeat.DEFAULT_FEATURES)
         auc, accuracy, eer = map(float, cells[2:5])

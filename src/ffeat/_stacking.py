@@ -3,9 +3,10 @@
 Families differ by two orders of magnitude in length (64 spectrum bins, 9,216
 gradient histograms), so one regularisation strength for all of them
 over-fits the long ones or under-fits the short ones. Here every block of
-columns gets its own standardised logistic regression, whose ``C`` is chosen
-by cross-validated ROC AUC, and a second logistic regression combines the
-blocks' out-of-fold log-odds (Wolpert's stacked generalisation).
+columns gets its own standardised logistic regression, with ``C`` shrunk in
+proportion to the block's width beyond ``WIDTH`` columns, and a second
+logistic regression combines the blocks' out-of-fold log-odds (Wolpert's
+stacked generalisation).
 """
 from __future__ import annotations
 
@@ -14,15 +15,14 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 __all__ = ["StackedLogistic", "standardised_logistic"]
 
-#: Regularisation strengths each block chooses from.
-BLOCK_CS = (0.001, 0.01, 0.1)
+#: Blocks wider than this many columns get a proportionally smaller ``C``.
+WIDTH = 1000
 
 
 def standardised_logistic(C: float, random_state: int | None) -> Pipeline:
@@ -39,8 +39,9 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
     blocks : sequence of int
         Column counts of consecutive blocks (one per feature family); they must
         add up to the number of columns. Empty: all columns are one block.
-    Cs : sequence of float
-        Candidate ``C`` of each block's model, chosen by out-of-fold ROC AUC.
+    C : float
+        Inverse regularisation strength of a block of up to ``WIDTH`` columns;
+        a block of ``n`` columns uses ``C * min(1, WIDTH / n)``.
     n_folds : int
         Folds of the out-of-fold scores (fewer when a class has fewer rows).
     random_state : int, optional
@@ -51,15 +52,15 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
     models_ : list of Pipeline
         Each block's scaler and logistic regression, refitted on all rows.
     C_ : list of float
-        The ``C`` chosen for each block.
+        The ``C`` of each block.
     combiner_ : LogisticRegression
         Maps the blocks' log-odds to the final log-odds.
     """
 
-    def __init__(self, blocks: Sequence[int] = (), Cs: Sequence[float] = BLOCK_CS,
-                 n_folds: int = 5, random_state: int | None = 0) -> None:
+    def __init__(self, blocks: Sequence[int] = (), C: float = 0.1, n_folds: int = 5,
+                 random_state: int | None = 0) -> None:
         self.blocks = blocks
-        self.Cs = Cs
+        self.C = C
         self.n_folds = n_folds
         self.random_state = random_state
 
@@ -71,8 +72,7 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
     def fit(self, X, y) -> StackedLogistic:
-        """Choose each block's ``C``, fit the blocks, then the combiner on their
-        out-of-fold log-odds."""
+        """Fit the blocks, then the combiner on their out-of-fold log-odds."""
         X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
         self.classes_, counts = np.unique(y, return_counts=True)
         if len(self.classes_) != 2 or counts.min() < 2:
@@ -80,21 +80,14 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
                              f"{dict(zip(self.classes_.tolist(), counts.tolist()))}")
         folds = StratifiedKFold(min(self.n_folds, int(counts.min())), shuffle=True,
                                 random_state=self.random_state)
-        self.models_, self.C_, scores = [], [], []
-        for cols in self._slices(X.shape[1]):
-            best = None
-            for C in self.Cs:
-                z = cross_val_predict(standardised_logistic(C, self.random_state), X[:, cols],
-                                      y, cv=folds, method="decision_function")
-                auc = roc_auc_score(y, z)
-                if best is None or auc > best[0]:
-                    best = (auc, C, z)
-            self.C_.append(best[1])
-            scores.append(best[2])
-            self.models_.append(standardised_logistic(best[1], self.random_state)
-                                .fit(X[:, cols], y))
-        self.combiner_ = LogisticRegression().fit(np.column_stack(scores), y)
         self.slices_ = self._slices(X.shape[1])
+        self.C_ = [self.C * min(1.0, WIDTH / (s.stop - s.start)) for s in self.slices_]
+        scores = [cross_val_predict(standardised_logistic(C, self.random_state), X[:, s], y,
+                                    cv=folds, method="decision_function")
+                  for s, C in zip(self.slices_, self.C_)]
+        self.models_ = [standardised_logistic(C, self.random_state).fit(X[:, s], y)
+                        for s, C in zip(self.slices_, self.C_)]
+        self.combiner_ = LogisticRegression().fit(np.column_stack(scores), y)
         return self
 
     def decision_function(self, X) -> np.ndarray:

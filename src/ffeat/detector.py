@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
 from . import _persist
-from ._models import MODELS, make_estimator, sigmoid, uses_features
+from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid, uses_features
 from ._perturb import Perturbed, augment_perturbation, parse_augment
 from ._sources import Item, single_item
 from .dataset import Dataset, describe_data, load_dataset
@@ -107,16 +107,16 @@ class Detector(ClassifierMixin, BaseEstimator):
     features : str, family object, or sequence of those
         Feature families, as for :func:`ffeat.extract` (not used by the CNN).
     classifier : {"logistic", "stacked", "hgb", "cnn"}
-        Logistic regression on standardised features; ``"stacked"``: one such
-        regression per feature family, each with its own ``C`` chosen by
-        5-fold cross-validated AUC among 0.001, 0.01 and 0.1, combined by a
-        logistic regression on their out-of-fold log-odds (the result is one
-        linear model; see ``ffeat._stacking``);
+        Logistic regression on standardised features; ``"stacked"`` (the
+        default): one such regression per feature family, combined by a
+        logistic regression on their 5-fold out-of-fold log-odds (the result is
+        one linear model; see ``ffeat._stacking``);
         ``HistGradientBoostingClassifier``; or the CNN over pixels (see
         ``ffeat._cnn``; on a CUDA device when PyTorch sees one).
     C : float
-        Inverse regularisation strength of the logistic regression (not of
-        ``"stacked"``, which chooses its own per family).
+        Inverse regularisation strength of the logistic regression; stacked:
+        of each family's, shrunk to ``C * 1000 / n`` for a family of ``n > 1000``
+        columns.
     max_iter : int
         Boosting iterations (``hgb``).
     learning_rate : float
@@ -180,7 +180,7 @@ class Detector(ClassifierMixin, BaseEstimator):
     (2, 2)
     """
 
-    def __init__(self, features=DEFAULT_FEATURES, classifier: str = "logistic", *,
+    def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
                  backend: str = "cpu", epochs: int = 30, batch_size: int = 32,

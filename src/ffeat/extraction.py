@@ -23,7 +23,7 @@ from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, chec
 __all__ = ["ImageError", "Extraction", "extract", "DEFAULT_FEATURES"]
 
 #: Families computed when none are named.
-DEFAULT_FEATURES = ("gray", "spectrum", "residual")
+DEFAULT_FEATURES = ("gray", "spectrum", "residual", "hog")
 
 
 class ImageError(NamedTuple):

@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from .._models import CLASSIFIERS, uses_features
+from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
 from ..detector import Detector
@@ -84,11 +84,11 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL",
                    help="where to write the model")
     add_features_option(p, DEFAULT_FEATURES)
-    p.add_argument("--classifier", choices=CLASSIFIERS, default="logistic",
+    p.add_argument("--classifier", choices=CLASSIFIERS, default=DEFAULT_CLASSIFIER,
                    help="logistic regression on the features, stacked (one logistic "
                         "regression per feature family, combined by another), histogram "
                         "gradient boosting, or a CNN over the pixels (PyTorch; writes its training "
-                        "curves to MODEL.curves.png) (default: logistic)")
+                        "curves to MODEL.curves.png) (default: %(default)s)")
     p.add_argument("--augment", metavar="KINDS", default=None,
                    help="add augmented copies made in memory, one per image and kind: "
                         "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
