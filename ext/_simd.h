@@ -106,4 +106,19 @@ FFEAT_KERNEL void ffeat_hog_row(const int *restrict up, const int *restrict mid,
         bin[i] = near_edge ? -1 : (k < n_bins - 1 ? k : n_bins - 1);
     }
 }
+/* Local binary pattern codes of the n interior pixels of a luma row (mid[1..n];
+ * up and down are the rows above and below): bit k is set when neighbour k of
+ * the 3x3 square, counted clockwise from the top left, (-1,-1), (-1,0), (-1,1),
+ * (0,1), (1,1), (1,0), (1,-1), (0,-1), is at least the centre. */
+FFEAT_KERNEL void ffeat_lbp_row(const int *restrict up, const int *restrict mid,
+                                 const int *restrict down, ptrdiff_t n,
+                                 unsigned char *restrict code) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const int c = mid[i + 1];
+        code[i] = (unsigned char)((up[i] >= c) | (up[i + 1] >= c) << 1
+                                  | (up[i + 2] >= c) << 2 | (mid[i + 2] >= c) << 3
+                                  | (down[i + 2] >= c) << 4 | (down[i + 1] >= c) << 5
+                                  | (down[i] >= c) << 6 | (mid[i] >= c) << 7);
+    }
+}
 #endif

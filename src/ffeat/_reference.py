@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog, Residual,
-                       Spectrum, radial_bins)
+from .features import (CHANNELS, LBP_NEIGHBOURS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog,
+                       Lbp, Residual, Spectrum, interior_cells, lbp_labels, radial_bins)
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -89,13 +89,18 @@ def residual_reference(rgb: np.ndarray, family: Residual = Residual()) -> np.nda
     return np.concatenate(features).astype(np.float32)
 
 
+def _luma_int(rgb: np.ndarray) -> np.ndarray:
+    """Exact integer luma ``77 R + 150 G + 29 B`` (int32) of one image."""
+    return rgb.astype(np.int32) @ np.array(CHANNELS["Y"], dtype=np.int32)
+
+
 def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
     """L2-Hys normalised gradient-orientation histograms of one image's luma per cell."""
     n, cells = family.orientations, family.cells
     h, w = rgb.shape[:2]
     hist = np.zeros((cells * cells, n))
     if h >= 3 and w >= 3:
-        luma = rgb.astype(np.int32) @ np.array(CHANNELS["Y"], dtype=np.int32)
+        luma = _luma_int(rgb)
         gx = (luma[1:-1, 2:] - luma[1:-1, :-2]).astype(np.float64)
         gy = (luma[2:, 1:-1] - luma[:-2, 1:-1]).astype(np.float64)
         magnitude = np.sqrt(gx**2 + gy**2) / 256
@@ -103,9 +108,7 @@ def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
         theta = np.where(theta < 0, theta + np.pi, theta)
         theta = np.where(theta >= np.pi, theta - np.pi, theta)
         k = np.minimum((theta * n / np.pi).astype(np.int64), n - 1)
-        rows = np.arange(1, h - 1) * cells // h
-        cols = np.arange(1, w - 1) * cells // w
-        cell = rows[:, None] * cells + cols[None, :]
+        cell = interior_cells(h, w, cells)
         hist = np.bincount((cell * n + k).ravel(), weights=magnitude.ravel(),
                            minlength=cells * cells * n).reshape(cells * cells, n)
     eps2 = family.eps**2
@@ -115,5 +118,23 @@ def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
     return v.ravel().astype(np.float32)
 
 
+def lbp_reference(rgb: np.ndarray, family: Lbp = Lbp()) -> np.ndarray:
+    """Frequencies of the uniform LBP labels of one image's luma per cell."""
+    n, cells = family.n_labels, family.cells
+    h, w = rgb.shape[:2]
+    counts = np.zeros((cells * cells, n))
+    if h >= 3 and w >= 3:
+        luma = _luma_int(rgb)
+        centre = luma[1:-1, 1:-1]
+        code = np.zeros(centre.shape, dtype=np.int64)
+        for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
+            code += (luma[1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(np.int64) << k
+        index = interior_cells(h, w, cells) * n + lbp_labels()[code]
+        counts = np.bincount(index.ravel(), minlength=cells * cells * n).reshape(-1, n)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape),
+                     where=totals > 0).ravel().astype(np.float32)
+
+
 REFERENCES = {"gray": gray_reference, "spectrum": spectrum_reference,
-              "residual": residual_reference, "hog": hog_reference}
+              "residual": residual_reference, "hog": hog_reference, "lbp": lbp_reference}

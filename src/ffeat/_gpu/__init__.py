@@ -16,7 +16,8 @@ pinned host memory and computed in float32: luma box-averaging as two matrix
 products, the spectrum with ``cupy.fft.rfft2`` over the last two axes of the
 ``(B, H, W)`` luma (cuFFT plans are cached by CuPy per shape), the residual
 filters as shifted array sums, the gradient histograms of hog as float64
-``arctan2`` and one ``bincount`` over image, cell and bin. The same array code runs with NumPy on the CPU,
+``arctan2`` and one ``bincount`` over image, cell and bin, the LBP codes of lbp
+as eight shifted integer comparisons and one ``bincount``. The same array code runs with NumPy on the CPU,
 which is how it is tested against :mod:`ffeat._reference` without a GPU; two
 scatter-adds have raw CUDA kernels (:mod:`._kernels`).
 
