@@ -30,6 +30,8 @@ Notes for CuPy users
   default 9 orientations (no integer gradient lies on an inner edge, the
   nearest are some 1e-10 rad off); with orientations divisible by 2 or 4, a
   gradient exactly at 90 or 45 degrees could in principle land one bin off.
+  Lbp is bit for bit the CPU's: integer comparisons and counts, float64
+  frequencies.
 * Do not set ``CUPY_TF32=1``: TF32 matrix products would blur the gray grid.
 * The first batch of each image size pays for cuFFT plan creation and, once
   per machine, NVRTC compilation of the raw kernels (cached under
