@@ -7,8 +7,9 @@ from libc.stdlib cimport malloc, free
 
 cdef extern from "_simd.h" nogil:
     void ffeat_luma_int(int *y, const unsigned char *rgb, Py_ssize_t n)
+    void ffeat_cell_offsets(int *off, Py_ssize_t size, int cells, int stride)
     void ffeat_lbp_row(const int *up, const int *mid, const int *down, Py_ssize_t n,
-                       unsigned char *code)
+                       int *code)
 
 
 cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
@@ -19,28 +20,22 @@ cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
     cdef int k, total
     cdef int *luma
     cdef int *col_cell
+    cdef int *code
     cdef int *counts
     cdef int *row_counts
-    cdef unsigned char *code
     for c in range(n_out):
         out[c] = 0.0
     if H < 3 or W < 3:  # no interior pixels
         return 0
-    luma = <int *>malloc(H * W * sizeof(int))
-    col_cell = <int *>malloc(Wi * sizeof(int))
-    counts = <int *>malloc(n_out * sizeof(int))
-    code = <unsigned char *>malloc(Wi)
-    if luma == NULL or col_cell == NULL or counts == NULL or code == NULL:
-        free(luma)
-        free(col_cell)
-        free(counts)
-        free(code)
+    # One block: luma, then the cell offsets and codes of one row, then the counts.
+    luma = <int *>malloc((H * W + 2 * Wi + n_out) * sizeof(int))
+    if luma == NULL:
         return -1
+    col_cell, code, counts = luma + H * W, luma + H * W + Wi, luma + H * W + 2 * Wi
     for c in range(n_out):
         counts[c] = 0
     ffeat_luma_int(luma, &img[0, 0, 0], H * W)
-    for j in range(Wi):  # interior column j + 1: offset of its cell's histogram
-        col_cell[j] = <int>((j + 1) * cells // W) * n
+    ffeat_cell_offsets(col_cell, W, cells, n)  # of each interior column's histogram
     for i in range(1, H - 1):
         ffeat_lbp_row(luma + (i - 1) * W, luma + i * W, luma + (i + 1) * W, Wi, code)
         row_counts = counts + (i * cells // H) * cells * n
@@ -54,9 +49,6 @@ cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
             for k in range(n):
                 out[c * n + k] = <float>(<double>counts[c * n + k] / <double>total)
     free(luma)
-    free(col_cell)
-    free(counts)
-    free(code)
     return 0
 
 

@@ -122,22 +122,28 @@ def test_gray_and_spectrum_configs_are_validated(bad):
 
 # ---------------------------------------------------------------------------- hog
 
-@pytest.mark.parametrize("family", [Hog(), Hog(cells=7, orientations=4)], ids=repr)
-@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31),
-                                   (31, 20), (300, 300)], ids=str)
-def test_hog_any_size_matches_reference(family, shape):
+TINY_SHAPES = [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31), (31, 20),
+               (300, 300)]
+
+
+@pytest.mark.parametrize("family", [Hog(), Hog(cells=7, orientations=4), Lbp(), Lbp(cells=7)],
+                         ids=repr)
+@pytest.mark.parametrize("shape", TINY_SHAPES, ids=str)
+def test_cell_grid_families_of_any_size_match_reference(family, shape):
     """Tiny images (no interior pixels under 3x3), fewer pixels than cells, non-square."""
     _check(family, _random(shape))
 
 
+@pytest.mark.parametrize("family", [Hog(), Lbp()], ids=repr)
 @pytest.mark.parametrize("shape", [(1, 1), (2, 2), (2, 50), (50, 2)], ids=str)
-def test_hog_without_interior_pixels_is_all_zero(shape):
-    got = Hog().compute(_random(shape))
-    assert got.shape == (1, 32 * 32 * 9) and not got.any()
+def test_cell_grid_families_without_interior_pixels_are_all_zero(family, shape):
+    got = family.compute(_random(shape))
+    assert got.shape == (1, len(family.feature_names())) and not got.any()
 
 
-def test_hog_cells_smaller_than_the_grid_stay_zero():
-    got = Hog(cells=32).compute(_random((10, 40)))[0].reshape(32, 32, 9)
+@pytest.mark.parametrize("family", [Hog(), Lbp()], ids=repr)
+def test_cell_grid_cells_smaller_than_the_grid_stay_zero(family):
+    got = family.compute(_random((10, 40)))[0].reshape(32, 32, -1)
     rows = np.arange(1, 9) * 32 // 10  # the cell rows of the interior pixels
     assert np.flatnonzero(got.any(axis=(1, 2))).tolist() == sorted(set(rows.tolist()))
 
@@ -196,27 +202,12 @@ def test_hog_config_is_validated(bad):
 
 # ---------------------------------------------------------------------------- lbp
 
-@pytest.mark.parametrize("family", [Lbp(), Lbp(cells=7)], ids=repr)
-@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31),
-                                   (31, 20), (300, 300)], ids=str)
-def test_lbp_any_size_matches_reference_exactly(family, shape):
-    """Tiny images (no interior pixels under 3x3), fewer pixels than cells, non-square."""
-    image = _random(shape)
-    got = family.compute(image)
-    assert got.shape == (1, len(family.feature_names())) and got.dtype == np.float32
-    np.testing.assert_array_equal(got[0], lbp_reference(image, family))
-
-
-@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (2, 50), (50, 2)], ids=str)
-def test_lbp_without_interior_pixels_is_all_zero(shape):
-    got = Lbp().compute(_random(shape))
-    assert got.shape == (1, 32 * 32 * 10) and not got.any()
-
-
-def test_lbp_cells_smaller_than_the_grid_stay_zero():
-    got = Lbp(cells=32).compute(_random((10, 40)))[0].reshape(32, 32, 10)
-    rows = np.arange(1, 9) * 32 // 10  # the cell rows of the interior pixels
-    assert np.flatnonzero(got.any(axis=(1, 2))).tolist() == sorted(set(rows.tolist()))
+@pytest.mark.parametrize("family", [Lbp(), Lbp(cells=7), Lbp(cells=1)], ids=repr)
+def test_lbp_matches_reference_exactly(family):
+    """Integer labels and counts, float64 frequencies: bit for bit the reference."""
+    for image in [_random(s) for s in TINY_SHAPES + SHAPES] + [_smooth((64, 64)),
+                                                              _checker((50, 66))]:
+        np.testing.assert_array_equal(family.compute(image)[0], lbp_reference(image, family))
 
 
 @pytest.mark.parametrize("value", [0, 128, 255])

@@ -201,6 +201,19 @@ def _cell_offsets(h: int, w: int, cells: int, n: int) -> np.ndarray:
     return offsets
 
 
+def _cell_sums(xp, index, weights, cells: int, n: int):
+    """``(B, cells**2, n)`` sums per image, cell and bin over the interior pixels:
+    ``index`` the ``(B, H - 2, W - 2)`` int32 bin of each (overwritten), ``weights``
+    float64 alike or ``None`` (counts, int64). One ``bincount`` for the batch."""
+    b, hi, wi = index.shape
+    n_hist = cells * cells * n
+    index += xp.asarray(_cell_offsets(hi + 2, wi + 2, cells, n))[None]
+    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
+    sums = xp.bincount(index.ravel(), weights=None if weights is None else weights.ravel(),
+                       minlength=b * n_hist)
+    return sums.reshape(b, cells * cells, n)
+
+
 def _luma_int(xp, rgb):
     """Exact integer luma ``77 R + 150 G + 29 B`` ``(B, H, W)`` int32 of a batch."""
     return sum(rgb[..., c].astype(xp.int32) * weight for c, weight in enumerate(CHANNELS["Y"]))
@@ -229,11 +242,8 @@ def hog(xp, rgb, family: Hog):
     theta -= xp.where(theta >= np.pi, np.pi, 0.0)
     index = xp.minimum((theta * n / np.pi).astype(xp.int32), n - 1)
     del theta
-    index += xp.asarray(_cell_offsets(h, w, cells, n))[None]
-    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
-    sums = xp.bincount(index.ravel(), weights=magnitude.ravel(), minlength=b * n_hist)
-    return _l2hys(xp, sums.reshape(b, cells * cells, n), family.eps, family.clip).reshape(
-        b, -1).astype(xp.float32)
+    sums = _cell_sums(xp, index, magnitude, cells, n)
+    return _l2hys(xp, sums, family.eps, family.clip).reshape(b, -1).astype(xp.float32)
 
 
 def _l2hys(xp, hist, eps: float, clip: float):
@@ -254,9 +264,8 @@ def lbp(xp, rgb, family: Lbp):
     """
     b, h, w = rgb.shape[:3]
     n, cells = family.n_labels, family.cells
-    n_hist = cells * cells * n
     if h < 3 or w < 3:  # no interior pixels
-        return xp.zeros((b, n_hist), dtype=xp.float32)
+        return xp.zeros((b, cells * cells * n), dtype=xp.float32)
     luma = _luma_int(xp, rgb)
     centre = luma[:, 1:-1, 1:-1]
     code = xp.zeros(centre.shape, dtype=xp.int32)
@@ -265,9 +274,7 @@ def lbp(xp, rgb, family: Lbp):
     del luma, centre
     index = xp.asarray(lbp_labels()).astype(xp.int32)[code]
     del code
-    index += xp.asarray(_cell_offsets(h, w, cells, n))[None]
-    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
-    counts = xp.bincount(index.ravel(), minlength=b * n_hist).reshape(b, cells * cells, n)
+    counts = _cell_sums(xp, index, None, cells, n)
     totals = counts.sum(axis=-1, keepdims=True)
     return (counts / xp.maximum(totals, 1)).reshape(b, -1).astype(xp.float32)
 
