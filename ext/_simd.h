@@ -71,6 +71,15 @@ FFEAT_KERNEL void ffeat_luma_int(int *restrict y, const unsigned char *restrict 
         y[i] = 77 * rgb[3 * i] + 150 * rgb[3 * i + 1] + 29 * rgb[3 * i + 2];
 }
 
+/* off[j] = ((j + 1) * cells / size) * stride for the n = size - 2 interior
+ * columns (or rows) of an image side of `size` pixels: the offset of each one's
+ * cell, of `stride` entries, along a `cells`-wide grid. */
+FFEAT_KERNEL void ffeat_cell_offsets(int *restrict off, ptrdiff_t size, int cells,
+                                      int stride) {
+    for (ptrdiff_t j = 0; j + 2 < size; j++)
+        off[j] = (int)((j + 1) * cells / size) * stride;
+}
+
 /* Central differences of the n interior pixels of a luma row (mid[1..n]; up and
  * down are the rows above and below), their magnitudes sqrt(gx^2 + gy^2) / 256
  * in double, and the orientation bin among n_bins over [0, pi) from a float
@@ -104,6 +113,21 @@ FFEAT_KERNEL void ffeat_hog_row(const int *restrict up, const int *restrict mid,
         const int near_edge = ((k > 0) & (t - (float)k < margin))
                               | ((k < n_bins - 1) & ((float)(k + 1) - t < margin));
         bin[i] = near_edge ? -1 : (k < n_bins - 1 ? k : n_bins - 1);
+    }
+}
+
+/* Local binary pattern codes of the n interior pixels of a luma row (mid[1..n];
+ * up and down are the rows above and below): bit k is set when neighbour k of
+ * the 3x3 square, counted clockwise from the top left, (-1,-1), (-1,0), (-1,1),
+ * (0,1), (1,1), (1,0), (1,-1), (0,-1), is at least the centre. */
+FFEAT_KERNEL void ffeat_lbp_row(const int *restrict up, const int *restrict mid,
+                                 const int *restrict down, ptrdiff_t n,
+                                 int *restrict code) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const int c = mid[i + 1];
+        code[i] = (up[i] >= c) | (up[i + 1] >= c) << 1 | (up[i + 2] >= c) << 2
+                  | (mid[i + 2] >= c) << 3 | (down[i + 2] >= c) << 4
+                  | (down[i + 1] >= c) << 5 | (down[i] >= c) << 6 | (mid[i] >= c) << 7;
     }
 }
 #endif

@@ -98,7 +98,7 @@ def test_unknown_feature_family_names_the_valid_ones(mixed, tmp_path, capsys):
                  "colour"]) == 2
     err = capsys.readouterr().err
     assert "'colour'" in err
-    assert all(name in err for name in ("gray", "spectrum", "residual", "hog"))
+    assert all(name in err for name in ("gray", "spectrum", "residual", "hog", "lbp"))
     assert not out.exists()
 
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import ffeat
-from ffeat import Gray, Hog, Residual, Spectrum
+from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
 from ffeat._gpu._arrays import (_pair_counts_generic, _residual_map_generic,
                                 _ring_sums_generic, compute_families, to_host)
@@ -20,7 +20,8 @@ from ffeat._reference import REFERENCES
 
 FAMILIES = [Gray(), Gray(size=7), Spectrum(), Spectrum(n_bins=17), Residual(),
             Residual(channels=("R", "G", "B"), T=3, q=1.5), Residual(T=1, q=0.5),
-            Hog(), Hog(cells=7), Hog(cells=5, orientations=4)]
+            Hog(), Hog(cells=7), Hog(cells=5, orientations=4), Lbp(), Lbp(cells=7),
+            Lbp(cells=1)]
 SHAPES = [(64, 64), (33, 47), (100, 37), (8, 8), (9, 31), (80, 80)]
 TOLERANCE = dict(rtol=1e-5, atol=2e-5)  # as for the CPU kernels (tests/test_kernels.py)
 
@@ -61,7 +62,7 @@ def test_numpy_constant_and_saturating_images_match_reference(family):
 
 def test_numpy_path_matches_cpu_kernels_for_several_families():
     batch = _random(4, (72, 56))
-    families = (Spectrum(), Residual(), Gray(size=16), Hog())
+    families = (Spectrum(), Residual(), Gray(size=16), Hog(), Lbp())
     want = np.concatenate([f.compute(batch) for f in families], axis=1)
     got = compute_families(np, batch, families)
     np.testing.assert_allclose(got, want, **TOLERANCE)
@@ -72,7 +73,7 @@ def test_numpy_path_matches_cpu_kernels_for_several_families():
 
 def test_numpy_batch_rows_equal_single_images():
     batch = _random(5, (45, 61))
-    families = (Gray(), Spectrum(), Residual(), Hog())
+    families = (Gray(), Spectrum(), Residual(), Hog(), Lbp())
     singles = np.vstack([compute_families(np, image[None], families) for image in batch])
     np.testing.assert_allclose(compute_families(np, batch, families), singles, rtol=1e-6,
                                atol=1e-6)
@@ -84,6 +85,15 @@ def test_numpy_hog_of_tiny_and_large_images_matches_cpu_kernel(shape):
     for family in (Hog(), Hog(cells=7, orientations=4)):
         np.testing.assert_allclose(compute_families(np, batch, [family]),
                                    family.compute(batch), **TOLERANCE)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 9), (3, 3), (5, 40), (300, 300)], ids=str)
+def test_numpy_lbp_of_tiny_and_large_images_equals_cpu_kernel(shape):
+    """Integer codes and counts, float64 frequencies: bit-identical."""
+    batch = _random(2, shape)
+    for family in (Lbp(), Lbp(cells=7), Lbp(cells=1)):
+        np.testing.assert_array_equal(compute_families(np, batch, [family]),
+                                      family.compute(batch))
 
 
 def test_device_batches_are_validated():

@@ -2,8 +2,9 @@
 import numpy as np
 import pytest
 
-from ffeat import Gray, Hog, Residual, Spectrum
-from ffeat._reference import REFERENCES, hog_reference
+from ffeat import Gray, Hog, Lbp, Residual, Spectrum
+from ffeat._reference import REFERENCES, hog_reference, lbp_reference
+from ffeat.features import LBP_NEIGHBOURS, lbp_labels
 
 FAMILIES = [
     Gray(), Gray(size=7), Gray(size=64),
@@ -11,6 +12,7 @@ FAMILIES = [
     Residual(), Residual(channels=("Y",)), Residual(channels=("R", "G", "B"), T=3, q=1.5),
     Residual(T=1, q=0.5),
     Hog(), Hog(cells=7), Hog(cells=5, orientations=4), Hog(cells=16, orientations=36),
+    Lbp(), Lbp(cells=7), Lbp(cells=1),
 ]
 SHAPES = [(64, 64), (33, 47), (100, 37), (32, 32), (80, 80), (160, 200), (256, 256),
           (41, 300)]
@@ -76,7 +78,7 @@ def test_constant_image_residuals_are_all_zero():
     assert np.all(per_group[:, :, 25:] == 0)
 
 
-@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog()], ids=repr)
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog(), Lbp()], ids=repr)
 def test_batch_and_threads_match_single_images(family):
     batch = np.stack([_random((72, 56)) for _ in range(5)])
     singles = np.vstack([family.compute(im) for im in batch])
@@ -85,7 +87,7 @@ def test_batch_and_threads_match_single_images(family):
     np.testing.assert_array_equal(family.compute(batch, n_threads=0), singles)
 
 
-@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog()], ids=repr)
+@pytest.mark.parametrize("family", [Gray(), Spectrum(), Residual(), Hog(), Lbp()], ids=repr)
 def test_any_size_gives_the_same_length(family):
     lengths = {family.compute(_random(s)).shape[1] for s in SHAPES}
     assert lengths == {len(family.feature_names())}
@@ -120,22 +122,28 @@ def test_gray_and_spectrum_configs_are_validated(bad):
 
 # ---------------------------------------------------------------------------- hog
 
-@pytest.mark.parametrize("family", [Hog(), Hog(cells=7, orientations=4)], ids=repr)
-@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31),
-                                   (31, 20), (300, 300)], ids=str)
-def test_hog_any_size_matches_reference(family, shape):
+TINY_SHAPES = [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31), (31, 20),
+               (300, 300)]
+
+
+@pytest.mark.parametrize("family", [Hog(), Hog(cells=7, orientations=4), Lbp(), Lbp(cells=7)],
+                         ids=repr)
+@pytest.mark.parametrize("shape", TINY_SHAPES, ids=str)
+def test_cell_grid_families_of_any_size_match_reference(family, shape):
     """Tiny images (no interior pixels under 3x3), fewer pixels than cells, non-square."""
     _check(family, _random(shape))
 
 
+@pytest.mark.parametrize("family", [Hog(), Lbp()], ids=repr)
 @pytest.mark.parametrize("shape", [(1, 1), (2, 2), (2, 50), (50, 2)], ids=str)
-def test_hog_without_interior_pixels_is_all_zero(shape):
-    got = Hog().compute(_random(shape))
-    assert got.shape == (1, 32 * 32 * 9) and not got.any()
+def test_cell_grid_families_without_interior_pixels_are_all_zero(family, shape):
+    got = family.compute(_random(shape))
+    assert got.shape == (1, len(family.feature_names())) and not got.any()
 
 
-def test_hog_cells_smaller_than_the_grid_stay_zero():
-    got = Hog(cells=32).compute(_random((10, 40)))[0].reshape(32, 32, 9)
+@pytest.mark.parametrize("family", [Hog(), Lbp()], ids=repr)
+def test_cell_grid_cells_smaller_than_the_grid_stay_zero(family):
+    got = family.compute(_random((10, 40)))[0].reshape(32, 32, -1)
     rows = np.arange(1, 9) * 32 // 10  # the cell rows of the interior pixels
     assert np.flatnonzero(got.any(axis=(1, 2))).tolist() == sorted(set(rows.tolist()))
 
@@ -190,3 +198,77 @@ def test_hog_feature_names():
 def test_hog_config_is_validated(bad):
     with pytest.raises(ValueError, match="hog"):
         Hog(**bad)
+
+
+# ---------------------------------------------------------------------------- lbp
+
+@pytest.mark.parametrize("family", [Lbp(), Lbp(cells=7), Lbp(cells=1)], ids=repr)
+def test_lbp_matches_reference_exactly(family):
+    """Integer labels and counts, float64 frequencies: bit for bit the reference."""
+    for image in [_random(s) for s in TINY_SHAPES + SHAPES] + [_smooth((64, 64)),
+                                                              _checker((50, 66))]:
+        np.testing.assert_array_equal(family.compute(image)[0], lbp_reference(image, family))
+
+
+@pytest.mark.parametrize("value", [0, 128, 255])
+@pytest.mark.parametrize("cells", [1, 7, 32])
+def test_lbp_constant_image_is_all_label_8(value, cells):
+    """Every neighbour is >= the centre: code 255, label 8, in every non-empty cell."""
+    got = Lbp(cells=cells).compute(np.full((40, 64, 3), value, np.uint8))[0].reshape(-1, 10)
+    filled = got.any(axis=1)
+    assert filled.sum() > 0
+    assert (got[filled, 8] == 1).all() and not np.delete(got[filled], 8, axis=1).any()
+
+
+def test_lbp_strict_local_maximum_is_label_0():
+    image = np.full((3, 3, 3), 100, np.uint8)
+    image[1, 1] = 101
+    np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[0])
+    image[1, 1] = 99  # a strict minimum: every bit set
+    np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[8])
+
+
+def test_lbp_label_table_matches_a_direct_count():
+    table = lbp_labels()
+    assert table.shape == (256,) and table.dtype == np.uint8
+    for code in range(256):
+        bits = [(code >> k) & 1 for k in range(8)]
+        transitions = sum(bits[k] != bits[(k + 1) % 8] for k in range(8))
+        assert table[code] == (sum(bits) if transitions <= 2 else 9), code
+    # 58 uniform patterns: codes 0 and 255, and 8 rotations of each run of 1..7 ones.
+    assert np.bincount(table, minlength=10).tolist() == [1, 8, 8, 8, 8, 8, 8, 8, 1, 198]
+
+
+def test_lbp_neighbours_are_in_circular_order():
+    """Two neighbours above the centre: adjacent ones (k, k + 1, wrapping 7 -> 0)
+    make a uniform pattern (label 2), ones two apart a non-uniform one (label 9)."""
+    assert LBP_NEIGHBOURS == ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1),
+                              (0, -1))
+    for k in range(8):
+        for step, label in ((1, 2), (2, 9)):
+            image = np.full((3, 3, 3), 50, np.uint8)
+            image[1, 1] = 60
+            for m in (k, (k + step) % 8):
+                dy, dx = LBP_NEIGHBOURS[m]
+                image[1 + dy, 1 + dx] = 70
+            np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[label])
+
+
+def test_lbp_non_empty_cells_sum_to_one():
+    for image in (_random((256, 256)), _smooth((100, 37))):
+        got = Lbp().compute(image)[0].reshape(-1, 10).astype(np.float64)
+        sums = got.sum(axis=1)
+        np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-6)
+    assert (Lbp().compute(_random((256, 256)))[0].reshape(-1, 10).sum(axis=1) > 0).all()
+
+
+def test_lbp_feature_names():
+    names = Lbp(cells=2).feature_names()
+    assert len(names) == 40 and names[:11] == [f"lbp_0_0_{k}" for k in range(10)] + ["lbp_0_1_0"]
+    assert len(Lbp().feature_names()) == 10240
+
+
+@pytest.mark.parametrize("bad", [dict(cells=0), dict(cells=257), dict(cells=-3)])
+def test_lbp_config_is_validated(bad):
+    with pytest.raises(ValueError, match="lbp"):
+        Lbp(**bad)

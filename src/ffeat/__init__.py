@@ -6,7 +6,7 @@ extract
     Features of files, folders, bytes, PIL images or arrays, with per-file errors.
 load_image
     One input to the ``(H, W, 3)`` uint8 RGB working representation.
-Gray, Spectrum, Residual, Hog
+Gray, Spectrum, Residual, Hog, Lbp
     The feature families, configurable and usable on their own.
 make_demo_set, write_demo_set
     The embedded labelled demo data.
@@ -38,7 +38,7 @@ from .demo import make_demo_set, write_demo_set
 from .detector import Detector, FeatureExtractor
 from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
-from .features import Gray, Hog, Residual, Spectrum
+from .features import Gray, Hog, Lbp, Residual, Spectrum
 from .loading import ImageReadError, load_image
 from .report import write_report, write_training_curves
 from .robustness import robustness
@@ -47,7 +47,7 @@ from .streaming import extract_to, predict_to, read_features
 from ._version import __version__
 
 __all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_image",
-           "ImageReadError", "Gray", "Spectrum", "Residual", "Hog", "make_demo_set",
+           "ImageReadError", "Gray", "Spectrum", "Residual", "Hog", "Lbp", "make_demo_set",
            "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
            "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
            "parse_perturbations", "write_report", "write_training_curves", "compare",

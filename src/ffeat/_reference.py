@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog, Residual,
-                       Spectrum, radial_bins)
+from .features import (CHANNELS, LBP_NEIGHBOURS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog,
+                       Lbp, Residual, Spectrum, interior_cells, lbp_labels, radial_bins)
 
 _LUMA = np.array([0.299, 0.587, 0.114])
 
@@ -89,25 +89,36 @@ def residual_reference(rgb: np.ndarray, family: Residual = Residual()) -> np.nda
     return np.concatenate(features).astype(np.float32)
 
 
+def _cell_histograms(rgb: np.ndarray, cells: int, n: int, bins_and_weights) -> np.ndarray:
+    """``(cells**2, n)`` float64 per-cell sums over one image's interior pixels.
+
+    ``bins_and_weights(luma)`` takes the exact integer luma ``77 R + 150 G + 29 B``
+    (int32) and gives each interior pixel's bin and weight (``None``: count 1).
+    Images under 3x3 pixels have no interior pixels: all zeros.
+    """
+    h, w = rgb.shape[:2]
+    if h < 3 or w < 3:
+        return np.zeros((cells * cells, n))
+    bins, weights = bins_and_weights(rgb.astype(np.int32) @ np.array(CHANNELS["Y"], np.int32))
+    index = interior_cells(h, w, cells) * n + bins
+    return np.bincount(index.ravel(), weights=None if weights is None else weights.ravel(),
+                       minlength=cells * cells * n).reshape(cells * cells, n).astype(np.float64)
+
+
 def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
     """L2-Hys normalised gradient-orientation histograms of one image's luma per cell."""
-    n, cells = family.orientations, family.cells
-    h, w = rgb.shape[:2]
-    hist = np.zeros((cells * cells, n))
-    if h >= 3 and w >= 3:
-        luma = rgb.astype(np.int32) @ np.array(CHANNELS["Y"], dtype=np.int32)
+    n = family.orientations
+
+    def orientation_bins(luma):
         gx = (luma[1:-1, 2:] - luma[1:-1, :-2]).astype(np.float64)
         gy = (luma[2:, 1:-1] - luma[:-2, 1:-1]).astype(np.float64)
-        magnitude = np.sqrt(gx**2 + gy**2) / 256
         theta = np.arctan2(gy, gx)
         theta = np.where(theta < 0, theta + np.pi, theta)
         theta = np.where(theta >= np.pi, theta - np.pi, theta)
         k = np.minimum((theta * n / np.pi).astype(np.int64), n - 1)
-        rows = np.arange(1, h - 1) * cells // h
-        cols = np.arange(1, w - 1) * cells // w
-        cell = rows[:, None] * cells + cols[None, :]
-        hist = np.bincount((cell * n + k).ravel(), weights=magnitude.ravel(),
-                           minlength=cells * cells * n).reshape(cells * cells, n)
+        return k, np.sqrt(gx**2 + gy**2) / 256
+
+    hist = _cell_histograms(rgb, family.cells, n, orientation_bins)
     eps2 = family.eps**2
     v = hist / np.sqrt((hist**2).sum(axis=1, keepdims=True) + eps2)
     v = np.minimum(v, family.clip)
@@ -115,5 +126,22 @@ def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
     return v.ravel().astype(np.float32)
 
 
+def lbp_reference(rgb: np.ndarray, family: Lbp = Lbp()) -> np.ndarray:
+    """Frequencies of the uniform LBP labels of one image's luma per cell."""
+
+    def labels(luma):
+        h, w = luma.shape
+        centre = luma[1:-1, 1:-1]
+        code = np.zeros(centre.shape, dtype=np.int64)
+        for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
+            code += (luma[1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(np.int64) << k
+        return lbp_labels()[code], None
+
+    counts = _cell_histograms(rgb, family.cells, family.n_labels, labels)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros(counts.shape),
+                     where=totals > 0).ravel().astype(np.float32)
+
+
 REFERENCES = {"gray": gray_reference, "spectrum": spectrum_reference,
-              "residual": residual_reference, "hog": hog_reference}
+              "residual": residual_reference, "hog": hog_reference, "lbp": lbp_reference}

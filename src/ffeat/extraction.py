@@ -186,9 +186,9 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         batch of images.
     features : str, family object, or sequence of those, optional
         Families to compute, in column order: ``"gray"``, ``"spectrum"``,
-        ``"residual"``, ``"hog"`` or configured :class:`~ffeat.Gray`,
-        :class:`~ffeat.Spectrum`, :class:`~ffeat.Residual`, :class:`~ffeat.Hog`
-        objects.
+        ``"residual"``, ``"hog"``, ``"lbp"`` or configured :class:`~ffeat.Gray`,
+        :class:`~ffeat.Spectrum`, :class:`~ffeat.Residual`, :class:`~ffeat.Hog`,
+        :class:`~ffeat.Lbp` objects.
     jobs : int, optional
         Worker threads that decode and compute in parallel; ``None`` or less
         than 1 means all available cores.

@@ -37,6 +37,16 @@ batches may differ, and every family maps any size to the same feature length.
     magnitudes per bin and is L2-Hys normalised (``v = h / sqrt(|h|^2 + eps^2)``,
     clipped at 0.2, normalised again; ``eps = 1e-3``). Images under 3x3 pixels,
     empty cells (``H`` or ``W`` below ``cells``) and flat cells give zeros.
+``lbp``
+    Uniform local binary pattern histograms on a fixed cell grid. The same
+    integer luma; at each interior pixel bit ``k`` of an 8-bit code is set when
+    neighbour ``k`` of the 3x3 square (``LBP_NEIGHBOURS``, clockwise from the
+    top left) is at least the centre. Codes with at most two 0/1 transitions
+    around the circle are labelled by their number of set bits (0..8), all
+    others 9 (rotation-invariant uniform, "riu2": ``lbp_labels()``). Pixel
+    ``(i, j)`` falls in cell ``(i * cells // H, j * cells // W)`` as for hog;
+    each cell's label counts are divided by its number of interior pixels.
+    Images under 3x3 pixels and empty cells give zeros.
 """
 from __future__ import annotations
 
@@ -47,10 +57,11 @@ from typing import ClassVar
 import numpy as np
 import scipy.fft
 
-from . import _gray, _hog, _residual, _spectrum
+from . import _gray, _hog, _lbp, _residual, _spectrum
 
-__all__ = ["Gray", "Spectrum", "Residual", "Hog", "FAMILIES", "resolve_features",
-           "RESIDUAL_FILTERS", "CHANNELS", "radial_bins"]
+__all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "FAMILIES", "resolve_features",
+           "RESIDUAL_FILTERS", "CHANNELS", "LBP_NEIGHBOURS", "radial_bins", "lbp_labels",
+           "interior_cells"]
 
 #: RGB weights of the channel planes in 1/256 of an 8-bit level (JPEG's BT.601
 #: YCbCr without offsets, which the zero-sum filters cancel anyway).
@@ -77,6 +88,21 @@ RESIDUAL_FILTERS: dict[str, tuple[np.ndarray, int, bool]] = {
 
 #: Border (pixels) that no residual is computed in: the largest tap offset.
 RESIDUAL_MARGIN = 2
+
+
+#: Offsets (dy, dx) of the 8 neighbours whose comparisons with the centre are
+#: bits 0..7 of a local binary pattern code: clockwise from the top left.
+LBP_NEIGHBOURS: tuple[tuple[int, int], ...] = ((-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1),
+                                               (1, 0), (1, -1), (0, -1))
+
+
+def interior_cells(h: int, w: int, cells: int) -> np.ndarray:
+    """``(h - 2, w - 2)`` int32 cell of each interior pixel of an ``h x w`` image:
+    ``(i * cells // h) * cells + j * cells // w`` for ``1 <= i <= h-2``, ``1 <= j <= w-2``
+    (the cell grid of hog and lbp)."""
+    rows = np.arange(1, h - 1) * cells // h
+    cols = np.arange(1, w - 1) * cells // w
+    return (rows[:, None] * cells + cols[None, :]).astype(np.int32)
 
 
 def _as_batch(rgb: np.ndarray) -> np.ndarray:
@@ -315,10 +341,51 @@ class Hog:
                               self.eps, self.clip)
 
 
-FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual,
-                             "hog": Hog}
+@functools.lru_cache(maxsize=1)
+def lbp_labels() -> np.ndarray:
+    """Read-only ``(256,)`` uint8 riu2 label of each 8-bit code: its number of set
+    bits when the circular bit string has at most two 0/1 transitions, else 9."""
+    bits = (np.arange(256)[:, None] >> np.arange(8)) & 1
+    transitions = (bits != np.roll(bits, 1, axis=1)).sum(axis=1)
+    labels = np.where(transitions <= 2, bits.sum(axis=1), 9).astype(np.uint8)
+    labels.setflags(write=False)
+    return labels
 
-Family = Gray | Spectrum | Residual | Hog
+
+@dataclass(frozen=True)
+class Lbp:
+    """Uniform local binary pattern histograms of the luma on a fixed cell grid.
+
+    Parameters
+    ----------
+    cells : int
+        Side of the cell grid (32: 8-pixel cells on a 256-pixel image). The
+        feature length is ``cells**2 * 10``.
+    """
+
+    cells: int = 32
+    name: ClassVar[str] = "lbp"
+    n_labels: ClassVar[int] = 10
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.cells <= 256:
+            raise ValueError(f"lbp cells must lie in [1, 256], got {self.cells}")
+
+    def feature_names(self) -> list[str]:
+        """Names of the output columns: cell row, cell column, label."""
+        return [f"lbp_{u}_{v}_{k}" for u in range(self.cells) for v in range(self.cells)
+                for k in range(self.n_labels)]
+
+    def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
+        """Features of a batch; see the class docstring."""
+        return _lbp.lbp_cells(_as_batch(rgb), self.cells, lbp_labels(), self.n_labels,
+                              n_threads)
+
+
+FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual,
+                             "hog": Hog, "lbp": Lbp}
+
+Family = Gray | Spectrum | Residual | Hog | Lbp
 
 
 def resolve_features(features) -> tuple[Family, ...]:
@@ -332,9 +399,9 @@ def resolve_features(features) -> tuple[Family, ...]:
 
     Returns
     -------
-    tuple of Gray, Spectrum, Residual, Hog
+    tuple of Gray, Spectrum, Residual, Hog, Lbp
     """
-    if isinstance(features, (str, Gray, Spectrum, Residual, Hog)):
+    if isinstance(features, (str, Gray, Spectrum, Residual, Hog, Lbp)):
         features = [features]
     resolved = []
     for f in features:
@@ -344,7 +411,7 @@ def resolve_features(features) -> tuple[Family, ...]:
                     raise ValueError(f"unknown feature family {part!r}; choose from "
                                      f"{', '.join(FAMILIES)}")
                 resolved.append(FAMILIES[part]())
-        elif isinstance(f, (Gray, Spectrum, Residual, Hog)):
+        elif isinstance(f, (Gray, Spectrum, Residual, Hog, Lbp)):
             resolved.append(f)
         else:
             raise TypeError(f"features must be family names or family objects, got {f!r}")

@@ -16,7 +16,8 @@ pinned host memory and computed in float32: luma box-averaging as two matrix
 products, the spectrum with ``cupy.fft.rfft2`` over the last two axes of the
 ``(B, H, W)`` luma (cuFFT plans are cached by CuPy per shape), the residual
 filters as shifted array sums, the gradient histograms of hog as float64
-``arctan2`` and one ``bincount`` over image, cell and bin. The same array code runs with NumPy on the CPU,
+``arctan2`` and one ``bincount`` over image, cell and bin, the LBP codes of lbp
+as eight shifted integer comparisons and one ``bincount``. The same array code runs with NumPy on the CPU,
 which is how it is tested against :mod:`ffeat._reference` without a GPU; two
 scatter-adds have raw CUDA kernels (:mod:`._kernels`).
 
@@ -29,6 +30,8 @@ Notes for CuPy users
   default 9 orientations (no integer gradient lies on an inner edge, the
   nearest are some 1e-10 rad off); with orientations divisible by 2 or 4, a
   gradient exactly at 90 or 45 degrees could in principle land one bin off.
+  Lbp is bit for bit the CPU's: integer comparisons and counts, float64
+  frequencies.
 * Do not set ``CUPY_TF32=1``: TF32 matrix products would blur the gray grid.
 * The first batch of each image size pays for cuFFT plan creation and, once
   per machine, NVRTC compilation of the raw kernels (cached under

@@ -3,8 +3,8 @@
 ``xp`` is ``numpy`` or ``cupy``: the same code runs on the CPU (where the tests
 hold it to :mod:`ffeat._reference`) and on a CUDA device. Everything is batched
 over the leading axis of a ``(B, H, W, 3)`` uint8 array and computed in float32
-(moment and ring sums, and the whole of hog, in float64), like the compiled CPU
-kernels.
+(moment and ring sums, and the whole of hog, in float64; lbp in exact integers
+up to its float64 frequencies), like the compiled CPU kernels.
 
 Three steps have a CuPy-only fast path (:mod:`._kernels`): the ring sums of
 the spectrum and the co-occurrence counts of the residuals, scatter-adds into
@@ -22,8 +22,9 @@ import functools
 import numpy as np
 
 from . import _kernels
-from ..features import (CHANNELS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog, Residual,
-                        Spectrum, _fill_empty_bins, _filter_bank, _radial_layout)
+from ..features import (CHANNELS, LBP_NEIGHBOURS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray,
+                        Hog, Lbp, Residual, Spectrum, _fill_empty_bins, _filter_bank,
+                        _radial_layout, interior_cells, lbp_labels)
 
 __all__ = ["compute_families", "is_cupy", "to_host"]
 
@@ -195,11 +196,27 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
 def _cell_offsets(h: int, w: int, cells: int, n: int) -> np.ndarray:
     """(h - 2, w - 2) int32: ``(cell row * cells + cell column) * n`` of each
     interior pixel, cell ``(i * cells // h, j * cells // w)``."""
-    rows = np.arange(1, h - 1) * cells // h
-    cols = np.arange(1, w - 1) * cells // w
-    offsets = ((rows[:, None] * cells + cols[None, :]) * n).astype(np.int32)
+    offsets = interior_cells(h, w, cells) * np.int32(n)
     offsets.setflags(write=False)
     return offsets
+
+
+def _cell_sums(xp, index, weights, cells: int, n: int):
+    """``(B, cells**2, n)`` sums per image, cell and bin over the interior pixels:
+    ``index`` the ``(B, H - 2, W - 2)`` int32 bin of each (overwritten), ``weights``
+    float64 alike or ``None`` (counts, int64). One ``bincount`` for the batch."""
+    b, hi, wi = index.shape
+    n_hist = cells * cells * n
+    index += xp.asarray(_cell_offsets(hi + 2, wi + 2, cells, n))[None]
+    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
+    sums = xp.bincount(index.ravel(), weights=None if weights is None else weights.ravel(),
+                       minlength=b * n_hist)
+    return sums.reshape(b, cells * cells, n)
+
+
+def _luma_int(xp, rgb):
+    """Exact integer luma ``77 R + 150 G + 29 B`` ``(B, H, W)`` int32 of a batch."""
+    return sum(rgb[..., c].astype(xp.int32) * weight for c, weight in enumerate(CHANNELS["Y"]))
 
 
 def hog(xp, rgb, family: Hog):
@@ -214,7 +231,7 @@ def hog(xp, rgb, family: Hog):
     n_hist = cells * cells * n
     if h < 3 or w < 3:  # no interior pixels
         return xp.zeros((b, n_hist), dtype=xp.float32)
-    luma = sum(rgb[..., c].astype(xp.int32) * weight for c, weight in enumerate(CHANNELS["Y"]))
+    luma = _luma_int(xp, rgb)
     gx = (luma[:, 1:-1, 2:] - luma[:, 1:-1, :-2]).astype(xp.float64)
     gy = (luma[:, 2:, 1:-1] - luma[:, :-2, 1:-1]).astype(xp.float64)
     del luma
@@ -225,11 +242,8 @@ def hog(xp, rgb, family: Hog):
     theta -= xp.where(theta >= np.pi, np.pi, 0.0)
     index = xp.minimum((theta * n / np.pi).astype(xp.int32), n - 1)
     del theta
-    index += xp.asarray(_cell_offsets(h, w, cells, n))[None]
-    index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
-    sums = xp.bincount(index.ravel(), weights=magnitude.ravel(), minlength=b * n_hist)
-    return _l2hys(xp, sums.reshape(b, cells * cells, n), family.eps, family.clip).reshape(
-        b, -1).astype(xp.float32)
+    sums = _cell_sums(xp, index, magnitude, cells, n)
+    return _l2hys(xp, sums, family.eps, family.clip).reshape(b, -1).astype(xp.float32)
 
 
 def _l2hys(xp, hist, eps: float, clip: float):
@@ -237,6 +251,32 @@ def _l2hys(xp, hist, eps: float, clip: float):
     clipped = xp.minimum(hist / xp.sqrt((hist * hist).sum(axis=-1, keepdims=True) + eps**2),
                          clip)
     return clipped / xp.sqrt((clipped * clipped).sum(axis=-1, keepdims=True) + eps**2)
+
+
+# ------------------------------------------------------------------------------ lbp
+
+def lbp(xp, rgb, family: Lbp):
+    """``(B, cells**2 * 10)`` float32 uniform LBP label frequencies per cell.
+
+    Integer luma, comparisons and label counts (one ``bincount`` over image,
+    cell and label) are exact; each count is divided by its cell's total in
+    float64, as in the CPU kernel and the reference.
+    """
+    b, h, w = rgb.shape[:3]
+    n, cells = family.n_labels, family.cells
+    if h < 3 or w < 3:  # no interior pixels
+        return xp.zeros((b, cells * cells * n), dtype=xp.float32)
+    luma = _luma_int(xp, rgb)
+    centre = luma[:, 1:-1, 1:-1]
+    code = xp.zeros(centre.shape, dtype=xp.int32)
+    for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
+        code |= (luma[:, 1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(xp.int32) << k
+    del luma, centre
+    index = xp.asarray(lbp_labels()).astype(xp.int32)[code]
+    del code
+    counts = _cell_sums(xp, index, None, cells, n)
+    totals = counts.sum(axis=-1, keepdims=True)
+    return (counts / xp.maximum(totals, 1)).reshape(b, -1).astype(xp.float32)
 
 
 # ---------------------------------------------------------------------------- entry
@@ -250,7 +290,7 @@ def compute_families(xp, rgb, families, raw_kernels: bool = True) -> np.ndarray:
         ``numpy`` or ``cupy``.
     rgb : xp array of uint8, shape (B, H, W, 3)
         The batch, already on the device; all images share one size.
-    families : sequence of Gray, Spectrum, Residual, Hog
+    families : sequence of Gray, Spectrum, Residual, Hog, Lbp
         In column order.
     raw_kernels : bool, optional
         Use the CuPy raw kernels where there are some (ignored for NumPy).
@@ -273,6 +313,8 @@ def compute_families(xp, rgb, families, raw_kernels: bool = True) -> np.ndarray:
             parts.append(residual(xp, rgb, f, raw_kernels))
         elif isinstance(f, Hog):
             parts.append(hog(xp, rgb, f))
+        elif isinstance(f, Lbp):
+            parts.append(lbp(xp, rgb, f))
         else:
             raise TypeError(f"not a feature family: {f!r}")
     return to_host(xp, xp.concatenate(parts, axis=1).astype(xp.float32, copy=False))

@@ -84,7 +84,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
     Parameters
     ----------
     items : list of ffeat._sources.Item
-    families : sequence of Gray, Spectrum, Residual, Hog
+    families : sequence of Gray, Spectrum, Residual, Hog, Lbp
     read : callable
         ``read(item)`` returns the ``(H, W, 3)`` uint8 image or raises
         :class:`~ffeat.ImageReadError` (run in the worker threads).

@@ -1,0 +1,93 @@
+"""Local binary pattern kernel: uniform (riu2) LBP label histograms of the integer
+luma per cell."""
+import numpy as np
+from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
+
+
+cdef extern from "_simd.h" nogil:
+    void ffeat_luma_int(int *y, const unsigned char *rgb, Py_ssize_t n)
+    void ffeat_cell_offsets(int *off, Py_ssize_t size, int cells, int stride)
+    void ffeat_lbp_row(const int *up, const int *mid, const int *down, Py_ssize_t n,
+                       int *code)
+
+
+cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
+                  const unsigned char[::1] labels, int n) noexcept nogil:
+    cdef Py_ssize_t H = img.shape[0], W = img.shape[1], Wi = W - 2
+    cdef Py_ssize_t n_out = <Py_ssize_t>cells * cells * n
+    cdef Py_ssize_t i, j, c
+    cdef int k, total
+    cdef int *luma
+    cdef int *col_cell
+    cdef int *code
+    cdef int *counts
+    cdef int *row_counts
+    for c in range(n_out):
+        out[c] = 0.0
+    if H < 3 or W < 3:  # no interior pixels
+        return 0
+    # One block: luma, then the cell offsets and codes of one row, then the counts.
+    luma = <int *>malloc((H * W + 2 * Wi + n_out) * sizeof(int))
+    if luma == NULL:
+        return -1
+    col_cell, code, counts = luma + H * W, luma + H * W + Wi, luma + H * W + 2 * Wi
+    for c in range(n_out):
+        counts[c] = 0
+    ffeat_luma_int(luma, &img[0, 0, 0], H * W)
+    ffeat_cell_offsets(col_cell, W, cells, n)  # of each interior column's histogram
+    for i in range(1, H - 1):
+        ffeat_lbp_row(luma + (i - 1) * W, luma + i * W, luma + (i + 1) * W, Wi, code)
+        row_counts = counts + (i * cells // H) * cells * n
+        for j in range(Wi):
+            row_counts[col_cell[j] + labels[code[j]]] += 1
+    for c in range(cells * cells):
+        total = 0
+        for k in range(n):
+            total = total + counts[c * n + k]
+        if total > 0:  # empty cells stay zero
+            for k in range(n):
+                out[c * n + k] = <float>(<double>counts[c * n + k] / <double>total)
+    free(luma)
+    return 0
+
+
+def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
+              const unsigned char[::1] labels, int n_labels, int n_threads=1):
+    """Histograms of local binary pattern labels of the luma on a ``cells x cells`` grid.
+
+    Parameters
+    ----------
+    rgb : ndarray of uint8, shape (B, H, W, 3), C-contiguous
+    cells : int
+        Side of the cell grid; pixel (i, j) is in cell
+        ``(i * cells // H, j * cells // W)``.
+    labels : ndarray of uint8, shape (256,)
+        Label of each 8-bit code, all below ``n_labels``.
+    n_labels : int
+        Histogram bins per cell.
+    n_threads : int
+        OpenMP threads across the images of the batch.
+
+    Returns
+    -------
+    ndarray of float32, shape (B, cells * cells * n_labels)
+        Row-major over cell row, cell column, label; each non-empty cell's
+        label frequencies among its interior pixels, empty cells zero.
+    """
+    if rgb.shape[3] != 3:
+        raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
+    if cells < 1:
+        raise ValueError(f"cells must be at least 1, got {cells}")
+    if labels.shape[0] != 256 or n_labels < 1 or np.asarray(labels).max() >= n_labels:
+        raise ValueError(f"labels must map the 256 codes into [0, {n_labels})")
+    cdef Py_ssize_t B = rgb.shape[0], b
+    out = np.empty((B, cells * cells * n_labels), dtype=np.float32)
+    cdef float[:, ::1] o = out
+    cdef int failed = 0
+    for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
+        if _lbp_one(rgb[b], o[b], cells, labels, n_labels) != 0:
+            failed += 1
+    if failed:
+        raise MemoryError("lbp_cells: out of memory for the luma and histogram buffers")
+    return out
