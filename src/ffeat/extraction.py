@@ -23,7 +23,7 @@ from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, chec
 __all__ = ["ImageError", "Extraction", "extract", "DEFAULT_FEATURES"]
 
 #: Families computed when none are named.
-DEFAULT_FEATURES = ("gray", "spectrum", "residual", "hog")
+DEFAULT_FEATURES = ("gray", "spectrum", "residual", "hog", "lbp")
 
 
 class ImageError(NamedTuple):
