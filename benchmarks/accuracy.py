@@ -11,6 +11,10 @@ for each classifier (the Detector's own estimators, on the same feature rows):
 - ``ms/img``: feature time per 256 px image on one core (compiled kernels,
   decoding excluded; decoding is timed on its own row).
 
+Gradient boosting is left out of rows wider than ``HGB_MAX_COLUMNS`` columns: its
+time grows with the columns (gray, 1,024 of them, takes two minutes for the six
+fits on two cores; the default set, 21,000, would take most of an hour).
+
 The sets are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
 repository); the script exits with a message when they are absent.
 
@@ -39,6 +43,7 @@ from ffeat.features import FAMILIES, resolve_features  # noqa: E402
 
 SEED = 0
 FOLDS = 5
+HGB_MAX_COLUMNS = 2000
 
 
 def _log(message: str) -> None:
@@ -117,6 +122,9 @@ def measure(classifiers, n_per_class: int | None) -> dict:
         X_test = np.hstack([feats[n, "tpdne"] for n in names]) if "tpdne" in sets else None
         blocks = tuple(feats[n, "140k"].shape[1] for n in names)
         for classifier in classifiers:
+            if classifier == "hgb" and sum(blocks) > HGB_MAX_COLUMNS:
+                _log(f"{label} / hgb: skipped ({sum(blocks)} columns)")
+                continue
             t = time.perf_counter()
             row = {"features": label, "classifier": classifier, "n_features": int(sum(blocks)),
                    "ms_per_image": 1000 * sum(seconds[n] for n in names),

@@ -291,3 +291,17 @@ def test_models_saved_before_augment_and_data_still_load(model, tmp_path):
                  checksum=np.array(_persist._checksum(text, arrays)), **arrays)
     det = ffeat.Detector.load(old)
     assert det.augment is None and "data" not in det.training_
+
+
+def test_feature_groups_keep_each_grid_family_whole():
+    from ffeat.features import resolve_features
+    from ffeat.report._explain import feature_groups
+    names = [n for f in resolve_features(("gray", "spectrum", "residual", "hog", "lbp"))
+             for n in f.feature_names()]
+    groups = dict(feature_groups(names))
+    assert len(groups) == 1 + 8 + 3 * 5 + 1 + 1
+    for family, key in [("gray", "gray pixels"), ("hog", "hog gradient histograms"),
+                        ("lbp", "lbp texture histograms")]:
+        cols = [i for i, n in enumerate(names) if n.startswith(family + "_")]
+        np.testing.assert_array_equal(groups[key], cols)
+    assert sorted(np.concatenate(list(groups.values()))) == list(range(len(names)))

@@ -18,6 +18,9 @@ __all__ = ["feature_groups", "coefficients", "permutation_importance", "patch_ma
 #: Spectrum bins are pooled into this many radial bands for the explanations.
 N_BANDS = 8
 _NYQUIST_DIAG = np.sqrt(0.5)  # the spectrum bins cover normalised radius [0, sqrt(1/2)]
+#: Names of the families explained as one group each.
+_GRID_GROUPS = {"gray": "gray pixels", "hog": "hog gradient histograms",
+                "lbp": "lbp texture histograms"}
 
 
 def _band_label(band: int, n_bands: int) -> str:
@@ -27,7 +30,8 @@ def _band_label(band: int, n_bands: int) -> str:
 
 def feature_groups(names: list[str], n_bands: int = N_BANDS) -> list[tuple[str, np.ndarray]]:
     """Columns grouped for explanation: spectrum radial bands (low to high
-    frequency), residual channel x filter, the gray grid as one group.
+    frequency), residual channel x filter, and each grid family (gray, hog,
+    lbp) as one group.
 
     Returns
     -------
@@ -42,10 +46,9 @@ def feature_groups(names: list[str], n_bands: int = N_BANDS) -> list[tuple[str, 
             key = _band_label(band, n_bands)
         elif m := re.match(r"residual_([A-Za-z]+)_([a-z0-9]+)_", n):
             key = f"residual {m.group(1)} {m.group(2)}"
-        elif n.startswith("gray_"):
-            key = "gray pixels"
-        else:
-            key = n
+        else:  # one group per family of grid features
+            family = n.split("_", 1)[0]
+            key = _GRID_GROUPS.get(family, family)
         groups.setdefault(key, []).append(i)
     return [(k, np.array(v)) for k, v in groups.items()]
 
