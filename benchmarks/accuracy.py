@@ -167,7 +167,8 @@ def plot(result: dict, path: str) -> None:
     ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
     ax.set_ylim(0.5, 1.0)
     ax.set_ylabel("ROC AUC")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3,
+              frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
