@@ -7,6 +7,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 from PIL import Image
 
+import ffeat
+
 
 def write_bad_files(folder) -> list[str]:
     """Unreadable files in ``folder``: empty, truncated JPEG, text named .png, too small."""
@@ -49,3 +51,25 @@ def one_openmp_thread():
     gradient boosting on all cores makes 40-sample fits take seconds instead of tenths."""
     with threadpool_limits(1):
         yield
+
+
+# -- the demo set at the size each test module declares (module globals N and SIZE) --------
+
+@pytest.fixture(scope="module")
+def demo(request):
+    """The demo images in memory, ``N`` per class at ``SIZE`` px: (list of arrays, labels)."""
+    return ffeat.make_demo_set(n_per_class=request.module.N, size=request.module.SIZE)
+
+
+@pytest.fixture(scope="module")
+def demo_files(request, tmp_path_factory):
+    """The same demo set as PNG files under real/ and fake/: (folder, paths in order)."""
+    root = tmp_path_factory.mktemp("demo")
+    paths = ffeat.write_demo_set(root, n_per_class=request.module.N, size=request.module.SIZE)
+    return root, [str(p) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(demo_files):
+    """The folder of :func:`demo_files`."""
+    return demo_files[0]

@@ -31,18 +31,6 @@ def torch():
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return ffeat.make_demo_set(n_per_class=N, size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    ffeat.write_demo_set(root, n_per_class=N, size=SIZE)
-    return root
-
-
-@pytest.fixture(scope="module")
 def cnn(torch, demo):
     images, labels = demo
     return Detector(**CNN).fit(images, labels)

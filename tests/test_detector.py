@@ -31,19 +31,6 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")
-def demo():
-    """The demo images in memory: (list of arrays, labels)."""
-    return ffeat.make_demo_set(n_per_class=N, size=SIZE)
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    """The demo set as PNG files under real/ and fake/: (folder, paths)."""
-    root = tmp_path_factory.mktemp("demo")
-    return root, [str(p) for p in ffeat.write_demo_set(root, n_per_class=N, size=SIZE)]
-
-
-@pytest.fixture(scope="module")
 def fitted(demo):
     """One fitted detector per classifier (no cache), with a non-default threshold."""
     images, labels = demo
@@ -439,8 +426,8 @@ def test_folder_errors(tmp_path, case, match):
 
 # ------------------------------------------------------------------ training and prediction
 
-def test_fit_on_a_folder_path_and_a_dataset_agree(demo_dir):
-    root, paths = demo_dir
+def test_fit_on_a_folder_path_and_a_dataset_agree(demo_files):
+    root, paths = demo_files
     by_path = Detector(features="spectrum", cache=False, jobs=2).fit(str(root))
     by_dataset = Detector(features="spectrum", cache=False, jobs=2).fit(
         ffeat.load_dataset(root))
@@ -449,9 +436,9 @@ def test_fit_on_a_folder_path_and_a_dataset_agree(demo_dir):
                                   by_dataset.predict_proba(paths[:4]))
 
 
-def test_files_and_arrays_give_the_same_scores(fitted, demo, demo_dir):
+def test_files_and_arrays_give_the_same_scores(fitted, demo, demo_files):
     images, _ = demo
-    _, paths = demo_dir  # the same images, written as PNG
+    _, paths = demo_files  # the same images, written as PNG
     det = fitted["logistic"]
     np.testing.assert_array_equal(det.predict_proba(paths), det.predict_proba(images))
 
@@ -493,8 +480,8 @@ def test_only_unreadable_images(fitted, tmp_path, bad_files):
         assert fitted["hgb"].predict(bad).tolist() == [-1] * 4
 
 
-def test_fit_leaves_out_unreadable_training_images(demo_dir, tmp_path, bad_files):
-    root = _copy_tree(demo_dir[0], tmp_path / "data")
+def test_fit_leaves_out_unreadable_training_images(demo_files, tmp_path, bad_files):
+    root = _copy_tree(demo_files[0], tmp_path / "data")
     bad = bad_files(root / "fake" / "broken")
     with pytest.warns(UserWarning, match=r"4 of 44 images could not be read and were left"):
         det = Detector(features="spectrum", cache=False, jobs=2).fit(root)
@@ -561,7 +548,7 @@ def test_cross_val_score(demo):
     assert scores.mean() >= 0.8
 
 
-def test_feature_extractor_in_a_pipeline(demo, demo_dir):
+def test_feature_extractor_in_a_pipeline(demo, demo_files):
     images, labels = demo
     extractor = FeatureExtractor(features=("spectrum", "gray"), jobs=2)
     pipe = make_pipeline(extractor, StandardScaler(), LogisticRegression(max_iter=2000))
@@ -569,7 +556,7 @@ def test_feature_extractor_in_a_pipeline(demo, demo_dir):
     assert pipe.score(images, labels) >= 0.9
     names = extractor.get_feature_names_out()
     assert len(names) == 64 + 1024 and names[0] == "spectrum_000" and names[-1] == "gray_31_31"
-    F = extractor.transform(demo_dir[1][:3])
+    F = extractor.transform(demo_files[1][:3])
     assert F.shape == (3, len(names)) and F.dtype == np.float64
     np.testing.assert_array_equal(F, extractor.transform(images[:3]))
     expected = ffeat.extract(images[:3], features=("spectrum", "gray")).X
@@ -661,8 +648,8 @@ def test_evaluate_threshold_and_one_class():
         ffeat.evaluate(_FixedScores([1.0]), ["a"])
 
 
-def test_evaluate_a_real_detector_on_a_folder(fitted, demo_dir, tmp_path, bad_files):
-    root = _copy_tree(demo_dir[0], tmp_path / "data")
+def test_evaluate_a_real_detector_on_a_folder(fitted, demo_files, tmp_path, bad_files):
+    root = _copy_tree(demo_files[0], tmp_path / "data")
     bad = bad_files(root / "real" / "broken")
     det = fitted["logistic"]
     result = ffeat.evaluate(det, root)
@@ -699,8 +686,8 @@ def _cache_rows(folder):
     return sorted(folder.rglob("*.npy"))
 
 
-def test_second_fit_reads_the_cache_not_the_images(demo_dir, tmp_path, count_decodes):
-    root, paths = demo_dir
+def test_second_fit_reads_the_cache_not_the_images(demo_files, tmp_path, count_decodes):
+    root, paths = demo_files
     cache = tmp_path / "cache"
     first = Detector(cache=cache, jobs=2).fit(root)
     assert len(count_decodes) == 2 * N
@@ -718,8 +705,8 @@ def test_second_fit_reads_the_cache_not_the_images(demo_dir, tmp_path, count_dec
     np.testing.assert_array_equal(warm, cold)
 
 
-def test_cache_true_uses_ffeat_cache_dir(demo_dir, tmp_path, monkeypatch, count_decodes):
-    root, paths = demo_dir
+def test_cache_true_uses_ffeat_cache_dir(demo_files, tmp_path, monkeypatch, count_decodes):
+    root, paths = demo_files
     monkeypatch.setenv("FFEAT_CACHE_DIR", str(tmp_path / "env-cache"))
     det = Detector(features="spectrum", jobs=2).fit(root)  # cache=True by default
     assert len(_cache_rows(tmp_path / "env-cache")) == 2 * N
@@ -733,8 +720,8 @@ def test_in_memory_images_are_not_cached(demo, tmp_path):
     assert not (tmp_path / "c").exists()
 
 
-def test_a_modified_file_is_not_served_from_the_cache(demo_dir, tmp_path, count_decodes):
-    root = _copy_tree(demo_dir[0], tmp_path / "data")
+def test_a_modified_file_is_not_served_from_the_cache(demo_files, tmp_path, count_decodes):
+    root = _copy_tree(demo_files[0], tmp_path / "data")
     cache = tmp_path / "cache"
     paths = ffeat.load_dataset(root).paths
     extractor = FeatureExtractor(cache=cache, jobs=2)
@@ -751,8 +738,8 @@ def test_a_modified_file_is_not_served_from_the_cache(demo_dir, tmp_path, count_
     np.testing.assert_array_equal(after[0], ffeat.extract([edited]).X[0])
 
 
-def test_cache_is_keyed_on_the_feature_configuration(demo_dir, tmp_path, count_decodes):
-    _, paths = demo_dir
+def test_cache_is_keyed_on_the_feature_configuration(demo_files, tmp_path, count_decodes):
+    _, paths = demo_files
     cache = tmp_path / "cache"
     FeatureExtractor(features="spectrum", cache=cache, jobs=2).transform(paths[:3])
     count_decodes.clear()
@@ -761,8 +748,8 @@ def test_cache_is_keyed_on_the_feature_configuration(demo_dir, tmp_path, count_d
     assert len(count_decodes) == 3 and F.shape == (3, 32)
 
 
-def test_a_damaged_cache_entry_is_recomputed(demo_dir, tmp_path, count_decodes):
-    _, paths = demo_dir
+def test_a_damaged_cache_entry_is_recomputed(demo_files, tmp_path, count_decodes):
+    _, paths = demo_files
     cache = tmp_path / "cache"
     extractor = FeatureExtractor(features="spectrum", cache=cache, jobs=1)
     before = extractor.transform(paths[:2])

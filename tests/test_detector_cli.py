@@ -23,13 +23,6 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("demo")
-    ffeat.write_demo_set(root, n_per_class=N, size=SIZE)
-    return root
-
-
-@pytest.fixture(scope="module")
 def model(demo_dir, tmp_path_factory):
     """A model trained by the command (no cache), shared by the tests that only read it."""
     path = tmp_path_factory.mktemp("model") / "m.model"
