@@ -38,7 +38,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat._models import make_estimator, sigmoid  # noqa: E402
+from ffeat._models import sigmoid  # noqa: E402
 from ffeat.features import FAMILIES, resolve_features  # noqa: E402
 
 SEED = 0
@@ -67,24 +67,23 @@ def _features(rgb: np.ndarray, family) -> tuple[np.ndarray, float]:
     return rows, (time.perf_counter() - t) / len(rgb)
 
 
-def _estimator(classifier: str, blocks: tuple[int, ...]):
-    det = ffeat.Detector(classifier=classifier)
-    return make_estimator(classifier, C=det.C, max_iter=det.max_iter,
-                          learning_rate=det.learning_rate, random_state=SEED, blocks=blocks)
+def _estimator(classifier: str, names: tuple[str, ...]):
+    """What a Detector with these families and classifier trains on its feature rows."""
+    return ffeat.Detector(names, classifier, random_state=SEED)._estimator()
 
 
-def _evaluate(classifier: str, X: np.ndarray, y: np.ndarray, blocks: tuple[int, ...],
+def _evaluate(classifier: str, names: tuple[str, ...], X: np.ndarray, y: np.ndarray,
               X_test: np.ndarray | None, y_test: np.ndarray | None) -> dict:
     """Out-of-fold AUC and accuracy on the training set, AUC on the test set."""
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=SEED)
     scores = np.empty(len(y))
     for train, test in folds.split(X, y):
-        model = _estimator(classifier, blocks).fit(X[train], y[train])
+        model = _estimator(classifier, names).fit(X[train], y[train])
         scores[test] = model.decision_function(X[test])
     result = {"cv_auc": roc_auc_score(y, scores),
               "cv_accuracy": accuracy_score(y, sigmoid(scores) >= 0.5)}
     if X_test is not None:
-        model = _estimator(classifier, blocks).fit(X, y)
+        model = _estimator(classifier, names).fit(X, y)
         result["tpdne_auc"] = roc_auc_score(y_test, model.decision_function(X_test))
     return result
 
@@ -120,15 +119,14 @@ def measure(classifiers, n_per_class: int | None) -> dict:
     for label, names in _rows():
         X = np.hstack([feats[n, "140k"] for n in names])
         X_test = np.hstack([feats[n, "tpdne"] for n in names]) if "tpdne" in sets else None
-        blocks = tuple(feats[n, "140k"].shape[1] for n in names)
         for classifier in classifiers:
-            if classifier == "hgb" and sum(blocks) > HGB_MAX_COLUMNS:
-                _log(f"{label} / hgb: skipped ({sum(blocks)} columns)")
+            if classifier == "hgb" and X.shape[1] > HGB_MAX_COLUMNS:
+                _log(f"{label} / hgb: skipped ({X.shape[1]} columns)")
                 continue
             t = time.perf_counter()
-            row = {"features": label, "classifier": classifier, "n_features": int(sum(blocks)),
+            row = {"features": label, "classifier": classifier, "n_features": X.shape[1],
                    "ms_per_image": 1000 * sum(seconds[n] for n in names),
-                   **_evaluate(classifier, X, y, blocks, X_test, y_test)}
+                   **_evaluate(classifier, names, X, y, X_test, y_test)}
             _log(f"{label} / {classifier}: AUC {row['cv_auc']:.3f} "
                  f"({time.perf_counter() - t:.0f} s)")
             table.append(row)

@@ -6,7 +6,7 @@
 ``FacesAccuracy`` (only when the real sets are present, ``$FFEAT_FACES`` or
 ``../shared/faces``; skipped otherwise): default features of ``140k`` and
 ``tpdne`` extracted once in ``setup_cache``, then the Detector's own default
-estimator (see ``ffeat._models.make_estimator``): 5-fold cross-validated AUC on
+estimator (``Detector()._estimator()``): 5-fold cross-validated AUC on
 ``140k``, and AUC on ``tpdne`` of a model trained on all of ``140k`` (the
 cross-dataset test the sets' README recommends).
 """
@@ -17,8 +17,6 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 import ffeat
-from ffeat._models import make_estimator
-from ffeat.features import resolve_features
 
 try:
     from . import _data
@@ -42,11 +40,7 @@ track_demo_auc.timeout = 300
 
 
 def _estimator():
-    det = ffeat.Detector()  # the defaults the detector trains with
-    blocks = tuple(len(f.feature_names()) for f in resolve_features(det.features))
-    return make_estimator(det.classifier, C=det.C, max_iter=det.max_iter,
-                          learning_rate=det.learning_rate, random_state=det.random_state,
-                          blocks=blocks)
+    return ffeat.Detector()._estimator()  # what the default detector trains
 
 
 class FacesAccuracy:
