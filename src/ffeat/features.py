@@ -386,6 +386,7 @@ FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Res
                              "hog": Hog, "lbp": Lbp}
 
 Family = Gray | Spectrum | Residual | Hog | Lbp
+_FAMILY_TYPES = tuple(FAMILIES.values())
 
 
 def resolve_features(features) -> tuple[Family, ...]:
@@ -401,7 +402,7 @@ def resolve_features(features) -> tuple[Family, ...]:
     -------
     tuple of Gray, Spectrum, Residual, Hog, Lbp
     """
-    if isinstance(features, (str, Gray, Spectrum, Residual, Hog, Lbp)):
+    if isinstance(features, (str, *_FAMILY_TYPES)):
         features = [features]
     resolved = []
     for f in features:
@@ -411,7 +412,7 @@ def resolve_features(features) -> tuple[Family, ...]:
                     raise ValueError(f"unknown feature family {part!r}; choose from "
                                      f"{', '.join(FAMILIES)}")
                 resolved.append(FAMILIES[part]())
-        elif isinstance(f, (Gray, Spectrum, Residual, Hog, Lbp)):
+        elif isinstance(f, _FAMILY_TYPES):
             resolved.append(f)
         else:
             raise TypeError(f"features must be family names or family objects, got {f!r}")
