@@ -15,7 +15,7 @@ cdef float EDGE_MARGIN = 1e-4
 
 cdef extern from "_simd.h" nogil:
     void ffeat_luma_int(int *y, const unsigned char *rgb, Py_ssize_t n)
-    void ffeat_cell_offsets(int *off, Py_ssize_t size, int cells, int stride)
+    void ffeat_cell_offsets(int *off, Py_ssize_t size, int margin, int cells, int stride)
     void ffeat_hog_row(const int *up, const int *mid, const int *down, Py_ssize_t n,
                        int n_bins, float margin, int *gx_out, int *gy_out, double *mag,
                        int *bin)
@@ -90,7 +90,7 @@ cdef int _hog_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
     for c in range(n_out):
         hist[c] = 0.0
     ffeat_luma_int(luma, &img[0, 0, 0], H * W)
-    ffeat_cell_offsets(col_cell, W, cells, n)  # of each interior column's histogram
+    ffeat_cell_offsets(col_cell, W, 1, cells, n)  # of each interior column's histogram
     # Interior rows in order, pixels in order: the sums add up as in the reference.
     for i in range(1, H - 1):
         ffeat_hog_row(luma + (i - 1) * W, luma + i * W, luma + (i + 1) * W, Wi, n,

@@ -1,60 +1,70 @@
-"""Local binary pattern kernel: uniform (riu2) LBP label histograms of the integer
-luma per cell."""
+"""Local binary pattern kernel: square roots of the uniform (riu2) LBP label
+frequencies of the integer luma per cell, at one or more radii."""
 import numpy as np
 from cython.parallel cimport prange
+from libc.math cimport sqrt
 from libc.stdlib cimport malloc, free
 
 
 cdef extern from "_simd.h" nogil:
     void ffeat_luma_int(int *y, const unsigned char *rgb, Py_ssize_t n)
-    void ffeat_cell_offsets(int *off, Py_ssize_t size, int cells, int stride)
-    void ffeat_lbp_row(const int *up, const int *mid, const int *down, Py_ssize_t n,
+    void ffeat_cell_offsets(int *off, Py_ssize_t size, int margin, int cells, int stride)
+    void ffeat_lbp_row(const int *up, const int *mid, const int *down, Py_ssize_t n, int r,
                        int *code)
 
 
 cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
-                  const unsigned char[::1] labels, int n) noexcept nogil:
-    cdef Py_ssize_t H = img.shape[0], W = img.shape[1], Wi = W - 2
-    cdef Py_ssize_t n_out = <Py_ssize_t>cells * cells * n
-    cdef Py_ssize_t i, j, c
-    cdef int k, total
+                  const unsigned char[::1] labels, int n,
+                  const int[::1] radii) noexcept nogil:
+    cdef Py_ssize_t H = img.shape[0], W = img.shape[1], Wi
+    cdef Py_ssize_t n_cell = <Py_ssize_t>cells * cells * n
+    cdef Py_ssize_t i, j, c, q
+    cdef int k, r, total
     cdef int *luma
     cdef int *col_cell
     cdef int *code
     cdef int *counts
     cdef int *row_counts
-    for c in range(n_out):
+    cdef float *block
+    for c in range(n_cell * radii.shape[0]):
         out[c] = 0.0
-    if H < 3 or W < 3:  # no interior pixels
+    if H < 3 or W < 3:  # no interior pixels at any radius
         return 0
     # One block: luma, then the cell offsets and codes of one row, then the counts.
-    luma = <int *>malloc((H * W + 2 * Wi + n_out) * sizeof(int))
+    luma = <int *>malloc((H * W + 2 * W + n_cell) * sizeof(int))
     if luma == NULL:
         return -1
-    col_cell, code, counts = luma + H * W, luma + H * W + Wi, luma + H * W + 2 * Wi
-    for c in range(n_out):
-        counts[c] = 0
+    col_cell, code, counts = luma + H * W, luma + H * W + W, luma + H * W + 2 * W
     ffeat_luma_int(luma, &img[0, 0, 0], H * W)
-    ffeat_cell_offsets(col_cell, W, cells, n)  # of each interior column's histogram
-    for i in range(1, H - 1):
-        ffeat_lbp_row(luma + (i - 1) * W, luma + i * W, luma + (i + 1) * W, Wi, code)
-        row_counts = counts + (i * cells // H) * cells * n
-        for j in range(Wi):
-            row_counts[col_cell[j] + labels[code[j]]] += 1
-    for c in range(cells * cells):
-        total = 0
-        for k in range(n):
-            total = total + counts[c * n + k]
-        if total > 0:  # empty cells stay zero
+    for q in range(radii.shape[0]):
+        r = radii[q]
+        if H < 2 * r + 1 or W < 2 * r + 1:  # no interior pixels at this radius
+            continue
+        Wi = W - 2 * r
+        for c in range(n_cell):
+            counts[c] = 0
+        ffeat_cell_offsets(col_cell, W, r, cells, n)  # of each interior column's histogram
+        for i in range(r, H - r):
+            ffeat_lbp_row(luma + (i - r) * W, luma + i * W, luma + (i + r) * W, Wi, r, code)
+            row_counts = counts + (i * cells // H) * cells * n
+            for j in range(Wi):
+                row_counts[col_cell[j] + labels[code[j]]] += 1
+        block = &out[q * n_cell]
+        for c in range(cells * cells):
+            total = 0
             for k in range(n):
-                out[c * n + k] = <float>(<double>counts[c * n + k] / <double>total)
+                total = total + counts[c * n + k]
+            if total > 0:  # empty cells stay zero
+                for k in range(n):
+                    block[c * n + k] = <float>sqrt(<double>counts[c * n + k] / <double>total)
     free(luma)
     return 0
 
 
 def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
-              const unsigned char[::1] labels, int n_labels, int n_threads=1):
-    """Histograms of local binary pattern labels of the luma on a ``cells x cells`` grid.
+              const unsigned char[::1] labels, int n_labels, radii, int n_threads=1):
+    """Root frequencies of local binary pattern labels of the luma on a ``cells x cells``
+    grid, at each radius.
 
     Parameters
     ----------
@@ -66,14 +76,19 @@ def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
         Label of each 8-bit code, all below ``n_labels``.
     n_labels : int
         Histogram bins per cell.
+    radii : sequence of int
+        Neighbour distances, each at least 1: neighbour ``k`` of a pixel is
+        ``r * LBP_NEIGHBOURS[k]`` away; only pixels at least ``r`` from every
+        border have a code.
     n_threads : int
         OpenMP threads across the images of the batch.
 
     Returns
     -------
-    ndarray of float32, shape (B, cells * cells * n_labels)
-        Row-major over cell row, cell column, label; each non-empty cell's
-        label frequencies among its interior pixels, empty cells zero.
+    ndarray of float32, shape (B, len(radii) * cells * cells * n_labels)
+        Row-major over radius, cell row, cell column, label; the square roots
+        of each non-empty cell's label frequencies among its interior pixels,
+        empty cells zero.
     """
     if rgb.shape[3] != 3:
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
@@ -81,12 +96,15 @@ def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
         raise ValueError(f"cells must be at least 1, got {cells}")
     if labels.shape[0] != 256 or n_labels < 1 or np.asarray(labels).max() >= n_labels:
         raise ValueError(f"labels must map the 256 codes into [0, {n_labels})")
+    cdef const int[::1] r = np.ascontiguousarray(radii, dtype=np.int32)
+    if r.shape[0] < 1 or np.asarray(r).min() < 1:
+        raise ValueError(f"radii must be one or more integers of at least 1, got {radii}")
     cdef Py_ssize_t B = rgb.shape[0], b
-    out = np.empty((B, cells * cells * n_labels), dtype=np.float32)
+    out = np.empty((B, r.shape[0] * cells * cells * n_labels), dtype=np.float32)
     cdef float[:, ::1] o = out
     cdef int failed = 0
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
-        if _lbp_one(rgb[b], o[b], cells, labels, n_labels) != 0:
+        if _lbp_one(rgb[b], o[b], cells, labels, n_labels, r) != 0:
             failed += 1
     if failed:
         raise MemoryError("lbp_cells: out of memory for the luma and histogram buffers")

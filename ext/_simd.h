@@ -71,13 +71,13 @@ FFEAT_KERNEL void ffeat_luma_int(int *restrict y, const unsigned char *restrict 
         y[i] = 77 * rgb[3 * i] + 150 * rgb[3 * i + 1] + 29 * rgb[3 * i + 2];
 }
 
-/* off[j] = ((j + 1) * cells / size) * stride for the n = size - 2 interior
- * columns (or rows) of an image side of `size` pixels: the offset of each one's
- * cell, of `stride` entries, along a `cells`-wide grid. */
-FFEAT_KERNEL void ffeat_cell_offsets(int *restrict off, ptrdiff_t size, int cells,
-                                      int stride) {
-    for (ptrdiff_t j = 0; j + 2 < size; j++)
-        off[j] = (int)((j + 1) * cells / size) * stride;
+/* off[j] = ((j + margin) * cells / size) * stride for the n = size - 2 * margin
+ * interior columns (or rows) of an image side of `size` pixels: the offset of
+ * each one's cell, of `stride` entries, along a `cells`-wide grid. */
+FFEAT_KERNEL void ffeat_cell_offsets(int *restrict off, ptrdiff_t size, int margin,
+                                      int cells, int stride) {
+    for (ptrdiff_t j = 0; j + 2 * margin < size; j++)
+        off[j] = (int)((j + margin) * cells / size) * stride;
 }
 
 /* Central differences of the n interior pixels of a luma row (mid[1..n]; up and
@@ -116,18 +116,19 @@ FFEAT_KERNEL void ffeat_hog_row(const int *restrict up, const int *restrict mid,
     }
 }
 
-/* Local binary pattern codes of the n interior pixels of a luma row (mid[1..n];
- * up and down are the rows above and below): bit k is set when neighbour k of
- * the 3x3 square, counted clockwise from the top left, (-1,-1), (-1,0), (-1,1),
- * (0,1), (1,1), (1,0), (1,-1), (0,-1), is at least the centre. */
+/* Local binary pattern codes at radius r of the n interior pixels of a luma row
+ * (mid[r..r+n-1]; up and down are the rows r above and below): bit k is set when
+ * neighbour k of the square of side 2r + 1, counted clockwise from the top left,
+ * r * (-1,-1), (-1,0), (-1,1), (0,1), (1,1), (1,0), (1,-1), (0,-1), is at least
+ * the centre. */
 FFEAT_KERNEL void ffeat_lbp_row(const int *restrict up, const int *restrict mid,
-                                 const int *restrict down, ptrdiff_t n,
+                                 const int *restrict down, ptrdiff_t n, int r,
                                  int *restrict code) {
     for (ptrdiff_t i = 0; i < n; i++) {
-        const int c = mid[i + 1];
-        code[i] = (up[i] >= c) | (up[i + 1] >= c) << 1 | (up[i + 2] >= c) << 2
-                  | (mid[i + 2] >= c) << 3 | (down[i + 2] >= c) << 4
-                  | (down[i + 1] >= c) << 5 | (down[i] >= c) << 6 | (mid[i] >= c) << 7;
+        const int c = mid[i + r];
+        code[i] = (up[i] >= c) | (up[i + r] >= c) << 1 | (up[i + 2 * r] >= c) << 2
+                  | (mid[i + 2 * r] >= c) << 3 | (down[i + 2 * r] >= c) << 4
+                  | (down[i + r] >= c) << 5 | (down[i] >= c) << 6 | (mid[i] >= c) << 7;
     }
 }
 #endif

@@ -21,7 +21,7 @@ from ffeat._reference import REFERENCES
 FAMILIES = [Gray(), Gray(size=7), Spectrum(), Spectrum(n_bins=17), Residual(),
             Residual(channels=("R", "G", "B"), T=3, q=1.5), Residual(T=1, q=0.5),
             Hog(), Hog(cells=7), Hog(cells=5, orientations=4), Lbp(), Lbp(cells=7),
-            Lbp(cells=1)]
+            Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2))]
 SHAPES = [(64, 64), (33, 47), (100, 37), (8, 8), (9, 31), (80, 80)]
 TOLERANCE = dict(rtol=1e-5, atol=2e-5)  # as for the CPU kernels (tests/test_kernels.py)
 
@@ -91,7 +91,7 @@ def test_numpy_hog_of_tiny_and_large_images_matches_cpu_kernel(shape):
 def test_numpy_lbp_of_tiny_and_large_images_equals_cpu_kernel(shape):
     """Integer codes and counts, float64 frequencies: bit-identical."""
     batch = _random(2, shape)
-    for family in (Lbp(), Lbp(cells=7), Lbp(cells=1)):
+    for family in (Lbp(), Lbp(cells=7), Lbp(cells=5, radii=(4, 2))):
         np.testing.assert_array_equal(compute_families(np, batch, [family]),
                                       family.compute(batch))
 

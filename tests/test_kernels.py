@@ -141,7 +141,7 @@ def test_cell_grid_families_without_interior_pixels_are_all_zero(family, shape):
     assert got.shape == (1, len(family.feature_names())) and not got.any()
 
 
-@pytest.mark.parametrize("family", [Hog(), Lbp()], ids=repr)
+@pytest.mark.parametrize("family", [Hog(), Lbp(radii=(1,))], ids=repr)
 def test_cell_grid_cells_smaller_than_the_grid_stay_zero(family):
     got = family.compute(_random((10, 40)))[0].reshape(32, 32, -1)
     rows = np.arange(1, 9) * 32 // 10  # the cell rows of the interior pixels
@@ -202,30 +202,54 @@ def test_hog_config_is_validated(bad):
 
 # ---------------------------------------------------------------------------- lbp
 
-@pytest.mark.parametrize("family", [Lbp(), Lbp(cells=7), Lbp(cells=1)], ids=repr)
+LBP_CONFIGS = [Lbp(), Lbp(cells=7), Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2))]
+
+
+@pytest.mark.parametrize("family", LBP_CONFIGS, ids=repr)
 def test_lbp_matches_reference_exactly(family):
-    """Integer labels and counts, float64 frequencies: bit for bit the reference."""
-    for image in [_random(s) for s in TINY_SHAPES + SHAPES] + [_smooth((64, 64)),
-                                                              _checker((50, 66))]:
+    """Integer labels and counts, float64 root frequencies: bit for bit the reference,
+    on images too small for some radii (zeros there) and larger ones."""
+    for image in [_random(s) for s in TINY_SHAPES + SHAPES + [(5, 9), (7, 7)]] + [
+            _smooth((64, 64)), _checker((50, 66))]:
         np.testing.assert_array_equal(family.compute(image)[0], lbp_reference(image, family))
+
+
+def _one_radius(family: Lbp, image: np.ndarray) -> np.ndarray:
+    """``(len(radii), cells**2, 10)`` features of one image."""
+    return family.compute(image)[0].reshape(len(family.radii), -1, 10)
 
 
 @pytest.mark.parametrize("value", [0, 128, 255])
 @pytest.mark.parametrize("cells", [1, 7, 32])
 def test_lbp_constant_image_is_all_label_8(value, cells):
     """Every neighbour is >= the centre: code 255, label 8, in every non-empty cell."""
-    got = Lbp(cells=cells).compute(np.full((40, 64, 3), value, np.uint8))[0].reshape(-1, 10)
-    filled = got.any(axis=1)
-    assert filled.sum() > 0
-    assert (got[filled, 8] == 1).all() and not np.delete(got[filled], 8, axis=1).any()
+    for got in _one_radius(Lbp(cells=cells), np.full((40, 64, 3), value, np.uint8)):
+        filled = got.any(axis=1)
+        assert filled.sum() > 0
+        assert (got[filled, 8] == 1).all() and not np.delete(got[filled], 8, axis=1).any()
 
 
-def test_lbp_strict_local_maximum_is_label_0():
-    image = np.full((3, 3, 3), 100, np.uint8)
-    image[1, 1] = 101
-    np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[0])
-    image[1, 1] = 99  # a strict minimum: every bit set
-    np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[8])
+@pytest.mark.parametrize("r", [1, 2, 3])
+def test_lbp_strict_local_maximum_is_label_0(r):
+    """The one pixel with all its neighbours at radius r, against a flat field."""
+    family = Lbp(cells=1, radii=(r,))
+    image = np.full((2 * r + 1, 2 * r + 1, 3), 100, np.uint8)
+    image[r, r] = 101
+    np.testing.assert_array_equal(family.compute(image)[0], np.eye(10)[0])
+    image[r, r] = 99  # a strict minimum: every bit set
+    np.testing.assert_array_equal(family.compute(image)[0], np.eye(10)[8])
+
+
+def test_lbp_radius_compares_neighbours_r_pixels_away():
+    """A centre brighter than the pixels 1 and 3 away and darker than those 2 away:
+    a strict maximum (label 0) at radii 1 and 3, a minimum (label 8) at radius 2.
+    On a 7x7 grid of a 7x7 image every pixel is its own cell."""
+    image = np.full((7, 7, 3), 100, np.uint8)
+    image[1:6, 1:6] = 200
+    image[2:5, 2:5] = 100
+    image[3, 3] = 150
+    got = _one_radius(Lbp(cells=7, radii=(1, 2, 3)), image)[:, 3 * 7 + 3]
+    np.testing.assert_array_equal(got, np.eye(10)[[0, 8, 0]])
 
 
 def test_lbp_label_table_matches_a_direct_count():
@@ -251,24 +275,30 @@ def test_lbp_neighbours_are_in_circular_order():
             for m in (k, (k + step) % 8):
                 dy, dx = LBP_NEIGHBOURS[m]
                 image[1 + dy, 1 + dx] = 70
-            np.testing.assert_array_equal(Lbp(cells=1).compute(image)[0], np.eye(10)[label])
+            got = Lbp(cells=1, radii=(1,)).compute(image)[0]
+            np.testing.assert_array_equal(got, np.eye(10)[label])
 
 
-def test_lbp_non_empty_cells_sum_to_one():
+def test_lbp_non_empty_cells_are_unit_vectors():
+    """Root frequencies: the squares of each non-empty cell's entries sum to one."""
     for image in (_random((256, 256)), _smooth((100, 37))):
-        got = Lbp().compute(image)[0].reshape(-1, 10).astype(np.float64)
-        sums = got.sum(axis=1)
+        got = _one_radius(Lbp(), image).astype(np.float64)
+        sums = (got**2).sum(axis=-1)
         np.testing.assert_allclose(sums[sums > 0], 1.0, rtol=1e-6)
-    assert (Lbp().compute(_random((256, 256)))[0].reshape(-1, 10).sum(axis=1) > 0).all()
+    assert ((_one_radius(Lbp(), _random((256, 256)))**2).sum(axis=-1) > 0).all()
 
 
 def test_lbp_feature_names():
-    names = Lbp(cells=2).feature_names()
-    assert len(names) == 40 and names[:11] == [f"lbp_0_0_{k}" for k in range(10)] + ["lbp_0_1_0"]
-    assert len(Lbp().feature_names()) == 10240
+    names = Lbp(cells=2, radii=(1, 3)).feature_names()
+    assert len(names) == 80
+    assert names[:11] == [f"lbp_r1_0_0_{k}" for k in range(10)] + ["lbp_r1_0_1_0"]
+    assert names[40] == "lbp_r3_0_0_0"
+    assert len(Lbp().feature_names()) == 30720
 
 
-@pytest.mark.parametrize("bad", [dict(cells=0), dict(cells=257), dict(cells=-3)])
+@pytest.mark.parametrize("bad", [dict(cells=0), dict(cells=257), dict(cells=-3), dict(radii=()),
+                                 dict(radii=(0,)), dict(radii=(33,)), dict(radii=(1, 1)),
+                                 dict(radii=(1.5,)), dict(radii=(True,))])
 def test_lbp_config_is_validated(bad):
     with pytest.raises(ValueError, match="lbp"):
         Lbp(**bad)

@@ -7,6 +7,8 @@ benchmarks time them as the baseline the speed-ups are quoted against.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .features import (CHANNELS, LBP_NEIGHBOURS, RESIDUAL_FILTERS, RESIDUAL_MARGIN, Gray, Hog,
@@ -89,18 +91,20 @@ def residual_reference(rgb: np.ndarray, family: Residual = Residual()) -> np.nda
     return np.concatenate(features).astype(np.float32)
 
 
-def _cell_histograms(rgb: np.ndarray, cells: int, n: int, bins_and_weights) -> np.ndarray:
-    """``(cells**2, n)`` float64 per-cell sums over one image's interior pixels.
+def _cell_histograms(rgb: np.ndarray, cells: int, n: int, bins_and_weights,
+                     margin: int = 1) -> np.ndarray:
+    """``(cells**2, n)`` float64 per-cell sums over one image's pixels at least
+    ``margin`` from every border.
 
     ``bins_and_weights(luma)`` takes the exact integer luma ``77 R + 150 G + 29 B``
-    (int32) and gives each interior pixel's bin and weight (``None``: count 1).
-    Images under 3x3 pixels have no interior pixels: all zeros.
+    (int32) and gives each such pixel's bin and weight (``None``: count 1).
+    Images under ``2 margin + 1`` pixels a side have none: all zeros.
     """
     h, w = rgb.shape[:2]
-    if h < 3 or w < 3:
+    if h < 2 * margin + 1 or w < 2 * margin + 1:
         return np.zeros((cells * cells, n))
     bins, weights = bins_and_weights(rgb.astype(np.int32) @ np.array(CHANNELS["Y"], np.int32))
-    index = interior_cells(h, w, cells) * n + bins
+    index = interior_cells(h, w, cells, margin) * n + bins
     return np.bincount(index.ravel(), weights=None if weights is None else weights.ravel(),
                        minlength=cells * cells * n).reshape(cells * cells, n).astype(np.float64)
 
@@ -126,21 +130,27 @@ def hog_reference(rgb: np.ndarray, family: Hog = Hog()) -> np.ndarray:
     return v.ravel().astype(np.float32)
 
 
+def _lbp_bins(luma: np.ndarray, r: int) -> tuple[np.ndarray, None]:
+    """riu2 label of each pixel at least ``r`` from every border, from its code at radius r."""
+    h, w = luma.shape
+    centre = luma[r:h - r, r:w - r]
+    code = np.zeros(centre.shape, dtype=np.int64)
+    for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
+        neighbour = luma[r + r * dy:h - r + r * dy, r + r * dx:w - r + r * dx]
+        code += (neighbour >= centre).astype(np.int64) << k
+    return lbp_labels()[code], None
+
+
 def lbp_reference(rgb: np.ndarray, family: Lbp = Lbp()) -> np.ndarray:
-    """Frequencies of the uniform LBP labels of one image's luma per cell."""
-
-    def labels(luma):
-        h, w = luma.shape
-        centre = luma[1:-1, 1:-1]
-        code = np.zeros(centre.shape, dtype=np.int64)
-        for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
-            code += (luma[1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(np.int64) << k
-        return lbp_labels()[code], None
-
-    counts = _cell_histograms(rgb, family.cells, family.n_labels, labels)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(counts, totals, out=np.zeros(counts.shape),
-                     where=totals > 0).ravel().astype(np.float32)
+    """Root frequencies of the uniform LBP labels of one image's luma per cell and radius."""
+    blocks = []
+    for r in family.radii:
+        counts = _cell_histograms(rgb, family.cells, family.n_labels,
+                                  functools.partial(_lbp_bins, r=r), margin=r)
+        totals = counts.sum(axis=1, keepdims=True)
+        blocks.append(np.sqrt(np.divide(counts, totals, out=np.zeros(counts.shape),
+                                        where=totals > 0)))
+    return np.concatenate(blocks).ravel().astype(np.float32)
 
 
 REFERENCES = {"gray": gray_reference, "spectrum": spectrum_reference,

@@ -38,15 +38,19 @@ batches may differ, and every family maps any size to the same feature length.
     clipped at 0.2, normalised again; ``eps = 1e-3``). Images under 3x3 pixels,
     empty cells (``H`` or ``W`` below ``cells``) and flat cells give zeros.
 ``lbp``
-    Uniform local binary pattern histograms on a fixed cell grid. The same
-    integer luma; at each interior pixel bit ``k`` of an 8-bit code is set when
-    neighbour ``k`` of the 3x3 square (``LBP_NEIGHBOURS``, clockwise from the
-    top left) is at least the centre. Codes with at most two 0/1 transitions
-    around the circle are labelled by their number of set bits (0..8), all
-    others 9 (rotation-invariant uniform, "riu2": ``lbp_labels()``). Pixel
-    ``(i, j)`` falls in cell ``(i * cells // H, j * cells // W)`` as for hog;
-    each cell's label counts are divided by its number of interior pixels.
-    Images under 3x3 pixels and empty cells give zeros.
+    Uniform local binary pattern histograms on a fixed cell grid, at one or
+    more radii. The same integer luma; at radius ``r``, each pixel at least
+    ``r`` from every border gets an 8-bit code whose bit ``k`` is set when its
+    neighbour ``r * LBP_NEIGHBOURS[k]`` (the corners and edge midpoints of the
+    square of side ``2r + 1``, clockwise from the top left) is at least the
+    centre. Codes with at most two 0/1 transitions around the circle are
+    labelled by their number of set bits (0..8), all others 9
+    (rotation-invariant uniform, "riu2": ``lbp_labels()``). Pixel ``(i, j)``
+    falls in cell ``(i * cells // H, j * cells // W)`` as for hog; each cell's
+    label counts are divided by its number of coded pixels and square-rooted
+    (Hellinger normalisation: a linear model on the roots compares histograms
+    like the Bhattacharyya kernel). Images under ``2r + 1`` pixels a side and
+    empty cells give zeros.
 """
 from __future__ import annotations
 
@@ -96,12 +100,13 @@ LBP_NEIGHBOURS: tuple[tuple[int, int], ...] = ((-1, -1), (-1, 0), (-1, 1), (0, 1
                                                (1, 0), (1, -1), (0, -1))
 
 
-def interior_cells(h: int, w: int, cells: int) -> np.ndarray:
-    """``(h - 2, w - 2)`` int32 cell of each interior pixel of an ``h x w`` image:
-    ``(i * cells // h) * cells + j * cells // w`` for ``1 <= i <= h-2``, ``1 <= j <= w-2``
-    (the cell grid of hog and lbp)."""
-    rows = np.arange(1, h - 1) * cells // h
-    cols = np.arange(1, w - 1) * cells // w
+def interior_cells(h: int, w: int, cells: int, margin: int = 1) -> np.ndarray:
+    """``(h - 2 margin, w - 2 margin)`` int32 cell of each pixel at least ``margin``
+    from every border of an ``h x w`` image: ``(i * cells // h) * cells + j * cells // w``
+    for ``margin <= i < h - margin``, ``margin <= j < w - margin`` (the cell grid
+    of hog and lbp)."""
+    rows = np.arange(margin, h - margin) * cells // h
+    cols = np.arange(margin, w - margin) * cells // w
     return (rows[:, None] * cells + cols[None, :]).astype(np.int32)
 
 
@@ -359,27 +364,36 @@ class Lbp:
     Parameters
     ----------
     cells : int
-        Side of the cell grid (32: 8-pixel cells on a 256-pixel image). The
-        feature length is ``cells**2 * 10``.
+        Side of the cell grid (32: 8-pixel cells on a 256-pixel image).
+    radii : tuple of int
+        Neighbour distances in pixels, one histogram grid each (1, 2, 3: texture
+        at three scales). The feature length is ``len(radii) * cells**2 * 10``.
     """
 
     cells: int = 32
+    radii: tuple[int, ...] = (1, 2, 3)
     name: ClassVar[str] = "lbp"
     n_labels: ClassVar[int] = 10
 
     def __post_init__(self) -> None:
         if not 1 <= self.cells <= 256:
             raise ValueError(f"lbp cells must lie in [1, 256], got {self.cells}")
+        radii = tuple(self.radii)
+        if not radii or len(set(radii)) != len(radii) or any(
+                isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 1 <= r <= 32
+                for r in radii):
+            raise ValueError(f"lbp radii must be distinct integers in [1, 32], got {self.radii}")
+        object.__setattr__(self, "radii", tuple(int(r) for r in radii))
 
     def feature_names(self) -> list[str]:
-        """Names of the output columns: cell row, cell column, label."""
-        return [f"lbp_{u}_{v}_{k}" for u in range(self.cells) for v in range(self.cells)
-                for k in range(self.n_labels)]
+        """Names of the output columns: radius, cell row, cell column, label."""
+        return [f"lbp_r{r}_{u}_{v}_{k}" for r in self.radii for u in range(self.cells)
+                for v in range(self.cells) for k in range(self.n_labels)]
 
     def compute(self, rgb: np.ndarray, n_threads: int = 1) -> np.ndarray:
         """Features of a batch; see the class docstring."""
         return _lbp.lbp_cells(_as_batch(rgb), self.cells, lbp_labels(), self.n_labels,
-                              n_threads)
+                              self.radii, n_threads)
 
 
 FAMILIES: dict[str, type] = {"gray": Gray, "spectrum": Spectrum, "residual": Residual,

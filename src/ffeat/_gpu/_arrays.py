@@ -193,21 +193,24 @@ def residual(xp, rgb, family: Residual, raw_kernels: bool = True):
 # ------------------------------------------------------------------------------ hog
 
 @functools.lru_cache(maxsize=32)
-def _cell_offsets(h: int, w: int, cells: int, n: int) -> np.ndarray:
-    """(h - 2, w - 2) int32: ``(cell row * cells + cell column) * n`` of each
-    interior pixel, cell ``(i * cells // h, j * cells // w)``."""
-    offsets = interior_cells(h, w, cells) * np.int32(n)
+def _cell_offsets(h: int, w: int, cells: int, n: int, margin: int) -> np.ndarray:
+    """(h - 2 margin, w - 2 margin) int32: ``(cell row * cells + cell column) * n``
+    of each pixel at least ``margin`` from every border, cell
+    ``(i * cells // h, j * cells // w)``."""
+    offsets = interior_cells(h, w, cells, margin) * np.int32(n)
     offsets.setflags(write=False)
     return offsets
 
 
-def _cell_sums(xp, index, weights, cells: int, n: int):
-    """``(B, cells**2, n)`` sums per image, cell and bin over the interior pixels:
-    ``index`` the ``(B, H - 2, W - 2)`` int32 bin of each (overwritten), ``weights``
-    float64 alike or ``None`` (counts, int64). One ``bincount`` for the batch."""
+def _cell_sums(xp, index, weights, cells: int, n: int, margin: int = 1):
+    """``(B, cells**2, n)`` sums per image, cell and bin over the pixels at least
+    ``margin`` from every border: ``index`` the ``(B, H - 2 margin, W - 2 margin)``
+    int32 bin of each (overwritten), ``weights`` float64 alike or ``None`` (counts,
+    int64). One ``bincount`` for the batch."""
     b, hi, wi = index.shape
     n_hist = cells * cells * n
-    index += xp.asarray(_cell_offsets(hi + 2, wi + 2, cells, n))[None]
+    offsets = _cell_offsets(hi + 2 * margin, wi + 2 * margin, cells, n, margin)
+    index += xp.asarray(offsets)[None]
     index = index + (n_hist * xp.arange(b, dtype=xp.int64))[:, None, None]
     sums = xp.bincount(index.ravel(), weights=None if weights is None else weights.ravel(),
                        minlength=b * n_hist)
@@ -256,27 +259,31 @@ def _l2hys(xp, hist, eps: float, clip: float):
 # ------------------------------------------------------------------------------ lbp
 
 def lbp(xp, rgb, family: Lbp):
-    """``(B, cells**2 * 10)`` float32 uniform LBP label frequencies per cell.
+    """``(B, len(radii) * cells**2 * 10)`` float32 root uniform LBP label frequencies
+    per radius and cell.
 
-    Integer luma, comparisons and label counts (one ``bincount`` over image,
-    cell and label) are exact; each count is divided by its cell's total in
-    float64, as in the CPU kernel and the reference.
+    Integer luma, comparisons and label counts (one ``bincount`` per radius over
+    image, cell and label) are exact; each count is divided by its cell's total
+    and square-rooted in float64, as in the CPU kernel and the reference.
     """
     b, h, w = rgb.shape[:3]
     n, cells = family.n_labels, family.cells
-    if h < 3 or w < 3:  # no interior pixels
-        return xp.zeros((b, cells * cells * n), dtype=xp.float32)
+    out = xp.zeros((b, len(family.radii), cells * cells, n), dtype=xp.float32)
     luma = _luma_int(xp, rgb)
-    centre = luma[:, 1:-1, 1:-1]
-    code = xp.zeros(centre.shape, dtype=xp.int32)
-    for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
-        code |= (luma[:, 1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] >= centre).astype(xp.int32) << k
-    del luma, centre
-    index = xp.asarray(lbp_labels()).astype(xp.int32)[code]
-    del code
-    counts = _cell_sums(xp, index, None, cells, n)
-    totals = counts.sum(axis=-1, keepdims=True)
-    return (counts / xp.maximum(totals, 1)).reshape(b, -1).astype(xp.float32)
+    labels = xp.asarray(lbp_labels()).astype(xp.int32)
+    for q, r in enumerate(family.radii):
+        if h < 2 * r + 1 or w < 2 * r + 1:  # no pixel has all its neighbours
+            continue
+        centre = luma[:, r:h - r, r:w - r]
+        code = xp.zeros(centre.shape, dtype=xp.int32)
+        for k, (dy, dx) in enumerate(LBP_NEIGHBOURS):
+            neighbour = luma[:, r + r * dy:h - r + r * dy, r + r * dx:w - r + r * dx]
+            code |= (neighbour >= centre).astype(xp.int32) << k
+        counts = _cell_sums(xp, labels[code], None, cells, n, margin=r)
+        del code
+        totals = counts.sum(axis=-1, keepdims=True)
+        out[:, q] = xp.sqrt(counts / xp.maximum(totals, 1))
+    return out.reshape(b, -1)
 
 
 # ---------------------------------------------------------------------------- entry
