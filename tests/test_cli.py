@@ -66,7 +66,7 @@ def test_extract_mixed_folder(mixed, tmp_path, capsys):
             {"family": "spectrum", "n_bins": 64},
             {"family": "residual", "channels": ["Y", "Cb", "Cr"], "T": 2, "q": 1.0},
             {"family": "hog", "cells": 32, "orientations": 9},
-            {"family": "lbp", "cells": 32}]
+            {"family": "lbp", "cells": 32, "radii": [1, 2, 3]}]
         assert str(z["ffeat_version"]) == ffeat.__version__
     assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~_umask()
     for path in bad:
