@@ -17,8 +17,9 @@ products, the spectrum with ``cupy.fft.rfft2`` over the last two axes of the
 ``(B, H, W)`` luma (cuFFT plans are cached by CuPy per shape), the residual
 filters as shifted array sums, the gradient histograms of hog as float64
 ``arctan2`` and one ``bincount`` over image, cell and bin, the LBP codes of lbp
-as eight shifted integer comparisons and one ``bincount``. The same array code runs with NumPy on the CPU,
-which is how it is tested against :mod:`ffeat._reference` without a GPU; two
+as eight shifted integer comparisons and one ``bincount`` per radius. The same
+array code runs with NumPy on the CPU, which is how it is tested against
+:mod:`ffeat._reference` without a GPU; two
 scatter-adds have raw CUDA kernels (:mod:`._kernels`).
 
 Notes for CuPy users

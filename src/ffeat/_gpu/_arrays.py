@@ -4,7 +4,7 @@
 hold it to :mod:`ffeat._reference`) and on a CUDA device. Everything is batched
 over the leading axis of a ``(B, H, W, 3)`` uint8 array and computed in float32
 (moment and ring sums, and the whole of hog, in float64; lbp in exact integers
-up to its float64 frequencies), like the compiled CPU kernels.
+up to its float64 root frequencies), like the compiled CPU kernels.
 
 Three steps have a CuPy-only fast path (:mod:`._kernels`): the ring sums of
 the spectrum and the co-occurrence counts of the residuals, scatter-adds into
