@@ -87,7 +87,7 @@ def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
     -------
     ndarray of float32, shape (B, len(radii) * cells * cells * n_labels)
         Row-major over radius, cell row, cell column, label; the square roots
-        of each non-empty cell's label frequencies among its interior pixels,
+        of each non-empty cell's label frequencies among its coded pixels,
         empty cells zero.
     """
     if rgb.shape[3] != 3:
@@ -96,15 +96,15 @@ def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
         raise ValueError(f"cells must be at least 1, got {cells}")
     if labels.shape[0] != 256 or n_labels < 1 or np.asarray(labels).max() >= n_labels:
         raise ValueError(f"labels must map the 256 codes into [0, {n_labels})")
-    cdef const int[::1] r = np.ascontiguousarray(radii, dtype=np.int32)
-    if r.shape[0] < 1 or np.asarray(r).min() < 1:
+    cdef const int[::1] radii_c = np.ascontiguousarray(radii, dtype=np.int32)
+    if radii_c.shape[0] < 1 or np.asarray(radii_c).min() < 1:
         raise ValueError(f"radii must be one or more integers of at least 1, got {radii}")
     cdef Py_ssize_t B = rgb.shape[0], b
-    out = np.empty((B, r.shape[0] * cells * cells * n_labels), dtype=np.float32)
+    out = np.empty((B, radii_c.shape[0] * cells * cells * n_labels), dtype=np.float32)
     cdef float[:, ::1] o = out
     cdef int failed = 0
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
-        if _lbp_one(rgb[b], o[b], cells, labels, n_labels, r) != 0:
+        if _lbp_one(rgb[b], o[b], cells, labels, n_labels, radii_c) != 0:
             failed += 1
     if failed:
         raise MemoryError("lbp_cells: out of memory for the luma and histogram buffers")

@@ -19,8 +19,8 @@ filters as shifted array sums, the gradient histograms of hog as float64
 ``arctan2`` and one ``bincount`` over image, cell and bin, the LBP codes of lbp
 as eight shifted integer comparisons and one ``bincount`` per radius. The same
 array code runs with NumPy on the CPU, which is how it is tested against
-:mod:`ffeat._reference` without a GPU; two
-scatter-adds have raw CUDA kernels (:mod:`._kernels`).
+:mod:`ffeat._reference` without a GPU; two scatter-adds have raw CUDA kernels
+(:mod:`._kernels`).
 
 Notes for CuPy users
 --------------------
