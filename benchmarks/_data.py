@@ -37,7 +37,7 @@ from ffeat._reference import REFERENCES
 
 #: Image sides every size-dependent benchmark covers.
 SIZES = (256, 512, 1024)
-#: Label of the default feature set (``spectrum+residual``).
+#: Label of the default feature set (its family names joined by ``+``).
 DEFAULT = "+".join(ffeat.DEFAULT_FEATURES)
 #: Feature sets timed: each family and the default set.
 FAMILY_SETS = {**{name: (name,) for name in ffeat.features.FAMILIES},

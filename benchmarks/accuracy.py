@@ -38,7 +38,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat._models import sigmoid  # noqa: E402
+from ffeat._models import MODELS, sigmoid  # noqa: E402
 from ffeat.features import FAMILIES, resolve_features  # noqa: E402
 
 SEED = 0
@@ -173,8 +173,8 @@ def plot(result: dict, path: str) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--classifiers", nargs="+", default=["logistic", "stacked", "hgb"],
-                   choices=["logistic", "stacked", "hgb"])
+    p.add_argument("--classifiers", nargs="+", default=list(MODELS),
+                   choices=list(MODELS))
     p.add_argument("--quick", action="store_true", help="20 images per class (a smoke test)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE", help="also plot the AUCs (needs matplotlib)")

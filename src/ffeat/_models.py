@@ -12,8 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from ._stacking import StackedLogistic, standardised_logistic
 
-__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS",
-           "DEFAULT_CLASSIFIER",
+__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS", "DEFAULT_CLASSIFIER",
            "make_estimator", "model_class", "uses_features", "sigmoid"]
 
 

@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
         description="Build the embedded demo set (crops of scikit-image's photographs as "
                     "real, the same crops through a transposed-convolution upsampler as "
                     "fake), train the stacked and plain logistic regressions and gradient "
-                    "boosting on two thirds, "
-                    "and print ROC AUC, accuracy and equal error rate on the held-out third.")
+                    "boosting on two thirds, and print ROC AUC, accuracy and equal error "
+                    "rate on the held-out third.")
     p.add_argument("--n", type=int, default=60, metavar="N",
                    help="images per class (default: 60)")
     add_run_options(p, cache=False)
