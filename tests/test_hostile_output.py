@@ -12,7 +12,6 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from ffeat import Detector
 from ffeat._atomic import atomic_write, remove_stale_temps
@@ -23,13 +22,7 @@ from ffeat.cli import main
 from ffeat.cli._output import claim_output, output_problem
 from ffeat.cli.predict import _write
 from ffeat.extraction import ImageError
-
-
-def _image(path, seed: int = 0) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = np.random.default_rng(seed).integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(path)
-    return str(path)
+from conftest import write_image
 
 
 @pytest.fixture
@@ -37,8 +30,8 @@ def data(tmp_path):
     """A labelled folder of 2 real and 2 fake images; returns the folder."""
     folder = tmp_path / "data"
     for i in range(2):
-        _image(folder / "real" / f"{i}.png", i)
-        _image(folder / "fake" / f"{i}.png", 10 + i)
+        write_image(folder / "real" / f"{i}.png", i)
+        write_image(folder / "fake" / f"{i}.png", 10 + i)
     return folder
 
 
@@ -236,7 +229,7 @@ def test_skipped_files_are_escaped_on_stderr(tmp_path, capsys):
 
 
 def test_streamed_csv_defuses_formulas(model, tmp_path, monkeypatch):
-    _image(tmp_path / "=cmd.png")
+    write_image(tmp_path / "=cmd.png")
     monkeypatch.chdir(tmp_path)
     assert main(["predict", str(model), "=cmd.png", "--output", "rows.csv", "-q",
                  "--no-cache"]) == 0
