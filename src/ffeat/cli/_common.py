@@ -101,7 +101,7 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                        help="images per gradient step (default: 32)")
     group.add_argument("--input-size", type=int, default=128, metavar="PX",
                        help="side images are resized to, at least 32 (default: 128)")
-    group.add_argument("--patience", type=int, default=5, metavar="N",
+    group.add_argument("--patience", type=positive_int, default=5, metavar="N",
                        help="epochs without a better validation loss before training "
                             "stops (default: 5)")
 
