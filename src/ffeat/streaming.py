@@ -25,7 +25,7 @@ import numpy as np
 from ._featurefile import load_extraction, save_extraction
 from ._manifest import Manifest, ResumeError
 from ._persist import _families
-from ._predictions import COLUMNS, cells, prediction_rows
+from ._predictions import COLUMNS, csv_cells, prediction_rows
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
@@ -137,7 +137,7 @@ class _CsvRows:
         return True  # the file's length was checked on opening
 
     def write(self, index: int, items: list[Item], rows: list[dict]):
-        self._append(cells(r) for r in rows)
+        self._append(csv_cells(r) for r in rows)
         reasons = [r["error"] for r in rows if r["error"] is not None]
         return {"rows": len(rows) - len(reasons), "errors": len(reasons),
                 "end": self.fh.tell()}, reasons
