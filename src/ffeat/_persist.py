@@ -9,6 +9,14 @@ tensor as an array; the network is rebuilt from them, ``torch.load`` is never
 used), and ``checksum``, a SHA-256 over all of it, so a file changed after saving is refused rather than
 silently scoring differently. (The checksum guards against corruption and
 accidental edits, not against someone who rewrites it on purpose.)
+
+A file is not trusted while it is read: member names, declared sizes and
+compression ratios are checked before any member is read; the metadata is read
+first (at most ``MAX_META_BYTES``) and bounds what the model's arrays may take
+(``max_bytes`` of its class, at most ``MAX_MODEL_BYTES``); each ``.npy`` header
+must account for exactly its member's size; every array is checked by its model
+class (``from_arrays``: dtype, shape, index ranges, tree acyclicity), and the
+feature configuration's column count is checked before its names are built.
 """
 from __future__ import annotations
 

@@ -244,6 +244,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     ------
     ResumeError
         When ``output`` holds another extraction or was made from other inputs.
+    ffeat._lock.OutputLockedError
+        When another run is writing ``output`` now.
     ImportError
         When ``scheduler`` is given and dask.distributed is not installed.
     """
@@ -316,6 +318,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     ResumeError
         When ``output`` exists without its manifest, or was made with another
         model, threshold or inputs.
+    ffeat._lock.OutputLockedError
+        When another run is writing ``output`` now.
     ffeat.ModelFileError
         When ``model`` is a path that cannot be loaded.
     ImportError
