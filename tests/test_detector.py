@@ -401,6 +401,20 @@ def test_an_absurd_feature_configuration_is_refused_before_naming_its_columns(
     assert "another count" in _model_error(path)
 
 
+@pytest.mark.parametrize("change, words", [
+    ({"channels": [100_000] * 5}, "channels"),
+    ({"dropout": "0.3"}, "dropout"),
+    ({"input_size": 10**6}, "input_size 1000000 is above"),
+    ({"input_size": 2}, "input_size must be a whole number"),
+])
+def test_a_cnn_configuration_is_checked_before_the_network_is_built(change, words):
+    from ffeat._cnn import _ARCHITECTURE, CHANNELS, DROPOUT, CnnModel
+    config = {"architecture": _ARCHITECTURE, "input_size": 128, "channels": list(CHANNELS),
+              "dropout": DROPOUT, **change}
+    with pytest.raises(ValueError, match=words):  # before torch is needed: no torch here
+        CnnModel.from_arrays({"config": np.array(json.dumps(config))})
+
+
 @pytest.mark.parametrize("family", [
     ffeat.features.Gray(7), ffeat.features.Spectrum(5), ffeat.features.Residual(("Y", "R"), 3),
     ffeat.features.Hog(3, 4), ffeat.features.Lbp(2, (1, 5))])

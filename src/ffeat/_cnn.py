@@ -262,7 +262,6 @@ class CnnModel:
             When a weight is missing, unknown or not numeric, or the configuration
             is not one this version builds.
         """
-        torch = import_torch()
         config = json.loads(str(a["config"]))
         if not isinstance(config, dict):
             raise ValueError("the CNN configuration is not a JSON object")
@@ -277,6 +276,7 @@ class CnnModel:
         if config["input_size"] > MAX_INPUT_SIZE:
             raise ValueError(f"CNN input_size {config['input_size']} is above "
                              f"{MAX_INPUT_SIZE}")
+        torch = import_torch()
         net = _build_net(torch, config)
         names = {f"weights/{k}" for k in net.state_dict()} | {"config"}
         unknown = sorted(set(a) - names)
