@@ -121,8 +121,8 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) 
     and its header's shape and dtype account for exactly that size."""
     if info.file_size > limit:
         raise ModelFileError(f"{path}: member {info.filename} declares {info.file_size:,} "
-                             f"bytes, more than the {limit:,} a model of this kind needs; "
-                             "not a file ffeat wrote")
+                             f"bytes, more than the {limit:,} ffeat reads for it; not a "
+                             "file ffeat wrote")
     with zf.open(info) as fh:
         version = np.lib.format.read_magic(fh)
         if version not in ((1, 0), (2, 0)):
@@ -142,8 +142,8 @@ def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) 
 
 
 def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
-    """The archive's members by name, refused unless each is one a model file holds and
-    none is compressed beyond what its arrays allow (nothing is read yet)."""
+    """The archive's members by name, refused unless each is one a model file may hold,
+    named once, expanding at most ``_MAX_RATIO`` times (nothing is read yet)."""
     infos = zf.infolist()
     if len(infos) > _MAX_MEMBERS:
         raise ModelFileError(f"{path}: {len(infos):,} members in the archive; a model file "
