@@ -407,3 +407,9 @@ def test_a_link_at_the_lock_file_name_is_not_followed(tmp_path):
     with pytest.raises(OSError), _lock.locked(tmp_path / "out.csv"):
         pass
     assert victim.read_text() == "keep me"
+
+
+def test_an_output_in_a_missing_folder_is_named(data, tmp_path, model_file):
+    out = tmp_path / "nowhere" / "p.csv"
+    with pytest.raises(FileNotFoundError, match=f"{out}: its folder .* does not exist"):
+        ffeat.predict_to(model_file, data, out)

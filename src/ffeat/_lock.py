@@ -63,7 +63,8 @@ def locked(output) -> Iterator[Path]:
         When another run holds the lock (the message names its pid, host and
         start time); the lock is not waited for.
     OSError
-        When the lock file cannot be created.
+        When the lock file cannot be created (FileNotFoundError naming ``output``
+        when its folder is missing).
     """
     output = Path(output)
     path = lock_path(output)
@@ -72,7 +73,11 @@ def locked(output) -> Iterator[Path]:
         return
     while True:
         # O_NOFOLLOW: a link planted at the lock file's name must not lead our write elsewhere.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{output}: its folder {path.parent} does not exist; "
+                                    "create it first") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
