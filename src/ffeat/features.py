@@ -442,3 +442,17 @@ def describe_features(families: tuple[Family, ...]) -> list[dict]:
     """JSON-ready description of configured families (name plus parameters)."""
     return [{"family": f.name, **{k: list(v) if isinstance(v, tuple) else v
                                   for k, v in asdict(f).items()}} for f in families]
+
+
+def n_columns(family: Family) -> int:
+    """``len(family.feature_names())``, counted without building the names (a saved
+    configuration is checked with it before anything that large is built)."""
+    if isinstance(family, Gray):
+        return family.size ** 2
+    if isinstance(family, Spectrum):
+        return family.n_bins
+    if isinstance(family, Residual):
+        return len(family.channels) * len(RESIDUAL_FILTERS) * ((2 * family.T + 1) ** 2 + 3)
+    if isinstance(family, Hog):
+        return family.cells ** 2 * family.orientations
+    return len(family.radii) * family.cells ** 2 * family.n_labels

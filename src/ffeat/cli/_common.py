@@ -6,6 +6,7 @@ import sys
 import warnings
 
 from .._gpu import BACKENDS
+from .._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
 from ..streaming import DEFAULT_SHARD_SIZE, ResumeError
@@ -75,8 +76,8 @@ def run_sharded(args: argparse.Namespace, run, *positional, **options) -> int:
                       scheduler=args.scheduler, workers=args.workers, jobs=args.jobs,
                       progress=progress(args), cache=args.cache, backend=args.backend,
                       **options)
-    except (ResumeError, ImportError) as exc:  # another run's output; dask not installed
-        return fail(str(exc), 2)
+    except (ResumeError, OutputLockedError, ImportError) as exc:  # another run's output
+        return fail(str(exc), 2)  # or one being written now; dask not installed
     except OSError as exc:  # the output cannot be written, the scheduler not reached
         return fail(str(exc))
     say(args, str(summary))
