@@ -203,14 +203,15 @@ def describe_data(data) -> str:
     """Where labelled images come from, in one line, for model metadata and reports.
 
     A path gives its resolved form; a :class:`Dataset` the folder that holds all
-    its files; anything else ``"N in-memory images"``. Two descriptions are
-    equal when they name the same place.
+    its files (a symbolic link loop or a dangling link is left as written: it
+    fails later as an error record); anything else ``"N in-memory images"``. Two
+    descriptions are equal when they name the same place.
     """
     if isinstance(data, (str, os.PathLike)):
-        return os.fspath(Path(data).resolve())
+        return os.path.realpath(data)  # never raises: a link loop stays as written
     if isinstance(data, Dataset) and data.paths:
         try:
-            return os.path.commonpath([os.fspath(Path(p).resolve().parent)
+            return os.path.commonpath([os.path.dirname(os.path.realpath(p))
                                        for p in data.paths])
         except ValueError:  # paths on different drives
             pass
