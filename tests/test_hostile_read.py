@@ -7,6 +7,7 @@ import io
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -15,7 +16,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import EpsImagePlugin, Image
+from PIL import EpsImagePlugin, Image, ImageFile
 
 import ffeat
 from ffeat import ImageReadError, load_image
@@ -206,3 +207,66 @@ def test_other_pillow_formats_are_unsupported_but_a_pil_image_is_the_callers_cho
     buf.seek(0)
     with Image.open(buf) as opened:  # opened by the caller: read as given
         np.testing.assert_array_equal(load_image(opened), np.asarray(im))
+
+
+# ------------------------------------------------------------------ truncated JPEGs
+
+def _claiming(jpeg: bytes, width: int, height: int) -> bytes:
+    """``jpeg`` with its start-of-frame segment patched to declare ``width`` x ``height``."""
+    data, pos = bytearray(jpeg), 2
+    while data[pos + 1] not in (0xC0, 0xC1, 0xC2):
+        pos += 2 + struct.unpack(">H", data[pos + 2:pos + 4])[0]
+    data[pos + 5:pos + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    def load(self):
+        raise AssertionError("pixel data was decoded")
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_jpeg_cut_short_with_an_end_marker_appended_is_refused(progressive):
+    jpeg = _jpeg(128, progressive=progressive)
+    assert load_image(jpeg).shape == (128, 128, 3)
+    with pytest.raises(ImageReadError, match="truncated JPEG"):
+        load_image(jpeg[:len(jpeg) // 4] + b"\xff\xd9")
+
+
+def test_small_jpeg_claiming_9000x9000_is_refused_before_decoding(no_decoding):
+    t0 = time.perf_counter()
+    with pytest.raises(ImageReadError, match=r"truncated JPEG: 1,899,563 blocks declared need "
+                                             r"at least 237,446 bytes"):
+        load_image(_claiming(_jpeg(64), 9000, 9000))
+    assert time.perf_counter() - t0 < 1
+
+
+def test_padding_after_the_end_does_not_hide_missing_data():
+    # junk after the end marker makes the file big enough: caught after decoding
+    claim = _claiming(_jpeg(64), 2000, 2000) + bytes(200_000)
+    with pytest.raises(ImageReadError, match="uniform gray libjpeg puts where data is missing"):
+        load_image(claim)
+
+
+def test_truncated_jpeg_is_refused_even_when_pillow_is_told_to_load_truncated_images(
+        monkeypatch):
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # ffeat never changes it
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    jpeg = _jpeg(128)
+    with pytest.raises(ImageReadError, match="truncated JPEG"):
+        load_image(jpeg[:len(jpeg) // 3])
+
+
+@pytest.mark.parametrize("kind", ["gray", "progressive gray", "restart intervals",
+                                  "gray top", "4:4:4"])
+def test_genuine_jpegs_are_not_taken_for_truncated(kind):
+    rgb = np.random.default_rng(3).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    rgb[:40] = 128  # a flat mid-gray band: fine anywhere but as the whole last block row
+    im = Image.fromarray(rgb).convert("L" if kind.endswith("gray") else "RGB")
+    kw = {"progressive gray": {"progressive": True}, "4:4:4": {"subsampling": 0},
+          "restart intervals": {"restart_marker_rows": 1}}.get(kind, {})
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=95, **kw)
+    assert load_image(buf.getvalue()).shape == (96, 80, 3)

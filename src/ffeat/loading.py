@@ -34,6 +34,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._jpeg import gray_fill, missing_data, read_layout
+
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
 
 #: Largest image decoded by default: Pillow's own warning limit (89,478,485
@@ -260,14 +262,23 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
             raise ImageReadError(
                 source, f"image too large: {w}x{h} = {w * h:,} pixels, over max_pixels="
                 f"{max_pixels:,}; raise max_pixels if this image is genuine")
+        layout = read_layout(fp) if im.format in ("JPEG", "MPO") else None
+        if layout is not None and (problem := missing_data(layout)):
+            raise ImageReadError(source, problem)
         try:
             im.seek(0)  # first frame of animations
             im.load()
-            im = ImageOps.exif_transpose(im)
         except Image.DecompressionBombError as exc:
             raise _bomb(source, exc) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageReadError(source, f"truncated or corrupt image data ({exc})") from None
+        if layout is not None and gray_fill(im, layout):
+            raise ImageReadError(source, "truncated JPEG: its last row of blocks is the "
+                                         "uniform gray libjpeg puts where data is missing")
+        try:
+            ImageOps.exif_transpose(im, in_place=True)  # no copy of the pixels
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(source, f"corrupt orientation data ({exc})") from None
         return _pil_to_rgb(im, source)
 
 
