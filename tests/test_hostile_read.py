@@ -270,3 +270,27 @@ def test_genuine_jpegs_are_not_taken_for_truncated(kind):
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=95, **kw)
     assert load_image(buf.getvalue()).shape == (96, 80, 3)
+
+
+def test_report_image_statistics_never_block_on_a_fifo(tmp_path):
+    from ffeat.report._imagestats import _format_of, _min_side
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    answers = []
+    thread = threading.Thread(target=lambda: answers.extend([_min_side(fifo), _format_of(fifo)]),
+                              daemon=True)
+    thread.start()
+    thread.join(10)
+    _release_fifo(fifo)
+    assert answers == [None, "unknown"]
+
+
+def test_manifest_rows_naming_broken_links_become_error_records(tmp_path):
+    _tiny_dataset(tmp_path)
+    rows = ["path,label"] + [f"{p.relative_to(tmp_path)},{p.parent.name}"
+                             for p in sorted(tmp_path.glob("*/*.jpg"))]
+    (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
+    data = ffeat.load_dataset(tmp_path / "list.csv")
+    assert len(data.paths) == 7
+    result = ffeat.extract(data.paths, features="spectrum", jobs=1)
+    assert len(result.sources) == 4 and len(result.errors) == 3

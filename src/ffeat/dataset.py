@@ -103,13 +103,19 @@ def _resolve_row_path(base: Path, value: str, label_word: str, label: int) -> Pa
                              base / ("fake" if label else "real")])
     for folder in folders:
         candidate = folder / value
-        if candidate.is_file():
+        if _names_a_file(candidate):
             return candidate
         if not candidate.suffix:
             for ext in sorted(IMAGE_EXTENSIONS):
-                if candidate.with_suffix(ext).is_file():
+                if _names_a_file(candidate.with_suffix(ext)):
                     return candidate.with_suffix(ext)
     return None
+
+
+def _names_a_file(path: Path) -> bool:
+    """A file, or a symbolic link even when broken or looping: reading it then
+    gives an error record, not a missing manifest row."""
+    return path.is_file() or path.is_symlink()
 
 
 def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | None,

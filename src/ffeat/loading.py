@@ -25,10 +25,12 @@ are opened read-only and arrays are copied before conversion.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
 import stat
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -253,6 +255,34 @@ def _open(fp: BinaryIO, source: str) -> Image.Image:
                                      "corrupt header)") from None
     except OSError as exc:
         raise ImageReadError(source, f"cannot open: {exc}") from None
+
+
+@contextlib.contextmanager
+def open_image(obj, source: str) -> Iterator[Image.Image]:
+    """Open a path or encoded bytes as :func:`load_image` does, without decoding.
+
+    Only a regular file is opened, without blocking, and only by the in-process
+    decoders of :data:`ACCEPTED_FORMATS`: for reading a header (size, format).
+
+    Parameters
+    ----------
+    obj : str, os.PathLike or bytes
+        The file or the encoded image.
+    source : str
+        Its name in error messages.
+
+    Yields
+    ------
+    PIL.Image.Image
+        The opened image, closed with its file when the block ends.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the input and why it cannot be opened.
+    """
+    with _stream(obj, source) as fp, _open(fp, source) as im:
+        yield im
 
 
 def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
