@@ -3,9 +3,10 @@
 Every input becomes an ``(H, W, 3)`` ``uint8`` RGB array, the same for every
 backend:
 
-* files and bytes are decoded with Pillow (JPEG, PNG, WebP, BMP, TIFF, GIF
-  first frame, and whatever else the installed Pillow reads); the EXIF
-  orientation is applied;
+* files and bytes are decoded with Pillow's in-process decoders of
+  :data:`ACCEPTED_FORMATS` only (JPEG, PNG, WebP, BMP, TIFF, GIF first frame);
+  any other format is refused, so no external program ever sees input data
+  (Pillow runs Ghostscript on PostScript); the EXIF orientation is applied;
 * colour conversion: L, LA, 1, P and PA are expanded to RGB (gray images give
   three equal channels); CMYK, YCbCr, LAB and HSV go through Pillow's RGB
   conversion;
@@ -20,8 +21,12 @@ backend:
 
 Images smaller than ``min_size`` pixels on a side are refused, and so are
 encoded images of more than ``max_pixels`` pixels, before decoding (a
-decompression bomb is refused from its header). Inputs are never modified: files
-are opened read-only and arrays are copied before conversion.
+decompression bomb is refused from its header). Only regular files are read: a
+FIFO, socket, device or folder is refused without blocking, and so are symbolic
+link loops and dangling links. Truncated data is refused, also a JPEG cut short
+with an end marker appended (see :mod:`ffeat._jpeg`). Decoding takes at most
+about 10 bytes per pixel (the decoded image and its RGB array). Inputs are never
+modified: files are opened read-only and arrays are copied before conversion.
 """
 from __future__ import annotations
 
