@@ -294,3 +294,12 @@ def test_manifest_rows_naming_broken_links_become_error_records(tmp_path):
     assert len(data.paths) == 7
     result = ffeat.extract(data.paths, features="spectrum", jobs=1)
     assert len(result.sources) == 4 and len(result.errors) == 3
+
+
+@pytest.mark.parametrize("cut", [b"\xff\xd8\xff\xe0\x00\x00", b"\xff\xd8\xff\xe0\x00\x01junk",
+                                 b"\xff\xd8\xff\xda\x00\x02", b"\xff\xd8\xff"])
+def test_broken_jpeg_markers_give_a_reason_not_a_crash(cut):
+    try:  # the marker walk gives up; Pillow decodes what it can or says why not
+        assert load_image(cut + _jpeg(48)[2:]).shape == (48, 48, 3)
+    except ImageReadError as exc:
+        assert exc.reason

@@ -21,7 +21,6 @@ JPEG, is not seen; an arithmetic-coded JPEG is only checked for missing scans.
 from __future__ import annotations
 
 import io
-import mmap
 import re
 import struct
 from typing import BinaryIO, NamedTuple
@@ -38,6 +37,8 @@ _FRAMES = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xC
 #: A marker inside entropy-coded data: 0xFF then anything but a stuffed 0x00, a
 #: restart marker (0xD0-0xD7) or a fill byte.
 _MARKER = re.compile(rb"\xff[\xc0-\xcf\xd8-\xfe]")
+#: Bytes of coded data searched for the next marker at a time.
+_CHUNK = 1 << 20
 #: Rows checked for libjpeg's mid-gray fill: one row of 8x8 blocks.
 _FILL_ROWS = 8
 
@@ -80,43 +81,54 @@ def _frame(segment) -> tuple[int, list[int]]:
     return blocks, ids
 
 
-def _contents(fp: BinaryIO):
-    """The whole data of ``fp`` without copying a file into memory (a mapping)."""
-    if isinstance(fp, io.BytesIO):
-        return fp.getvalue()
-    return mmap.mmap(fp.fileno(), 0, access=mmap.ACCESS_READ)
-
-
 def read_layout(fp: BinaryIO) -> JpegLayout | None:
     """The layout of the JPEG in ``fp``, None when its marker structure cannot be
-    followed (the decoder then reports the problem)."""
-    data = _contents(fp)
+    followed (the decoder then reports the problem). Reads the segments and
+    searches the coded data a chunk at a time: memory stays flat for any file."""
     try:
-        return _walk(data)
+        return _walk(fp)
     except (struct.error, IndexError, ValueError):
         return None
-    finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
 
 
-def _walk(data) -> JpegLayout | None:
+def _read_at(fp: BinaryIO, pos: int, n: int) -> bytes:
+    fp.seek(pos)
+    return fp.read(n)
+
+
+def _next_marker(fp: BinaryIO, pos: int) -> int:
+    """Where the coded data from ``pos`` ends: its next marker, or the end of the file."""
+    while True:
+        chunk = _read_at(fp, pos, _CHUNK + 1)  # one byte more: a marker across the seam
+        found = _MARKER.search(chunk)
+        if found:
+            return pos + found.start()
+        if len(chunk) <= _CHUNK:
+            return pos + len(chunk)
+        pos += _CHUNK
+
+
+def _walk(fp: BinaryIO) -> JpegLayout | None:
     """Follow the marker segments of a JPEG, skipping over the coded data of each scan."""
-    if data[:2] != b"\xff\xd8":
+    if _read_at(fp, 0, 2) != b"\xff\xd8":
         return None
+    size = fp.seek(0, io.SEEK_END)
     frame, blocks, ids, first_scan, sent = None, 0, [], None, {}
     pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
+    while pos + 4 <= size:
+        head = _read_at(fp, pos, 4)
+        if head[0] != 0xFF:
             return None
-        marker = data[pos + 1]
+        marker = head[1]
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
             continue
         if marker == 0xD9:  # end of image
             break
-        length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-        segment = data[pos + 4:pos + 2 + length]
+        length = struct.unpack(">H", head[2:])[0]
+        if length < 2:
+            return None
+        segment = fp.read(length - 2)
         pos += 2 + length
         if marker in _FRAMES:
             frame = marker
@@ -129,13 +141,12 @@ def _walk(data) -> JpegLayout | None:
                 low = sent.setdefault(segment[1 + 2 * i], {})
                 for k in range(ss, min(se, 63) + 1):
                     low[k] = min(low.get(k, 99), ahal & 15)
-            found = _MARKER.search(data, pos)
-            pos = found.start() if found else len(data)
+            pos = _next_marker(fp, pos)
     if frame is None or first_scan is None:
         return None
     unsent = 0 if frame not in _PROGRESSIVE_FRAMES else \
         sum(sum(sent.get(c, {}).get(k, 99) > 0 for k in range(64)) for c in ids)
-    return JpegLayout(frame, blocks, len(data) - first_scan, unsent)
+    return JpegLayout(frame, blocks, size - first_scan, unsent)
 
 
 def missing_data(layout: JpegLayout) -> str | None:
