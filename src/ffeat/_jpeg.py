@@ -153,7 +153,7 @@ def missing_data(layout: JpegLayout) -> str | None:
     """Why the coded data cannot hold the declared image, or None (see the module notes)."""
     if layout.frame in _HUFFMAN_FRAMES and layout.coded_bytes * 8 < layout.blocks:
         return (f"truncated JPEG: {layout.blocks:,} blocks declared need at least "
-                f"{-(-layout.blocks // 8):,} bytes of coded data, the file has "
+                f"{_ceil(layout.blocks, 8):,} bytes of coded data, the file has "
                 f"{layout.coded_bytes:,}")
     if layout.unsent:
         return (f"truncated JPEG: its scans end before every coefficient is sent in full "
