@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
+from .loading import ImageReadError, open_regular_file
 
 __all__ = ["FeatureCache", "default_cache_dir", "resolve_cache"]
 
@@ -50,13 +51,12 @@ class FeatureCache:
 
     @staticmethod
     def key(path) -> str | None:
-        """SHA-256 of a regular file's content; None when it cannot be read."""
+        """SHA-256 of a regular file's content; None when it cannot be read or is not a
+        regular file (never blocks: a FIFO is not opened for reading)."""
         try:
-            with open(path, "rb") as fh:
-                if not os.path.isfile(path):
-                    return None
+            with open_regular_file(path, os.fspath(path)) as fh:
                 return hashlib.file_digest(fh, "sha256").hexdigest()
-        except OSError:
+        except (ImageReadError, OSError):
             return None  # the reader reports the reason
 
     def _path(self, key: str) -> Path:

@@ -103,13 +103,19 @@ def _resolve_row_path(base: Path, value: str, label_word: str, label: int) -> Pa
                              base / ("fake" if label else "real")])
     for folder in folders:
         candidate = folder / value
-        if candidate.is_file():
+        if _names_a_file(candidate):
             return candidate
         if not candidate.suffix:
             for ext in sorted(IMAGE_EXTENSIONS):
-                if candidate.with_suffix(ext).is_file():
+                if _names_a_file(candidate.with_suffix(ext)):
                     return candidate.with_suffix(ext)
     return None
+
+
+def _names_a_file(path: Path) -> bool:
+    """A file, or a symbolic link even when broken or looping: reading it then
+    gives an error record, not a missing manifest row."""
+    return path.is_file() or path.is_symlink()
 
 
 def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | None,
@@ -203,14 +209,15 @@ def describe_data(data) -> str:
     """Where labelled images come from, in one line, for model metadata and reports.
 
     A path gives its resolved form; a :class:`Dataset` the folder that holds all
-    its files; anything else ``"N in-memory images"``. Two descriptions are
-    equal when they name the same place.
+    its files (a symbolic link loop or a dangling link is left as written: it
+    fails later as an error record); anything else ``"N in-memory images"``. Two
+    descriptions are equal when they name the same place.
     """
     if isinstance(data, (str, os.PathLike)):
-        return os.fspath(Path(data).resolve())
+        return os.path.realpath(data)  # never raises: a link loop stays as written
     if isinstance(data, Dataset) and data.paths:
         try:
-            return os.path.commonpath([os.fspath(Path(p).resolve().parent)
+            return os.path.commonpath([os.path.dirname(os.path.realpath(p))
                                        for p in data.paths])
         except ValueError:  # paths on different drives
             pass

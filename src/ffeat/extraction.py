@@ -5,7 +5,6 @@ import functools
 import itertools
 import os
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -16,6 +15,7 @@ from ._perturb import Perturbed
 from ._progress import Progress
 from ._sources import Item, expand_inputs
 from ._version import __version__
+from ._workers import DaemonPool
 from .features import describe_features, resolve_features
 from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
                       load_image)
@@ -102,8 +102,9 @@ def _features_of(item: Item, families, max_pixels: int, min_size: int,
 
 def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
                  cache: FeatureCache | None):
-    """``(item, future)`` in input order from a thread pool computing one image per task."""
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    """``(item, future)`` in input order from a thread pool computing one image per task
+    (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
+    with DaemonPool(jobs) as pool:
 
         def submit(item: Item):
             return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache)

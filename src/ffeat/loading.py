@@ -3,9 +3,10 @@
 Every input becomes an ``(H, W, 3)`` ``uint8`` RGB array, the same for every
 backend:
 
-* files and bytes are decoded with Pillow (JPEG, PNG, WebP, BMP, TIFF, GIF
-  first frame, and whatever else the installed Pillow reads); the EXIF
-  orientation is applied;
+* files and bytes are decoded with Pillow's in-process decoders of
+  :data:`ACCEPTED_FORMATS` only (JPEG, PNG, WebP, BMP, TIFF, GIF first frame);
+  any other format is refused, so no external program ever sees input data
+  (Pillow runs Ghostscript on PostScript); the EXIF orientation is applied;
 * colour conversion: L, LA, 1, P and PA are expanded to RGB (gray images give
   three equal channels); CMYK, YCbCr, LAB and HSV go through Pillow's RGB
   conversion;
@@ -20,18 +21,27 @@ backend:
 
 Images smaller than ``min_size`` pixels on a side are refused, and so are
 encoded images of more than ``max_pixels`` pixels, before decoding (a
-decompression bomb is refused from its header). Inputs are never modified: files
-are opened read-only and arrays are copied before conversion.
+decompression bomb is refused from its header). Only regular files are read: a
+FIFO, socket, device or folder is refused without blocking, and so are symbolic
+link loops and dangling links. Truncated data is refused, also a JPEG cut short
+with an end marker appended (see :mod:`ffeat._jpeg`). Decoding takes at most
+about 10 bytes per pixel (the decoded image and its RGB array). Inputs are never
+modified: files are opened read-only and arrays are copied before conversion.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
 import stat
-from pathlib import Path
+from collections.abc import Iterator
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ._jpeg import gray_fill, missing_data, read_layout
 
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
 
@@ -39,6 +49,10 @@ __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SI
 #: pixels, e.g. 9459 x 9459). Pillow refuses twice that by itself, so larger
 #: values also need ``PIL.Image.MAX_IMAGE_PIXELS`` raised.
 DEFAULT_MAX_PIXELS = 89_478_485
+#: Pillow formats read from files and bytes: all decoded in-process, so no
+#: external program ever sees input data (Pillow's EPS plugin runs Ghostscript).
+#: Pillow opens JPEG files with several pictures (MPO) as JPEG.
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 #: Smallest side accepted by default, in pixels.
 DEFAULT_MIN_SIZE = 32
 #: Smallest ``min_size`` allowed: every family needs images at least this big.
@@ -146,54 +160,160 @@ def _bomb(source: str, exc: Exception) -> ImageReadError:
                                   "PIL.Image.MAX_IMAGE_PIXELS and max_pixels if it is genuine")
 
 
-def _open(obj, source: str) -> Image.Image:
-    """Open a path or bytes with Pillow, translating failures into clear reasons."""
-    if isinstance(obj, (str, os.PathLike)):
-        path = Path(obj)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            raise ImageReadError(source, "no such file") from None
-        except OSError as exc:
-            raise ImageReadError(source, f"cannot read: {exc.strerror or exc}") from None
-        if stat.S_ISDIR(st.st_mode):
-            raise ImageReadError(source, "is a folder, not an image file")
-        if st.st_size == 0:
-            raise ImageReadError(source, "file is empty (0 bytes)")
-        fp = path
-    else:
-        fp = io.BytesIO(bytes(obj))
-        if not fp.getbuffer().nbytes:
-            raise ImageReadError(source, "no data (0 bytes)")
+def _refuse_non_regular(mode: int, source: str) -> None:
+    """Raise the error for anything but a regular file."""
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+    raise ImageReadError(source, f"is {kind}, not an image file; give regular files only")
+
+
+def open_regular_file(path, source: str) -> BinaryIO:
+    """Open a regular file for reading, without ever blocking on anything else.
+
+    A FIFO, socket, device or folder is refused before a byte is read (a FIFO
+    would block ``open()`` until a writer comes, a device may never end; devices
+    are not even opened). The type is checked again on the opened descriptor,
+    so a file swapped after the first check is caught too. Symbolic links are
+    followed; a loop or a dangling link is refused.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to open.
+    source : str
+        Its name in error messages.
+
+    Returns
+    -------
+    BinaryIO
+        The file, open for binary reading; the caller closes it.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the file and why it cannot be read.
+    """
     try:
-        return Image.open(fp)
+        _refuse_non_regular(os.stat(path).st_mode, source)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise ImageReadError(source, "dangling symbolic link (its target does not exist)"
+                             if os.path.islink(path) else "no such file") from None
+    except PermissionError:
+        raise ImageReadError(source, "permission denied") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageReadError(source, "symbolic link loop") from None
+        raise ImageReadError(source, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        _refuse_non_regular(os.fstat(fd).st_mode, source)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
+def _stream(obj, source: str) -> BinaryIO:
+    """The encoded bytes of a path or a bytes-like input, as a file to read."""
+    if isinstance(obj, (str, os.PathLike)):
+        fp = open_regular_file(obj, source)
+        if os.fstat(fp.fileno()).st_size == 0:
+            fp.close()
+            raise ImageReadError(source, "file is empty (0 bytes)")
+        return fp
+    fp = io.BytesIO(bytes(obj))
+    if not fp.getbuffer().nbytes:
+        raise ImageReadError(source, "no data (0 bytes)")
+    return fp
+
+
+def _identify(fp: BinaryIO) -> str | None:
+    """The format Pillow would take data for, from its first 16 bytes only (no
+    plugin parses or decodes anything), or None."""
+    fp.seek(0)
+    prefix = fp.read(16)
+    Image.init()
+    for fmt in Image.ID:
+        accept = Image.OPEN[fmt][1]
+        if accept is not None and accept(prefix):
+            return fmt
+    return None
+
+
+def _open(fp: BinaryIO, source: str) -> Image.Image:
+    """Open encoded image data with one of the in-process decoders of
+    :data:`ACCEPTED_FORMATS`, translating failures into clear reasons."""
+    try:
+        return Image.open(fp, formats=ACCEPTED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise _bomb(source, exc) from None
     except UnidentifiedImageError:
+        fmt = _identify(fp)
+        if fmt is not None and fmt not in ACCEPTED_FORMATS:
+            raise ImageReadError(source, f"unsupported format: {fmt} (ffeat reads "
+                                         f"{', '.join(ACCEPTED_FORMATS)})") from None
         raise ImageReadError(source, "not an image Pillow can read (unknown format or "
                                      "corrupt header)") from None
-    except PermissionError:
-        raise ImageReadError(source, "permission denied") from None
     except OSError as exc:
         raise ImageReadError(source, f"cannot open: {exc}") from None
 
 
+@contextlib.contextmanager
+def open_image(obj, source: str) -> Iterator[Image.Image]:
+    """Open a path or encoded bytes as :func:`load_image` does, without decoding.
+
+    Only a regular file is opened, without blocking, and only by the in-process
+    decoders of :data:`ACCEPTED_FORMATS`: for reading a header (size, format).
+
+    Parameters
+    ----------
+    obj : str, os.PathLike or bytes
+        The file or the encoded image.
+    source : str
+        Its name in error messages.
+
+    Yields
+    ------
+    PIL.Image.Image
+        The opened image, closed with its file when the block ends.
+
+    Raises
+    ------
+    ImageReadError
+        Naming the input and why it cannot be opened.
+    """
+    with _stream(obj, source) as fp, _open(fp, source) as im:
+        yield im
+
+
 def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
-    im = _open(obj, source)
-    with im:
+    with _stream(obj, source) as fp, _open(fp, source) as im:
         w, h = im.size
         if w * h > max_pixels:
             raise ImageReadError(
                 source, f"image too large: {w}x{h} = {w * h:,} pixels, over max_pixels="
                 f"{max_pixels:,}; raise max_pixels if this image is genuine")
+        layout = read_layout(fp) if im.format in ("JPEG", "MPO") else None
+        if layout is not None and (problem := missing_data(layout)):
+            raise ImageReadError(source, problem)
         try:
             im.seek(0)  # first frame of animations
             im.load()
-            im = ImageOps.exif_transpose(im)
         except Image.DecompressionBombError as exc:
             raise _bomb(source, exc) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageReadError(source, f"truncated or corrupt image data ({exc})") from None
+        if layout is not None and gray_fill(im, layout):
+            raise ImageReadError(source, "truncated JPEG: its last row of blocks is the "
+                                         "uniform gray libjpeg puts where data is missing")
+        try:
+            ImageOps.exif_transpose(im, in_place=True)  # no copy of the pixels
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(source, f"corrupt orientation data ({exc})") from None
         return _pil_to_rgb(im, source)
 
 

@@ -1,7 +1,6 @@
 """One pass over the decoded images: what the dataset looks like, and its spectra."""
 from __future__ import annotations
 
-import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from .._progress import Progress
 from .._sources import Item
 from ..extraction import _read_item
 from ..features import RESIDUAL_FILTERS, Spectrum
-from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
+from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, open_image
 
 __all__ = ["ImageStats", "image_stats", "luma"]
 
@@ -66,8 +65,7 @@ class ImageStats:
 def _format_of(obj) -> str:
     if isinstance(obj, (str, os.PathLike, bytes, bytearray)):
         try:
-            src = obj if isinstance(obj, (str, os.PathLike)) else io.BytesIO(obj)
-            with Image.open(src) as im:
+            with open_image(obj, "") as im:
                 return im.format or "unknown"
         except (OSError, ValueError):
             return "unknown"
@@ -84,7 +82,7 @@ def _min_side(obj) -> int | None:
         if isinstance(obj, Image.Image):
             return int(min(obj.size))
         if isinstance(obj, (str, os.PathLike)):
-            with Image.open(obj) as im:
+            with open_image(obj, "") as im:  # never blocks on a FIFO, no Ghostscript
                 return int(min(im.size))
     except (OSError, ValueError):
         return None
