@@ -72,6 +72,14 @@ def test_train_output_that_is_a_training_image_is_refused(data, capsys):
     assert image.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["train", "extract"])
+def test_output_that_is_a_link_loop_is_a_usage_error(command, data, tmp_path, capsys):
+    out = tmp_path / ("self.model" if command == "train" else "self.npz")
+    out.symlink_to(out.name)
+    assert main([command, str(data), "-o", str(out), "--no-cache", "-q"]) == 2
+    assert "broken symbolic link" in capsys.readouterr().err
+
+
 def test_train_output_that_is_its_manifest_is_refused(data, tmp_path, capsys):
     manifest = tmp_path / "data.csv"
     manifest.write_text("path,label\nreal/0.png,real\nfake/0.png,fake\n")

@@ -57,7 +57,7 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> None:
     FileNotFoundError
         When the folder of ``path`` does not exist; the message names both.
     """
-    path = Path(path).resolve()
+    path = Path(os.path.realpath(path))
     if not path.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, f"cannot write {path}: its folder "
                                 f"{path.parent} does not exist; create it first")

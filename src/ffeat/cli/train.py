@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def _write_curves(args: argparse.Namespace, detector: Detector, model: Path) -> 
 
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.output)
-    if not out.resolve().parent.is_dir():
+    if not Path(os.path.realpath(out)).parent.is_dir():
         return fail(f"folder {out.parent} of the output does not exist", 2)
     try:
         families = resolve_features(args.features)
