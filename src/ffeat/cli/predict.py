@@ -71,10 +71,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat predict``."""
     p = sub.add_parser(
-        "predict", help="probability of fake for image files and folders",
+        "predict", help=summary,
         description="Score image files and folders (searched recursively) with a saved "
                     "model: one row per file with its path, probability of fake, label "
                     "(fake at and above the threshold) and, for files that could not be "
