@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._checks import check_int
+
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
 
 #: Largest image decoded by default: Pillow's own warning limit (89,478,485
@@ -199,6 +201,7 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
 
 def check_min_size(min_size: int) -> None:
     """Refuse a ``min_size`` below what every feature family needs."""
+    check_int(min_size, "min_size")
     if min_size < MIN_SIZE_LIMIT:
         raise ValueError(f"min_size must be at least {MIN_SIZE_LIMIT} (the residual filters "
                          f"need a {MIN_SIZE_LIMIT} px image), got {min_size}")
@@ -231,6 +234,7 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         With the input's name and the reason it could not be read.
     """
     check_min_size(min_size)
+    check_int(max_pixels, "max_pixels", minimum=1)
     name = name if name is not None else describe_source(source)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(np.array(source, copy=True), name)
