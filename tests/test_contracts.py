@@ -17,7 +17,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-from ffeat import Detector, FeatureExtractor
+from ffeat import Detector, FeatureExtractor, _persist
+from ffeat._scoring import SavedDetector
+from ffeat.cli import main
+from ffeat._sources import expand_inputs
 
 N, SIZE = 12, 64
 
@@ -224,3 +227,38 @@ def test_cli_version_imports_no_subcommand():
                           "print([m for m in sys.modules if m.startswith('ffeat.')])"],
                          capture_output=True, text=True, check=True, timeout=120).stdout
     assert "ffeat.detector" not in out and "ffeat.cli.predict" not in out
+
+
+def test_cli_predict_of_a_saved_model_loads_no_scikit_learn(small, demo_files, tmp_path):
+    model = tmp_path / "small.model"
+    small.save(model)
+    code = (f"from ffeat.cli import main\nassert main(['predict', {str(model)!r}, "
+            f"{demo_files[1][0]!r}, '--no-cache', '-q']) == 0")
+    assert _loaded_after(code) == []
+
+
+def test_a_saved_detector_scores_like_the_loaded_detector(small, demo_files, tmp_path):
+    model = tmp_path / "small.model"
+    small.save(model)
+    items = expand_inputs([*demo_files[1][:3], str(tmp_path / "missing.png")])
+    saved = _persist.load(SavedDetector, model).set_params(jobs=1, cache=False)
+    scores, errors = saved._score_items(items, progress=False)
+    expected, expected_errors = Detector.load(model).set_params(jobs=1)._score_items(
+        items, progress=False)
+    np.testing.assert_array_equal(scores, expected)
+    assert errors == expected_errors and list(errors) == [3]
+    assert saved.threshold == small.threshold and saved.saved["classifier"] == "logistic"
+    with pytest.raises(ValueError, match="takes only threshold, jobs, cache, backend; got C"):
+        saved.set_params(C=1.0)
+
+
+def test_cli_help_lists_every_command_and_a_command_gets_its_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    for name in ("demo", "train", "predict", "evaluate", "extract", "compare"):
+        assert f"    {name} " in listing
+    assert "probability of fake for image files and folders" in listing
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "--output FILE.csv" in capsys.readouterr().out

@@ -16,11 +16,11 @@ from ._gpu import BACKENDS
 from ._models import (CLASSIFIERS, DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid,
                       uses_features)
 from ._perturb import Perturbed, augment_perturbation, parse_augment
+from ._scoring import featurize, score_items
 from ._sources import Item, single_item
 from .dataset import Dataset, describe_data, load_dataset
-from .extraction import DEFAULT_FEATURES, ImageError, _rows
+from .extraction import DEFAULT_FEATURES, ImageError
 from .features import resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
 __all__ = ["Detector", "FeatureExtractor"]
 
@@ -37,21 +37,6 @@ _READING_CONSTRAINTS = {
 def _items(images, name: str = "X") -> list[Item]:
     """The items of a sequence of images (argument ``name``; a single image is refused)."""
     return [single_item(obj, i) for i, obj in enumerate(check_images(images, name))]
-
-
-def _featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False):
-    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
-    n_features = sum(len(f.feature_names()) for f in families)
-    X = np.full((len(items), n_features), np.nan)
-    errors = {}
-    for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
-                                  progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
-                                  min_size=DEFAULT_MIN_SIZE, cache=cache, backend=backend):
-        if isinstance(row, ImageError):
-            errors[position] = row
-        else:
-            X[position] = row
-    return X, errors
 
 
 def _warn_errors(errors: list[ImageError], n: int, what: str) -> None:
@@ -132,8 +117,8 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         ndarray of float64, shape (n_images, n_features)
         """
         self._validate_params()
-        F, errors = _featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache, backend=self.backend)
+        F, errors = featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
+                              cache=self.cache, backend=self.backend)
         _warn_errors(list(errors.values()), len(F), "have NaN rows")
         return F
 
@@ -317,8 +302,8 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
-        F, errors = _featurize(items, families, jobs=self.jobs, cache=self.cache,
-                               backend=self.backend, progress=progress)
+        F, errors = featurize(items, families, jobs=self.jobs, cache=self.cache,
+                              backend=self.backend, progress=progress)
         n_aug_errors = sum(position >= n for position in errors)
         errors = [e for position, e in errors.items() if position < n]
         _warn_errors(errors, n, "were left out of training")
@@ -395,16 +380,9 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
     def _score_items(self, items: list[Item], progress: bool | None):
         """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
         self._check_fitted()
-        if self.model_.kind == "cnn":
-            return self.model_.score_items(items, jobs=self.jobs, batch_size=self.batch_size,
-                                           progress=progress)
-        F, errors = _featurize(items, resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache, backend=self.backend, progress=progress)
-        ok = ~np.isnan(F).any(axis=1)
-        scores = np.full(len(F), np.nan)
-        if ok.any():
-            scores[ok] = self.model_.decision_function(F[ok])
-        return scores, errors
+        return score_items(self.model_, resolve_features(self.features), items,
+                           jobs=self.jobs, cache=self.cache, backend=self.backend,
+                           batch_size=self.batch_size, progress=progress)
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of fake per image (NaN, with a warning, where unreadable)."""

@@ -7,7 +7,8 @@ import warnings
 
 from .._gpu import BACKENDS
 from ..features import FAMILIES
-from ..streaming import DEFAULT_SHARD_SIZE, ResumeError
+from .._manifest import ResumeError
+from ..streaming import DEFAULT_SHARD_SIZE
 
 
 def fail(message: str, status: int = 1) -> int:

@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .._persist import ModelFileError
+from .. import _persist
 from .._predictions import COLUMNS, cells, prediction_rows
+from .._scoring import SavedDetector
 from .._sources import expand_inputs
-from ..detector import Detector
-from ..streaming import predict_to
 from ._common import (add_run_options, add_scale_options, add_threshold_option, fail, progress,
                       run_sharded, threshold_problem)
 
@@ -45,13 +44,15 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
         return fail(f"folder {out.parent} of the output does not exist", 2)
     if any(Path(p).resolve() == out.resolve() for p in args.paths):
         return fail(f"output {out} is also an input; choose another name", 2)
+    from ..streaming import predict_to  # loads the full Detector
+
     return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        detector = Detector.load(args.model)
-    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+        detector = _persist.load(SavedDetector, args.model)  # scoring needs no scikit-learn
+    except _persist.ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
     threshold = detector.threshold if args.threshold is None else args.threshold
     if (problem := threshold_problem(threshold)) is not None:
