@@ -214,6 +214,13 @@ def test_import_ffeat_loads_no_heavy_package():
     assert _loaded_after("import ffeat") == []
 
 
+def test_importing_a_submodule_keeps_the_public_function_of_its_name():
+    code = ("import ffeat.robustness\nimport ffeat\n"
+            "assert callable(ffeat.robustness), ffeat.robustness\n"
+            "assert ffeat.robustness is ffeat.robustness.__globals__['robustness']")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
 def test_using_the_detector_loads_no_ensemble_or_plotting():
     loaded = _loaded_after("import ffeat\nffeat.Detector; ffeat.extract; ffeat.evaluate")
     assert not [m for m in loaded if m != "sklearn"]
