@@ -126,10 +126,10 @@ def test_robustness_perturbs_the_cnn_inputs(cnn, demo):
     assert all(r["n_scored"] == 2 * N for r in rows)
 
 
-def test_bad_cnn_parameters_are_refused(torch, demo):
-    with pytest.raises(ValueError, match="input_size must be .* at least 32"):
+def test_bad_cnn_parameters_are_refused(demo):  # checked before PyTorch is needed
+    with pytest.raises(ValueError, match=r"'input_size' parameter .* range \[32, inf\)"):
         Detector(**{**CNN, "input_size": 16}).fit(*demo)
-    with pytest.raises(ValueError, match="epochs >= 1"):
+    with pytest.raises(ValueError, match=r"'epochs' parameter .* range \[1, inf\)"):
         Detector(**{**CNN, "epochs": 0}).fit(*demo)
 
 

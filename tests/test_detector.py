@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 from sklearn import metrics as skm
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
 import ffeat.extraction
@@ -656,12 +658,13 @@ def test_fit_checks_labels(demo, labels, match):
 
 
 def test_predict_before_fit_says_not_fitted(demo):
-    with pytest.raises(AttributeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         Detector().predict(demo[0][:1])
 
 
 def test_unknown_classifier_is_named(demo):
-    with pytest.raises(ValueError, match="unknown classifier 'svm'.*logistic, stacked, hgb"):
+    with pytest.raises(InvalidParameterError, match="'classifier' parameter of Detector must "
+                                                    "be a str among .*'stacked'.*Got 'svm'"):
         Detector(classifier="svm", cache=False).fit(*demo)
 
 

@@ -2,8 +2,12 @@
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import roc_auc_score
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import check_estimator
 
+import ffeat
 from ffeat._models import LinearModel, make_estimator
 from ffeat import _stacking
 from ffeat._stacking import StackedLogistic, standardised_logistic
@@ -87,3 +91,39 @@ def test_few_rows_use_fewer_folds():
     X, y, blocks = _data(n=6)
     stack = StackedLogistic(blocks=blocks).fit(X, y)  # 3 per class: 3 folds, not 5
     assert np.isfinite(stack.decision_function(X)).all()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
+def test_passes_scikit_learn_check_estimator():
+    """Every applicable scikit-learn estimator check passes (pandas and array-API
+    checks skip themselves where those libraries are absent)."""
+    check_estimator(ffeat.StackedLogistic(n_folds=2))  # two folds: the same code, faster
+
+
+def test_more_than_two_classes_are_refused_as_binary_only():
+    X, _, _ = _data()
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        StackedLogistic().fit(X, np.arange(len(X)) % 3)
+
+
+def test_string_labels_keep_their_order_and_the_log_odds_of_the_second():
+    X, y, blocks = _data()
+    named = StackedLogistic(blocks=blocks).fit(X, np.array(["fake", "real"])[1 - y])
+    plain = StackedLogistic(blocks=blocks).fit(X, y)
+    assert named.classes_.tolist() == ["fake", "real"]
+    assert np.corrcoef(named.decision_function(X), plain.decision_function(X))[0, 1] < -0.99
+    assert (named.predict(X) == np.where(plain.predict(X) == 1, "fake", "real")).mean() > 0.95
+
+
+@pytest.mark.parametrize("param,value", [("C", -1), ("C", 0), ("n_folds", 1),
+                                         ("n_folds", "5")])
+def test_invalid_parameters_are_named_at_fit(param, value):
+    X, y, _ = _data(n=12)
+    with pytest.raises(InvalidParameterError,
+                       match=f"'{param}' parameter of StackedLogistic"):
+        StackedLogistic(**{param: value}).fit(X, y)
+
+
+def test_unfitted_stack_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        StackedLogistic().predict(np.zeros((2, 3)))

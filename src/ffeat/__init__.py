@@ -12,6 +12,9 @@ make_demo_set, write_demo_set
     The embedded labelled demo data.
 Detector, FeatureExtractor
     The scikit-learn compatible detector, and the families as a transformer.
+StackedLogistic
+    The stacked per-family logistic regression as a scikit-learn classifier
+    over a feature matrix.
 load_dataset, Dataset
     Labelled image lists from class folders or CSV manifests.
 evaluate, Evaluation
@@ -29,26 +32,57 @@ compare, Comparison
     measured side by side on one split.
 ModelFileError
     A model file that cannot be loaded, and why.
+
+Every name is imported on first use, so that ``import ffeat`` (and the command
+line) start without loading scikit-learn, matplotlib, dask or PyTorch.
 """
-from ._persist import ModelFileError
-from ._perturb import Perturbation, parse_perturbations
-from .comparison import Comparison, compare
-from .dataset import Dataset, load_dataset
-from .demo import make_demo_set, write_demo_set
-from .detector import Detector, FeatureExtractor
-from .evaluation import Evaluation, evaluate
-from .extraction import DEFAULT_FEATURES, Extraction, ImageError, extract
-from .features import Gray, Hog, Lbp, Residual, Spectrum
-from .loading import ImageReadError, load_image
-from .report import write_report, write_training_curves
-from .robustness import robustness
-from .streaming import extract_to, predict_to, read_features
+from __future__ import annotations
+
+import importlib
+import sys
+import types
 
 from ._version import __version__
 
-__all__ = ["extract", "Extraction", "ImageError", "DEFAULT_FEATURES", "load_image",
-           "ImageReadError", "Gray", "Spectrum", "Residual", "Hog", "Lbp", "make_demo_set",
-           "write_demo_set", "Detector", "FeatureExtractor", "load_dataset", "Dataset",
-           "evaluate", "Evaluation", "ModelFileError", "robustness", "Perturbation",
-           "parse_perturbations", "write_report", "write_training_curves", "compare",
-           "Comparison", "extract_to", "predict_to", "read_features", "__version__"]
+#: Module (below ``ffeat``) that defines each public name, imported on first access.
+_LAZY = {
+    "extract": "extraction", "Extraction": "extraction", "ImageError": "extraction",
+    "DEFAULT_FEATURES": "extraction", "load_image": "loading", "ImageReadError": "loading",
+    "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
+    "Lbp": "features", "make_demo_set": "demo", "write_demo_set": "demo",
+    "Detector": "detector", "FeatureExtractor": "detector", "StackedLogistic": "_stacking",
+    "load_dataset": "dataset", "Dataset": "dataset", "evaluate": "evaluation",
+    "Evaluation": "evaluation", "ModelFileError": "_persist", "robustness": "robustness",
+    "Perturbation": "_perturb", "parse_perturbations": "_perturb",
+    "write_report": "report", "write_training_curves": "report", "compare": "comparison",
+    "Comparison": "comparison", "extract_to": "streaming", "predict_to": "streaming",
+    "read_features": "streaming",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ffeat' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+class _Package(types.ModuleType):
+    """``ffeat`` itself. Importing a submodule binds it on its package, which would
+    hide a public name it shares (the module ``ffeat.robustness`` and the function
+    ``ffeat.robustness``); such a binding is skipped, so the name stays lazy."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if not (isinstance(value, types.ModuleType) and _LAZY.get(name) == name):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -10,11 +10,15 @@ hold before any of it is read.
 """
 from __future__ import annotations
 
-import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.pipeline import Pipeline
+from typing import TYPE_CHECKING
 
-from ._stacking import StackedLogistic, standardised_logistic
+import numpy as np
+
+if TYPE_CHECKING:  # scikit-learn is imported to train a model, never to score one
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+
+    from ._stacking import StackedLogistic
 
 __all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS", "DEFAULT_CLASSIFIER",
            "make_estimator", "model_class", "uses_features", "sigmoid"]
@@ -43,6 +47,8 @@ class LinearModel:
 
     @classmethod
     def from_estimator(cls, estimator: Pipeline | StackedLogistic) -> LinearModel:
+        from ._stacking import StackedLogistic
+
         if isinstance(estimator, StackedLogistic):
             blocks = [cls.from_estimator(m) for m in estimator.models_]
             weights = estimator.combiner_.coef_[0]
@@ -258,6 +264,10 @@ def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: f
     ``blocks`` are the column counts of the feature families, in order (``stacked``
     fits one model per family).
     """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from ._stacking import StackedLogistic, standardised_logistic
+
     if classifier == "logistic":
         return standardised_logistic(C, random_state)
     if classifier == "stacked":

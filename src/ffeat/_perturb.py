@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
 
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, load_image
 
@@ -50,6 +49,8 @@ def _resize(rgb: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndar
 
 
 def _blur(rgb: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy import ndimage  # here, not at import: reading an image never blurs it
+
     out = ndimage.gaussian_filter(rgb.astype(np.float32), sigma=(sigma, sigma, 0),
                                   mode="reflect")
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)

@@ -11,13 +11,17 @@ stacked generalisation).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["StackedLogistic", "standardised_logistic"]
 
@@ -34,6 +38,9 @@ def standardised_logistic(C: float, random_state: int | None) -> Pipeline:
 class StackedLogistic(ClassifierMixin, BaseEstimator):
     """Per-block logistic regressions combined by a logistic regression.
 
+    A binary classifier over a numeric feature matrix (public as
+    ``ffeat.StackedLogistic``); more than two classes are refused.
+
     Parameters
     ----------
     blocks : sequence of int
@@ -44,11 +51,13 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         a block of ``n`` columns uses ``C * min(1, WIDTH / n)``.
     n_folds : int
         Folds of the out-of-fold scores (fewer when a class has fewer rows).
-    random_state : int, optional
+    random_state : int, RandomState instance or None, optional
         Seed of the fold split and the logistic regressions.
 
     Attributes
     ----------
+    classes_ : ndarray of shape (2,)
+        The two labels; log-odds are those of ``classes_[1]``.
     models_ : list of Pipeline
         Each block's scaler and logistic regression, refitted on all rows.
     C_ : list of float
@@ -56,6 +65,13 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
     combiner_ : LogisticRegression
         Maps the blocks' log-odds to the final log-odds.
     """
+
+    _parameter_constraints: dict = {
+        "blocks": ["array-like"],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+    }
 
     def __init__(self, blocks: Sequence[int] = (), C: float = 0.1, n_folds: int = 5,
                  random_state: int | None = 0) -> None:
@@ -71,12 +87,23 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         edges = np.cumsum([0, *sizes])
         return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y) -> StackedLogistic:
         """Fit the blocks, then the combiner on their out-of-fold log-odds."""
-        X, y = np.asarray(X, dtype=np.float64), np.asarray(y)
-        self.classes_, counts = np.unique(y, return_counts=True)
+        X, y = validate_data(self, X, y, dtype=np.float64)
+        check_classification_targets(y)
+        if (kind := type_of_target(y, input_name="y")) != "binary":
+            raise ValueError(f"Only binary classification is supported. The type of the "
+                             f"target is {kind}.")
+        self.classes_, y, counts = np.unique(y, return_inverse=True, return_counts=True)
         if len(self.classes_) != 2 or counts.min() < 2:
-            raise ValueError("stacking needs at least 2 rows of each of two classes, got "
+            raise ValueError(f"stacking needs at least 2 rows of each of two classes, got "
+                             f"{len(counts)} class{'es' * (len(counts) != 1)}: "
                              f"{dict(zip(self.classes_.tolist(), counts.tolist()))}")
         folds = StratifiedKFold(min(self.n_folds, int(counts.min())), shuffle=True,
                                 random_state=self.random_state)
@@ -92,11 +119,13 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of the second class."""
-        X = np.asarray(X, dtype=np.float64)
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
         z = np.column_stack([m.decision_function(X[:, s])
                              for m, s in zip(self.models_, self.slices_)])
         return self.combiner_.decision_function(z)
 
     def predict(self, X) -> np.ndarray:
         """The class on the positive side of the log-odds."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        scores = self.decision_function(X)
+        return self.classes_[(scores > 0).astype(int)]

@@ -3,39 +3,40 @@ from __future__ import annotations
 
 import os
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
-from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid, uses_features
+from ._checks import check_images
+from ._gpu import BACKENDS
+from ._models import (CLASSIFIERS, DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid,
+                      uses_features)
 from ._perturb import Perturbed, augment_perturbation, parse_augment
+from ._scoring import featurize, score_items
 from ._sources import Item, single_item
 from .dataset import Dataset, describe_data, load_dataset
-from .extraction import DEFAULT_FEATURES, ImageError, _rows
+from .extraction import DEFAULT_FEATURES, ImageError
 from .features import resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
 __all__ = ["Detector", "FeatureExtractor"]
 
 
-def _items(images) -> list[Item]:
-    return [single_item(obj, i) for i, obj in enumerate(images)]
+#: Parameter constraints shared by the estimators that read images.
+_READING_CONSTRAINTS = {
+    "features": "no_validation",  # resolve_features names what is wrong
+    "jobs": [Integral, None],
+    "cache": ["boolean", str, os.PathLike],
+    "backend": [StrOptions(set(BACKENDS))],
+}
 
 
-def _featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False):
-    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
-    n_features = sum(len(f.feature_names()) for f in families)
-    X = np.full((len(items), n_features), np.nan)
-    errors = {}
-    for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
-                                  progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
-                                  min_size=DEFAULT_MIN_SIZE, cache=cache, backend=backend):
-        if isinstance(row, ImageError):
-            errors[position] = row
-        else:
-            X[position] = row
-    return X, errors
+def _items(images, name: str = "X") -> list[Item]:
+    """The items of a sequence of images (argument ``name``; a single image is refused)."""
+    return [single_item(obj, i) for i, obj in enumerate(check_images(images, name))]
 
 
 def _warn_errors(errors: list[ImageError], n: int, what: str) -> None:
@@ -45,7 +46,18 @@ def _warn_errors(errors: list[ImageError], n: int, what: str) -> None:
                       stacklevel=3)
 
 
-class FeatureExtractor(TransformerMixin, BaseEstimator):
+class _ImagesIn:
+    """scikit-learn tags of an estimator whose samples are images (paths, bytes, PIL
+    images or arrays, one per sample), not the rows of a 2-D array."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
+
+
+class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
     """Feature families as a scikit-learn transformer over images.
 
     ``transform`` maps a sequence of images (paths, bytes, PIL images or
@@ -63,7 +75,13 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Feature cache for files on disk, as for :func:`ffeat.extract`.
     backend : {"cpu", "cuda", "auto"}, optional
         Where features are computed, as for :func:`ffeat.extract`.
+
+    Nothing is learnt, so ``transform`` works without ``fit``. Parameters are
+    checked by ``fit`` and ``transform`` (scikit-learn's
+    ``InvalidParameterError`` names the parameter).
     """
+
+    _parameter_constraints: dict = dict(_READING_CONSTRAINTS)
 
     def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
                  cache=False, backend: str = "cpu") -> None:
@@ -72,16 +90,35 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         self.cache = cache
         self.backend = backend
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None) -> FeatureExtractor:
-        """Check the configuration; nothing is learnt."""
+        """Check the configuration; nothing is learnt (no image is read)."""
         self.feature_names_ = [n for f in resolve_features(self.features)
                                for n in f.feature_names()]
         return self
 
     def transform(self, X) -> np.ndarray:
-        """Features of every image in ``X``, one row each."""
-        F, errors = _featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache, backend=self.backend)
+        """Features of every image in ``X``, one row each.
+
+        Parameters
+        ----------
+        X : sequence of images, or a 4-D array batch
+            Paths, bytes, PIL images or arrays. A single image is refused with a
+            ``TypeError`` (a path would otherwise be read character by character):
+            pass ``[image]``.
+
+        Returns
+        -------
+        ndarray of float64, shape (n_images, n_features)
+        """
+        self._validate_params()
+        F, errors = featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
+                              cache=self.cache, backend=self.backend)
         _warn_errors(list(errors.values()), len(F), "have NaN rows")
         return F
 
@@ -91,7 +128,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
                          for n in f.feature_names()], dtype=object)
 
 
-class Detector(ClassifierMixin, BaseEstimator):
+class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
     """Tell AI-generated (fake) face images from real photographs.
 
     Images go through the feature families, then a scikit-learn classifier:
@@ -178,7 +215,31 @@ class Detector(ClassifierMixin, BaseEstimator):
     >>> det = ffeat.Detector(cache=False).fit(images, labels)
     >>> det.predict_proba(images[:2]).shape
     (2, 2)
+
+    Notes
+    -----
+    Parameters are checked when ``fit`` starts, before any image is read, and
+    again before scoring: an invalid one raises scikit-learn's
+    ``InvalidParameterError`` (a ``ValueError``) naming it. Methods that take
+    images take a sequence of them (or a 4-D array batch); a single path or
+    image is refused with a ``TypeError``: pass ``[image]``. Scoring before
+    ``fit`` or :meth:`load` raises ``sklearn.exceptions.NotFittedError``.
     """
+
+    _parameter_constraints: dict = {
+        **_READING_CONSTRAINTS,
+        "classifier": [StrOptions(set(CLASSIFIERS))],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
+        "input_size": [Interval(Integral, 32, None, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "augment": [str, list, tuple, None],
+        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+    }
 
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
@@ -202,17 +263,24 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.augment = augment
         self.random_state = random_state
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
     # -- training ---------------------------------------------------------------------
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, progress: bool | None = False) -> Detector:
         """Train on labelled images.
 
         Parameters
         ----------
         X : sequence of images, a :class:`~ffeat.Dataset`, or a dataset path
-            Images (paths, bytes, PIL images or arrays) with labels ``y``; or a
-            dataset (folder or CSV manifest, see :func:`~ffeat.load_dataset`)
-            whose labels are used when ``y`` is None.
+            Images (paths, bytes, PIL images or arrays; a 4-D array is a batch)
+            with labels ``y``; or a dataset (folder or CSV manifest, see
+            :func:`~ffeat.load_dataset`) whose labels are used when ``y`` is
+            None. A single path is a dataset, never one image.
         y : array-like of {0, 1}, optional
             1 = fake, 0 = real.
         progress : bool or None, optional
@@ -234,8 +302,8 @@ class Detector(ClassifierMixin, BaseEstimator):
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
-        F, errors = _featurize(items, families, jobs=self.jobs, cache=self.cache,
-                               backend=self.backend, progress=progress)
+        F, errors = featurize(items, families, jobs=self.jobs, cache=self.cache,
+                              backend=self.backend, progress=progress)
         n_aug_errors = sum(position >= n for position in errors)
         errors = [e for position, e in errors.items() if position < n]
         _warn_errors(errors, n, "were left out of training")
@@ -285,17 +353,19 @@ class Detector(ClassifierMixin, BaseEstimator):
     # -- scoring ----------------------------------------------------------------------
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise AttributeError("this Detector is not fitted yet: call fit() or "
-                                 "Detector.load() first")
+        """Refuse to score before ``fit`` or ``load``, or with invalid parameters."""
+        check_is_fitted(self, "model_", msg="this %(name)s is not fitted yet: call fit() "
+                                            "or Detector.load() first")
+        self._validate_params()
 
     def score_images(self, images, *, progress: bool | None = False):
         """Log-odds of fake for every image, NaN where it could not be read.
 
         Parameters
         ----------
-        images : sequence of images
-            Paths, bytes, PIL images or arrays (one image each).
+        images : sequence of images, or a 4-D array batch
+            Paths, bytes, PIL images or arrays (one image each). A single image
+            is refused with a ``TypeError``: pass ``[image]``.
         progress : bool or None, optional
             Progress bar on stderr (``None``: on a terminal).
 
@@ -304,26 +374,19 @@ class Detector(ClassifierMixin, BaseEstimator):
         scores : ndarray of float64, shape (n_images,)
         errors : list of ImageError
         """
-        scores, errors = self._score_items(_items(images), progress)
+        scores, errors = self._score_items(_items(images, "images"), progress)
         return scores, list(errors.values())
 
     def _score_items(self, items: list[Item], progress: bool | None):
         """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
         self._check_fitted()
-        if self.model_.kind == "cnn":
-            return self.model_.score_items(items, jobs=self.jobs, batch_size=self.batch_size,
-                                           progress=progress)
-        F, errors = _featurize(items, resolve_features(self.features), jobs=self.jobs,
-                               cache=self.cache, backend=self.backend, progress=progress)
-        ok = ~np.isnan(F).any(axis=1)
-        scores = np.full(len(F), np.nan)
-        if ok.any():
-            scores[ok] = self.model_.decision_function(F[ok])
-        return scores, errors
+        return score_items(self.model_, resolve_features(self.features), items,
+                           jobs=self.jobs, cache=self.cache, backend=self.backend,
+                           batch_size=self.batch_size, progress=progress)
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
-        scores, errors = self.score_images(X)
+        scores, errors = self.score_images(check_images(X, "X"))
         _warn_errors(errors, len(scores), "have NaN scores")
         return scores
 
@@ -333,7 +396,13 @@ class Detector(ClassifierMixin, BaseEstimator):
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
-        """1 = fake, 0 = real, -1 where the image could not be read."""
+        """1 = fake, 0 = real, -1 where the image could not be read.
+
+        -1 is outside ``classes_`` on purpose: an unreadable image has no verdict,
+        and calling it real (or fake) would hide it among the answers. Accuracy
+        (:meth:`score`) counts it as wrong; keep ``predict(X) >= 0`` for the
+        images that were read, and see :meth:`score_images` for the reasons.
+        """
         p = self.predict_proba(X)[:, 1]
         return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
 
@@ -396,7 +465,7 @@ def _images_and_labels(X, y):
     if isinstance(X, Dataset):
         images, labels = X.paths, X.labels if y is None else y
     else:
-        images, labels = list(X), y
+        images, labels = check_images(X, "X"), y
     if labels is None:
         raise ValueError("labels y are needed (1 = fake, 0 = real), or give a dataset "
                          "folder or ffeat.Dataset")

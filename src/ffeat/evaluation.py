@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn import metrics as skm
 
+from ._checks import check_images, check_probability
 from ._models import sigmoid
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
@@ -95,12 +96,14 @@ def labelled_images(data, labels=None, classes: Mapping | None = None):
     ------
     ValueError
         When the dataset cannot be listed, or labels are missing or do not match.
+    TypeError
+        When ``data`` is neither a path, a Dataset nor a sequence of images.
     """
     if isinstance(data, (str, os.PathLike)):
         data = load_dataset(data, classes)
     if isinstance(data, Dataset):
         return list(data.paths), np.asarray(data.labels).astype(int)
-    images = list(data)
+    images = check_images(data, "data")
     if labels is None:
         raise ValueError("labels are needed when data is a sequence of images")
     labels = np.asarray(labels)
@@ -120,7 +123,8 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
         A fitted (or loaded) detector.
     data : path, Dataset, or sequence of images
         A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`), a
-        :class:`~ffeat.Dataset`, or images with ``labels``.
+        :class:`~ffeat.Dataset`, or images with ``labels`` (a sequence, or a 4-D
+        array batch; a path is always a dataset, never one image).
     labels : array-like of {0, 1}, optional
         True labels when ``data`` is a sequence of images.
     threshold : float, optional
@@ -133,10 +137,23 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     Returns
     -------
     Evaluation
+
+    Raises
+    ------
+    TypeError
+        When ``detector`` has no ``score_images``, or ``data`` or ``threshold``
+        is of the wrong kind (the message names the argument).
+    ValueError
+        When ``threshold`` lies outside [0, 1], or as for :func:`labelled_images`.
     """
+    if not callable(getattr(detector, "score_images", None)):
+        raise TypeError(f"detector must be a fitted ffeat.Detector (or have score_images), "
+                        f"got {type(detector).__name__}")
+    threshold = detector.threshold if threshold is None else threshold
+    check_probability(threshold, "threshold")
     images, labels = labelled_images(data, labels, classes)
     scores, errors = detector.score_images(images, progress=progress)
     ok = ~np.isnan(scores)
     sources = [single_item(obj, i).name for i, obj in enumerate(images) if ok[i]]
-    return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]),
-                      detector.threshold if threshold is None else float(threshold), errors)
+    return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]), float(threshold),
+                      errors)

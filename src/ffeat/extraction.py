@@ -10,6 +10,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cache import FeatureCache, resolve_cache
+from ._checks import check_int
 from ._gpu import resolve_backend
 from ._perturb import Perturbed
 from ._progress import Progress
@@ -227,6 +228,10 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     >>> result.X.shape
     (2, 64)
     """
+    check_int(jobs, "jobs", none=True)
+    check_int(max_pixels, "max_pixels", minimum=1)
+    if not isinstance(cache, (bool, str, os.PathLike)):
+        raise TypeError(f"cache must be True, False or a folder path, got {cache!r}")
     families = resolve_features(features)
     return _gather(_rows(expand_inputs(images), families, jobs=jobs, on_error=on_error,
                          progress=progress, max_pixels=max_pixels, min_size=min_size,

@@ -41,6 +41,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ._checks import check_int
 from ._jpeg import gray_fill, missing_data, read_layout
 
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
@@ -319,6 +320,7 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
 
 def check_min_size(min_size: int) -> None:
     """Refuse a ``min_size`` below what every feature family needs."""
+    check_int(min_size, "min_size")
     if min_size < MIN_SIZE_LIMIT:
         raise ValueError(f"min_size must be at least {MIN_SIZE_LIMIT} (the residual filters "
                          f"need a {MIN_SIZE_LIMIT} px image), got {min_size}")
@@ -351,6 +353,7 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         With the input's name and the reason it could not be read.
     """
     check_min_size(min_size)
+    check_int(max_pixels, "max_pixels", minimum=1)
     name = name if name is not None else describe_source(source)
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(np.array(source, copy=True), name)

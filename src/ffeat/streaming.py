@@ -26,6 +26,7 @@ import itertools
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,10 +38,12 @@ from ._predictions import COLUMNS, csv_cells, prediction_rows
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
-from .detector import Detector
 from .extraction import DEFAULT_FEATURES, Extraction, _gather, _rows
 from .features import describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
+
+if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
+    from .detector import Detector
 
 __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
            "DEFAULT_SHARD_SIZE"]
@@ -78,6 +81,8 @@ class _PredictJob:
 
     @functools.cached_property
     def detector(self) -> Detector:
+        from .detector import Detector
+
         with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:
             path = Path(folder, "model.npz")
             path.write_bytes(self.model)
@@ -274,6 +279,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
 
 def _model_file(model) -> tuple[Detector, bytes]:
     """A :class:`~ffeat.Detector` and its saved file's bytes, from either."""
+    from .detector import Detector
+
     if not isinstance(model, Detector):
         return Detector.load(model), Path(model).read_bytes()
     with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:

@@ -1,31 +1,54 @@
-"""The ``ffeat`` command line: one module per subcommand."""
+"""The ``ffeat`` command line: one module per subcommand, imported only when it runs."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
-from .._gpu import resolve_backend
 from .._version import __version__
-from . import compare, demo, evaluate, extract, predict, train
-from ._common import fail
 
-_COMMANDS = (demo, train, predict, evaluate, extract, compare)
+#: Every subcommand (also the name of its module here) and its summary for ``ffeat --help``.
+#: A subcommand's module, and what it imports, is loaded only when that command runs.
+_COMMANDS = {
+    "demo": "train and evaluate the feature classifiers on the embedded demo data",
+    "train": "train a detector on labelled images and save it",
+    "predict": "probability of fake for image files and folders",
+    "evaluate": "metrics of a model on a labelled dataset",
+    "extract": "compute features of images into a .npz file or a folder of shards",
+    "compare": "train the feature detectors and the CNN on one split and compare accuracy, "
+               "speed and size",
+}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names: its first word that is not an option (the
+    top-level options take no value), when that is a subcommand."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in _COMMANDS else None
+
+
+def _parser(command: str | None) -> argparse.ArgumentParser:
+    """The parser, with the full options of ``command`` only (the others are listed)."""
     parser = argparse.ArgumentParser(
         prog="ffeat", description="Forensic features that tell AI-generated faces "
                                   "from real photographs.")
     parser.add_argument("--version", action="version", version=f"ffeat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in _COMMANDS:
-        command.add_parser(sub)
+    for name, summary in _COMMANDS.items():
+        if name == command:
+            importlib.import_module(f".{name}", __name__).add_parser(sub, summary)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(_chosen(argv)).parse_args(argv)
+    from .._gpu import resolve_backend
+    from ._common import fail
+
     if hasattr(args, "backend"):
         try:
             args.backend = resolve_backend(args.backend)

@@ -9,7 +9,8 @@ from .._gpu import BACKENDS
 from .._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
-from ..streaming import DEFAULT_SHARD_SIZE, ResumeError
+from .._manifest import ResumeError
+from ..streaming import DEFAULT_SHARD_SIZE
 
 
 def _lines(message: str) -> str:

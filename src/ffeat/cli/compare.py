@@ -57,11 +57,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat compare``."""
     p = sub.add_parser(
-        "compare", help="train the feature detectors and the CNN on one split and "
-                        "compare accuracy, speed and size",
+        "compare", help=summary,
         description="Split DATA (a labelled folder or CSV manifest) into training and "
                     "held-out images (stratified, seeded), train every detector on the "
                     "same training images with the feature cache off, and print one "

@@ -41,10 +41,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat demo``."""
     p = sub.add_parser(
-        "demo", help="train and evaluate the feature classifiers on the embedded demo data",
+        "demo", help=summary,
         description="Build the embedded demo set (crops of scikit-image's photographs as "
                     "real, the same crops through a transposed-convolution upsampler as "
                     "fake), train the stacked and plain logistic regressions and gradient "

@@ -112,10 +112,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat evaluate``."""
     p = sub.add_parser(
-        "evaluate", help="metrics of a model on a labelled dataset",
+        "evaluate", help=summary,
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
                     "or a CSV manifest) with a saved model and print accuracy, precision, "
                     "recall, F1, ROC AUC, average precision, equal error rate, the "

@@ -70,10 +70,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat extract``."""
     ex = sub.add_parser(
-        "extract", help="compute features of images into a .npz file or a folder of shards",
+        "extract", help=summary,
         description="Compute features of image files and folders (searched recursively) "
                     "into a .npz file holding X, names, paths, labels (1 fake, 0 real, "
                     "-1 unknown, from 'fake'/'real' folders at any depth) and the "

@@ -7,11 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .._persist import ModelFileError
+from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
+from .._scoring import SavedDetector
 from .._sources import expand_inputs
-from ..detector import Detector
-from ..streaming import predict_to
 from ._common import (add_run_options, add_scale_options, add_threshold_option, fail, progress,
                       run_sharded, threshold_problem)
 from ._output import claim_output, listed_files
@@ -48,13 +47,15 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
     if (problem := claim_output(out, listed_files([args.model, *args.paths]),
                                      also=[manifest])) is not None:
         return fail(problem, 2)
+    from ..streaming import predict_to  # loads the full Detector
+
     return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold)
 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        detector = Detector.load(args.model)
-    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+        detector = _persist.load(SavedDetector, args.model)  # scoring needs no scikit-learn
+    except _persist.ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
     threshold = detector.threshold if args.threshold is None else args.threshold
     if (problem := threshold_problem(threshold)) is not None:
@@ -74,10 +75,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat predict``."""
     p = sub.add_parser(
-        "predict", help="probability of fake for image files and folders",
+        "predict", help=summary,
         description="Score image files and folders (searched recursively) with a saved "
                     "model: one row per file with its path, probability of fake, label "
                     "(fake at and above the threshold) and, for files that could not be "

@@ -81,10 +81,10 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub) -> None:
+def add_parser(sub, summary: str) -> None:
     """Register ``ffeat train``."""
     p = sub.add_parser(
-        "train", help="train a detector on labelled images and save it",
+        "train", help=summary,
         description="Train a detector on DATA: a folder with real/ and fake/ images at any "
                     "depth (train/real, valid/fake, ...; other names with --classes) or a "
                     "CSV manifest with path and label columns. Unreadable images are "

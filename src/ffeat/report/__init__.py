@@ -23,10 +23,10 @@ from sklearn import metrics as skm
 from .._models import sigmoid, uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
+from .._scoring import featurize
 from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
-from ..detector import _featurize
 from ..evaluation import Evaluation, labelled_images
 from ..extraction import _default_jobs, _read_item
 from ..features import resolve_features
@@ -229,8 +229,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     items = [single_item(obj, i) for i, obj in enumerate(images)]
 
     status(f"report: features of {len(items)} images", progress)
-    F_all, errors = _featurize(items, families, jobs=detector.jobs, cache=detector.cache,
-                               backend=detector.backend, progress=progress)
+    F_all, errors = featurize(items, families, jobs=detector.jobs, cache=detector.cache,
+                              backend=detector.backend, progress=progress)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
         raise ValueError(f"none of the {len(items)} images could be read")

@@ -1,0 +1,100 @@
+"""Scoring images with a fitted model: feature rows, then the model's log-odds.
+
+Nothing here imports scikit-learn: a fitted feature model is plain arrays
+(``ffeat._models``), so scoring a saved model (``ffeat predict``, the shards of
+:func:`ffeat.predict_to`) starts fast. :class:`~ffeat.Detector` scores through
+the same functions.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._sources import Item
+from .extraction import ImageError, _rows
+from .features import resolve_features
+from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
+
+__all__ = ["featurize", "score_items", "SavedDetector"]
+
+
+def featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False):
+    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
+    n_features = sum(len(f.feature_names()) for f in families)
+    X = np.full((len(items), n_features), np.nan)
+    errors = {}
+    for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
+                                  progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
+                                  min_size=DEFAULT_MIN_SIZE, cache=cache, backend=backend):
+        if isinstance(row, ImageError):
+            errors[position] = row
+        else:
+            X[position] = row
+    return X, errors
+
+
+def score_items(model, families, items: list[Item], *, jobs, cache, backend: str,
+                batch_size: int, progress: bool | None):
+    """Log-odds of fake per item from a fitted ``model`` (a feature model over the
+    rows of ``families``, or the CNN over pixels), and ``{position: ImageError}`` for
+    the items that could not be read."""
+    if model.kind == "cnn":
+        return model.score_items(items, jobs=jobs, batch_size=batch_size, progress=progress)
+    F, errors = featurize(items, families, jobs=jobs, cache=cache, backend=backend,
+                          progress=progress)
+    ok = ~np.isnan(F).any(axis=1)
+    scores = np.full(len(F), np.nan)
+    if ok.any():
+        scores[ok] = model.decision_function(F[ok])
+    return scores, errors
+
+
+class SavedDetector:
+    """A saved detector restored for scoring only, without scikit-learn.
+
+    What ``ffeat predict`` loads (``_persist.load(SavedDetector, path)``, as
+    :meth:`ffeat.Detector.load` does for a full estimator): the feature
+    families, the fitted ``model_`` and the options scoring uses. The training
+    parameters are kept as saved, in ``saved``; nothing here retrains.
+
+    Parameters
+    ----------
+    features : tuple of families
+        The saved feature configuration.
+    threshold : float
+        Probability of fake at and above which an image is called fake.
+    batch_size : int
+        CNN: images per scoring batch.
+    jobs, cache, backend
+        As for :class:`ffeat.Detector`.
+    **saved
+        The other saved parameters (classifier, C, ...), unused for scoring.
+    """
+
+    #: What :meth:`set_params` may change.
+    OPTIONS = ("threshold", "jobs", "cache", "backend")
+
+    def __init__(self, features, *, threshold: float = 0.5, batch_size: int = 32,
+                 jobs: int | None = None, cache=True, backend: str = "cpu", **saved) -> None:
+        self.features = features
+        self.threshold = threshold
+        self.batch_size = batch_size
+        self.jobs = jobs
+        self.cache = cache
+        self.backend = backend
+        self.saved = saved
+
+    def set_params(self, **params) -> SavedDetector:
+        """Change scoring options (:attr:`OPTIONS`); returns ``self``."""
+        unknown = sorted(set(params) - set(self.OPTIONS))
+        if unknown:
+            raise ValueError(f"a saved detector takes only {', '.join(self.OPTIONS)}; got "
+                             f"{', '.join(unknown)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _score_items(self, items: list[Item], progress: bool | None):
+        """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
+        return score_items(self.model_, resolve_features(self.features), items,
+                           jobs=self.jobs, cache=self.cache, backend=self.backend,
+                           batch_size=self.batch_size, progress=progress)
