@@ -38,7 +38,7 @@ def _checker(shape):
     return np.repeat(((x + y) % 2 * 255).astype(np.uint8)[..., None], 3, axis=2)
 
 
-def _check_against_references(xp, batch, family):
+def _check_batch(xp, batch, family):
     """The array code on ``xp`` against its CPU counterpart: with NumPy (the oracle)
     the compiled kernel, itself held to the oracle one image at a time in
     tests/test_kernels.py; with CuPy the oracle."""
@@ -53,15 +53,15 @@ def _check_against_references(xp, batch, family):
 
 @pytest.mark.parametrize("family", FAMILIES, ids=repr)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_numpy_batches_match_reference(family, shape):
-    _check_against_references(np, _random(3, shape), family)
+def test_numpy_batches_match_cpu_kernels(family, shape):
+    _check_batch(np, _random(3, shape), family)
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=repr)
-def test_numpy_constant_and_saturating_images_match_reference(family):
+def test_numpy_constant_and_saturating_images_match_cpu_kernels(family):
     batch = np.stack([np.full((40, 52, 3), v, np.uint8) for v in (0, 77, 255)]
                      + [_checker((40, 52))])
-    _check_against_references(np, batch, family)
+    _check_batch(np, batch, family)
 
 
 def test_numpy_path_matches_cpu_kernels_for_several_families():
@@ -263,8 +263,8 @@ def cp():
 @pytest.mark.parametrize("family", FAMILIES, ids=repr)
 @pytest.mark.parametrize("shape", [(64, 64), (33, 47), (8, 8), (256, 256), (300, 211)],
                          ids=str)
-def test_gpu_batches_match_reference(cp, family, shape):
-    _check_against_references(cp, _random(3, shape), family)
+def test_gpu_batches_match_numpy_oracle(cp, family, shape):
+    _check_batch(cp, _random(3, shape), family)
 
 
 @pytest.mark.parametrize("raw_kernels", [True, False])
