@@ -166,6 +166,14 @@ def test_any_size_gives_the_same_length(family):
     assert lengths == {len(family.feature_names())}
 
 
+@pytest.mark.parametrize("family", FAMILIES, ids=repr)
+def test_column_groups_partition_the_columns(family):
+    """Each family's groups are named once and cover its columns, none empty."""
+    labels, widths = zip(*family.column_groups())
+    assert len(set(labels)) == len(labels) and min(widths) >= 1
+    assert sum(widths) == len(family.feature_names())
+
+
 def test_residual_cooccurrences_are_distributions():
     got = Residual().compute(_random((64, 64)))[0].reshape(3, 5, 28)
     np.testing.assert_allclose(got[:, :, :25].sum(axis=2), 1.0, rtol=1e-6)
