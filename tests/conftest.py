@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 from PIL import Image
@@ -26,6 +27,14 @@ def write_bad_files(folder) -> list[str]:
             path.write_bytes(data)
         paths.append(str(path))
     return paths
+
+
+def write_image(path, seed: int = 0) -> str:
+    """A 48x40 PNG of random pixels at ``path`` (folders created); returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = np.random.default_rng(seed).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return str(path)
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import ffeat
 from ffeat.cli import main
+from conftest import write_image
 
 NPZ_KEYS = {"X", "names", "paths", "labels", "error_paths", "error_reasons", "features",
             "ffeat_version"}
@@ -24,19 +24,12 @@ def _umask() -> int:
     return mask
 
 
-def _image(path, seed: int = 0) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rgb = np.random.default_rng(seed).integers(0, 256, (48, 40, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(path)
-    return str(path)
-
-
 @pytest.fixture
 def mixed(tmp_path, bad_files):
     """A folder of 3 labelled good images and 4 bad files; returns (folder, good, bad)."""
     data = tmp_path / "data"
-    good = [_image(data / "real" / "r1.png", 1), _image(data / "real" / "r2.png", 2),
-            _image(data / "x" / "fake" / "f1.png", 3)]
+    good = [write_image(data / "real" / "r1.png", 1), write_image(data / "real" / "r2.png", 2),
+            write_image(data / "x" / "fake" / "f1.png", 3)]
     bad = bad_files(data / "broken")
     return data, good, bad
 

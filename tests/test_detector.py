@@ -2,9 +2,11 @@
 model files and the feature cache, on the embedded demo data (20 per class, 64 px)."""
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -268,6 +270,156 @@ def test_missing_path_or_folder_is_refused(tmp_path, kind):
         path.mkdir()
     message = _model_error(path)
     assert ("no such model file" if kind == "missing" else "folder") in message
+
+
+# ------------------------------------------------------------------ hostile model files
+
+def _members(path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {i.filename: zf.read(i) for i in zf.infolist()}
+
+
+def _write_zip(path, members: dict[str, bytes], deflated=()) -> None:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data, zipfile.ZIP_DEFLATED if name in deflated
+                        else zipfile.ZIP_STORED)
+
+
+def _opened(monkeypatch) -> list[str]:
+    """The members that zipfile is asked to open from now on."""
+    names, original = [], zipfile.ZipFile.open
+
+    def spy(self, name, *args, **kwargs):
+        names.append(getattr(name, "filename", name))
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    return names
+
+
+def test_a_zip_bomb_model_is_refused_before_anything_is_read(model_file, tmp_path,
+                                                              monkeypatch):
+    members = _members(model_file)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False,
+                                                  "shape": (2_500_000,)})
+    members["model/mean.npy"] = header.getvalue() + bytes(20_000_000)  # 20 kB deflated
+    path = tmp_path / "bomb.model"
+    _write_zip(path, members, deflated={"model/mean.npy"})
+    assert path.stat().st_size < model_file.stat().st_size + 100_000
+    opened = _opened(monkeypatch)
+    message = _model_error(path)
+    assert "model/mean.npy expands" in message and "zip bomb" in message
+    assert opened == []
+
+
+def test_model_arrays_larger_than_the_metadata_allows_are_not_read(fitted, model_file,
+                                                                    tmp_path, monkeypatch):
+    n = len(fitted["logistic"].feature_names_)
+    path = _rewrite(model_file, tmp_path / "big.model",
+                    arrays=lambda m: {**m, "model/mean": np.zeros(4 * n)})
+    opened = _opened(monkeypatch)
+    message = _model_error(path)
+    assert "declare" in message and "more than" in message and "logistic" in message
+    assert opened == ["meta.npy"]  # the metadata only, which bounds the rest
+
+
+@pytest.mark.parametrize("name", ["run.sh", "model/../meta.npy", "other.npy"])
+def test_unknown_members_are_refused(model_file, tmp_path, name):
+    members = {**_members(model_file), name: b"#!/bin/sh\n"}
+    path = tmp_path / "extra.model"
+    _write_zip(path, members)
+    assert "unknown or repeated member" in _model_error(path)
+
+
+def _tree(fitted, tmp_path):
+    path = tmp_path / "tree.model"
+    fitted["hgb"].save(path)
+    return path
+
+
+def _set(name, change):
+    def edit(model):
+        model[f"model/{name}"] = change(model[f"model/{name}"].copy())
+        return model
+    return edit
+
+
+def _at(index, value):
+    def change(a):
+        a[index] = value
+        return a
+    return change
+
+
+@pytest.mark.parametrize("name, change, words", [
+    ("left", _at(0, 0), "'left': a tree node's child does not come after it"),
+    ("right", _at(0, 10**6), "'right': a tree node's child"),
+    ("feature", _at(0, 10**6), "'feature' holds indices outside"),
+    ("left", lambda a: a[:-1], "'left' is int64 of shape"),
+    ("threshold", lambda a: a.astype(str), "'threshold' is <U"),
+    ("offsets", lambda a: a[:-1], "'offsets' does not cut"),
+    ("value", _at(-1, np.nan), "'value' holds NaN"),
+])
+def test_tree_arrays_are_checked_at_load(fitted, tmp_path, name, change, words):
+    path = _rewrite(_tree(fitted, tmp_path), tmp_path / "edited.model",
+                    arrays=_set(name, change))
+    message = _model_error(path)  # before: predict looped forever or raised IndexError
+    assert words in message and "retrain" in message
+
+
+@pytest.mark.parametrize("name, change, words", [
+    ("coef", lambda a: a[:-1], "'coef' is float64 of shape"),
+    ("scale", lambda a: a * 0, "'scale' holds zeros"),
+    ("intercept", lambda a: np.array("0.5"), "'intercept' is <U3"),
+    ("mean", _at(3, np.inf), "'mean' holds NaN or infinite"),
+])
+def test_linear_arrays_are_checked_at_load(model_file, tmp_path, name, change, words):
+    path = _rewrite(model_file, tmp_path / "edited.model", arrays=_set(name, change))
+    assert words in _model_error(path)
+
+
+def test_a_threshold_saved_as_text_is_refused(model_file, tmp_path):
+    def text(meta):
+        meta["params"]["threshold"] = "0.4"
+        return meta
+    path = _rewrite(model_file, tmp_path / "text.model", meta=text)
+    assert "threshold '0.4' is not a number" in _model_error(path)
+
+
+def test_an_absurd_feature_configuration_is_refused_before_naming_its_columns(
+        model_file, tmp_path, monkeypatch):
+    def absurd(meta):
+        meta["features"] = [{"family": "lbp", "cells": 256, "radii": list(range(1, 33))}]
+        return meta
+    path = _rewrite(model_file, tmp_path / "absurd.model", meta=absurd)
+
+    def never(self):
+        raise AssertionError("21 million column names built")
+    monkeypatch.setattr(ffeat.features.Lbp, "feature_names", never)
+    assert "another count" in _model_error(path)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"channels": [100_000] * 5}, "channels"),
+    ({"dropout": "0.3"}, "dropout"),
+    ({"input_size": 10**6}, "input_size 1000000 is above"),
+    ({"input_size": 2}, "input_size must be a whole number"),
+])
+def test_a_cnn_configuration_is_checked_before_the_network_is_built(change, words):
+    from ffeat._cnn import _ARCHITECTURE, CHANNELS, DROPOUT, CnnModel
+    config = {"architecture": _ARCHITECTURE, "input_size": 128, "channels": list(CHANNELS),
+              "dropout": DROPOUT, **change}
+    with pytest.raises(ValueError, match=words):  # before torch is needed: no torch here
+        CnnModel.from_arrays({"config": np.array(json.dumps(config))})
+
+
+@pytest.mark.parametrize("family", [
+    ffeat.features.Gray(7), ffeat.features.Spectrum(5), ffeat.features.Residual(("Y", "R"), 3),
+    ffeat.features.Hog(3, 4), ffeat.features.Lbp(2, (1, 5))])
+def test_column_count_matches_the_names(family):
+    assert ffeat.features.n_columns(family) == len(family.feature_names())
 
 
 # ------------------------------------------------------------------ datasets

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 import ffeat
-from ffeat import streaming
+from ffeat import _lock, streaming
 from ffeat._sources import expand_inputs
 from ffeat.cli import main
 
@@ -292,3 +293,123 @@ def test_predict_refusals(data, tmp_path, model_file, capsys):
                         (["--shard-size", "3"], "--output")]:
         assert main(["predict", str(model_file), str(data), *argv]) == 2
         assert words in capsys.readouterr().err
+
+
+# -- what a rerun finds is checked, not trusted (issue 16) ------------------------------
+
+def test_a_flipped_byte_in_a_finished_shard_is_computed_again(data, tmp_path):
+    out = tmp_path / "shards"
+    ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+    before = files_of(out)
+    raw = bytearray(before["shard-00001.npz"])
+    raw[len(raw) // 2] ^= 0x01  # same size: only its SHA-256 tells
+    (out / "shard-00001.npz").write_bytes(bytes(raw))
+    summary = ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+    assert summary.inputs == SHARD and summary.skipped == 18 - SHARD
+    assert files_of(out) == before
+
+
+def test_a_flipped_byte_in_a_complete_shard_folder_is_not_read(data, tmp_path):
+    out = tmp_path / "shards"
+    ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+    raw = bytearray((out / "shard-00002.npz").read_bytes())
+    raw[-30] ^= 0x01
+    (out / "shard-00002.npz").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="shard-00002.npz .*changed.*rerun"):
+        ffeat.read_features(out)
+
+
+def test_a_same_length_edit_in_a_finished_csv_region_is_written_again(
+        data, tmp_path, model_file):
+    out = tmp_path / "p.csv"
+    ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+    whole = out.read_bytes()
+    at = whole.index(b",fake,") if b",fake," in whole else whole.index(b",real,")
+    edited = whole[:at] + (b",real," if whole[at:at + 6] == b",fake," else b",fake,") \
+        + whole[at + 6:]
+    out.write_bytes(edited)  # same length: only the region's SHA-256 tells
+    summary = ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+    assert summary.inputs > 0 and out.read_bytes() == whole
+
+
+def test_a_changed_file_under_the_same_name_is_not_skipped(data, tmp_path):
+    out = tmp_path / "shards"
+    ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+    victim = sorted((data / "real").iterdir())[0]
+    stat = victim.stat()
+    Image.new("RGB", (48, 48), (200, 10, 10)).save(victim, "JPEG" if victim.suffix == ".jpg"
+                                                   else "PNG")
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    with pytest.raises(ffeat.streaming.ResumeError, match="changed since the shard was"):
+        ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+
+
+def _edit_manifest(path: Path, edit, index: int = 1) -> None:
+    record = json.loads(path.read_text())
+    edit(record["shards"][index])
+    path.write_text(json.dumps(record))
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda s: s.pop("inputs"), r"lacks \['inputs'\]"),
+    (lambda s: s.update(file="../elsewhere.npz"), "not a plain file name"),
+    (lambda s: s.update(file="/etc/passwd"), "not a plain file name"),
+    (lambda s: s.update(rows="7"), "rows is '7', not int"),
+    (lambda s: s.update(bytes=-1), "bytes is -1, out of range"),
+    (lambda s: s.update(sha256="x" * 64), "not a SHA-256"),
+])
+def test_a_malformed_manifest_is_refused_naming_what_is_wrong(data, tmp_path, edit, words):
+    out = tmp_path / "shards"
+    ffeat.extract_to(data, out, "gray", shard_size=SHARD)
+    _edit_manifest(out / "manifest.json", edit)
+    for run in (lambda: ffeat.extract_to(data, out, "gray", shard_size=SHARD),
+                lambda: ffeat.read_features(out)):
+        with pytest.raises(ffeat.streaming.ResumeError, match=words) as info:
+            run()
+        assert str(out / "manifest.json") in str(info.value)
+
+
+def test_a_shortened_csv_end_leaves_no_malformed_row(data, tmp_path, model_file):
+    out = tmp_path / "p.csv"
+    ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+    whole = out.read_bytes()
+    _edit_manifest(tmp_path / "p.csv.manifest.json", lambda s: s.update(end=s["end"] - 5),
+                   index=-1)
+    ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+    assert out.read_bytes() == whole
+
+
+# -- locks --------------------------------------------------------------------------------
+
+def test_a_second_run_on_a_locked_output_is_refused(data, tmp_path, model_file, capsys):
+    out, shards = tmp_path / "p.csv", tmp_path / "shards"
+    shards.mkdir()
+    with _lock.locked(out), _lock.locked(shards):
+        assert f"pid {os.getpid()} on " in (tmp_path / "p.csv.lock").read_text()
+        with pytest.raises(_lock.OutputLockedError, match=f"pid {os.getpid()}"):
+            ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+        with pytest.raises(_lock.OutputLockedError, match="another ffeat run"):
+            ffeat.extract_to(data, shards, "gray", shard_size=SHARD)
+        assert main(["predict", str(model_file), str(data), "--output", str(out)]) == 2
+        assert "being written by another ffeat run" in capsys.readouterr().err
+        assert not out.exists() and list(shards.iterdir()) == [shards / ".lock"]
+    assert not (tmp_path / "p.csv.lock").exists()  # released and removed
+    (tmp_path / "p.csv.lock").write_text("pid 1 on gone since long ago\n")  # a killed run's
+    ffeat.predict_to(model_file, data, out, shard_size=SHARD)
+    ffeat.extract_to(data, shards, "gray", shard_size=SHARD)
+    assert not (tmp_path / "p.csv.lock").exists() and not (shards / ".lock").exists()
+
+
+def test_a_link_at_the_lock_file_name_is_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "out.csv.lock").symlink_to(victim)
+    with pytest.raises(OSError), _lock.locked(tmp_path / "out.csv"):
+        pass
+    assert victim.read_text() == "keep me"
+
+
+def test_an_output_in_a_missing_folder_is_named(data, tmp_path, model_file):
+    out = tmp_path / "nowhere" / "p.csv"
+    with pytest.raises(FileNotFoundError, match=f"{out}: its folder .* does not exist"):
+        ffeat.predict_to(model_file, data, out)

@@ -59,6 +59,8 @@ _LEARNING_RATE = 1e-3
 _WEIGHT_DECAY = 1e-4
 _MIN_DELTA = 1e-4
 _ARCHITECTURE = "ffeat-cnn-1"
+#: Largest input side a saved network may ask for (each image is resized to it).
+MAX_INPUT_SIZE = 2048
 
 
 def import_torch():
@@ -236,24 +238,51 @@ class CnnModel:
                    for k, v in self.net.state_dict().items()}
         return {"config": np.array(json.dumps(self.config)), **weights}
 
+    #: Most bytes a saved network may take (its weights are about 1.6 MB).
+    MAX_BYTES = 64 << 20
+
+    @staticmethod
+    def max_bytes(n_features: int, params: dict) -> int:
+        """Most bytes the arrays of a saved network take (it reads pixels: no columns)."""
+        return CnnModel.MAX_BYTES
+
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> CnnModel:
+    def from_arrays(cls, a: dict[str, np.ndarray], n_features: int = 0) -> CnnModel:
         """Rebuild the network from its configuration and load the saved weights.
+
+        The configuration is checked before anything is built (its channels are the
+        fixed ones, its input size within bounds), and every weight is a numeric
+        array; unknown arrays are refused.
 
         Raises
         ------
         ImportError
             When PyTorch is not installed (the message says what to install).
         KeyError, ValueError
-            When a weight is missing or the configuration is not one this
-            version builds.
+            When a weight is missing, unknown or not numeric, or the configuration
+            is not one this version builds.
         """
-        torch = import_torch()
         config = json.loads(str(a["config"]))
+        if not isinstance(config, dict):
+            raise ValueError("the CNN configuration is not a JSON object")
         if config.get("architecture") != _ARCHITECTURE:
             raise ValueError(f"CNN architecture {config.get('architecture')!r} is not "
                              f"{_ARCHITECTURE!r}")
+        if config.get("channels") != list(CHANNELS) or not isinstance(
+                config.get("dropout"), float) or not 0 <= config["dropout"] < 1:
+            raise ValueError(f"CNN channels {config.get('channels')!r} or dropout "
+                             f"{config.get('dropout')!r} are not this version's")
+        check_input_size(config.get("input_size"))
+        if config["input_size"] > MAX_INPUT_SIZE:
+            raise ValueError(f"CNN input_size {config['input_size']} is above "
+                             f"{MAX_INPUT_SIZE}")
+        torch = import_torch()
         net = _build_net(torch, config)
+        names = {f"weights/{k}" for k in net.state_dict()} | {"config"}
+        unknown = sorted(set(a) - names)
+        bad = sorted(k for k in names - {"config"} if np.asarray(a[k]).dtype.kind not in "fiub")
+        if unknown or bad:
+            raise ValueError(f"CNN arrays {unknown} unknown or {bad} not numeric")
         state = {k: torch.from_numpy(np.array(a[f"weights/{k}"]))
                  for k in net.state_dict()}
         try:

@@ -3,6 +3,10 @@
 Each model keeps only what its decision function needs, so it can be saved as
 arrays (no pickle) and scored identically after loading, whatever scikit-learn
 version is installed then. ``decision_function`` returns the log-odds of fake.
+Arrays read back from a file are not trusted: ``from_arrays`` checks each one's
+dtype, shape and values (index ranges; for trees, that every child comes after
+its parent, so no walk can loop) and ``max_bytes`` bounds what a model file may
+hold before any of it is read.
 """
 from __future__ import annotations
 
@@ -57,12 +61,63 @@ class LinearModel:
         return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
                 "intercept": np.array(self.intercept)}
 
+    @staticmethod
+    def max_bytes(n_features: int, params: dict) -> int:
+        """Most bytes the arrays of a model over ``n_features`` columns take."""
+        return 8 * (3 * n_features + 1)
+
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> LinearModel:
-        return cls(a["mean"], a["scale"], a["coef"], a["intercept"])
+    def from_arrays(cls, a: dict[str, np.ndarray], n_features: int) -> LinearModel:
+        """The model saved as arrays ``a`` (from :meth:`to_arrays`) over ``n_features`` columns.
+
+        Raises
+        ------
+        ValueError
+            Naming the array that is missing, unknown, or of another dtype, shape or
+            range than this model saves.
+        """
+        _check_names(a, ("mean", "scale", "coef", "intercept"))
+        mean, scale, coef = (_finite(k, _array(a, k, "f", (n_features,)))
+                             for k in ("mean", "scale", "coef"))
+        if not scale.all():
+            raise ValueError("model array 'scale' holds zeros (it divides the features)")
+        return cls(mean, scale, coef, _finite("intercept", _array(a, "intercept", "f", ())))
 
 
 _TREE_FIELDS = ("feature", "threshold", "missing_left", "is_leaf", "left", "right", "value")
+#: The dtype kind of each node field, as :meth:`TreeEnsemble.from_estimator` stores it.
+_TREE_KINDS = {"feature": "iu", "threshold": "f", "missing_left": "b", "is_leaf": "b",
+               "left": "iu", "right": "iu", "value": "f"}
+#: Leaves per boosted tree (scikit-learn's default, stated so that a model file's size
+#: can be bounded from its number of trees).
+MAX_LEAF_NODES = 31
+_NODE_BYTES = 8 * 5 + 2  # five 8-byte and two 1-byte fields
+#: Name and loaded dtype of each dtype kind a model array may have.
+_KINDS = {"f": ("float", np.float64), "i": ("integer", np.int64), "b": ("bool", bool)}
+
+
+def _check_names(a: dict[str, np.ndarray], names: tuple[str, ...]) -> None:
+    missing, unknown = sorted(set(names) - set(a)), sorted(set(a) - set(names))
+    if missing or unknown:
+        raise ValueError(f"model arrays {missing} missing or {unknown} unknown; the model "
+                         f"holds {list(names)}")
+
+
+def _array(a: dict[str, np.ndarray], name: str, kinds: str,
+           shape: tuple[int, ...] | None) -> np.ndarray:
+    """``a[name]`` as float64, int64 or bool by its dtype kind, which must be one of
+    ``kinds``, with ``shape`` (None: any one-dimensional shape)."""
+    x = np.asarray(a[name])
+    if x.dtype.kind not in kinds or (x.ndim != 1 if shape is None else x.shape != shape):
+        raise ValueError(f"model array {name!r} is {x.dtype} of shape {x.shape}; expected "
+                         f"{_KINDS[kinds[0]][0]} of shape {'(n,)' if shape is None else shape}")
+    return x.astype(_KINDS[kinds[0]][1], copy=False)
+
+
+def _finite(name: str, x: np.ndarray) -> np.ndarray:
+    if not np.isfinite(x).all():
+        raise ValueError(f"model array {name!r} holds NaN or infinite values")
+    return x
 
 
 class TreeEnsemble:
@@ -121,9 +176,49 @@ class TreeEnsemble:
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"baseline": np.array(self.baseline), "offsets": self.offsets, **self.nodes}
 
+    @staticmethod
+    def max_bytes(n_features: int, params: dict) -> int:
+        """Most bytes the arrays of a model of ``params["max_iter"]`` trees take."""
+        n_trees = params["max_iter"]
+        if not isinstance(n_trees, int) or isinstance(n_trees, bool) or n_trees < 1:
+            raise ValueError(f"max_iter is {n_trees!r}, not a positive integer")
+        return n_trees * (2 * MAX_LEAF_NODES - 1) * _NODE_BYTES + 8 * (n_trees + 2)
+
     @classmethod
-    def from_arrays(cls, a: dict[str, np.ndarray]) -> TreeEnsemble:
-        return cls(a["baseline"], a["offsets"], **{k: a[k] for k in _TREE_FIELDS})
+    def from_arrays(cls, a: dict[str, np.ndarray], n_features: int) -> TreeEnsemble:
+        """The model saved as arrays ``a`` (from :meth:`to_arrays`) over ``n_features`` columns.
+
+        Raises
+        ------
+        ValueError
+            Naming the array that is missing, unknown, or of another dtype, shape or
+            range than this model saves: offsets that do not cut the nodes into
+            trees, a feature index out of range, a child that does not come after its
+            parent within its tree (which could make scoring loop), a NaN value.
+        """
+        _check_names(a, ("baseline", "offsets", *_TREE_FIELDS))
+        baseline = _finite("baseline", _array(a, "baseline", "f", ()))
+        offsets = _array(a, "offsets", "iu", None)
+        n = len(np.asarray(a["feature"]))
+        nodes = {k: _array(a, k, kinds, (n,)) for k, kinds in _TREE_KINDS.items()}
+        sizes = np.diff(offsets)
+        if len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != n or (sizes < 1).any():
+            raise ValueError(f"model array 'offsets' does not cut the {n} nodes into trees")
+        local = np.arange(n) - offsets[:-1].repeat(sizes)  # index within its tree
+        size = sizes.repeat(sizes)  # of its tree
+        inner = ~nodes["is_leaf"]
+        for side in ("left", "right"):
+            child = nodes[side][inner]
+            if ((child <= local[inner]) | (child >= size[inner])).any():
+                raise ValueError(f"model array {side!r}: a tree node's child does not come "
+                                 "after it within its tree (a cycle or out of range)")
+        feature = nodes["feature"][inner]
+        if ((feature < 0) | (feature >= n_features)).any():
+            raise ValueError(f"model array 'feature' holds indices outside [0, {n_features})")
+        if np.isnan(nodes["threshold"][inner]).any():
+            raise ValueError("model array 'threshold' holds NaN")
+        _finite("value", nodes["value"][~inner])
+        return cls(baseline, offsets, **nodes)
 
 
 #: Model class of each feature classifier (a stack of linear models is linear).
@@ -169,6 +264,7 @@ def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: f
         return StackedLogistic(blocks=blocks, C=C, random_state=random_state)
     if classifier == "hgb":
         return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                              max_leaf_nodes=MAX_LEAF_NODES,
                                               early_stopping=False,
                                               random_state=random_state)
     raise ValueError(f"unknown classifier {classifier!r}; choose from "

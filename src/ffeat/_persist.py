@@ -9,11 +9,21 @@ tensor as an array; the network is rebuilt from them, ``torch.load`` is never
 used), and ``checksum``, a SHA-256 over all of it, so a file changed after saving is refused rather than
 silently scoring differently. (The checksum guards against corruption and
 accidental edits, not against someone who rewrites it on purpose.)
+
+A file is not trusted while it is read: member names, declared sizes and
+compression ratios are checked before any member is read; the metadata is read
+first (at most ``MAX_META_BYTES``) and bounds what the model's arrays may take
+(``max_bytes`` of its class, at most ``MAX_MODEL_BYTES``); each ``.npy`` header
+must account for exactly its member's size; every array is checked by its model
+class (``from_arrays``: dtype, shape, index ranges, tree acyclicity), and the
+feature configuration's column count is checked before its names are built.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 import zipfile
 from pathlib import Path
 
@@ -22,7 +32,7 @@ import numpy as np
 from ._atomic import atomic_write
 from ._models import model_class, uses_features
 from ._version import __version__
-from .features import FAMILIES, describe_features, resolve_features
+from .features import FAMILIES, describe_features, n_columns, resolve_features
 
 __all__ = ["ModelFileError", "save", "load"]
 
@@ -32,6 +42,18 @@ FORMAT_VERSION = 1
 #: the CNN parameters existed lack them and load with the defaults.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
            "augment", "epochs", "batch_size", "input_size", "patience")
+#: Largest metadata member read (JSON, stored as 4 bytes a character): room for the
+#: names of about 800,000 feature columns.
+MAX_META_BYTES = 64 << 20
+#: Largest total of model arrays read, whatever the metadata says.
+MAX_MODEL_BYTES = 256 << 20
+#: Most bytes of one member's ``.npy`` header (ffeat writes 128).
+_MAX_HEADER = 4096
+#: Most members of a model file (a CNN has about 40 arrays).
+_MAX_MEMBERS = 1024
+#: Most a member may expand when read (ffeat stores members uncompressed: 1).
+_MAX_RATIO = 100
+_MEMBER = re.compile(r"(meta|checksum|model/[\w.]+(/[\w.]+)*)\.npy", re.ASCII)
 
 
 class ModelFileError(ValueError):
@@ -94,8 +116,82 @@ def _families(described: list[dict], path) -> tuple:
     return tuple(families)
 
 
-def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
-    """Meta and model arrays of a model file, checked; ModelFileError otherwise."""
+def _member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, path: Path) -> np.ndarray:
+    """One ``.npy`` member, read only when its declared size is at most ``limit`` bytes
+    and its header's shape and dtype account for exactly that size."""
+    if info.file_size > limit:
+        raise ModelFileError(f"{path}: member {info.filename} declares {info.file_size:,} "
+                             f"bytes, more than the {limit:,} ffeat reads for it; not a "
+                             "file ffeat wrote")
+    with zf.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"npy format version {version}")
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(fh)
+        size = math.prod(shape) * dtype.itemsize
+        if dtype.hasobject:
+            raise ModelFileError(f"{path}: member {info.filename} holds Python objects (a "
+                                 "pickle), which ffeat never loads; not a file ffeat wrote")
+        if fh.tell() > _MAX_HEADER or fh.tell() + size != info.file_size:
+            raise ModelFileError(f"{path}: member {info.filename} holds {dtype} {shape} in "
+                                 f"{info.file_size:,} bytes; not an array ffeat wrote")
+        data = bytearray(fh.read(size))
+    return np.frombuffer(data, dtype).reshape(shape, order="F" if fortran_order else "C")
+
+
+def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
+    """The archive's members by name, refused unless each is one a model file may hold,
+    named once, expanding at most ``_MAX_RATIO`` times (nothing is read yet)."""
+    infos = zf.infolist()
+    if len(infos) > _MAX_MEMBERS:
+        raise ModelFileError(f"{path}: {len(infos):,} members in the archive; a model file "
+                             f"has at most {_MAX_MEMBERS}")
+    members = {}
+    for info in infos:
+        name = info.filename
+        if not _MEMBER.fullmatch(name) or ".." in name.split("/") or name in members:
+            raise ModelFileError(f"{path}: unknown or repeated member {name!r} in the "
+                                 "archive; not an ffeat model file")
+        if info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+            raise ModelFileError(f"{path}: member {name} expands {info.compress_size:,} "
+                                 f"bytes to {info.file_size:,} (a zip bomb?); not a file "
+                                 "ffeat wrote")
+        members[name] = info
+    if "meta.npy" not in members or "checksum.npy" not in members:
+        raise ModelFileError(f"{path}: not an ffeat model file (no ffeat metadata); write "
+                             "models with Detector.save or ffeat train")
+    return members
+
+
+def _kind(meta: dict, path: Path):
+    """The model class a checked metadata names, and the most bytes its arrays may take."""
+    params, names = meta.get("params"), meta.get("feature_names")
+    if not isinstance(params, dict) or not isinstance(names, list) \
+            or not all(isinstance(n, str) for n in names):
+        raise ModelFileError(f"{path}: malformed ffeat model metadata (params or "
+                             "feature_names); write models with Detector.save or ffeat train")
+    classifier = params.get("classifier")
+    try:
+        kind = model_class(classifier) if isinstance(classifier, str) else None
+    except ImportError as exc:
+        raise ModelFileError(f"{path}: a {classifier} model cannot be loaded here: "
+                             f"{exc}") from None
+    if kind is None:
+        raise ModelFileError(f"{path}: unknown classifier {classifier!r}")
+    try:
+        return kind, min(kind.max_bytes(len(names), params), MAX_MODEL_BYTES)
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: malformed ffeat model parameters ({exc})") from None
+
+
+def _read(path: Path) -> tuple[dict, dict[str, np.ndarray], type]:
+    """Meta, model arrays and model class of a model file, checked; ModelFileError otherwise.
+
+    Member names and declared sizes are checked before anything is read; the
+    metadata is read first (at most ``MAX_META_BYTES``), and bounds the arrays.
+    """
     if path.is_dir():
         raise ModelFileError(f"{path}: is a folder, not a model file")
     if not path.is_file():
@@ -113,75 +209,98 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise ModelFileError(f"{path}: not an ffeat model file (not an .npz archive); "
                              "write models with Detector.save or ffeat train")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            content = {k: z[k] for k in z.files}
+        with zipfile.ZipFile(path) as zf:
+            members = _members(zf, path)
+            meta_text = str(_member(zf, members.pop("meta.npy"), MAX_META_BYTES, path))
+            meta = _meta(meta_text, path)
+            kind, budget = _kind(meta, path)
+            declared = sum(info.file_size for info in members.values())
+            if declared > budget + _MAX_HEADER * len(members):
+                raise ModelFileError(f"{path}: the model arrays declare {declared:,} bytes, "
+                                     f"more than the {budget:,} a {meta['params']['classifier']}"
+                                     " model of this size needs; not a file ffeat wrote")
+            expected = str(_member(zf, members.pop("checksum.npy"), _MAX_HEADER, path))
+            arrays = {name[len("model/"):-len(".npy")]: _member(zf, info, budget + _MAX_HEADER,
+                                                                 path)
+                      for name, info in members.items()}
+    except ModelFileError:
+        raise
     except Exception as exc:  # noqa: BLE001 - zipfile and numpy raise many kinds on damage
         raise ModelFileError(f"{path}: the model file is damaged or was modified after it "
                              f"was saved ({type(exc).__name__}: {exc}); retrain or restore "
                              "the original file") from None
-    if "meta" not in content or "checksum" not in content:
-        raise ModelFileError(f"{path}: not an ffeat model file (no ffeat metadata); write "
-                             "models with Detector.save or ffeat train")
-    meta_text = str(content.pop("meta"))
+    if _checksum(meta_text, {f"model/{k}": v for k, v in arrays.items()}) != expected:
+        raise ModelFileError(f"{path}: the file was modified or damaged after it was saved "
+                             "(checksum mismatch); retrain or restore the original file")
+    return meta, arrays, kind
+
+
+def _meta(meta_text: str, path: Path) -> dict:
+    """The metadata of a model file, refused unless ffeat of this version and format wrote it."""
     try:
         meta = json.loads(meta_text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"{path}: corrupt model metadata (not JSON)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an ffeat detector file")
-    saved_by = meta.get("ffeat_version", "?")
+    saved_by = str(meta.get("ffeat_version", "?"))
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format {meta.get('format_version')} (written by "
                              f"ffeat {saved_by}); ffeat {__version__} reads format "
                              f"{FORMAT_VERSION}; retrain or use a matching ffeat")
-    arrays = {k[len("model/"):]: v for k, v in content.items() if k.startswith("model/")}
-    expected = str(content["checksum"])
-    if _checksum(meta_text, {f"model/{k}": v for k, v in arrays.items()}) != expected:
-        raise ModelFileError(f"{path}: the file was modified or damaged after it was saved "
-                             "(checksum mismatch); retrain or restore the original file")
     if _minor(saved_by) != _minor(__version__):
         raise ModelFileError(f"{path}: trained with ffeat {saved_by}, whose features may "
                              f"differ from ffeat {__version__}'s; retrain the model with "
                              f"this version (ffeat train)")
-    return meta, arrays
+    return meta
 
 
 def load(cls, path):
     """Read a detector of class ``cls`` from ``path``; :class:`ModelFileError` if unfit."""
     path = Path(path)
-    meta, arrays = _read(path)
+    meta, arrays, kind = _read(path)
     try:
-        return _build(cls, meta, arrays, path)
+        return _build(cls, meta, arrays, kind, path)
     except (KeyError, TypeError, AttributeError) as exc:  # checksummed, but not our layout
         raise ModelFileError(f"{path}: malformed ffeat model metadata ({type(exc).__name__}: "
                              f"{exc}); write models with Detector.save or ffeat "
                              "train") from None
 
 
-def _build(cls, meta: dict, arrays: dict[str, np.ndarray], path: Path):
+def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     """The detector that checked metadata and arrays describe."""
     families = _families(meta["features"], path)
     params = meta["params"]
-    classifier = params.get("classifier")
-    names = [n for f in families for n in f.feature_names()] \
-        if uses_features(classifier) else []
-    if names != meta["feature_names"]:
+    saved_names = meta["feature_names"]
+    if uses_features(params["classifier"]):
+        # Counted before the names are built: a configuration of millions of columns
+        # is refused without building them (the metadata's own list is bounded).
+        if sum(n_columns(f) for f in families) != len(saved_names):
+            raise ModelFileError(f"{path}: the saved feature columns do not match what "
+                                 f"ffeat {__version__} computes for the same configuration "
+                                 "(another count); retrain")
+        names = [n for f in families for n in f.feature_names()]
+    else:
+        names = []
+    if names != saved_names:
         raise ModelFileError(f"{path}: the saved feature columns do not match what ffeat "
                              f"{__version__} computes for the same configuration; retrain")
+    threshold = params.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+            or not 0 <= threshold <= 1:
+        raise ModelFileError(f"{path}: the saved threshold {threshold!r} is not a number in "
+                             "[0, 1]; retrain or restore the original file")
     try:
-        kind = model_class(classifier)
-    except ImportError as exc:
-        raise ModelFileError(f"{path}: a {classifier} model cannot be loaded here: "
-                             f"{exc}") from None
-    if kind is None:
-        raise ModelFileError(f"{path}: unknown classifier {classifier!r}")
-    try:
-        model = kind.from_arrays(arrays)
+        model = kind.from_arrays(arrays, len(names))
     except KeyError as exc:
         raise ModelFileError(f"{path}: model array {exc} is missing") from None
-    except ValueError as exc:  # a CNN configuration this version does not build
-        raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__}") from None
-    detector = cls(features=families, **params)
+    except ValueError as exc:  # arrays unlike what the model saves; a CNN this version lacks
+        raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__} or restore "
+                             "the original file") from None
+    try:
+        detector = cls(features=families, **params)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: malformed ffeat model parameters ({exc})") from None
     detector.model_ = model
     detector.classes_ = np.array([0, 1])
     detector.feature_names_ = names

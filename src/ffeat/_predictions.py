@@ -7,6 +7,7 @@ import numpy as np
 
 from ._models import sigmoid
 from ._sources import Item
+from ._text import printable, spreadsheet_safe
 from .extraction import ImageError
 
 #: Columns of a prediction table, in order.
@@ -27,11 +28,17 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, Ima
         ``{position: ImageError}`` of the inputs that could not be read.
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
+
+    A score that is NaN without a recorded error (the model gave no number)
+    is an error row too, never a label.
     """
     for position, (item, score) in enumerate(zip(items, scores)):
         if position in errors:
             yield {"path": item.name, "prob_fake": None, "label": None,
                    "error": errors[position].reason}
+        elif np.isnan(score):
+            yield {"path": item.name, "prob_fake": None, "label": None,
+                   "error": "the model gave no score (NaN) for this image"}
         else:
             p = float(sigmoid(score))
             yield {"path": item.name, "prob_fake": p,
@@ -39,6 +46,13 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, Ima
 
 
 def cells(row: dict) -> list[str]:
-    """The text of one row's cells: probability to 4 decimals, blanks for None."""
-    return [row["path"], "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
-            row["label"] or "", row["error"] or ""]
+    """The text of one row's cells: probability to 4 decimals, blanks for None, the
+    path and the reason :func:`~ffeat._text.printable` (one line, any encoding)."""
+    return [printable(row["path"]),
+            "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
+            row["label"] or "", printable(row["error"] or "")]
+
+
+def csv_cells(row: dict) -> list[str]:
+    """:func:`cells` for a CSV file, each one :func:`~ffeat._text.spreadsheet_safe`."""
+    return [spreadsheet_safe(c) for c in cells(row)]

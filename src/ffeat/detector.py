@@ -239,6 +239,7 @@ class Detector(ClassifierMixin, BaseEstimator):
         n_aug_errors = sum(position >= n for position in errors)
         errors = [e for position, e in errors.items() if position < n]
         _warn_errors(errors, n, "were left out of training")
+        self.errors_ = errors  # also when training fails for want of readable images
         ok = ~np.isnan(F).any(axis=1)
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
@@ -247,7 +248,6 @@ class Detector(ClassifierMixin, BaseEstimator):
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = [n for f in families for n in f.feature_names()]
-        self.errors_ = errors
         self.training_ = _training_record(y[ok[:n]], errors, kinds, describe_data(X),
                                           n_rows=int(ok.sum()),
                                           n_augment_errors=int(n_aug_errors))

@@ -76,7 +76,8 @@ class Evaluation:
             "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
             "average_precision": float(skm.average_precision_score(y, p)) if both else None,
             "eer": equal_error_rate(y, p) if both else None,
-            "confusion_matrix": skm.confusion_matrix(y, called, labels=[0, 1]).tolist(),
+            "confusion_matrix": (skm.confusion_matrix(y, called, labels=[0, 1]).tolist()
+                                 if len(y) else [[0, 0], [0, 0]]),
             "n_real": int((y == 0).sum()),
             "n_fake": int((y == 1).sum()),
         }

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from .families import (CHANNELS, FAMILIES, LBP_NEIGHBOURS, RESIDUAL_FILTERS, Family, Gray, Hog,
                        Lbp, Residual, Spectrum, describe_features, interior_cells, lbp_labels,
-                       radial_bins, resolve_features)
+                       n_columns, radial_bins, resolve_features)
 
 __all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "Family", "FAMILIES",
-           "resolve_features", "describe_features", "RESIDUAL_FILTERS", "CHANNELS",
+           "resolve_features", "describe_features", "n_columns", "RESIDUAL_FILTERS", "CHANNELS",
            "LBP_NEIGHBOURS", "radial_bins", "lbp_labels", "interior_cells"]

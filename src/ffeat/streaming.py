@@ -7,6 +7,13 @@ before the next is needed, so memory stays bounded whatever the number of
 images, and a rerun after an interruption skips the shards already written. The
 output is the same byte for byte whether the run was in one process, resumed,
 or spread over dask workers.
+
+A rerun trusts nothing it finds: every finished shard (a feature file, or a
+shard's region of the CSV file) is checked against the SHA-256 its manifest
+records before it is skipped, and a shard that fails the check is computed and
+written again (for the CSV, the file is cut back to the end of the last intact
+region). While a run writes an output it holds a lock on it (``DIR/.lock``,
+``FILE.csv.lock``): a second run on the same output is refused at once.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ import csv
 import functools
 import hashlib
 import io
-import json
+import itertools
 import os
 import tempfile
 from pathlib import Path
@@ -23,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from ._featurefile import load_extraction, save_extraction
-from ._manifest import Manifest, ResumeError
+from ._lock import locked
+from ._manifest import Manifest, ResumeError, read_record
 from ._persist import _families
-from ._predictions import COLUMNS, cells, prediction_rows
+from ._predictions import COLUMNS, csv_cells, prediction_rows
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
@@ -92,33 +100,33 @@ class _ShardFiles:
         self.families = families
 
     def present(self, entry: dict) -> bool:
+        """Whether the shard's file is there, regular, and has the recorded size and SHA-256
+        (a shard failing this is written again)."""
         path = self.folder / entry["file"]
-        return path.is_file() and path.stat().st_size == entry["bytes"]
+        return path.is_file() and path.stat().st_size == entry["bytes"] \
+            and _sha256(path) == entry["sha256"]
 
     def write(self, index: int, items: list[Item], result: Extraction):
         path = self.folder / f"shard-{index:05d}.npz"
         save_extraction(path, result, self.families)
-        with open(path, "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
         written = {"file": path.name, "rows": len(result.sources),
                    "errors": len(result.errors), "bytes": path.stat().st_size,
-                   "sha256": digest}
+                   "sha256": _sha256(path)}
         return written, [e.reason for e in result.errors]
 
 
 class _CsvRows:
     """Prediction rows appended to one CSV file in input order, flushed to disk per
-    shard; a resumed run cuts the file back to the end of the last recorded shard."""
+    shard. A resumed run keeps the regions of recorded shards whose bytes still have
+    their recorded SHA-256 (each region and all before it), cuts the file back to the
+    end of the last of them, and writes the shards after it again."""
 
     in_order = True
 
     def __init__(self, path: Path, manifest: Manifest) -> None:
-        end = max((s["end"] for s in manifest.shards.values()), default=0)
-        size = path.stat().st_size if end and path.exists() else 0
-        if size < end:
-            raise ResumeError(f"{path} is missing or shorter than {manifest.path.name} "
-                              "records (it was changed after the run); delete both to start "
-                              "over")
+        self.digest = hashlib.sha256()  # of the bytes written since the last shard
+        self.intact: set[int] = set()
+        end = _intact_regions(path, manifest.shards, self.intact) if path.exists() else 0
         self.fh = open(path, "r+b" if end else "wb")  # noqa: SIM115 - closed by close()
         if end:
             self.fh.truncate(end)
@@ -129,21 +137,53 @@ class _CsvRows:
     def _append(self, lines) -> None:
         text = io.StringIO()
         csv.writer(text).writerows(lines)
-        self.fh.write(text.getvalue().encode("utf-8", "surrogateescape"))
+        data = text.getvalue().encode("utf-8", "surrogateescape")
+        self.fh.write(data)
+        self.digest.update(data)
         self.fh.flush()
         os.fsync(self.fh.fileno())
 
     def present(self, entry: dict) -> bool:
-        return True  # the file's length was checked on opening
+        return entry["index"] in self.intact  # checked on opening
 
     def write(self, index: int, items: list[Item], rows: list[dict]):
-        self._append(cells(r) for r in rows)
+        self._append(csv_cells(r) for r in rows)
         reasons = [r["error"] for r in rows if r["error"] is not None]
-        return {"rows": len(rows) - len(reasons), "errors": len(reasons),
-                "end": self.fh.tell()}, reasons
+        written = {"rows": len(rows) - len(reasons), "errors": len(reasons),
+                   "end": self.fh.tell(), "sha256": self.digest.hexdigest()}
+        self.digest = hashlib.sha256()
+        return written, reasons
 
     def close(self) -> None:
         self.fh.close()
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _intact_regions(path: Path, shards: dict[int, dict], intact: set[int]) -> int:
+    """Add to ``intact`` the shards ``0, 1, ...`` whose regions of the CSV file at ``path``
+    (from the previous shard's end, or the start of the file, to theirs) still have the
+    recorded SHA-256, up to the first that does not; returns the end of the last."""
+    start = 0
+    with open(path, "rb") as fh:
+        for index in itertools.count():
+            entry = shards.get(index)
+            if entry is None or entry["end"] <= start:
+                return start
+            digest, left = hashlib.sha256(), entry["end"] - start
+            while left > 0:
+                block = fh.read(min(left, 1 << 20))
+                if not block:
+                    return start  # the file is shorter than recorded
+                digest.update(block)
+                left -= len(block)
+            if digest.hexdigest() != entry["sha256"]:
+                return start
+            intact.add(index)
+            start = entry["end"]
 
 
 # -- running ----------------------------------------------------------------------------
@@ -204,6 +244,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     ------
     ResumeError
         When ``output`` holds another extraction or was made from other inputs.
+    ffeat._lock.OutputLockedError
+        When another run is writing ``output`` now.
     ImportError
         When ``scheduler`` is given and dask.distributed is not installed.
     """
@@ -215,14 +257,15 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
               "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size}
     if folder.exists() and not folder.is_dir():
         raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
-    if folder.is_dir() and not (folder / MANIFEST).exists() and any(folder.iterdir()):
+    if folder.is_dir() and not (folder / MANIFEST).exists() \
+            and any(p.name != ".lock" for p in folder.iterdir()):
         raise ResumeError(f"{folder} is not empty and holds no {MANIFEST}; give a new or "
                           "empty folder for the shards")
     folder.mkdir(exist_ok=True)
-    manifest = Manifest.open(folder / MANIFEST, "features", config)
     job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
                       max_pixels=max_pixels, min_size=min_size, backend=backend)
-    with _executor(job, scheduler, workers) as executor:
+    with locked(folder), _executor(job, scheduler, workers) as executor:
+        manifest = Manifest.open(folder / MANIFEST, "features", config)
         return run_shards(iter_inputs(images), shard_size=shard_size,
                           sink=_ShardFiles(folder, families), manifest=manifest,
                           executor=executor, progress=progress, label="ffeat extract",
@@ -275,6 +318,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     ResumeError
         When ``output`` exists without its manifest, or was made with another
         model, threshold or inputs.
+    ffeat._lock.OutputLockedError
+        When another run is writing ``output`` now.
     ffeat.ModelFileError
         When ``model`` is a path that cannot be loaded.
     ImportError
@@ -287,19 +332,24 @@ def predict_to(model, images, output, *, threshold: float | None = None,
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
-    if path.exists() and not manifest_path.exists():
-        raise ResumeError(f"{path} exists and has no {manifest_path.name} beside it (it was "
-                          "not written by a sharded ffeat predict); choose another output")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
               "ffeat": __version__, "shard_size": shard_size}
-    manifest = Manifest.open(manifest_path, "predictions", config)
     job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
                       cache=cache, backend=backend)
-    with _executor(job, scheduler, workers) as executor, \
-            contextlib.closing(_CsvRows(path, manifest)) as sink:
-        return run_shards(iter_inputs(images), shard_size=shard_size, sink=sink,
-                          manifest=manifest, executor=executor, progress=progress,
-                          label="ffeat predict", output=str(path))
+    with locked(path):
+        if path.exists() and not path.is_file():
+            raise ResumeError(f"{path} exists and is not a regular file; choose another "
+                              "output")
+        if path.exists() and not manifest_path.exists():
+            raise ResumeError(f"{path} exists and has no {manifest_path.name} beside it (it "
+                              "was not written by a sharded ffeat predict); choose another "
+                              "output")
+        manifest = Manifest.open(manifest_path, "predictions", config)
+        with _executor(job, scheduler, workers) as executor, \
+                contextlib.closing(_CsvRows(path, manifest)) as sink:
+            return run_shards(iter_inputs(images), shard_size=shard_size, sink=sink,
+                              manifest=manifest, executor=executor, progress=progress,
+                              label="ffeat predict", output=str(path))
 
 
 def read_features(path) -> Extraction:
@@ -318,16 +368,25 @@ def read_features(path) -> Extraction:
     folder = Path(path)
     if not folder.is_dir():
         return load_extraction(folder)
-    try:
-        record = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{folder}: not a folder of feature shards ({exc})") from None
-    if not record.get("complete"):
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(f"{folder}: not a folder of feature shards (no {MANIFEST})")
+    record = read_record(folder / MANIFEST, "features")
+    if not record["complete"]:
         raise ValueError(f"{folder}: the run that writes these shards has not finished; "
                          "rerun the same command to complete it")
-    names = [n for f in _families(record["config"]["features"], folder)
+    shards = [record["shards"][i] for i in sorted(record["shards"])]
+    if [s["index"] for s in shards] != list(range(len(shards))):
+        raise ValueError(f"{folder / MANIFEST}: the shards listed are not 0 to "
+                         f"{len(shards) - 1}; rerun the same command to complete them")
+    changed = [s["file"] for s in shards if not (folder / s["file"]).is_file()
+               or _sha256(folder / s["file"]) != s["sha256"]]
+    if changed:
+        raise ValueError(f"{folder}: {', '.join(changed)} missing or changed since written "
+                         f"(SHA-256 differs from {MANIFEST}); rerun the same command to compute "
+                         "them again")
+    names = [n for f in _families(record["config"].get("features") or [], folder)
              for n in f.feature_names()]
-    parts = [load_extraction(folder / s["file"]) for s in record["shards"]]
+    parts = [load_extraction(folder / s["file"]) for s in shards]
     return Extraction(np.concatenate([p.X for p in parts] or [np.empty((0, len(names)))])
                       .astype(np.float32, copy=False), names,
                       [s for p in parts for s in p.sources],

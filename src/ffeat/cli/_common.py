@@ -6,20 +6,38 @@ import sys
 import warnings
 
 from .._gpu import BACKENDS
+from .._lock import OutputLockedError
+from .._text import printable
 from ..features import FAMILIES
 from ..streaming import DEFAULT_SHARD_SIZE, ResumeError
 
 
+def _lines(message: str) -> str:
+    """``message`` safe for a terminal: each of its lines :func:`~ffeat._text.printable`."""
+    return "\n".join(printable(line) for line in message.split("\n"))
+
+
 def fail(message: str, status: int = 1) -> int:
     """Print ``ffeat: error: message`` on stderr and return ``status``."""
-    print(f"ffeat: error: {message}", file=sys.stderr)
+    print(f"ffeat: error: {_lines(message)}", file=sys.stderr)
     return status
 
 
 def say(args: argparse.Namespace, message: str) -> None:
     """A status line on stderr, unless ``--quiet``."""
     if not args.quiet:
-        print(f"ffeat: {message}", file=sys.stderr)
+        print(f"ffeat: {_lines(message)}", file=sys.stderr)
+
+
+def positive_int(text: str) -> int:
+    """``type=`` of an integer option that means nothing below 1 (argparse exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
@@ -40,28 +58,26 @@ def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> N
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
     """``--shard-size``, ``--scheduler`` and ``--workers`` of sharded runs."""
-    parser.add_argument("--shard-size", type=int, default=None, metavar="N",
+    parser.add_argument("--shard-size", type=positive_int, default=None, metavar="N",
                         help=f"inputs per shard of a sharded run (default {DEFAULT_SHARD_SIZE})")
     parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
                         help="run the shards on dask.distributed (pip install "
                              "'ffeat[dask]'): 'local' starts --workers worker processes "
                              "on this machine, tcp://HOST:8786 uses a running scheduler")
-    parser.add_argument("--workers", type=int, default=2, metavar="N",
+    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
                         help="worker processes of --scheduler local (default 2)")
 
 
 def run_sharded(args: argparse.Namespace, run, *positional, **options) -> int:
     """Call ``run`` (:func:`ffeat.extract_to` or :func:`ffeat.predict_to`) with the
     sharding options of ``args``; print its summary; the exit status."""
-    if args.workers < 1:
-        return fail(f"--workers must be at least 1, got {args.workers}", 2)
     try:
         summary = run(*positional, shard_size=args.shard_size or DEFAULT_SHARD_SIZE,
                       scheduler=args.scheduler, workers=args.workers, jobs=args.jobs,
                       progress=progress(args), cache=args.cache, backend=args.backend,
                       **options)
-    except (ResumeError, ImportError) as exc:  # another run's output; dask not installed
-        return fail(str(exc), 2)
+    except (ResumeError, OutputLockedError, ImportError) as exc:  # another run's output
+        return fail(str(exc), 2)  # or one being written now; dask not installed
     except OSError as exc:  # the output cannot be written, the scheduler not reached
         return fail(str(exc))
     say(args, str(summary))
@@ -80,13 +96,13 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
     """``--epochs``, ``--batch-size``, ``--input-size``, ``--patience`` (CNN only)."""
     group = parser.add_argument_group("CNN (--classifier cnn; needs PyTorch: pip install "
                                       "'ffeat[cnn]')")
-    group.add_argument("--epochs", type=int, default=30, metavar="N",
+    group.add_argument("--epochs", type=positive_int, default=30, metavar="N",
                        help="most passes over the training images (default: 30)")
-    group.add_argument("--batch-size", type=int, default=32, metavar="N",
+    group.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
                        help="images per gradient step (default: 32)")
     group.add_argument("--input-size", type=int, default=128, metavar="PX",
                        help="side images are resized to, at least 32 (default: 128)")
-    group.add_argument("--patience", type=int, default=5, metavar="N",
+    group.add_argument("--patience", type=positive_int, default=5, metavar="N",
                        help="epochs without a better validation loss before training "
                             "stops (default: 5)")
 
@@ -138,7 +154,8 @@ def progress(args: argparse.Namespace) -> bool | None:
 def report_skipped(errors) -> None:
     """One stderr line per input that could not be read."""
     for err in errors:
-        print(f"ffeat: skipped {err.source}: {err.reason}", file=sys.stderr)
+        print(f"ffeat: skipped {printable(str(err.source))}: {printable(err.reason)}",
+              file=sys.stderr)
 
 
 class quiet_warnings(warnings.catch_warnings):

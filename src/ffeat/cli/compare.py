@@ -14,6 +14,7 @@ from ..features import resolve_features
 from ._common import (add_classes_option, add_cnn_options, add_features_option,
                       add_run_options, cnn_params, fail, parse_classes, progress,
                       quiet_warnings, say)
+from ._output import claim_output
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -29,6 +30,10 @@ def _run(args: argparse.Namespace) -> int:
         test = load_dataset(args.test, classes) if args.test else None
     except ValueError as exc:
         return fail(str(exc), 2)
+    if args.curves is not None:
+        inputs = [args.data, *data.paths] + ([args.test, *test.paths] if test else [])
+        if (problem := claim_output(args.curves, inputs)) is not None:
+            return fail(f"--curves: {problem}", 2)
     try:
         with quiet_warnings():
             result = compare(data, test, classifiers=args.classifiers,

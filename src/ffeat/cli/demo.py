@@ -10,7 +10,7 @@ from ..demo import make_demo_set
 from ..detector import Detector
 from ..evaluation import evaluate
 from ..extraction import DEFAULT_FEATURES
-from ._common import add_run_options, say
+from ._common import add_run_options, positive_int, say
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
                     "fake), train the stacked and plain logistic regressions and gradient "
                     "boosting on two thirds, and print ROC AUC, accuracy and equal error "
                     "rate on the held-out third.")
-    p.add_argument("--n", type=int, default=60, metavar="N",
+    p.add_argument("--n", type=positive_int, default=60, metavar="N",
                    help="images per class (default: 60)")
     add_run_options(p, cache=False)
     p.set_defaults(func=_run)

@@ -4,15 +4,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from .._perturb import parse_perturbations
 from .._persist import ModelFileError
+from ..dataset import load_dataset
 from ..detector import Detector
 from ..evaluation import Evaluation, evaluate
 from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_run_options, add_threshold_option, fail,
                       parse_classes, progress, report_skipped, say, threshold_problem)
+from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
            "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
@@ -39,6 +42,13 @@ def format_metrics(result: Evaluation) -> str:
     return "\n".join(lines)
 
 
+def _inputs(args: argparse.Namespace, classes) -> Iterator[str]:
+    """Every file the command reads, listed only when asked for."""
+    yield args.model
+    yield args.data
+    yield from load_dataset(args.data, classes).paths
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         perturbations = parse_perturbations(args.perturb or ())
@@ -51,8 +61,13 @@ def _run(args: argparse.Namespace) -> int:
         from ..report import require_matplotlib
         try:
             require_matplotlib()
+            problem = claim_output(args.report, _inputs(args, classes), folder=True)
         except ImportError as exc:
             return fail(f"--report: {exc}")
+        except ValueError as exc:  # the dataset cannot be listed
+            return fail(str(exc), 2)
+        if problem is not None:
+            return fail(f"--report: {problem}", 2)
     try:
         detector = Detector.load(args.model)
     except ModelFileError as exc:  # the MODEL argument is unusable: a usage error

@@ -14,6 +14,7 @@ from ..features import resolve_features
 from ..streaming import extract_to
 from ._common import (add_features_option, add_run_options, add_scale_options, fail,
                       progress, report_skipped, run_sharded, say)
+from ._output import claim_output, listed_files
 
 
 def _with_demo(result: Extraction, families, jobs: int | None, backend: str) -> Extraction:
@@ -39,8 +40,8 @@ def _run(args: argparse.Namespace) -> int:
         return fail("give image files or folders to read, or --demo", 2)
     if sharded and args.demo:
         return fail("--demo writes one .npz file, not a folder of shards", 2)
-    if any(Path(d).resolve() == out.resolve() for d in args.data):
-        return fail(f"output {out} is also an input; choose another name", 2)
+    if (problem := claim_output(out, listed_files(args.data), folder=sharded)) is not None:
+        return fail(problem, 2)
     try:
         families = resolve_features(args.features)
     except ValueError as exc:

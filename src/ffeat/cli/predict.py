@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from .._persist import ModelFileError
-from .._predictions import COLUMNS, cells, prediction_rows
+from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
 from .._sources import expand_inputs
 from ..detector import Detector
 from ..streaming import predict_to
 from ._common import (add_run_options, add_scale_options, add_threshold_option, fail, progress,
                       run_sharded, threshold_problem)
+from ._output import claim_output, listed_files
 
 
 def _write(rows: list[dict], fmt: str) -> None:
@@ -22,12 +23,12 @@ def _write(rows: list[dict], fmt: str) -> None:
         json.dump(rows, out, indent=1)
         out.write("\n")
         return
-    table = [cells(r) for r in rows]
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow(COLUMNS)
-        writer.writerows(table)
+        writer.writerows(csv_cells(r) for r in rows)
         return
+    table = [cells(r) for r in rows]
     widths = [max([len(c[i]) for c in table] + [len(COLUMNS[i])]) for i in range(3)]
     for line in [list(COLUMNS)] + table:
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[3])
@@ -43,8 +44,10 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
         return fail(f"--output writes CSV; --format {args.format} is for stdout", 2)
     if not out.parent.is_dir():
         return fail(f"folder {out.parent} of the output does not exist", 2)
-    if any(Path(p).resolve() == out.resolve() for p in args.paths):
-        return fail(f"output {out} is also an input; choose another name", 2)
+    manifest = out.with_name(out.name + ".manifest.json")
+    if (problem := claim_output(out, listed_files([args.model, *args.paths]),
+                                     also=[manifest])) is not None:
+        return fail(problem, 2)
     return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold)
 
 

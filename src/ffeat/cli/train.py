@@ -14,13 +14,19 @@ from ..features import resolve_features
 from ._common import (add_classes_option, add_cnn_options, add_features_option,
                       add_run_options, cnn_params, fail, parse_classes, progress,
                       quiet_warnings, report_skipped, say)
+from ._output import claim_output
+
+
+def _curves_path(model: Path) -> Path:
+    """Where the CNN's training curves go: ``MODEL.curves.png``."""
+    return model.with_name(model.name + ".curves.png")
 
 
 def _write_curves(args: argparse.Namespace, detector: Detector, model: Path) -> None:
     """The CNN's training curves as ``MODEL.curves.png``, or a note why not."""
     from ..report import write_training_curves
 
-    path = model.with_name(model.name + ".curves.png")
+    path = _curves_path(model)
     try:
         write_training_curves(detector, path)
     except ImportError as exc:
@@ -41,6 +47,9 @@ def _run(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.data, parse_classes(args.classes))
     except ValueError as exc:
         return fail(str(exc), 2)
+    curves = [_curves_path(out)] if args.classifier == "cnn" else []
+    if (problem := claim_output(out, [args.data, *dataset.paths], also=curves)) is not None:
+        return fail(problem, 2)
     n_real, n_fake = dataset.counts()
     inputs = (f"features {', '.join(f.name for f in families)}"
               if uses_features(args.classifier) else f"pixels resized to {args.input_size} px")

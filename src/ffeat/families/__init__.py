@@ -36,7 +36,7 @@ from .residual import RESIDUAL_FILTERS, Residual
 from .spectrum import Spectrum, radial_bins
 
 __all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "Family", "FAMILIES",
-           "resolve_features", "describe_features", "column_groups", "compute_families",
+           "resolve_features", "describe_features", "n_columns", "column_groups", "compute_families",
            "RESIDUAL_FILTERS", "CHANNELS", "LBP_NEIGHBOURS", "radial_bins", "lbp_labels",
            "interior_cells"]
 
@@ -96,6 +96,22 @@ def describe_features(families: tuple[Family, ...]) -> list[dict]:
     """
     return [{"family": f.name, **{k: list(v) if isinstance(v, tuple) else v
                                   for k, v in asdict(f).items()}} for f in families]
+
+
+def n_columns(family: Family) -> int:
+    """``len(family.feature_names())``, counted from the family's column groups
+    without building the names (a saved configuration is checked with it before
+    anything that large is built).
+
+    Parameters
+    ----------
+    family : Gray, Spectrum, Residual, Hog or Lbp
+
+    Returns
+    -------
+    int
+    """
+    return sum(width for _, width in family.column_groups())
 
 
 def column_groups(families) -> list[tuple[str, np.ndarray]]:
