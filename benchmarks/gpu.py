@@ -28,7 +28,7 @@ import numpy as np
 
 import ffeat
 from ffeat._gpu import _backend, _pipeline
-from ffeat._gpu._arrays import compute_families
+from ffeat.families import compute_families
 
 try:
     from . import _data

@@ -293,15 +293,24 @@ def test_models_saved_before_augment_and_data_still_load(model, tmp_path):
     assert det.augment is None and "data" not in det.training_
 
 
-def test_feature_groups_keep_each_grid_family_whole():
-    from ffeat.features import resolve_features
-    from ffeat.report._explain import feature_groups
-    names = [n for f in resolve_features(("gray", "spectrum", "residual", "hog", "lbp"))
-             for n in f.feature_names()]
-    groups = dict(feature_groups(names))
-    assert len(groups) == 1 + 8 + 3 * 5 + 1 + 1
-    for family, key in [("gray", "gray pixels"), ("hog", "hog gradient histograms"),
-                        ("lbp", "lbp texture histograms")]:
-        cols = [i for i, n in enumerate(names) if n.startswith(family + "_")]
-        np.testing.assert_array_equal(groups[key], cols)
+@pytest.mark.parametrize("order", [("gray", "spectrum", "residual", "hog", "lbp"),
+                                   ("lbp", "residual", "spectrum")])
+def test_column_groups_keep_each_grid_family_whole(order):
+    from ffeat.families import column_groups, resolve_features
+    families = resolve_features(order)
+    names = [n for f in families for n in f.feature_names()]
+    groups = dict(column_groups(families))
+    assert len(groups) == sum({"gray": 1, "spectrum": 8, "residual": 3 * 5, "hog": 1,
+                               "lbp": 1}[f] for f in order)
+    spectrum = [f"spectrum_{k:03d}" for k in range(64)]
+    expected = {"gray pixels": lambda n: n.startswith("gray_"),
+                "hog gradient histograms": lambda n: n.startswith("hog_"),
+                "lbp texture histograms": lambda n: n.startswith("lbp_"),
+                "residual Cb o3": lambda n: n.startswith("residual_Cb_o3_"),
+                "spectrum 0.00-0.09 cyc/px": lambda n: n in spectrum[:8],
+                "spectrum 0.62-0.71 cyc/px": lambda n: n in spectrum[56:]}
+    for key, member in expected.items():
+        if key.split()[0] in order:
+            np.testing.assert_array_equal(groups[key],
+                                          [i for i, n in enumerate(names) if member(n)])
     assert sorted(np.concatenate(list(groups.values()))) == list(range(len(names)))

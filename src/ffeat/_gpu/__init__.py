@@ -17,10 +17,11 @@ products, the spectrum with ``cupy.fft.rfft2`` over the last two axes of the
 ``(B, H, W)`` luma (cuFFT plans are cached by CuPy per shape), the residual
 filters as shifted array sums, the gradient histograms of hog as float64
 ``arctan2`` and one ``bincount`` over image, cell and bin, the LBP codes of lbp
-as eight shifted integer comparisons and one ``bincount`` per radius. The same
-array code runs with NumPy on the CPU, which is how it is tested against
-:mod:`ffeat._reference` without a GPU; two scatter-adds have raw CUDA kernels
-(:mod:`._kernels`).
+as eight shifted integer comparisons and one ``bincount`` per radius. That
+array code is each family's ``compute_array`` (:mod:`ffeat.families`); with
+NumPy on the CPU it is the oracle the compiled kernels are tested against, so
+it is tested on every machine; the residual filters and two scatter-adds have
+raw CUDA kernels (:mod:`._kernels`).
 
 Notes for CuPy users
 --------------------

@@ -10,7 +10,8 @@ row in global memory: one global atomic per cell and block instead of one per
 coefficient or pixel, which matters because most values land in a few cells
 (the central co-occurrence cell, the wide outer rings).
 
-Both compute what the generic functions in :mod:`._arrays` compute (the GPU
+They compute what the generic functions of the spectrum and residual families
+(``ffeat.families.spectrum``, ``ffeat.families.residual``) compute (the GPU
 tests compare them); only the order of the floating-point additions of the
 ring sums differs. The kernels are compiled by CuPy (NVRTC) on first use and
 cached on disk by CuPy.
@@ -103,7 +104,7 @@ def _grid(n_items: int, n_images: int) -> tuple[int, int]:
 
 
 def ring_sums(cp, spec, bins, weight, n_bins: int, eps: float):
-    """Raw-kernel twin of ``_arrays._ring_sums_generic`` (same arguments, result)."""
+    """Raw-kernel twin of ``spectrum._ring_sums_generic`` (same arguments, result)."""
     b = spec.shape[0]
     n_coef = spec.shape[1] * spec.shape[2]
     spec = cp.ascontiguousarray(spec, dtype=cp.complex64)
@@ -118,7 +119,7 @@ def ring_sums(cp, spec, bins, weight, n_bins: int, eps: float):
 
 
 def pair_counts(cp, levels, counts, base: int, n_levels: int, pairs: int) -> None:
-    """Raw-kernel twin of ``_arrays._pair_counts_generic`` (adds into ``counts``)."""
+    """Raw-kernel twin of ``residual._pair_counts_generic`` (adds into ``counts``)."""
     b, h, w = levels.shape
     if counts.dtype != cp.int64 or not counts.flags.c_contiguous:
         raise ValueError("counts must be a C-contiguous int64 array")
@@ -130,7 +131,7 @@ def pair_counts(cp, levels, counts, base: int, n_levels: int, pairs: int) -> Non
 
 
 def residual_map(cp, plane, taps, margin: int, div: float, T: int):
-    """Raw-kernel twin of ``_arrays._residual_map_generic`` (same arguments, result)."""
+    """Raw-kernel twin of ``residual._residual_map_generic`` (same arguments, result)."""
     b, h, w = plane.shape
     hv, wv = h - 2 * margin, w - 2 * margin
     s = cp.empty((b, hv, wv), dtype=cp.float32)

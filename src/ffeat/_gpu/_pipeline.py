@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ._arrays import compute_families, is_cupy
+from ..families import compute_families
+from ..families._common import is_cupy
 
 __all__ = ["batched_results", "DEFAULT_BATCH_SIZE", "PIXEL_BUDGET"]
 
@@ -98,7 +99,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
     batch_size : int, optional
         Images per chunk, hence the largest batch.
     raw_kernels : bool, optional
-        Passed to :func:`._arrays.compute_families`.
+        Passed to :func:`ffeat.families.compute_families`.
 
     Yields
     ------

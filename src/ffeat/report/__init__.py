@@ -29,7 +29,7 @@ from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..evaluation import Evaluation, labelled_images
 from ..extraction import _default_jobs, _read_item
-from ..features import resolve_features
+from ..families import column_groups, resolve_features
 from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
 from ..robustness import robustness as _robustness
 from ._gallery import select, write_thumbnail
@@ -306,7 +306,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
 
     # -- explanations ------------------------------------------------------------------
     status("report: coefficients and permutation importance", progress)
-    groups = _explain.feature_groups(detector.feature_names_)
+    groups = column_groups(families)
     coef = _explain.coefficients(detector.model_, detector.feature_names_, groups)
     if coef is not None:
         plot("coefficients.png", _plots.coefficients, coef)

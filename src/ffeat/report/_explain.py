@@ -1,8 +1,7 @@
-"""What drives the decision: feature groups, coefficients, permutation importance,
-and per-image maps of where the evidence sits."""
+"""What drives the decision: coefficients and permutation importance per column group
+(the groups the families tell, :func:`ffeat.families.column_groups`), and per-image
+maps of where the evidence sits."""
 from __future__ import annotations
-
-import re
 
 import numpy as np
 from scipy import ndimage
@@ -12,45 +11,7 @@ from .._models import LinearModel
 from ..features import RESIDUAL_FILTERS
 from ._imagestats import luma
 
-__all__ = ["feature_groups", "coefficients", "permutation_importance", "patch_map",
-           "residual_energy_map"]
-
-#: Spectrum bins are pooled into this many radial bands for the explanations.
-N_BANDS = 8
-_NYQUIST_DIAG = np.sqrt(0.5)  # the spectrum bins cover normalised radius [0, sqrt(1/2)]
-#: Names of the families explained as one group each.
-_GRID_GROUPS = {"gray": "gray pixels", "hog": "hog gradient histograms",
-                "lbp": "lbp texture histograms"}
-
-
-def _band_label(band: int, n_bands: int) -> str:
-    lo, hi = band / n_bands * _NYQUIST_DIAG, (band + 1) / n_bands * _NYQUIST_DIAG
-    return f"spectrum {lo:.2f}-{hi:.2f} cyc/px"
-
-
-def feature_groups(names: list[str], n_bands: int = N_BANDS) -> list[tuple[str, np.ndarray]]:
-    """Columns grouped for explanation: spectrum radial bands (low to high
-    frequency), residual channel x filter, and each grid family (gray, hog,
-    lbp) as one group.
-
-    Returns
-    -------
-    list of (str, ndarray of int)
-        Group name and its column indices, in feature order.
-    """
-    groups: dict[str, list[int]] = {}
-    spectrum_cols = [i for i, n in enumerate(names) if n.startswith("spectrum_")]
-    for i, n in enumerate(names):
-        if n.startswith("spectrum_"):
-            band = spectrum_cols.index(i) * n_bands // len(spectrum_cols)
-            key = _band_label(band, n_bands)
-        elif m := re.match(r"residual_([A-Za-z]+)_([a-z0-9]+)_", n):
-            key = f"residual {m.group(1)} {m.group(2)}"
-        else:  # one group per family of grid features
-            family = n.split("_", 1)[0]
-            key = _GRID_GROUPS.get(family, family)
-        groups.setdefault(key, []).append(i)
-    return [(k, np.array(v)) for k, v in groups.items()]
+__all__ = ["coefficients", "permutation_importance", "patch_map", "residual_energy_map"]
 
 
 def coefficients(model, names: list[str], groups) -> dict | None:
