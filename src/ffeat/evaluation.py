@@ -10,9 +10,9 @@ from sklearn import metrics as skm
 
 from ._checks import check_images, check_probability
 from ._models import sigmoid
+from ._reading import ImageError
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
-from .extraction import ImageError
 
 __all__ = ["Evaluation", "evaluate", "equal_error_rate", "labelled_images"]
 
@@ -89,8 +89,26 @@ class Evaluation:
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors]}
 
 
-def labelled_images(data, labels=None, classes: Mapping | None = None):
+def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
     """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels.
+
+    Parameters
+    ----------
+    data : path, Dataset, or sequence of images
+        A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`; a path
+        is always a dataset, never one image), a :class:`~ffeat.Dataset`, or
+        images (a sequence, or a 4-D array batch).
+    labels : array-like of {0, 1}, optional
+        One per image: needed for a sequence of images, replaces a dataset's own.
+    classes : mapping, optional
+        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
+    name : str, optional
+        The argument ``data`` is to the caller, for messages.
+
+    Returns
+    -------
+    images : list
+    labels : ndarray of int64
 
     Raises
     ------
@@ -102,15 +120,20 @@ def labelled_images(data, labels=None, classes: Mapping | None = None):
     if isinstance(data, (str, os.PathLike)):
         data = load_dataset(data, classes)
     if isinstance(data, Dataset):
-        return list(data.paths), np.asarray(data.labels).astype(int)
-    images = check_images(data, "data")
+        images, labels = list(data.paths), data.labels if labels is None else labels
+    else:
+        images = check_images(data, name)
     if labels is None:
-        raise ValueError("labels are needed when data is a sequence of images")
+        raise ValueError(f"labels are needed (1 = fake, 0 = real) when {name} is a sequence "
+                         "of images; or give a dataset folder or ffeat.Dataset")
     labels = np.asarray(labels)
-    if labels.shape != (len(images),) or not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be {len(images)} values of 0 (real) or 1 (fake), "
-                         f"one per image; got shape {labels.shape}")
-    return images, labels.astype(int)
+    if labels.shape != (len(images),):
+        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}; "
+                         "give one label per image")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
+                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
+    return images, labels.astype(np.int64)
 
 
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,

@@ -23,14 +23,14 @@ from sklearn import metrics as skm
 from .._models import sigmoid, uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
-from .._scoring import featurize
+from .._reading import default_jobs, feature_rows, read_item
 from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
+from ..detector import check_fitted
 from ..evaluation import Evaluation, labelled_images
-from ..extraction import _default_jobs, _read_item
 from ..families import column_groups, resolve_features
-from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
+from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
 from ._gallery import select, write_thumbnail
 
@@ -217,20 +217,20 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder; give a folder for the report")
     images, y_all = labelled_images(data, labels, classes)
-    detector._check_fitted()
+    check_fitted(detector)
     if not uses_features(detector.model_.kind):
         raise ValueError("the report explains feature detectors (spectra, coefficients, "
                          f"feature embeddings); a {detector.model_.kind} model has no "
                          "features: evaluate it without a report")
     for sub in ("thumbs", "maps"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    jobs = _default_jobs() if detector.jobs is None or detector.jobs < 1 else detector.jobs
+    jobs = default_jobs(detector.jobs)
     families = resolve_features(detector.features)
     items = [single_item(obj, i) for i, obj in enumerate(images)]
 
     status(f"report: features of {len(items)} images", progress)
-    F_all, errors = featurize(items, families, jobs=detector.jobs, cache=detector.cache,
-                              backend=detector.backend, progress=progress)
+    F_all, errors = feature_rows(items, families, jobs=detector.jobs, cache=detector.cache,
+                                 backend=detector.backend, progress=progress)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
         raise ValueError(f"none of the {len(items)} images could be read")
@@ -238,8 +238,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t,
-                            list(errors.values()))
+    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t, errors)
     called = evaluation.proba >= t
     correct = called == (y == 1)
     t_logit = _logit(t)
@@ -282,7 +281,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         thumbs[gallery] = []
         for j, i in enumerate(rows):
             try:
-                rgb = _read_item(kept[i], DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE)
+                rgb = read_item(kept[i])
             except ImageReadError:
                 continue
             name = f"thumbs/{gallery}-{j:02d}.jpg"
