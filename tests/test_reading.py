@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn import metrics as skm
 
 import ffeat
 from ffeat import Detector
@@ -16,7 +17,7 @@ from ffeat._featurefile import save_extraction
 from ffeat._reading import ImageError, feature_rows
 from ffeat._scoring import score_items
 from ffeat._sources import expand_inputs
-from ffeat.evaluation import labelled_images
+from ffeat.evaluation import call_metrics, labelled_images
 from ffeat.features import resolve_features
 
 N, SIZE = 6, 48
@@ -130,3 +131,14 @@ def _private_imports(path: Path) -> list[str]:
 
 def test_no_private_name_is_imported_from_another_module():
     assert [hit for p in sorted(SRC.rglob("*.py")) for hit in _private_imports(p)] == []
+
+
+def test_call_metrics_are_scikit_learns():
+    y = np.array([0, 0, 1, 1, 1, 0])
+    called = np.array([0, 1, 1, 0, 1, 0], dtype=bool)
+    got = call_metrics(y, called)
+    assert got["accuracy"] == skm.accuracy_score(y, called)
+    assert got["f1"] == skm.f1_score(y, called)
+    assert (got["fpr"], got["fnr"]) == (1 / 3, 1 / 3)
+    assert got["confusion_matrix"] == [[2, 1], [1, 2]]
+    assert call_metrics(y[:0], called[:0])["accuracy"] is None

@@ -14,7 +14,7 @@ from ._reading import ImageError
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
 
-__all__ = ["Evaluation", "evaluate", "equal_error_rate", "labelled_images"]
+__all__ = ["Evaluation", "evaluate", "equal_error_rate", "labelled_images", "call_metrics"]
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -31,6 +31,35 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
         return float(fpr[i])
     t = -d[i - 1] / (d[i] - d[i - 1])
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def call_metrics(labels: np.ndarray, called: np.ndarray) -> dict:
+    """Metrics of 0/1 calls against 0/1 labels, fake the positive class (scikit-learn's).
+
+    Parameters
+    ----------
+    labels, called : ndarray of {0, 1} or bool
+        True labels and the calls, one per image.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (None for no images), ``precision``, ``recall``, ``f1`` (0 where
+        undefined), ``fpr`` and ``fnr`` (None where undefined) and
+        ``confusion_matrix`` (rows: true real, true fake; columns: called real,
+        called fake).
+    """
+    y, called = np.asarray(labels).astype(int), np.asarray(called).astype(int)
+    if not len(y):
+        return {"accuracy": None, "precision": 0.0, "recall": 0.0, "f1": 0.0, "fpr": None,
+                "fnr": None, "confusion_matrix": [[0, 0], [0, 0]]}
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y, called, average="binary", zero_division=0.0)
+    (tn, fp), (fn, tp) = confusion = skm.confusion_matrix(y, called, labels=[0, 1]).tolist()
+    return {"accuracy": float(skm.accuracy_score(y, called)), "precision": float(precision),
+            "recall": float(recall), "f1": float(f1),
+            "fpr": fp / (fp + tn) if fp + tn else None,
+            "fnr": fn / (fn + tp) if fn + tp else None, "confusion_matrix": confusion}
 
 
 @dataclass
@@ -65,20 +94,14 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         y, p = self.labels, self.proba
-        called = (p >= self.threshold).astype(int)
+        calls = call_metrics(y, p >= self.threshold)
         both = len(np.unique(y)) == 2
-        prf = skm.precision_recall_fscore_support(y, called, average="binary",
-                                                  zero_division=0.0) if len(y) else (0, 0, 0)
         self.metrics = {
-            "accuracy": float(skm.accuracy_score(y, called)) if len(y) else None,
-            "precision": float(prf[0]),
-            "recall": float(prf[1]),
-            "f1": float(prf[2]),
+            **{k: calls[k] for k in ("accuracy", "precision", "recall", "f1")},
             "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
             "average_precision": float(skm.average_precision_score(y, p)) if both else None,
             "eer": equal_error_rate(y, p) if both else None,
-            "confusion_matrix": (skm.confusion_matrix(y, called, labels=[0, 1]).tolist()
-                                 if len(y) else [[0, 0], [0, 0]]),
+            "confusion_matrix": calls["confusion_matrix"],
             "n_real": int((y == 0).sum()),
             "n_fake": int((y == 1).sum()),
         }

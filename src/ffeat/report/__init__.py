@@ -28,7 +28,7 @@ from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..detector import check_fitted
-from ..evaluation import Evaluation, labelled_images
+from ..evaluation import Evaluation, call_metrics, labelled_images
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
@@ -75,20 +75,6 @@ def _logit(p: float) -> float:
     return float(np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
 
 
-def _at(y: np.ndarray, called: np.ndarray) -> dict:
-    """Accuracy, precision, recall, F1, FPR and FNR of 0/1 calls."""
-    tp = int((called & (y == 1)).sum())
-    fp = int((called & (y == 0)).sum())
-    fn = int((~called & (y == 1)).sum())
-    tn = int((~called & (y == 0)).sum())
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    return {"accuracy": (tp + tn) / len(y), "precision": prec, "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
-            "fpr": fp / (fp + tn) if fp + tn else None,
-            "fnr": fn / (fn + tp) if fn + tp else None}
-
-
 def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dict]:
     """The default threshold beside the EER and best-accuracy thresholds of this data
     (all on log-odds, with the matching probability)."""
@@ -104,7 +90,8 @@ def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dic
         rows += [("equal error rate (this data)", float(thr[i])),
                  ("best accuracy (this data)", float(thr[j]))]
     return [{"name": name, "log_odds": t, "probability": float(sigmoid(np.array(t))),
-             **_at(y, scores >= t)} for name, t in rows]
+             **{k: v for k, v in call_metrics(y, scores >= t).items()
+                if k != "confusion_matrix"}} for name, t in rows]
 
 
 def _same_data(train: str | None, evaluated: str) -> bool | None:
@@ -344,13 +331,14 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     })
     (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
 
-    from ._sections import build_page
-    page = build_page(detector=detector, evaluation=evaluation, train=train,
-                      eval_desc=eval_desc, same=same, thresholds=thresholds, files=files,
-                      thumbs=thumbs, map_rows=map_rows, coef=coef, perm=perm, rob=rob,
-                      stats=stats, y=y, n_listed=n_listed, n_read=n_read, sizes=sizes,
-                      formats=formats, emb=emb, perturb_asked=bool(todo),
-                      elapsed=time.perf_counter() - started)
+    from ._sections import PageContent, build_page
+    content = PageContent(
+        detector=detector, evaluation=evaluation, train=train, eval_desc=eval_desc,
+        same=same, thresholds=thresholds, files=files, thumbs=thumbs, map_rows=map_rows,
+        coef=coef, perm=perm, rob=rob, stats=stats, y=y, n_listed=n_listed, n_read=n_read,
+        sizes=sizes, formats=formats, emb=emb, perturb_asked=bool(todo),
+        elapsed=time.perf_counter() - started)
+    page = build_page(content)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     status(f"report: wrote {index} in {time.perf_counter() - started:.1f} s", progress)
