@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 
+import ffeat
 from ffeat import Detector
 from ffeat._atomic import atomic_write, remove_stale_temps
 from ffeat._predictions import prediction_rows
@@ -255,6 +256,18 @@ def test_nan_score_is_an_error_row():
     assert "NaN" in rows[0]["error"] and rows[2]["error"] == "unreadable"
 
 
+def test_evaluate_lists_a_nan_score_as_an_error():
+    class NanOnFirst:
+        threshold = 0.5
+
+        def score_images(self, images, progress=False):
+            return np.array([np.nan, 1.0, -1.0]), []
+
+    result = ffeat.evaluate(NanOnFirst(), ["a.png", "b.png", "c.png"], [1, 1, 0])
+    assert result.sources == ["b.png", "c.png"]
+    assert [(e.source, "NaN" in e.reason) for e in result.errors] == [("a.png", True)]
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "x"])
 def test_shard_size_below_one_is_a_usage_error(value, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
@@ -270,9 +283,13 @@ def _unreadable(folder):
         (folder / cls / "x.png").write_bytes(b"not an image")
 
 
-def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsys):
+@pytest.mark.parametrize("report", [False, True], ids=["text", "report"])
+def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsys, report):
+    pytest.importorskip("matplotlib")
     _unreadable(tmp_path / "d")
-    assert main(["evaluate", str(model), str(tmp_path / "d"), "--no-cache", "-q"]) == 1
+    extra = ["--report", str(tmp_path / "report")] if report else []
+    assert main(["evaluate", str(model), str(tmp_path / "d"), "--no-cache", "-q",
+                 *extra]) == 1
     err = capsys.readouterr().err
     assert err.count("skipped ") == 2 and "could be read" in err
 
