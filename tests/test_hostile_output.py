@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -140,14 +141,18 @@ def test_stale_temporary_files_are_removed_on_the_next_run(data, tmp_path, capsy
     live = tmp_path / f".feats.npz.ffeat-{os.getpid()}-efgh5678.tmp"  # a concurrent writer
     old = tmp_path / f".feats.npz.ffeat-{os.getpid()}-old_5678.tmp"
     other = tmp_path / f".other.npz.ffeat-{_dead_pid()}-abcd1234.tmp"
-    foreign = tmp_path / ".feats.npz.abcd1234.tmp"
-    for path in (dead, live, old, other, foreign):
+    recent = tmp_path / ".feats.npz.abcd1234.tmp"  # an earlier ffeat's name, still written
+    abandoned = tmp_path / ".feats.npz.wxyz9876.tmp"  # the same, untouched for an hour
+    for path in (dead, live, old, other, recent, abandoned):
         path.write_bytes(b"partial")
     os.utime(old, (0, 0))
+    hour_ago = time.time() - 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
     assert main(["extract", str(data), "-o", str(out), "-q", "--features", "gray",
                  "--no-cache"]) == 0
     assert out.exists() and not dead.exists() and not old.exists()
-    assert live.exists() and other.exists() and foreign.exists()
+    assert not abandoned.exists()
+    assert live.exists() and other.exists() and recent.exists()
 
 
 def test_remove_stale_temps_of_a_whole_folder(tmp_path):
