@@ -28,7 +28,7 @@ from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..detector import check_fitted
-from ..evaluation import Evaluation, call_metrics, labelled_images
+from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_images
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
@@ -220,7 +220,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                                  backend=detector.backend, progress=progress)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
-        raise ValueError(f"none of the {len(items)} images could be read")
+        raise NoReadableImages(errors)
     F, y = F_all[ok], y_all[ok]
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
