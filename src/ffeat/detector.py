@@ -24,7 +24,7 @@ from .evaluation import labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import column_names, resolve_features
 
-__all__ = ["Detector", "FeatureExtractor", "check_fitted"]
+__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "check_fitted"]
 
 
 #: Parameter constraints shared by the estimators that read images.
@@ -128,6 +128,58 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         return np.array(column_names(resolve_features(self.features)), dtype=object)
 
 
+class FeatureClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted array model (``ffeat._models``) as a scikit-learn classifier over feature
+    rows: the classifier step of a fitted :class:`Detector` (``Detector.estimator_``).
+
+    Parameters
+    ----------
+    model : LinearModel or TreeEnsemble
+        Fitted; what a detector trains (through scikit-learn) and saves.
+    threshold : float
+        Probability of fake at and above which :meth:`predict` says fake.
+
+    Fitting is the detector's job: :meth:`fit` refuses, naming what to fit.
+    """
+
+    def __init__(self, model=None, *, threshold: float = 0.5) -> None:
+        self.model = model
+        self.threshold = threshold
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.model is not None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """``[0, 1]`` (real, fake)."""
+        return np.array([0, 1])
+
+    def fit(self, X, y=None):
+        """Refused: this step is fitted by :meth:`Detector.fit`."""
+        raise TypeError("FeatureClassifier holds an already fitted model and is not "
+                        "refitted; fit an ffeat.Detector (or a scikit-learn classifier) "
+                        "instead")
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of fake per feature row."""
+        check_is_fitted(self)
+        return self.model.decision_function(np.asarray(X, dtype=np.float64))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(real), P(fake)]`` per feature row."""
+        p = sigmoid(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 = fake (probability at or above ``threshold``), 0 = real."""
+        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(np.int64)
+
+
 class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
     """Tell AI-generated (fake) face images from real photographs.
 
@@ -207,6 +259,14 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         ``val_loss``, ``val_accuracy`` and ``lr``.
     errors_ : list of ImageError
         Training images that could not be read and were left out.
+    estimator_ : FeatureClassifier
+        Feature classifiers: the fitted classifier step over the feature rows,
+        the same after ``fit`` and after :meth:`load` (it scores with the
+        saved arrays).
+    pipeline_ : sklearn.pipeline.Pipeline
+        Feature classifiers: the detector as its two steps, ``"features"`` (a
+        :class:`FeatureExtractor`) then ``"classifier"`` (``estimator_``); it
+        scores readable images as the detector does.
 
     Examples
     --------
@@ -312,7 +372,6 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
         estimator.fit(F[ok], y_all[ok])
-        self.estimator_ = estimator
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
@@ -346,6 +405,25 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         self.training_ = _training_record(y[ok], errors, kinds, data, n_augment_errors=0,
                                           **record)
         return self
+
+    @property
+    def estimator_(self) -> FeatureClassifier:
+        """The fitted classifier step over the feature rows (see the class docstring)."""
+        check_fitted(self)
+        if not uses_features(self.model_.kind):
+            raise AttributeError(f"a {self.model_.kind} detector reads pixels: it has no "
+                                 "classifier step over feature rows")
+        return FeatureClassifier(self.model_, threshold=self.threshold)
+
+    @property
+    def pipeline_(self):
+        """The detector as a fitted ``Pipeline``: features, then ``estimator_``."""
+        from sklearn.pipeline import Pipeline
+
+        classifier = self.estimator_
+        features = FeatureExtractor(self.features, jobs=self.jobs, cache=self.cache,
+                                    backend=self.backend)
+        return Pipeline([("features", features.fit()), ("classifier", classifier)])
 
     # -- scoring ----------------------------------------------------------------------
 
