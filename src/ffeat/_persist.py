@@ -197,14 +197,14 @@ def _read(source, path) -> tuple[dict, dict[str, np.ndarray], type]:
     Member names and declared sizes are checked before anything is read; the
     metadata is read first (at most ``MAX_META_BYTES``), and bounds the arrays.
     """
-    if source is path:
+    if isinstance(source, Path):
         if path.is_dir():
             raise ModelFileError(f"{path}: is a folder, not a model file")
         if not path.is_file():
             raise ModelFileError(f"{path}: no such model file")
     if not zipfile.is_zipfile(source):
         try:
-            if source is path:
+            if isinstance(source, Path):
                 with open(path, "rb") as fh:
                     zip_start = fh.read(4) == b"PK\x03\x04"
             else:
