@@ -6,15 +6,16 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._models import sigmoid
+from ._reading import ImageError, match_errors
+from ._scoring import NO_SCORE
 from ._sources import Item
 from ._text import printable, spreadsheet_safe
-from .extraction import ImageError
 
 #: Columns of a prediction table, in order.
 COLUMNS = ("path", "prob_fake", "label", "error")
 
 
-def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, ImageError],
+def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageError],
                     threshold: float) -> Iterator[dict]:
     """One dict per input (keys :data:`COLUMNS`), in input order, errors included.
 
@@ -23,22 +24,21 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, Ima
     items : list of Item
         The inputs scored.
     scores : ndarray
-        Log-odds of fake per input (any value where an error is recorded).
-    errors : dict
-        ``{position: ImageError}`` of the inputs that could not be read.
+        Log-odds of fake per input, NaN where it has no verdict.
+    errors : list of ImageError
+        Records of the inputs that could not be read, in input order (as
+        :func:`~ffeat._scoring.score_items` returns them).
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
 
     A score that is NaN without a recorded error (the model gave no number)
     is an error row too, never a label.
     """
-    for position, (item, score) in enumerate(zip(items, scores)):
-        if position in errors:
+    failed = np.isnan(scores)
+    for item, score, record in zip(items, scores, match_errors(items, failed, errors)):
+        if np.isnan(score):
             yield {"path": item.name, "prob_fake": None, "label": None,
-                   "error": errors[position].reason}
-        elif np.isnan(score):
-            yield {"path": item.name, "prob_fake": None, "label": None,
-                   "error": "the model gave no score (NaN) for this image"}
+                   "error": NO_SCORE if record is None else record.reason}
         else:
             p = float(sigmoid(score))
             yield {"path": item.name, "prob_fake": p,

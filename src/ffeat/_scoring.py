@@ -9,43 +9,51 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._reading import ImageError, feature_rows, match_errors
 from ._sources import Item
-from .extraction import ImageError, _rows
 from .features import resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
-__all__ = ["featurize", "score_items", "SavedDetector"]
+__all__ = ["score_items", "SavedDetector", "NO_SCORE"]
 
-
-def featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False):
-    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by position."""
-    n_features = sum(len(f.feature_names()) for f in families)
-    X = np.full((len(items), n_features), np.nan)
-    errors = {}
-    for position, _, row in _rows(items, families, jobs=jobs, on_error="collect",
-                                  progress=progress, max_pixels=DEFAULT_MAX_PIXELS,
-                                  min_size=DEFAULT_MIN_SIZE, cache=cache, backend=backend):
-        if isinstance(row, ImageError):
-            errors[position] = row
-        else:
-            X[position] = row
-    return X, errors
+#: The reason recorded for an image that was read but given no score (NaN).
+NO_SCORE = "the model gave no score (NaN) for this image"
 
 
-def score_items(model, families, items: list[Item], *, jobs, cache, backend: str,
-                batch_size: int, progress: bool | None):
-    """Log-odds of fake per item from a fitted ``model`` (a feature model over the
-    rows of ``families``, or the CNN over pixels), and ``{position: ImageError}`` for
-    the items that could not be read."""
+def score_items(detector, items: list[Item], *,
+                progress: bool | None = False) -> tuple[np.ndarray, list[ImageError]]:
+    """Log-odds of fake per item from a fitted detector's ``model_``, and the error
+    records in input order.
+
+    Parameters
+    ----------
+    detector : Detector or SavedDetector
+        Fitted; its ``features``, ``jobs``, ``cache``, ``backend`` and
+        ``batch_size`` say how the items are read.
+    items : list of Item
+    progress : bool or None, optional
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_items,)
+        NaN exactly where ``errors`` holds a record for the item: unreadable, or
+        (recorded as such) a model that gave no number.
+    errors : list of ImageError
+    """
+    model = detector.model_
     if model.kind == "cnn":
-        return model.score_items(items, jobs=jobs, batch_size=batch_size, progress=progress)
-    F, errors = featurize(items, families, jobs=jobs, cache=cache, backend=backend,
-                          progress=progress)
-    ok = ~np.isnan(F).any(axis=1)
-    scores = np.full(len(F), np.nan)
-    if ok.any():
-        scores[ok] = model.decision_function(F[ok])
-    return scores, errors
+        scores, errors = model.score_items(items, jobs=detector.jobs,
+                                           batch_size=detector.batch_size, progress=progress)
+    else:
+        F, errors = feature_rows(items, resolve_features(detector.features), jobs=detector.jobs,
+                                 cache=detector.cache, backend=detector.backend,
+                                 progress=progress)
+        read = ~np.isnan(F).any(axis=1)
+        scores = np.full(len(F), np.nan)
+        if read.any():
+            scores[read] = model.decision_function(F[read])
+    failed = np.isnan(scores)
+    return scores, [record or ImageError(item.name, NO_SCORE) for item, record, bad
+                    in zip(items, match_errors(items, failed, errors), failed) if bad]
 
 
 class SavedDetector:
@@ -92,9 +100,3 @@ class SavedDetector:
         for name, value in params.items():
             setattr(self, name, value)
         return self
-
-    def _score_items(self, items: list[Item], progress: bool | None):
-        """Log-odds per item and ``{position: ImageError}`` for those unreadable."""
-        return score_items(self.model_, resolve_features(self.features), items,
-                           jobs=self.jobs, cache=self.cache, backend=self.backend,
-                           batch_size=self.batch_size, progress=progress)
