@@ -32,7 +32,7 @@ import numpy as np
 from ._featurefile import load_extraction, save_extraction
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
-from ._persist import families_from
+from ._persist import families_from, load_detector
 from ._predictions import COLUMNS, csv_cells, prediction_rows
 from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
@@ -43,7 +43,7 @@ from .features import column_names, describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
-    from .detector import Detector
+    from .detector import ImageClassifier
 
 __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
            "DEFAULT_SHARD_SIZE"]
@@ -78,10 +78,8 @@ class _PredictJob:
         self.options = {"jobs": jobs, "cache": cache, "backend": backend}
 
     @functools.cached_property
-    def detector(self) -> Detector:
-        from .detector import Detector
-
-        return Detector.load(io.BytesIO(self.model)).set_params(**self.options)
+    def detector(self) -> ImageClassifier:
+        return load_detector(io.BytesIO(self.model)).set_params(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
         scores, errors = score_items(self.detector, items)
@@ -272,12 +270,12 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                           output=str(folder))
 
 
-def _model_file(model) -> tuple[Detector, bytes]:
-    """A :class:`~ffeat.Detector` and its saved file's bytes, from either."""
-    from .detector import Detector
+def _model_file(model) -> tuple[ImageClassifier, bytes]:
+    """A fitted detector (either kind) and its saved file's bytes, from either."""
+    from .detector import ImageClassifier
 
-    if not isinstance(model, Detector):
-        return Detector.load(model), Path(model).read_bytes()
+    if not isinstance(model, ImageClassifier):
+        return load_detector(model), Path(model).read_bytes()
     buffer = io.BytesIO()
     model.save(buffer)
     return model, buffer.getvalue()
@@ -297,8 +295,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
 
     Parameters
     ----------
-    model : Detector or path
-        A fitted detector or a model file written by :meth:`Detector.save`. It
+    model : Detector, CnnDetector or path
+        A fitted detector or a model file written by its ``save``. It
         travels to dask workers as the saved file's bytes.
     images : path, folder, or an iterable of those or of in-memory images
         As for :func:`extract_to`.
