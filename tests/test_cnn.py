@@ -233,6 +233,13 @@ def test_train_predict_and_curves(torch, demo_dir, tmp_path, capsys):
     assert main(["predict", str(model), str(demo_dir), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * N and all(0 <= r["prob_fake"] <= 1 for r in rows)
+    # evaluate and the sharded predict load the file as a CnnDetector (load_detector)
+    assert main(["evaluate", str(model), str(demo_dir), "--json", "-j", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n_real"], result["n_fake"], result["errors"]) == (N, N, [])
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(demo_dir), "-o", str(out), "-q"]) == 0
+    assert len(out.read_text().splitlines()) == 2 * N + 1
 
 
 def test_compare_prints_one_table(torch, demo_dir, tmp_path, capsys):

@@ -204,6 +204,9 @@ def test_cnn_detector_clone_and_params():
     with pytest.raises(ValueError, match="Invalid parameter 'features'"):
         copy.set_params(features="hog")
     assert CnnDetector.classifier == "cnn" and "classifier" not in cnn.get_params()
+    options = {"jobs": 1, "cache": False, "backend": "auto"}
+    assert copy.set_run_options(**options) is copy and copy.jobs == 1
+    assert Detector().set_run_options(**options).get_params().items() >= options.items()
 
 
 class _StubNet:

@@ -242,6 +242,12 @@ class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
         p = self.predict_proba(X)[:, 1]
         return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
 
+    def set_run_options(self, **options) -> ImageClassifier:
+        """Set those of the run options ``jobs``, ``cache`` and ``backend`` this detector
+        takes (the CNN has neither a feature cache nor a feature backend), for code that
+        runs a loaded model of either kind; returns ``self``."""
+        return self.set_params(**{k: v for k, v in options.items() if k in self.get_params()})
+
     def save(self, path) -> None:
         """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
         check_fitted(self)

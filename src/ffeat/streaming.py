@@ -79,7 +79,7 @@ class _PredictJob:
 
     @functools.cached_property
     def detector(self) -> ImageClassifier:
-        return load_detector(io.BytesIO(self.model)).set_params(**self.options)
+        return load_detector(io.BytesIO(self.model)).set_run_options(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
         scores, errors = score_items(self.detector, items)

@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         detector = load_detector(args.model)
     except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
+    detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend)
     rows = None
     try:
         if args.report is not None:
