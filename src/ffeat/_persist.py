@@ -360,8 +360,10 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
         raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__} or restore "
                              "the original file") from None
     kwargs = {"features": families, **params}
-    if hasattr(cls, "_parameter_constraints"):  # an estimator: only its own parameters
-        kwargs = {k: v for k, v in kwargs.items() if k in cls._parameter_constraints}
+    if hasattr(cls, "_parameter_constraints"):  # an estimator: of what ffeat saves, what
+        # it takes (a file from before CnnDetector holds both kinds'); others are refused
+        kwargs = {k: v for k, v in kwargs.items()
+                  if k in cls._parameter_constraints or k not in {"features", *_PARAMS}}
     try:
         detector = cls(**kwargs)
     except ValueError as exc:
