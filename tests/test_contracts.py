@@ -209,6 +209,16 @@ def test_cnn_detector_clone_and_params():
     assert Detector().set_run_options(**options).get_params().items() >= options.items()
 
 
+def test_make_detector_gives_each_kind_the_options_it_takes():
+    from ffeat.detector import make_detector
+    options = {"features": "spectrum", "cache": False, "backend": "cpu", "epochs": 3,
+               "input_size": 64, "jobs": 1}
+    cnn, det = make_detector("cnn", **options), make_detector("hgb", **options)
+    assert type(cnn) is CnnDetector and (cnn.epochs, cnn.input_size, cnn.jobs) == (3, 64, 1)
+    assert type(det) is Detector and (det.classifier, det.features, det.cache) == \
+        ("hgb", "spectrum", False)
+
+
 class _StubNet:
     """Stands in for a trained network: a CNN model file is written without PyTorch."""
 
