@@ -36,10 +36,10 @@ __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "NoFac
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is.
 FACE_POLICIES = ("off", "crop", "auto")
-#: Side of the canonical frame in box widths (median over ``140k``: 1.455).
-FRAME_MARGIN = 1.455
+#: Side of the canonical frame in box widths (median over ``140k``).
+FRAME_MARGIN = 1.41
 #: Centre of the frame below the box centre, in box widths (``140k`` median).
-FRAME_OFFSET = -0.068
+FRAME_OFFSET = -0.08
 #: Side of the canonical frame in pixels: the ``140k`` training size.
 FRAME_SIZE = 256
 
