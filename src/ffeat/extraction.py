@@ -17,6 +17,7 @@ from ._progress import Progress
 from ._sources import Item, expand_inputs
 from ._version import __version__
 from ._workers import DaemonPool
+from .faces import NoFaceError, check_faces, face_crops
 from .features import describe_features, resolve_features
 from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
                       load_image)
@@ -85,9 +86,36 @@ def _feature_error(name: str, exc: Exception) -> ImageReadError:
     return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
 
 
+class FaceRows(NamedTuple):
+    """The feature rows of one image read under a face policy: one per face found,
+    the most certain first, with its box ``(x, y, w, h)``; a box is None where the
+    whole image was used."""
+
+    boxes: list
+    rows: np.ndarray
+
+
+def _face_rows(item: Item, families, max_pixels: int, min_size: int,
+               faces: str) -> FaceRows:
+    """Read one input and compute the rows of its faces (:func:`ffeat.faces.face_crops`)."""
+    rgb = _read_item(item, max_pixels, min_size)
+    try:
+        found = face_crops(rgb, faces)
+        rows = np.vstack([np.concatenate([f.compute(crop)[0] for f in families])
+                          for _, crop in found])
+    except NoFaceError as exc:
+        raise ImageReadError(item.name, str(exc)) from exc
+    except (ValueError, MemoryError) as exc:
+        raise _feature_error(item.name, exc) from exc
+    return FaceRows([box for box, _ in found], rows)
+
+
 def _features_of(item: Item, families, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None) -> np.ndarray:
-    """Read one input and compute its feature row (runs in a worker thread)."""
+                 cache: FeatureCache | None, faces: str = "off") -> np.ndarray | FaceRows:
+    """Read one input and compute its feature row, or under a face policy other than
+    ``"off"`` its :class:`FaceRows` (runs in a worker thread)."""
+    if faces != "off":
+        return _face_rows(item, families, max_pixels, min_size, faces)
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
     if key is not None and (row := cache.get(key)) is not None:
         return row
@@ -102,13 +130,14 @@ def _features_of(item: Item, families, max_pixels: int, min_size: int,
 
 
 def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None):
+                 cache: FeatureCache | None, faces: str):
     """``(item, future)`` in input order from a thread pool computing one image per task
     (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
     with DaemonPool(jobs) as pool:
 
         def submit(item: Item):
-            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache)
+            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache,
+                                     faces)
 
         # A bounded window of tasks in flight keeps memory flat for any input count.
         todo = iter(items)
@@ -145,18 +174,24 @@ def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache
 
 def _rows(items: list[Item], families, *, jobs: int | None, on_error: str,
           progress: bool | None, max_pixels: int, min_size: int, cache,
-          backend: str = "cpu"):
-    """Yield ``(position, item, row or ImageError)`` for every item, in order."""
+          backend: str = "cpu", faces: str = "off"):
+    """Yield ``(position, item, row or ImageError)`` for every item, in order; under a
+    face policy other than ``"off"`` the row is a :class:`FaceRows` (CPU only, not
+    cached)."""
     if on_error not in ("collect", "raise"):
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
+    check_faces(faces)
     check_min_size(min_size)
     backend = resolve_backend(backend)
     jobs = _default_jobs() if jobs is None or jobs < 1 else jobs
     if backend == "cuda":
+        if faces != "off":
+            raise ValueError(f"faces={faces!r} runs on the CPU backend only; use "
+                             "backend='cpu' or faces='off'")
         results = _cuda_results(items, families, jobs, max_pixels, min_size)
     else:
-        results = _cpu_results(items, families, jobs, max_pixels, min_size,
-                               _open_cache(cache, families, max_pixels, min_size))
+        cache = _open_cache(cache, families, max_pixels, min_size) if faces == "off" else None
+        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces)
     bar = Progress(len(items), "ffeat extract", enabled=progress)
     try:
         for position, (item, future) in enumerate(results):

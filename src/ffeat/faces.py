@@ -30,8 +30,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-__all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "NoFaceError",
-           "face_crops", "find_faces", "frame"]
+__all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "MIN_FACE",
+           "NoFaceError", "check_faces", "face_crops", "find_faces", "frame"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is.
@@ -50,6 +50,8 @@ _PASSES = ((64, 0.25, 0.3, None), (160, 0.0, 0.15, 0.5))
 _SCALE_STEP = 1.15
 #: Windows a face other than the most-seen one needs to count as a face.
 _MIN_WINDOWS = 3
+#: Narrowest face kept, in pixels of the image: smaller ones carry no detail to judge.
+MIN_FACE = 20
 
 Box = tuple[int, int, int, int]
 
@@ -118,15 +120,16 @@ def find_faces(rgb: np.ndarray) -> list[Box]:
     list of (x, y, w, h)
         Column, row, width and height of each face, in pixels of ``rgb``; the
         box may reach outside the image for a face cut by its border. Empty
-        when no face is found.
+        when no face of at least :data:`MIN_FACE` pixels is found.
     """
     height, width = rgb.shape[:2]
     gray = Image.fromarray(rgb).convert("L")
     for side, border, smallest, largest in _PASSES:
         found = _group(_search(gray, side, border, smallest, largest))
         if found:
-            return [(round(x * width), round(y * height), round(w * width),
-                     round(w * height)) for x, y, w in found]
+            boxes = [(round(x * width), round(y * height), round(w * width),
+                      round(w * height)) for x, y, w in found]
+            return [b for b in boxes if b[2] >= MIN_FACE]
     return []
 
 
@@ -163,6 +166,19 @@ def frame(rgb: np.ndarray, box: Box, size: int = FRAME_SIZE) -> np.ndarray:
         (size, size), Image.LANCZOS))
 
 
+def check_faces(policy) -> None:
+    """Refuse a face policy that is not one of :data:`FACE_POLICIES`.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument ``faces``, the value given and the choices.
+    """
+    if not isinstance(policy, str) or policy not in FACE_POLICIES:
+        raise ValueError(f"faces must be one of {', '.join(map(repr, FACE_POLICIES))}, "
+                         f"got {policy!r}")
+
+
 def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarray]]:
     """The images the features see for one decoded image, under a face policy.
 
@@ -187,9 +203,7 @@ def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarra
     ValueError
         When ``policy`` is not one of :data:`FACE_POLICIES`.
     """
-    if policy not in FACE_POLICIES:
-        raise ValueError(f"faces must be one of {', '.join(map(repr, FACE_POLICIES))}, "
-                         f"got {policy!r}")
+    check_faces(policy)
     if policy == "off":
         return [(None, rgb)]
     boxes = find_faces(rgb)

@@ -39,6 +39,7 @@ from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
 from .extraction import DEFAULT_FEATURES, Extraction, _gather, _rows
+from .faces import check_faces
 from .features import describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
 
@@ -74,10 +75,11 @@ class _PredictJob:
     """Prediction rows of a shard. Carries the model as its file's bytes (arrays and
     JSON, never a pickled estimator) and loads it once where it runs."""
 
-    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend) -> None:
+    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend,
+                 faces: str) -> None:
         self.model = model
         self.threshold = threshold
-        self.options = {"jobs": jobs, "cache": cache, "backend": backend}
+        self.options = {"jobs": jobs, "cache": cache, "backend": backend, "faces": faces}
 
     @functools.cached_property
     def detector(self) -> Detector:
@@ -89,8 +91,8 @@ class _PredictJob:
             return Detector.load(path).set_params(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
-        scores, errors = self.detector._score_items(items, progress=False)
-        return list(prediction_rows(items, scores, errors, self.threshold))
+        scores, errors, boxes = self.detector._score_items(items, progress=False)
+        return list(prediction_rows(items, scores, errors, self.threshold, boxes))
 
 
 # -- sinks: payloads to files, in this process -----------------------------------------
@@ -292,10 +294,11 @@ def _model_file(model) -> tuple[Detector, bytes]:
 def predict_to(model, images, output, *, threshold: float | None = None,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False, cache=False,
-               backend: str = "cpu") -> RunSummary:
+               backend: str = "cpu", faces: str | None = None) -> RunSummary:
     """Score any number of images into a CSV file, shard by shard.
 
-    Writes ``output`` (columns ``path, prob_fake, label, error``, one row per
+    Writes ``output`` (columns ``path, prob_fake, label, x, y, w, h, faces,
+    error``, one row per
     input in input order, as ``ffeat predict --format csv`` prints them) and
     ``output.manifest.json`` beside it. Rows are appended and flushed to disk
     shard by shard; rerunning with the same model and inputs continues after
@@ -315,6 +318,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
         the model's).
     shard_size, scheduler, workers, jobs, progress, cache, backend
         As for :func:`extract_to`.
+    faces : {"off", "crop", "auto"}, optional
+        Face policy (see :class:`~ffeat.Detector`; default: the model's).
 
     Returns
     -------
@@ -337,12 +342,14 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     threshold = detector.threshold if threshold is None else float(threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    faces = detector.faces if faces is None else faces
+    check_faces(faces)
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
-              "ffeat": __version__, "shard_size": shard_size}
+              "ffeat": __version__, "shard_size": shard_size, "faces": faces}
     job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
-                      cache=cache, backend=backend)
+                      cache=cache, backend=backend, faces=faces)
     with locked(path):
         if path.exists() and not path.is_file():
             raise ResumeError(f"{path} exists and is not a regular file; choose another "
