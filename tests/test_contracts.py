@@ -249,13 +249,13 @@ def test_a_saved_detector_scores_like_the_loaded_detector(small, demo_files, tmp
     small.save(model)
     items = expand_inputs([*demo_files[1][:3], str(tmp_path / "missing.png")])
     saved = _persist.load(SavedDetector, model).set_params(jobs=1, cache=False)
-    scores, errors = saved._score_items(items, progress=False)
-    expected, expected_errors = Detector.load(model).set_params(jobs=1)._score_items(
+    scores, errors, boxes = saved._score_items(items, progress=False)
+    expected, expected_errors, _ = Detector.load(model).set_params(jobs=1)._score_items(
         items, progress=False)
     np.testing.assert_array_equal(scores, expected)
-    assert errors == expected_errors and list(errors) == [3]
+    assert errors == expected_errors and list(errors) == [3] and boxes == [None] * 4
     assert saved.threshold == small.threshold and saved.saved["classifier"] == "logistic"
-    with pytest.raises(ValueError, match="takes only threshold, jobs, cache, backend; got C"):
+    with pytest.raises(ValueError, match="takes only threshold, jobs, cache, backend, faces; got C"):
         saved.set_params(C=1.0)
 
 

@@ -92,3 +92,100 @@ def test_policies(astronaut):
         face_crops(flat, "crop")
     with pytest.raises(ValueError, match="faces must be one of 'off', 'crop', 'auto'"):
         face_crops(flat, "on")
+
+
+# -- the policies in the Detector, the model file and the commands ---------------------------
+
+def _faces_set(astronaut) -> tuple[list[np.ndarray], np.ndarray]:
+    """Eight 200 px images with the astronaut's face at several places (fake: noisier)."""
+    face = frame(astronaut, find_faces(astronaut)[0], size=120)
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for i in range(8):
+        canvas = np.full((200, 200, 3), 60 + 10 * i, np.uint8)
+        r, c = rng.integers(0, 80, size=2)
+        canvas[r:r + 120, c:c + 120] = face
+        if i % 2:
+            canvas = np.clip(canvas + rng.normal(0, 8, canvas.shape), 0, 255).astype(np.uint8)
+        images.append(canvas)
+        labels.append(i % 2)
+    return images, np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def face_model(astronaut, tmp_path_factory):
+    import ffeat
+
+    images, labels = _faces_set(astronaut)
+    detector = ffeat.Detector(features="hog", classifier="logistic", cache=False,
+                              faces="crop", jobs=1).fit(images, labels)
+    path = tmp_path_factory.mktemp("model") / "faces.npz"
+    detector.save(path)
+    return detector, path
+
+
+def test_the_face_policy_is_a_validated_parameter():
+    import ffeat
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    images, labels = ffeat.make_demo_set(n_per_class=2, size=64)
+    with pytest.raises(InvalidParameterError, match="'faces' parameter"):
+        ffeat.Detector(faces="on", cache=False).fit(images, labels)
+    with pytest.raises(InvalidParameterError, match="'faces' parameter"):
+        ffeat.FeatureExtractor(faces=True).transform(images)
+
+
+def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astronaut):
+    import ffeat
+    from ffeat.detector import _items
+
+    detector, path = face_model
+    loaded = ffeat.Detector.load(path)
+    assert loaded.faces == "crop"
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)  # two faces, side by side
+    left = (np.arange(two.shape[1]) < 512)[None, :, None]  # noise on the left face only
+    noise = np.random.default_rng(1).normal(0, 8, two.shape) * left
+    noisy = np.clip(two + noise, 0, 255).astype(np.uint8)
+    scores, errors, boxes = loaded._score_items(_items([noisy]), False)
+    assert not errors and len(boxes[0]) == 2
+    faces = [frame(noisy, b) for b in boxes[0]]
+    each = loaded.set_params(faces="off").decision_function(faces)
+    assert scores[0] == pytest.approx(each.max()) and each[0] >= each[1]
+    assert boxes[0][0][0] < 512 <= boxes[0][1][0]  # the noisy (left) face first
+
+
+def test_no_face_is_an_error_under_crop_and_the_whole_image_under_auto(face_model):
+    detector, _ = face_model
+    flat = np.full((128, 128, 3), 128, np.uint8)
+    scores, errors = detector.score_images([flat])
+    assert np.isnan(scores[0]) and "no face found" in errors[0].reason
+    detector = detector.__class__.load(face_model[1]).set_params(faces="auto")
+    scores, errors = detector.score_images([flat])
+    assert not errors and np.isfinite(scores[0])
+
+
+def test_predict_rows_carry_the_boxes(face_model, astronaut, tmp_path, capsys):
+    import csv
+    import io
+    import json
+
+    from ffeat.cli import main
+
+    Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
+    Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(tmp_path / "flat.png")
+    files = [str(tmp_path / "astronaut.png"), str(tmp_path / "flat.png")]
+    assert main(["predict", str(face_model[1]), *files, "--format", "csv", "-q"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    x, y, w, h = find_faces(astronaut)[0]
+    assert rows[0]["x"] == str(x) and rows[0]["w"] == str(w) and rows[0]["faces"] == \
+        f"{x},{y},{w},{h}"
+    assert rows[1]["prob_fake"] == "" and rows[1]["error"].startswith("no face found")
+    assert main(["predict", str(face_model[1]), *files, "--format", "json", "-q",
+                 "--faces", "auto"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["faces"] == [[x, y, w, h]]
+    assert rows[1]["faces"] == [] and rows[1]["x"] is None and rows[1]["error"] is None
+    out = tmp_path / "rows.csv"
+    assert main(["predict", str(face_model[1]), *files, "-o", str(out), "-q"]) == 0
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert rows[0]["faces"] == f"{x},{y},{w},{h}" and "no face" in rows[1]["error"]
