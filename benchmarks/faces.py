@@ -4,7 +4,7 @@
   ``../shared/faces``) in which :func:`ffeat.faces.find_faces` finds a face; for
   ``140k`` also the share where the canonical frame of the most certain face
   lies where the aligned image is (intersection over union with the whole image
-  at least 0.7), and the median box geometry that sets ``FRAME_MARGIN`` and
+  at least ``FRAMED``: used as it is), and the median box geometry that sets ``FRAME_MARGIN`` and
   ``FRAME_OFFSET``; the names of a few misses per source.
 - ``cost``: milliseconds per image of finding the face on one core (BLAS and
   OpenMP held to one thread), 140k images resized (bicubic) to 256, 512 and
@@ -39,7 +39,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat.faces import FRAME_MARGIN, FRAME_OFFSET, face_crops, find_faces  # noqa: E402
+from ffeat.faces import FRAMED, face_crops, find_faces, frame_overlap  # noqa: E402
 from ffeat.features import resolve_features  # noqa: E402
 
 SEED = 0
@@ -58,17 +58,6 @@ def _files(source: str, n: int | None, seed: int) -> list:
     return files[:n]
 
 
-def _aligned(box, side: int) -> bool:
-    """Whether the frame of ``box`` overlaps the whole ``side`` px image by IoU >= 0.7."""
-    x, y, w, _ = box
-    s = FRAME_MARGIN * w
-    left, top = x + w / 2 - s / 2, y + w / 2 + FRAME_OFFSET * w - s / 2
-    across = max(0.0, min(left + s, side) - max(left, 0))
-    down = max(0.0, min(top + s, side) - max(top, 0))
-    inter = across * down
-    return inter / (s * s + side * side - inter) >= 0.7
-
-
 def measure_found(n: int | None, seed: int) -> dict:
     """Found rate, misses and (140k) framing per source."""
     rows, geometry = [], []
@@ -85,7 +74,7 @@ def measure_found(n: int | None, seed: int) -> dict:
             if source.startswith("140k"):
                 x, y, w, _ = boxes[0]
                 side = rgb.shape[0]
-                aligned += _aligned(boxes[0], side)
+                aligned += frame_overlap(boxes[0], rgb.shape) >= FRAMED
                 geometry.append((side / w, (side / 2 - x - w / 2) / w,
                                  (side / 2 - y - w / 2) / w))
         row = {"source": source, "images": len(files), "found": found / len(files),

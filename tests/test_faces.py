@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from ffeat.faces import FRAME_MARGIN, FRAME_OFFSET, FRAME_SIZE, NoFaceError, face_crops, find_faces, frame
+from ffeat.faces import (FRAME_SIZE, FRAMED, NoFaceError, face_crops, find_faces, frame,
+                         frame_overlap)
 
 #: The astronaut's face in scikit-image's 512 px photograph (x, y, w, h), by eye.
 ASTRONAUT_FACE = (175, 65, 100, 100)
@@ -45,21 +46,12 @@ def test_a_pasted_face_is_found_where_it_was_pasted(astronaut):
     assert np.abs(_centre(boxes[0]) - (650, 500)).max() < 25
 
 
-def _frame_square(box) -> tuple[float, float, float]:
-    """Left, top and side of the canonical frame of ``box`` (as ``frame`` cuts it)."""
-    x, y, w, h = box
-    side = FRAME_MARGIN * w
-    return x + w / 2 - side / 2, y + h / 2 + FRAME_OFFSET * w - side / 2, side
-
-
 def test_the_frame_of_a_framed_face_is_nearly_itself(astronaut):
     framed = frame(astronaut, find_faces(astronaut)[0])
     assert framed.shape == (FRAME_SIZE, FRAME_SIZE, 3) and framed.dtype == np.uint8
-    left, top, side = _frame_square(find_faces(framed)[0])
-    across = min(left + side, FRAME_SIZE) - max(left, 0)
-    down = min(top + side, FRAME_SIZE) - max(top, 0)
-    overlap = across * down / (side**2 + FRAME_SIZE**2 - across * down)
-    assert overlap > 0.75, (left, top, side)
+    assert frame_overlap(find_faces(framed)[0], framed.shape) >= FRAMED
+    ((_, crop),) = face_crops(framed, "crop")
+    assert crop is framed  # already framed: used as it is, not resampled
 
 
 def test_the_frame_comes_from_the_full_resolution_pixels(astronaut):

@@ -18,7 +18,9 @@ photo is not: this module finds the faces and cuts each one out in that framing.
   cut from the full-resolution pixels (parts outside the image repeat its edge
   pixels) and resized to :data:`FRAME_SIZE`. Both constants were measured on
   ``140k`` (``benchmarks/faces.py``): there the frame of an image is the image
-  itself, up to a few pixels.
+  itself, up to a few pixels. An image that is already framed so (the frame
+  overlaps it by an intersection over union of at least :data:`FRAMED`) is used
+  as it is: resampling it would blur the traces the features look for.
 
 The one step the reading path calls is :func:`face_crops`, which maps a decoded
 RGB array to ``(box, crop)`` records under a policy (:data:`FACE_POLICIES`).
@@ -30,8 +32,9 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-__all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "MIN_FACE",
-           "NoFaceError", "check_faces", "face_crops", "find_faces", "frame"]
+__all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAMED",
+           "MIN_FACE", "NoFaceError", "check_faces", "face_crops", "find_faces", "frame",
+           "frame_overlap"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is.
@@ -42,12 +45,17 @@ FRAME_MARGIN = 1.41
 FRAME_OFFSET = -0.08
 #: Side of the canonical frame in pixels: the ``140k`` training size.
 FRAME_SIZE = 256
+#: A face whose frame overlaps the whole image this much (intersection over union)
+#: is already framed: the image is used as it is, not resampled.
+FRAMED = 0.7
 
 #: Search passes: (side of the reduced copy, border as a fraction of the side,
 #: smallest and largest face as fractions of the side; None: up to the border).
 _PASSES = ((64, 0.25, 0.3, None), (160, 0.0, 0.15, 0.5))
 #: Ratio between successive window sizes of the cascade's search.
 _SCALE_STEP = 1.15
+#: Window step of the cascade's search, in pixels at its smallest scale.
+_STEP_RATIO = 1
 #: Windows a face other than the most-seen one needs to count as a face.
 _MIN_WINDOWS = 3
 #: Narrowest face kept, in pixels of the image: smaller ones carry no detail to judge.
@@ -77,7 +85,7 @@ def _search(gray: Image.Image, side: int, border: float, smallest: float,
     small = np.pad(small, pad)
     top = small.shape[0] if largest is None else round(side * largest)
     found = _cascade().detect_multi_scale(
-        img=small, scale_factor=_SCALE_STEP, step_ratio=1,
+        img=small, scale_factor=_SCALE_STEP, step_ratio=_STEP_RATIO,
         min_size=(round(side * smallest),) * 2, max_size=(top, top), min_neighbor_number=1,
         intersection_score_threshold=1.0)  # no grouping: _group counts the windows
     return [((d["c"] - pad) / side, (d["r"] - pad) / side, d["width"] / side) for d in found]
@@ -133,6 +141,36 @@ def find_faces(rgb: np.ndarray) -> list[Box]:
     return []
 
 
+def _square(box: Box) -> tuple[int, int, int]:
+    """Left, top and side of the canonical frame of ``box``, in image pixels."""
+    x, y, w, h = box
+    side = max(1, round(FRAME_MARGIN * w))
+    return (round(x + w / 2 - side / 2), round(y + h / 2 + FRAME_OFFSET * w - side / 2), side)
+
+
+def frame_overlap(box: Box, shape: tuple[int, ...]) -> float:
+    """Intersection over union of a face's canonical frame and the whole image.
+
+    Parameters
+    ----------
+    box : (x, y, w, h)
+        The face's box.
+    shape : tuple
+        The image's shape, ``(H, W, ...)``.
+
+    Returns
+    -------
+    float
+        1 when the frame is the image: it is already framed like the training faces.
+    """
+    left, top, side = _square(box)
+    height, width = shape[:2]
+    across = max(0, min(left + side, width) - max(left, 0))
+    down = max(0, min(top + side, height) - max(top, 0))
+    inter = across * down
+    return inter / (side * side + height * width - inter)
+
+
 def frame(rgb: np.ndarray, box: Box, size: int = FRAME_SIZE) -> np.ndarray:
     """The canonical frame of a face: its square crop, resized to ``size``.
 
@@ -151,10 +189,7 @@ def frame(rgb: np.ndarray, box: Box, size: int = FRAME_SIZE) -> np.ndarray:
         The square of ``FRAME_MARGIN * w`` pixels centred ``FRAME_OFFSET * w``
         below the box centre; parts outside the image repeat its edge pixels.
     """
-    x, y, w, h = box
-    side = max(1, round(FRAME_MARGIN * w))
-    left = round(x + w / 2 - side / 2)
-    top = round(y + h / 2 + FRAME_OFFSET * w - side / 2)
+    left, top, side = _square(box)
     height, width = rgb.shape[:2]
     inside = rgb[max(top, 0):min(top + side, height), max(left, 0):min(left + side, width)]
     pads = ((max(-top, 0), max(top + side - height, 0)),
@@ -188,7 +223,9 @@ def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarra
         The decoded image.
     policy : {"off", "crop", "auto"}
         ``"off"``: the whole image; ``"crop"``: the canonical frame of each face
-        found; ``"auto"``: as ``"crop"``, or the whole image when no face is found.
+        found (the image itself, not resampled, where that frame overlaps it by
+        at least :data:`FRAMED`); ``"auto"``: as ``"crop"``, or the whole image
+        when no face is found.
 
     Returns
     -------
@@ -212,4 +249,5 @@ def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarra
             raise NoFaceError("no face found; use faces='auto' to score the whole image "
                               "instead, or faces='off'")
         return [(None, rgb)]
-    return [(box, frame(rgb, box)) for box in boxes]
+    return [(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED else frame(rgb, box))
+            for box in boxes]
