@@ -9,10 +9,12 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
 
+import ffeat
 from ffeat import Detector
 from ffeat._atomic import atomic_write, remove_stale_temps
 from ffeat._predictions import prediction_rows
@@ -139,14 +141,18 @@ def test_stale_temporary_files_are_removed_on_the_next_run(data, tmp_path, capsy
     live = tmp_path / f".feats.npz.ffeat-{os.getpid()}-efgh5678.tmp"  # a concurrent writer
     old = tmp_path / f".feats.npz.ffeat-{os.getpid()}-old_5678.tmp"
     other = tmp_path / f".other.npz.ffeat-{_dead_pid()}-abcd1234.tmp"
-    foreign = tmp_path / ".feats.npz.abcd1234.tmp"
-    for path in (dead, live, old, other, foreign):
+    recent = tmp_path / ".feats.npz.abcd1234.tmp"  # an earlier ffeat's name, still written
+    abandoned = tmp_path / ".feats.npz.wxyz9876.tmp"  # the same, untouched for an hour
+    for path in (dead, live, old, other, recent, abandoned):
         path.write_bytes(b"partial")
     os.utime(old, (0, 0))
+    hour_ago = time.time() - 3600
+    os.utime(abandoned, (hour_ago, hour_ago))
     assert main(["extract", str(data), "-o", str(out), "-q", "--features", "gray",
                  "--no-cache"]) == 0
     assert out.exists() and not dead.exists() and not old.exists()
-    assert live.exists() and other.exists() and foreign.exists()
+    assert not abandoned.exists()
+    assert live.exists() and other.exists() and recent.exists()
 
 
 def test_remove_stale_temps_of_a_whole_folder(tmp_path):
@@ -255,6 +261,18 @@ def test_nan_score_is_an_error_row():
     assert "NaN" in rows[0]["error"] and rows[2]["error"] == "unreadable"
 
 
+def test_evaluate_lists_a_nan_score_as_an_error():
+    class NanOnFirst:
+        threshold = 0.5
+
+        def score_images(self, images, progress=False):
+            return np.array([np.nan, 1.0, -1.0]), []
+
+    result = ffeat.evaluate(NanOnFirst(), ["a.png", "b.png", "c.png"], [1, 1, 0])
+    assert result.sources == ["b.png", "c.png"]
+    assert [(e.source, "NaN" in e.reason) for e in result.errors] == [("a.png", True)]
+
+
 @pytest.mark.parametrize("value", ["0", "-5", "x"])
 def test_shard_size_below_one_is_a_usage_error(value, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
@@ -270,9 +288,13 @@ def _unreadable(folder):
         (folder / cls / "x.png").write_bytes(b"not an image")
 
 
-def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsys):
+@pytest.mark.parametrize("report", [False, True], ids=["text", "report"])
+def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsys, report):
+    pytest.importorskip("matplotlib")
     _unreadable(tmp_path / "d")
-    assert main(["evaluate", str(model), str(tmp_path / "d"), "--no-cache", "-q"]) == 1
+    extra = ["--report", str(tmp_path / "report")] if report else []
+    assert main(["evaluate", str(model), str(tmp_path / "d"), "--no-cache", "-q",
+                 *extra]) == 1
     err = capsys.readouterr().err
     assert err.count("skipped ") == 2 and "could be read" in err
 

@@ -17,11 +17,15 @@ from typing import BinaryIO
 
 __all__ = ["atomic_write", "remove_stale_temps"]
 
-#: A temporary file of :func:`atomic_write`: target name, writer's process id.
-_TEMP = re.compile(r"\.(?P<name>.+)\.ffeat-(?P<pid>\d+)-[a-z0-9_]+\.tmp")
+#: A temporary file of :func:`atomic_write`: target name, writer's process id
+#: (absent from the names ffeat 0.1 wrote before the id was added).
+_TEMP = re.compile(r"\.(?P<name>.+)\.(?:ffeat-(?P<pid>\d+)-[a-z0-9_]+|[a-z0-9_]{8})\.tmp")
 #: Age in seconds after which a temporary file is stale whoever wrote it (the
 #: writer may run on another machine sharing the folder, or its pid be reused).
 STALE_AFTER = 24 * 3600
+#: Seconds without a write after which a temporary file named without a process
+#: id (by an earlier ffeat, which wrote continuously) is taken as abandoned.
+_LEGACY_IDLE = 600
 
 
 def _read_umask() -> int:
@@ -91,10 +95,11 @@ def _writer_gone(pid: int) -> bool:
 def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
     """Delete what killed :func:`atomic_write` calls left in ``folder``.
 
-    Only files named like ffeat's temporary files (``.NAME.ffeat-PID-*.tmp``)
-    are touched, only those of target ``name`` when it is given, and only
-    when their writer process is gone or they are older than a day (so a
-    concurrent writer's file is left alone).
+    Only files named like ffeat's temporary files (``.NAME.ffeat-PID-*.tmp``,
+    and ``.NAME.XXXXXXXX.tmp`` of earlier versions) are touched, only those of
+    target ``name`` when it is given, and only when their writer process is
+    gone (for the earlier names: no write for ten minutes) or they are older
+    than a day, so a concurrent writer's file is left alone.
 
     Parameters
     ----------
@@ -122,7 +127,10 @@ def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
         try:
             if not entry.is_file(follow_symlinks=False):
                 continue
-            if _writer_gone(int(match["pid"])) or now - entry.stat().st_mtime > STALE_AFTER:
+            idle = now - entry.stat().st_mtime
+            writer_gone = (idle > _LEGACY_IDLE if match["pid"] is None
+                           else _writer_gone(int(match["pid"])))
+            if writer_gone or idle > STALE_AFTER:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:  # gone meanwhile, or not ours to remove

@@ -14,7 +14,16 @@ from ._sources import single_item
 from .dataset import Dataset, load_dataset
 from .extraction import ImageError
 
-__all__ = ["Evaluation", "evaluate", "equal_error_rate", "labelled_images"]
+__all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
+           "labelled_images"]
+
+
+class NoReadableImages(ValueError):
+    """None of the images to score could be read; ``errors`` says why for each."""
+
+    def __init__(self, errors: list[ImageError]) -> None:
+        super().__init__(f"none of the {len(errors)} images could be read")
+        self.errors = errors
 
 
 def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -154,6 +163,10 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     images, labels = labelled_images(data, labels, classes)
     scores, errors = detector.score_images(images, progress=progress)
     ok = ~np.isnan(scores)
-    sources = [single_item(obj, i).name for i, obj in enumerate(images) if ok[i]]
+    names = [single_item(obj, i).name for i, obj in enumerate(images)]
+    failed = {e.source for e in errors}
+    errors = errors + [ImageError(names[i], "no score: its features or the model gave NaN")
+                       for i in np.flatnonzero(~ok) if names[i] not in failed]
+    sources = [name for name, good in zip(names, ok) if good]
     return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]), float(threshold),
                       errors)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Callable, Iterator
 
 import numpy as np
 
+from .._workers import DaemonPool
 from ..families import compute_families
 from ..families._common import is_cupy
 
@@ -108,7 +109,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with DaemonPool(jobs) as pool:  # a stuck read never keeps the process alive
         chunks = (items[i:i + batch_size] for i in range(0, len(items), batch_size))
 
         def submit(chunk):

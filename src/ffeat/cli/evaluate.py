@@ -11,7 +11,7 @@ from .._perturb import parse_perturbations
 from .._persist import ModelFileError
 from ..dataset import load_dataset
 from ..detector import Detector
-from ..evaluation import Evaluation, evaluate
+from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_faces_option, add_run_options, add_threshold_option, fail,
                       parse_classes, progress, report_skipped, say, threshold_problem)
@@ -85,9 +85,10 @@ def _run(args: argparse.Namespace) -> int:
         else:
             result = evaluate(detector, args.data, threshold=args.threshold, classes=classes,
                               progress=progress(args))
+    except NoReadableImages as exc:
+        report_skipped(exc.errors)
+        return fail(str(exc))
     except ValueError as exc:
-        if "could be read" in str(exc):
-            return fail(str(exc))
         return fail(str(exc), 2)
     except OSError as exc:
         return fail(f"cannot write the report to {args.report}: {exc}")

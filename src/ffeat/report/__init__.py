@@ -27,7 +27,7 @@ from .._scoring import featurize
 from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
-from ..evaluation import Evaluation, labelled_images
+from ..evaluation import Evaluation, NoReadableImages, labelled_images
 from ..extraction import _default_jobs, _read_item
 from ..families import column_groups, resolve_features
 from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
@@ -233,7 +233,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                               backend=detector.backend, progress=progress)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
-        raise ValueError(f"none of the {len(items)} images could be read")
+        raise NoReadableImages(list(errors.values()))
     F, y = F_all[ok], y_all[ok]
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
