@@ -181,3 +181,19 @@ def test_predict_rows_carry_the_boxes(face_model, astronaut, tmp_path, capsys):
     assert main(["predict", str(face_model[1]), *files, "-o", str(out), "-q"]) == 0
     rows = list(csv.DictReader(out.open(newline="")))
     assert rows[0]["faces"] == f"{x},{y},{w},{h}" and "no face" in rows[1]["error"]
+
+
+def test_extract_takes_the_most_certain_face_or_records_none(astronaut, tmp_path):
+    import ffeat
+    from ffeat.cli import main
+
+    flat = np.full((100, 100, 3), 100, np.uint8)
+    result = ffeat.extract([astronaut, flat], features="hog", faces="crop", jobs=1)
+    assert len(result.X) == 1 and "no face found" in result.errors[0].reason
+    framed = frame(astronaut, find_faces(astronaut)[0])
+    np.testing.assert_array_equal(result.X[0], ffeat.extract([framed], features="hog").X[0])
+    assert len(ffeat.extract([astronaut, flat], features="hog", faces="auto").X) == 2
+    Image.fromarray(astronaut).save(tmp_path / "a.png")
+    assert main(["extract", str(tmp_path / "a.png"), "-o", f"{tmp_path / 'shards'}/",
+                 "--features", "hog", "--faces", "crop", "-q", "--no-cache"]) == 0
+    np.testing.assert_array_equal(ffeat.read_features(tmp_path / "shards").X, result.X)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._sources import Item
-from .extraction import FaceRows, ImageError, _rows
+from .extraction import ImageError, _rows, image_row
 from .features import resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
@@ -37,7 +37,7 @@ def featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progre
         if isinstance(row, ImageError):
             errors[position] = row
         else:
-            X[position] = row.rows[0] if isinstance(row, FaceRows) else row
+            X[position] = image_row(row)
     return X, errors
 
 

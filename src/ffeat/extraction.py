@@ -110,6 +110,12 @@ def _face_rows(item: Item, families, max_pixels: int, min_size: int,
     return FaceRows([box for box, _ in found], rows)
 
 
+def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
+    """The feature row that stands for an image: under a face policy, its most
+    certain face's."""
+    return row.rows[0] if isinstance(row, FaceRows) else row
+
+
 def _features_of(item: Item, families, max_pixels: int, min_size: int,
                  cache: FeatureCache | None, faces: str = "off") -> np.ndarray | FaceRows:
     """Read one input and compute its feature row, or under a face policy other than
@@ -213,7 +219,8 @@ def _rows(items: list[Item], families, *, jobs: int | None, on_error: str,
 def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
             on_error: str = "collect", progress: bool | None = False,
             max_pixels: int = DEFAULT_MAX_PIXELS,
-            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu") -> Extraction:
+            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu",
+            faces: str = "off") -> Extraction:
     """Compute forensic features for a collection of images.
 
     Parameters
@@ -248,6 +255,11 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``True`` uses ``$FFEAT_CACHE_DIR`` (default ``~/.cache/ffeat``), a path
         uses that folder, ``False`` (default) caches nothing. The CPU backend
         reads and writes it; the CUDA backend computes every row.
+    faces : {"off", "crop", "auto"}, optional
+        Face policy (see :class:`~ffeat.Detector`): with ``"crop"`` or ``"auto"``
+        an image's row is that of its most certain face, in the framing of the
+        aligned training faces; ``"crop"`` records an image without a face as an
+        error, "no face found". CPU backend only; not cached.
 
     Returns
     -------
@@ -270,7 +282,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     families = resolve_features(features)
     return _gather(_rows(expand_inputs(images), families, jobs=jobs, on_error=on_error,
                          progress=progress, max_pixels=max_pixels, min_size=min_size,
-                         cache=cache, backend=backend),
+                         cache=cache, backend=backend, faces=faces),
                    [n for f in families for n in f.feature_names()])
 
 
@@ -281,7 +293,7 @@ def _gather(results, names: list[str]) -> Extraction:
         if isinstance(row, ImageError):
             errors.append(row)
             continue
-        rows.append(row)
+        rows.append(image_row(row))
         sources.append(item.name)
         labels.append(item.label)
     X = np.vstack(rows).astype(np.float32, copy=False) if rows else \

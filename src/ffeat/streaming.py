@@ -60,11 +60,12 @@ MANIFEST = "manifest.json"
 class _FeatureJob:
     """Feature rows of a shard, as an :class:`~ffeat.Extraction`."""
 
-    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend) -> None:
+    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend,
+                 faces: str) -> None:
         self.families = families
         self.names = [n for f in families for n in f.feature_names()]
         self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
-                        "min_size": min_size, "backend": backend}
+                        "min_size": min_size, "backend": backend, "faces": faces}
 
     def __call__(self, items: list[Item]) -> Extraction:
         return _gather(_rows(items, self.families, on_error="collect", progress=False,
@@ -212,7 +213,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False,
                max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-               cache=False, backend: str = "cpu") -> RunSummary:
+               cache=False, backend: str = "cpu", faces: str = "off") -> RunSummary:
     """Compute features of any number of images into a folder of shards.
 
     Writes ``output/shard-00000.npz``, ... (each a features file as written by
@@ -238,7 +239,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         ``pip install "ffeat[dask]"``.
     workers : int, optional
         Worker processes of ``scheduler="local"``.
-    jobs, progress, max_pixels, min_size, cache, backend
+    jobs, progress, max_pixels, min_size, cache, backend, faces
         As for :func:`ffeat.extract` (on dask, each task runs on one thread).
 
     Returns
@@ -258,10 +259,12 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     """
     _check_shard_size(shard_size)
     check_min_size(min_size)
+    check_faces(faces)
     families = resolve_features(features)
     folder = Path(output)
     config = {"features": describe_features(families), "ffeat": __version__,
-              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size}
+              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size,
+              **({"faces": faces} if faces != "off" else {})}  # earlier runs resume
     if folder.exists() and not folder.is_dir():
         raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
     if folder.is_dir() and not (folder / MANIFEST).exists() \
@@ -270,7 +273,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                           "empty folder for the shards")
     folder.mkdir(exist_ok=True)
     job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
-                      max_pixels=max_pixels, min_size=min_size, backend=backend)
+                      max_pixels=max_pixels, min_size=min_size, backend=backend, faces=faces)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
         return run_shards(iter_inputs(images), shard_size=shard_size,
