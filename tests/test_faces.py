@@ -197,3 +197,23 @@ def test_extract_takes_the_most_certain_face_or_records_none(astronaut, tmp_path
     assert main(["extract", str(tmp_path / "a.png"), "-o", f"{tmp_path / 'shards'}/",
                  "--features", "hog", "--faces", "crop", "-q", "--no-cache"]) == 0
     np.testing.assert_array_equal(ffeat.read_features(tmp_path / "shards").X, result.X)
+
+
+def test_the_report_draws_the_boxes_and_counts_faces_per_class(face_model, astronaut,
+                                                               tmp_path):
+    pytest.importorskip("matplotlib")
+    import ffeat
+
+    images, labels = _faces_set(astronaut)
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    detector = ffeat.Detector.load(face_model[1]).set_params(jobs=1, cache=False)
+    report = ffeat.write_report(detector, [*images, flat], tmp_path / "r",
+                                labels=[*labels, 1], gallery_size=2, n_maps=0)
+    assert report.summary["dataset"]["faces_found"] == {
+        "0": {"found": 4, "images": 4}, "1": {"found": 4, "images": 5}}
+    assert "Faces found" in report.path.read_text()
+    red = []
+    for path in sorted((tmp_path / "r" / "thumbs").glob("*.jpg")):
+        thumb = np.asarray(Image.open(path)).astype(int)
+        red.append(((thumb[..., 0] > 200) & (thumb[..., 1] < 90) & (thumb[..., 2] < 90)).sum())
+    assert max(red) > 150, red  # a face's box, drawn in red (none in the images)

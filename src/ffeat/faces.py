@@ -11,8 +11,9 @@ photo is not: this module finds the faces and cuts each one out in that framing.
   forehead and chin); only when it finds none, a 160 px copy finds faces of 15%
   to 50% of the side (people in a wider scene). Overlapping accepted windows
   are averaged into one face; the face seen by most windows is kept, others only
-  when seen by at least 3 windows and half as many as it. Frontal faces only: profiles and faces turned further than about
-  45 degrees are usually missed.
+  when seen by at least 3 windows and half as many as it; faces under
+  :data:`MIN_FACE` pixels are dropped. Frontal faces only: profiles and faces
+  turned further than about 45 degrees are usually missed.
 * **Canonical frame**: a square of :data:`FRAME_MARGIN` times the box width,
   centred :data:`FRAME_OFFSET` box widths below the box centre (negative: above),
   cut from the full-resolution pixels (parts outside the image repeat its edge

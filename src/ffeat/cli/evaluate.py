@@ -13,8 +13,9 @@ from ..dataset import load_dataset
 from ..detector import Detector
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
-from ._common import (add_classes_option, add_faces_option, add_run_options, add_threshold_option, fail,
-                      parse_classes, progress, report_skipped, say, threshold_problem)
+from ._common import (add_classes_option, add_faces_option, add_run_options,
+                      add_threshold_option, fail, parse_classes, progress, report_skipped, say,
+                      threshold_problem)
 from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",

@@ -86,7 +86,8 @@ def add_parser(sub, summary: str) -> None:
                     "model: one row per file with its path, probability of fake, label "
                     "(fake at and above the threshold), under a face policy the box x, y, "
                     "w, h of the face scored and every face's box, and, for files that "
-                    "could not be read, the reason. Exit status 0 when at least one file was scored.")
+                    "could not be read, the reason. Exit status 0 when at least one file "
+                    "was scored.")
     p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--format", choices=("table", "csv", "json"), default=None,

@@ -13,8 +13,8 @@ from ..detector import Detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ._common import (add_classes_option, add_cnn_options, add_faces_option,
-                      add_features_option, add_run_options, cnn_params, fail, parse_classes, progress,
-                      quiet_warnings, report_skipped, say)
+                      add_features_option, add_run_options, cnn_params, fail, parse_classes,
+                      progress, quiet_warnings, report_skipped, say)
 from ._output import claim_output
 
 

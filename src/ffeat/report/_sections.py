@@ -158,10 +158,16 @@ def _maps(map_rows) -> str:
     return body
 
 
-def _dataset(stats, y, n_listed, n_read, sizes, formats) -> str:
+def _dataset(stats, y, n_listed, n_read, sizes, formats, faces_found) -> str:
     rows = [[name, n_listed[c], n_read[c], n_listed[c] - n_read[c]]
             for c, name in ((0, "real"), (1, "fake"))]
     body = "<h3>Class counts</h3>" + table(["class", "listed", "read", "unreadable"], rows)
+    if faces_found is not None:
+        rows = [[name, faces_found[c]["found"], faces_found[c]["images"],
+                 faces_found[c]["found"] / faces_found[c]["images"]
+                 if faces_found[c]["images"] else None]
+                for c, name in ((0, "real"), (1, "fake"))]
+        body += "<h3>Faces found</h3>" + table(["class", "face found", "images", "rate"], rows)
     body += "<h3>Image sizes (width x height) and formats</h3>"
     size_rows = []
     for c, name in ((0, "real"), (1, "fake")):
@@ -206,8 +212,8 @@ def _robustness(files, rob, perturb_asked) -> str:
 
 
 def build_page(*, detector, evaluation, train, eval_desc, same, thresholds, files, thumbs,
-               map_rows, coef, perm, rob, stats, y, n_listed, n_read, sizes, formats, emb,
-               perturb_asked, elapsed) -> str:
+               map_rows, coef, perm, rob, stats, y, n_listed, n_read, sizes, formats,
+               faces_found, emb, perturb_asked, elapsed) -> str:
     """The whole report page."""
     both = evaluation.metrics["roc_auc"] is not None
     sections = [
@@ -238,7 +244,8 @@ def build_page(*, detector, evaluation, train, eval_desc, same, thresholds, file
                 "and by whether the detector got them right.")),
         ("explanations", "Explanations", _explanations(files, coef, perm)),
         ("maps", "Per-image evidence maps", _maps(map_rows)),
-        ("dataset", "Dataset overview", _dataset(stats, y, n_listed, n_read, sizes, formats)),
+        ("dataset", "Dataset overview", _dataset(stats, y, n_listed, n_read, sizes, formats,
+                                                        faces_found)),
         ("robustness", "Robustness", _robustness(files, rob, perturb_asked)),
     ]
     if not both:
