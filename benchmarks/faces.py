@@ -91,7 +91,7 @@ def measure_cost(n: int, repeats: int = 3) -> dict:
     """Median ms per image of finding faces at each size, and of the default features."""
     images, _ = _data.source_images(n)
     out = {}
-    for size in _data.SIZES:
+    for size in _data.sizes():
         arrays = [np.asarray(im) for im in _data.resized(images, size)]
         per = _data.median_time(lambda: [find_faces(a) for a in arrays], repeats)
         out[f"find_{size}"] = 1000 * per / len(arrays)
@@ -188,7 +188,7 @@ def markdown(result: dict) -> str:
               f"centre offset x {found['offset_x']:.3f}, y {found['offset']:.3f} widths", ""]
     cost = result["cost"]
     lines += ["| input side | find faces ms/img (1 core) |", "|---|---|"]
-    lines += [f"| {s} | {cost[f'find_{s}']:.2f} |" for s in _data.SIZES]
+    lines += [f"| {s} | {cost[f'find_{s}']:.2f} |" for s in _data.SIZES if f"find_{s}" in cost]
     lines += [f"| default features on the 256 px frame | {cost['features_256']:.2f} |", ""]
     re = result["reframed"]
     lines += [f"Re-framed 140k ({re['features']}, logistic; {re['n_train']} train, "
@@ -230,9 +230,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE", help="also plot them (needs matplotlib)")
     args = p.parse_args(argv)
-    if _data.faces_dir("140k") is None:
-        print(f"faces.py: the real face sets are not at {_data.faces_root()}; set "
-              "FFEAT_FACES to the folder that holds 140k/", file=sys.stderr)
+    if _data.faces_missing("faces.py"):
         return 2
     with _data.one_blas_thread():
         result = {}

@@ -217,3 +217,18 @@ def test_the_report_draws_the_boxes_and_counts_faces_per_class(face_model, astro
         thumb = np.asarray(Image.open(path)).astype(int)
         red.append(((thumb[..., 0] > 200) & (thumb[..., 1] < 90) & (thumb[..., 2] < 90)).sum())
     assert max(red) > 150, red  # a face's box, drawn in red (none in the images)
+
+
+def test_the_faces_benchmark_skips_without_data_and_times_in_quick_mode(tmp_path, monkeypatch,
+                                                                       capsys):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    monkeypatch.setenv("FFEAT_FACES", str(tmp_path))
+    monkeypatch.setenv("FFEAT_BENCH_QUICK", "1")
+    from benchmarks import faces
+
+    assert faces.main([]) == 2
+    assert "FFEAT_FACES" in capsys.readouterr().err
+    cost = faces.measure_cost(2)
+    assert set(cost) == {"find_256", "features_256"} and min(cost.values()) > 0
