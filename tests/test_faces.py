@@ -232,3 +232,13 @@ def test_the_faces_benchmark_skips_without_data_and_times_in_quick_mode(tmp_path
     assert "FFEAT_FACES" in capsys.readouterr().err
     cost = faces.measure_cost(2)
     assert set(cost) == {"find_256", "features_256"} and min(cost.values()) > 0
+
+
+def test_a_crowd_gives_at_most_max_faces(astronaut, monkeypatch):
+    import ffeat.faces
+
+    face = frame(astronaut, find_faces(astronaut)[0], size=100)
+    crowd = np.tile(face, (3, 3, 1))  # nine faces
+    assert len(find_faces(crowd)) >= 4
+    monkeypatch.setattr(ffeat.faces, "MAX_FACES", 2)
+    assert len(find_faces(crowd)) == 2

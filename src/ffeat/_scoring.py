@@ -18,7 +18,8 @@ __all__ = ["featurize", "score_items", "SavedDetector"]
 
 
 def _read_rows(items: list[Item], families, *, jobs, cache, backend, progress, faces):
-    """``(position, item, row, FaceRows or ImageError)`` of every item, errors collected."""
+    """``(position, item, row)`` of every item, errors collected: the row is an
+    :class:`~ffeat.extraction.ImageError`, or under a face policy a ``FaceRows``."""
     return _rows(items, families, jobs=jobs, on_error="collect", progress=progress,
                  max_pixels=DEFAULT_MAX_PIXELS, min_size=DEFAULT_MIN_SIZE, cache=cache,
                  backend=backend, faces=faces)

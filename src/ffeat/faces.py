@@ -12,8 +12,9 @@ photo is not: this module finds the faces and cuts each one out in that framing.
   to 50% of the side (people in a wider scene). Overlapping accepted windows
   are averaged into one face; the face seen by most windows is kept, others only
   when seen by at least 3 windows and half as many as it; faces under
-  :data:`MIN_FACE` pixels are dropped. Frontal faces only: profiles and faces
-  turned further than about 45 degrees are usually missed.
+  :data:`MIN_FACE` pixels are dropped, and at most :data:`MAX_FACES` kept.
+  Frontal faces only: profiles and faces turned further than about 45 degrees
+  are usually missed.
 * **Canonical frame**: a square of :data:`FRAME_MARGIN` times the box width,
   centred :data:`FRAME_OFFSET` box widths below the box centre (negative: above),
   cut from the full-resolution pixels (parts outside the image repeat its edge
@@ -34,8 +35,8 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAMED",
-           "MIN_FACE", "NoFaceError", "check_faces", "face_crops", "find_faces", "frame",
-           "frame_overlap"]
+           "MAX_FACES", "MIN_FACE", "NoFaceError", "check_faces", "face_crops", "find_faces",
+           "frame", "frame_overlap"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is.
@@ -61,6 +62,9 @@ _STEP_RATIO = 1
 _MIN_WINDOWS = 3
 #: Narrowest face kept, in pixels of the image: smaller ones carry no detail to judge.
 MIN_FACE = 20
+#: Most faces kept per image (the most certain): bounds the work on a crowd or on
+#: a texture the cascade mistakes for many faces.
+MAX_FACES = 16
 
 Box = tuple[int, int, int, int]
 
@@ -129,7 +133,8 @@ def find_faces(rgb: np.ndarray) -> list[Box]:
     list of (x, y, w, h)
         Column, row, width and height of each face, in pixels of ``rgb``; the
         box may reach outside the image for a face cut by its border. Empty
-        when no face of at least :data:`MIN_FACE` pixels is found.
+        when no face of at least :data:`MIN_FACE` pixels is found; at most
+        :data:`MAX_FACES`.
     """
     height, width = rgb.shape[:2]
     gray = Image.fromarray(rgb).convert("L")
@@ -138,7 +143,7 @@ def find_faces(rgb: np.ndarray) -> list[Box]:
         if found:
             boxes = [(round(x * width), round(y * height), round(w * width),
                       round(w * height)) for x, y, w in found]
-            return [b for b in boxes if b[2] >= MIN_FACE]
+            return [b for b in boxes if b[2] >= MIN_FACE][:MAX_FACES]
     return []
 
 
