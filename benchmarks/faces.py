@@ -216,7 +216,8 @@ def plot(result: dict, path: str) -> None:
     re = result["reframed"]["rows"]
     b.bar(range(len(re)), [r["auc"] for r in re])
     b.set_xticks(range(len(re)), [f"{r['test']}\n{r['faces']}" for r in re])
-    b.set_ylim(0.5, 1.0)
+    b.axhline(0.5, color="k", lw=0.8, ls=":")  # chance
+    b.set_ylim(0.4, 1.0)
     b.set_ylabel("ROC AUC")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
