@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,7 +165,7 @@ def test_model_file_holds_arrays_and_json_only(cnn_file):
 
 def test_a_cnn_file_with_wrong_weights_is_refused(cnn_file, tmp_path):
     from ffeat import _persist
-    meta, arrays, kind = _persist._read(cnn_file)
+    meta, arrays, kind = _persist._read(Path(cnn_file), Path(cnn_file))
     arrays["weights/0.weight"] = arrays["weights/0.weight"][:8]
     with pytest.raises(ModelFileError, match="do not fit its configuration"):
         _persist._build(Detector, meta, arrays, kind, cnn_file)

@@ -18,9 +18,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
 from ffeat import Detector, FeatureExtractor, _persist
-from ffeat._scoring import SavedDetector
-from ffeat.cli import main
+from ffeat._scoring import SavedDetector, score_items
 from ffeat._sources import expand_inputs
+from ffeat.cli import main
 
 N, SIZE = 12, 64
 
@@ -249,13 +249,14 @@ def test_a_saved_detector_scores_like_the_loaded_detector(small, demo_files, tmp
     small.save(model)
     items = expand_inputs([*demo_files[1][:3], str(tmp_path / "missing.png")])
     saved = _persist.load(SavedDetector, model).set_params(jobs=1, cache=False)
-    scores, errors, boxes = saved._score_items(items, progress=False)
-    expected, expected_errors, _ = Detector.load(model).set_params(jobs=1)._score_items(
-        items, progress=False)
+    scores, errors, boxes = score_items(saved, items)
+    expected, expected_errors, _ = score_items(Detector.load(model).set_params(jobs=1), items)
     np.testing.assert_array_equal(scores, expected)
-    assert errors == expected_errors and list(errors) == [3] and boxes == [None] * 4
+    assert errors == expected_errors and [e.source for e in errors] == [items[3].name]
+    assert boxes == [None] * 4
     assert saved.threshold == small.threshold and saved.saved["classifier"] == "logistic"
-    with pytest.raises(ValueError, match="takes only threshold, jobs, cache, backend, faces; got C"):
+    with pytest.raises(ValueError,
+                       match="takes only threshold, jobs, cache, backend, faces; got C"):
         saved.set_params(C=1.0)
 
 

@@ -3,6 +3,7 @@ backend resolution, the batched pipeline, and, on a machine with a GPU and CuPy,
 the same on the device plus the raw kernels against the generic code."""
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from PIL import Image
 import ffeat
 from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
+from ffeat._reading import feature_error, read_item
 from ffeat.families import compute_families
 from ffeat.families._common import is_cupy, to_host
 from ffeat.families.residual import _filter_bank, _pair_counts_generic, _residual_map_generic
@@ -217,9 +219,9 @@ def test_cuda_pipeline_on_numpy_matches_cpu_extract(tmp_path, numpy_device, monk
 def test_pipeline_keeps_input_order_across_chunks(tmp_path):
     paths = _write_images(tmp_path)
     items = ffeat.extraction.expand_inputs(paths + [str(tmp_path / "missing.png")] + paths)
-    read = lambda item: ffeat.extraction._read_item(item, 10**8, 32)  # noqa: E731
+    read = functools.partial(read_item, max_pixels=10**8, min_size=32)
     results = list(_pipeline.batched_results(
-        items, (Spectrum(),), read=read, fail=ffeat.extraction._feature_error, jobs=2,
+        items, (Spectrum(),), read=read, fail=feature_error, jobs=2,
         xp=np, batch_size=3))
     assert [item.name for item, _ in results] == [item.name for item in items]
     rows = [f.result() for item, f in results if f.exception() is None]

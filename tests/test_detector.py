@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-import ffeat.extraction
+import ffeat._reading
 from ffeat import Detector, FeatureExtractor, ModelFileError, _persist
 from ffeat.features import describe_features
 from conftest import counts
@@ -827,13 +827,13 @@ def test_evaluate_a_real_detector_on_a_folder(fitted, demo_files, tmp_path, bad_
 def count_decodes(monkeypatch):
     """Count the images the extraction decodes."""
     calls = []
-    real = ffeat.extraction.load_image
+    real = ffeat._reading.load_image
 
     def counting(source, **kw):
         calls.append(str(source))
         return real(source, **kw)
 
-    monkeypatch.setattr(ffeat.extraction, "load_image", counting)
+    monkeypatch.setattr(ffeat._reading, "load_image", counting)
     return calls
 
 

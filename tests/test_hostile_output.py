@@ -211,7 +211,7 @@ def test_printable_escapes_what_acts_on_a_terminal():
 def _rows():
     names = ["ok.png", "bad\udcff.png", "=HYPERLINK(1).png", "new\nline.png", "\x1b]0;x\x07.png"]
     items = [Item(n, n) for n in names]
-    return list(prediction_rows(items, np.zeros(len(names)), {}, 0.5)), names
+    return list(prediction_rows(items, np.zeros(len(names)), [], 0.5)), names
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv"])
@@ -256,7 +256,7 @@ def test_streamed_csv_defuses_formulas(model, tmp_path, monkeypatch):
 def test_nan_score_is_an_error_row():
     items = [Item("a.png", "a.png"), Item("b.png", "b.png"), Item("c.png", "c.png")]
     rows = list(prediction_rows(items, np.array([np.nan, 0.0, np.nan]),
-                                {2: ImageError("c.png", "unreadable")}, 0.5))
+                                [ImageError("c.png", "unreadable")], 0.5))
     assert [r["label"] for r in rows] == [None, "fake", None]
     assert "NaN" in rows[0]["error"] and rows[2]["error"] == "unreadable"
 

@@ -39,9 +39,9 @@ from sklearn.model_selection import train_test_split
 
 from ._perturb import augment_perturbation
 from ._progress import Progress, status
+from ._reading import ImageError, default_jobs, read_item
 from ._sources import Item
-from .extraction import ImageError, _default_jobs, _read_item
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
+from .loading import ImageReadError
 
 __all__ = ["CnnModel", "TORCH_MISSING", "import_torch", "train"]
 
@@ -118,7 +118,7 @@ def _to_size(rgb: np.ndarray, size: int) -> np.ndarray:
 
 
 def _read_resized(item: Item, size: int) -> np.ndarray:
-    rgb = _read_item(item, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE)
+    rgb = read_item(item)
     try:
         return _to_size(rgb, size)
     except (ValueError, OSError, MemoryError) as exc:
@@ -126,11 +126,12 @@ def _read_resized(item: Item, size: int) -> np.ndarray:
 
 
 def _decode(items: list[Item], size: int, jobs: int | None,
-            bar: Progress) -> tuple[np.ndarray, dict[int, ImageError]]:
+            bar: Progress) -> tuple[np.ndarray, np.ndarray, list[ImageError]]:
     """``(n, size, size, 3)`` uint8 pixels of ``items`` (zeros where unreadable), read in
-    ``jobs`` threads, and ``{position: ImageError}`` for those that could not be read."""
+    ``jobs`` threads, whether each was read, and the records of those that could not be."""
     out = np.zeros((len(items), size, size, 3), dtype=np.uint8)
-    errors: dict[int, ImageError] = {}
+    ok = np.zeros(len(items), dtype=bool)
+    errors: list[ImageError] = []
 
     def read(position: int) -> ImageError | None:
         try:
@@ -139,13 +140,13 @@ def _decode(items: list[Item], size: int, jobs: int | None,
             return ImageError(exc.source, exc.reason)
         return None
 
-    workers = jobs if jobs is not None and jobs >= 1 else _default_jobs()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=default_jobs(jobs)) as pool:
         for position, error in enumerate(pool.map(read, range(len(items)))):
+            ok[position] = error is None
             if error is not None:
-                errors[position] = error
+                errors.append(error)
             bar.update(error is None)
-    return out, errors
+    return out, ok, errors
 
 
 def _tensor(torch, pixels: np.ndarray, device):
@@ -211,26 +212,26 @@ class CnnModel:
         return out
 
     def score_items(self, items: list[Item], *, jobs: int | None, batch_size: int,
-                    progress: bool | None) -> tuple[np.ndarray, dict[int, ImageError]]:
-        """Log-odds of fake per item (NaN where unreadable) and the errors by position.
+                    progress: bool | None) -> tuple[np.ndarray, list[ImageError]]:
+        """Log-odds of fake per item (NaN where unreadable) and the error records in
+        input order.
 
         Images are read in chunks, so memory stays flat for any number of inputs.
         """
         torch = import_torch()
         scores = np.full(len(items), np.nan)
-        errors: dict[int, ImageError] = {}
+        errors: list[ImageError] = []
         bar = Progress(len(items), "cnn", progress)
         chunk = max(batch_size, 256)
         with _threads(torch, jobs):
             for start in range(0, len(items), chunk):
-                pixels, errs = _decode(items[start:start + chunk], self.input_size, jobs, bar)
-                ok = np.ones(len(pixels), dtype=bool)
-                ok[list(errs)] = False
+                pixels, ok, errs = _decode(items[start:start + chunk], self.input_size, jobs,
+                                           bar)
                 if ok.any():
                     scores[start + np.flatnonzero(ok)] = self.logits(pixels[ok], batch_size)
-                errors.update({start + p: e for p, e in errs.items()})
+                errors += errs
         bar.close()
-        return scores, dict(sorted(errors.items()))
+        return scores, errors
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The configuration (JSON) and every ``state_dict`` tensor as a NumPy array."""
@@ -300,7 +301,7 @@ def _epoch_line(h: dict, epochs: int, seconds: float) -> str:
 
 def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
           batch_size: int, patience: int, augment: tuple[str, ...], jobs: int | None,
-          seed: int, progress: bool | None) -> tuple[CnnModel, dict[int, ImageError], dict]:
+          seed: int, progress: bool | None) -> tuple[CnnModel, np.ndarray, list[ImageError], dict]:
     """Train the network on labelled items.
 
     Parameters
@@ -332,8 +333,10 @@ def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
     -------
     model : CnnModel
         The network at its best validation epoch.
-    errors : dict
-        ``{position: ImageError}`` of the items that could not be read (left out).
+    read : ndarray of bool
+        Per item, whether it was read (the others are left out).
+    errors : list of ImageError
+        Records of the items that could not be read, in input order.
     record : dict
         ``n_rows`` (images trained on), ``n_validation``, ``epochs_run``,
         ``best_epoch``, ``seconds`` and ``history`` (per epoch: ``epoch``,
@@ -346,10 +349,8 @@ def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
                          f"got {epochs}, {batch_size}, {patience}")
     bar = Progress(len(items), "cnn: reading", progress)
     with _threads(torch, jobs):
-        pixels, errors = _decode(items, input_size, jobs, bar)
+        pixels, ok, errors = _decode(items, input_size, jobs, bar)
         bar.close()
-        ok = np.ones(len(items), dtype=bool)
-        ok[list(errors)] = False
         pixels, y = pixels[ok], np.asarray(y)[ok]
         if np.bincount(y, minlength=2).min() < 2:
             raise ValueError("training the CNN needs at least two readable images of each "
@@ -366,7 +367,7 @@ def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
         record = _fit(torch, model, pixels, y, fit_idx, val_idx, epochs=epochs,
                       batch_size=batch_size, patience=patience, augment=augment,
                       rng=np.random.default_rng(seed), progress=progress)
-    return model, dict(sorted(errors.items())), record
+    return model, ok, errors, record
 
 
 def _loss_and_accuracy(torch, logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -2,36 +2,23 @@
 
 It holds ``X``, ``names``, ``paths``, ``labels``, ``error_paths``,
 ``error_reasons``, ``features`` (the configuration as JSON) and
-``ffeat_version``. The archive is written with fixed entry timestamps, so the
-same extraction always gives the same bytes (``numpy.savez`` stamps the time),
-and atomically; it is read back with ``allow_pickle=False``.
+``ffeat_version``. It is written by ``ffeat._npz`` (the same extraction always
+gives the same bytes), atomically, and read back with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
 import json
 import zipfile
-from typing import BinaryIO
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ._npz import write_npz
 from ._version import __version__
-from .extraction import Extraction, ImageError
+from ._reading import ImageError
+from .extraction import Extraction
 from .features import describe_features
 
 __all__ = ["save_extraction", "load_extraction"]
-
-#: Timestamp of every archive entry (the earliest a zip file can hold).
-_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-def _write_npz(fh: BinaryIO, arrays: dict[str, np.ndarray]) -> None:
-    """``numpy.savez`` with fixed entry timestamps: equal arrays, equal bytes."""
-    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, array in arrays.items():
-            with archive.open(zipfile.ZipInfo(f"{name}.npy", _EPOCH), "w",
-                              force_zip64=True) as entry:
-                np.lib.format.write_array(entry, np.asanyarray(array), allow_pickle=False)
 
 
 def save_extraction(path, result: Extraction, families) -> None:
@@ -46,7 +33,7 @@ def save_extraction(path, result: Extraction, families) -> None:
         "features": np.array(json.dumps(describe_features(families))),
         "ffeat_version": np.array(__version__),
     }
-    atomic_write(path, lambda fh: _write_npz(fh, arrays))
+    write_npz(path, arrays)
 
 
 def load_extraction(path) -> Extraction:

@@ -23,19 +23,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_write
 from ._models import model_class, uses_features
+from ._npz import write_npz
 from ._version import __version__
 from .faces import FACE_POLICIES
-from .features import FAMILIES, describe_features, n_columns, resolve_features
+from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
-__all__ = ["ModelFileError", "save", "load"]
+__all__ = ["ModelFileError", "save", "load", "families_from"]
 
 FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
@@ -82,8 +83,9 @@ def _plain(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def save(detector, path) -> None:
-    """Write a fitted detector atomically (see the module docstring)."""
+def save(detector, target) -> None:
+    """Write a fitted detector to ``target``: a path (atomically) or a binary file object
+    (see the module docstring; the same detector always gives the same bytes)."""
     families = resolve_features(detector.features)
     meta = json.dumps({
         "format": FORMAT,
@@ -97,10 +99,12 @@ def save(detector, path) -> None:
     arrays = {f"model/{k}": np.asarray(v) for k, v in detector.model_.to_arrays().items()}
     content = {"meta": np.array(meta), **arrays}
     content["checksum"] = np.array(_checksum(meta, arrays))
-    atomic_write(path, lambda fh: np.savez(fh, **content))
+    write_npz(target, content)
 
 
-def _families(described: list[dict], path) -> tuple:
+def families_from(described: list[dict], path) -> tuple:
+    """The families a saved configuration (:func:`~ffeat.features.describe_features`)
+    describes; :class:`ModelFileError` naming ``path`` when this ffeat cannot build them."""
     families = []
     for d in described:
         params = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()
@@ -187,20 +191,26 @@ def _kind(meta: dict, path: Path):
         raise ModelFileError(f"{path}: malformed ffeat model parameters ({exc})") from None
 
 
-def _read(path: Path) -> tuple[dict, dict[str, np.ndarray], type]:
-    """Meta, model arrays and model class of a model file, checked; ModelFileError otherwise.
+def _read(source, path) -> tuple[dict, dict[str, np.ndarray], type]:
+    """Meta, model arrays and model class of a model file (``source``: a path, or a binary
+    file object named ``path`` in messages), checked; ModelFileError otherwise.
 
     Member names and declared sizes are checked before anything is read; the
     metadata is read first (at most ``MAX_META_BYTES``), and bounds the arrays.
     """
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder, not a model file")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    if not zipfile.is_zipfile(path):
+    if isinstance(source, Path):
+        if path.is_dir():
+            raise ModelFileError(f"{path}: is a folder, not a model file")
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(source):
         try:
-            with open(path, "rb") as fh:
-                zip_start = fh.read(4) == b"PK\x03\x04"
+            if isinstance(source, Path):
+                with open(path, "rb") as fh:
+                    zip_start = fh.read(4) == b"PK\x03\x04"
+            else:
+                source.seek(0)
+                zip_start = source.read(4) == b"PK\x03\x04"
         except OSError as exc:
             raise ModelFileError(f"{path}: cannot read the model file ({exc})") from None
         if zip_start:  # an archive whose end is missing
@@ -210,7 +220,7 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray], type]:
         raise ModelFileError(f"{path}: not an ffeat model file (not an .npz archive); "
                              "write models with Detector.save or ffeat train")
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(source) as zf:
             members = _members(zf, path)
             meta_text = str(_member(zf, members.pop("meta.npy"), MAX_META_BYTES, path))
             meta = _meta(meta_text, path)
@@ -256,10 +266,14 @@ def _meta(meta_text: str, path: Path) -> dict:
     return meta
 
 
-def load(cls, path):
-    """Read a detector of class ``cls`` from ``path``; :class:`ModelFileError` if unfit."""
-    path = Path(path)
-    meta, arrays, kind = _read(path)
+def load(cls, source):
+    """Read a detector of class ``cls`` from ``source``, a path or a binary file object
+    open for reading (seekable); :class:`ModelFileError` if unfit."""
+    if isinstance(source, (str, os.PathLike)):
+        source = path = Path(source)
+    else:
+        path = Path(str(getattr(source, "name", "<model file object>")))
+    meta, arrays, kind = _read(source, path)
     try:
         return _build(cls, meta, arrays, kind, path)
     except (KeyError, TypeError, AttributeError) as exc:  # checksummed, but not our layout
@@ -270,7 +284,7 @@ def load(cls, path):
 
 def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     """The detector that checked metadata and arrays describe."""
-    families = _families(meta["features"], path)
+    families = families_from(meta["features"], path)
     params = meta["params"]
     saved_names = meta["feature_names"]
     if uses_features(params["classifier"]):
@@ -280,7 +294,7 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
             raise ModelFileError(f"{path}: the saved feature columns do not match what "
                                  f"ffeat {__version__} computes for the same configuration "
                                  "(another count); retrain")
-        names = [n for f in families for n in f.feature_names()]
+        names = column_names(families)
     else:
         names = []
     if names != saved_names:

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._models import sigmoid
+from ._reading import ImageError, match_errors
+from ._scoring import NO_SCORE
 from ._sources import Item
 from ._text import printable, spreadsheet_safe
-from .extraction import ImageError
 
 #: Columns of a prediction table, in order.
 COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
@@ -30,7 +31,7 @@ def _face_cells(boxes: list | None) -> dict:
     return {**dict(zip(_BOX, found[0] if found else [None] * 4)), "faces": found}
 
 
-def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, ImageError],
+def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageError],
                     threshold: float, boxes: list | None = None) -> Iterator[dict]:
     """One dict per input (keys :data:`COLUMNS`), in input order, errors included.
 
@@ -39,9 +40,10 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, Ima
     items : list of Item
         The inputs scored.
     scores : ndarray
-        Log-odds of fake per input (any value where an error is recorded).
-    errors : dict
-        ``{position: ImageError}`` of the inputs that could not be read.
+        Log-odds of fake per input, NaN where it has no verdict.
+    errors : list of ImageError
+        Records of the inputs that could not be read, in input order (as
+        :func:`~ffeat._scoring.score_items` returns them).
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
     boxes : list, optional
@@ -52,18 +54,17 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: dict[int, Ima
     is an error row too, never a label.
     """
     boxes = [None] * len(items) if boxes is None else boxes
-    for position, (item, score) in enumerate(zip(items, scores)):
-        if position in errors:
+    failed = np.isnan(scores)
+    for item, score, record, found in zip(items, scores, match_errors(items, failed, errors),
+                                          boxes):
+        if np.isnan(score):
             yield {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
-                   "error": errors[position].reason}
-        elif np.isnan(score):
-            yield {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
-                   "error": "the model gave no score (NaN) for this image"}
+                   "error": NO_SCORE if record is None else record.reason}
         else:
             p = float(sigmoid(score))
             yield {"path": item.name, "prob_fake": p,
                    "label": "fake" if p >= threshold else "real",
-                   **_face_cells(boxes[position]), "error": None}
+                   **_face_cells(found), "error": None}
 
 
 def _faces_text(faces: list | None) -> str:

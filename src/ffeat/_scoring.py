@@ -9,49 +9,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._reading import ImageError, feature_rows, iter_rows, match_errors
 from ._sources import Item
-from .extraction import ImageError, _rows, image_row
 from .features import resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
-__all__ = ["featurize", "score_items", "SavedDetector"]
+__all__ = ["score_items", "SavedDetector", "NO_SCORE"]
 
-
-def _read_rows(items: list[Item], families, *, jobs, cache, backend, progress, faces):
-    """``(position, item, row)`` of every item, errors collected: the row is an
-    :class:`~ffeat.extraction.ImageError`, or under a face policy a ``FaceRows``."""
-    return _rows(items, families, jobs=jobs, on_error="collect", progress=progress,
-                 max_pixels=DEFAULT_MAX_PIXELS, min_size=DEFAULT_MIN_SIZE, cache=cache,
-                 backend=backend, faces=faces)
+#: The reason recorded for an image that was read but given no score (NaN).
+NO_SCORE = "the model gave no score (NaN) for this image"
 
 
-def featurize(items: list[Item], families, *, jobs, cache, backend="cpu", progress=False,
-              faces: str = "off"):
-    """Feature matrix (float64, NaN rows for unreadable inputs) and the errors by
-    position; under a face policy (:mod:`ffeat.faces`) an image's row is its most
-    certain face's."""
-    n_features = sum(len(f.feature_names()) for f in families)
-    X = np.full((len(items), n_features), np.nan)
-    errors = {}
-    for position, _, row in _read_rows(items, families, jobs=jobs, cache=cache,
-                                       backend=backend, progress=progress, faces=faces):
-        if isinstance(row, ImageError):
-            errors[position] = row
-        else:
-            X[position] = image_row(row)
-    return X, errors
-
-
-def _score_faces(model, families, items: list[Item], *, jobs, backend: str,
-                 progress: bool | None, faces: str):
-    """:func:`score_items` under a face policy: every face scored, the most fake first."""
+def _score_faces(model, families, items: list[Item], detector, progress: bool | None):
+    """Log-odds, error records and boxes under a face policy: every face scored, an
+    item's score its most fake face's, its boxes the most fake first."""
     scores = np.full(len(items), np.nan)
     boxes: list = [None] * len(items)
-    errors = {}
-    for position, _, found in _read_rows(items, families, jobs=jobs, cache=False,
-                                         backend=backend, progress=progress, faces=faces):
+    errors = []
+    for position, (_, found) in enumerate(iter_rows(
+            items, families, jobs=detector.jobs, progress=progress, cache=False,
+            backend=detector.backend, faces=detector.faces)):
         if isinstance(found, ImageError):
-            errors[position] = found
+            errors.append(found)
             continue
         face_scores = model.decision_function(found.rows)
         order = np.argsort(-face_scores, kind="stable")
@@ -60,30 +38,49 @@ def _score_faces(model, families, items: list[Item], *, jobs, backend: str,
     return scores, errors, boxes
 
 
-def score_items(model, families, items: list[Item], *, jobs, cache, backend: str,
-                batch_size: int, progress: bool | None, faces: str = "off"):
-    """Log-odds of fake per item from a fitted ``model`` (a feature model over the
-    rows of ``families``, or the CNN over pixels), ``{position: ImageError}`` for
-    the items that could not be read, and the face boxes of each item.
+def score_items(detector, items: list[Item], *,
+                progress: bool | None = False) -> tuple[np.ndarray, list[ImageError], list]:
+    """Log-odds of fake per item from a fitted detector's ``model_``, the error
+    records in input order, and the face boxes of each item.
 
-    Under ``faces="off"`` the boxes are all None. Otherwise an item's boxes are
-    those of every face found, the most fake first (its score is that face's);
-    ``[None]`` where no face was found and the whole image was scored (``"auto"``).
+    Parameters
+    ----------
+    detector : Detector or SavedDetector
+        Fitted; its ``features``, ``jobs``, ``cache``, ``backend``, ``faces`` and
+        ``batch_size`` say how the items are read.
+    items : list of Item
+    progress : bool or None, optional
+
+    Returns
+    -------
+    scores : ndarray of float64, shape (n_items,)
+        NaN exactly where ``errors`` holds a record for the item: unreadable, or
+        (recorded as such) a model that gave no number.
+    errors : list of ImageError
+    boxes : list
+        Per item: None under ``faces="off"``; else the boxes of every face found,
+        the most fake first (the item's score is that face's), ``[None]`` where
+        none was found and the whole image was scored (``"auto"``).
     """
+    model = detector.model_
+    boxes: list = [None] * len(items)
     if model.kind == "cnn":
-        scores, errors = model.score_items(items, jobs=jobs, batch_size=batch_size,
-                                           progress=progress)
-        return scores, errors, [None] * len(items)
-    if faces != "off":
-        return _score_faces(model, families, items, jobs=jobs, backend=backend,
-                            progress=progress, faces=faces)
-    F, errors = featurize(items, families, jobs=jobs, cache=cache, backend=backend,
-                          progress=progress)
-    ok = ~np.isnan(F).any(axis=1)
-    scores = np.full(len(F), np.nan)
-    if ok.any():
-        scores[ok] = model.decision_function(F[ok])
-    return scores, errors, [None] * len(items)
+        scores, errors = model.score_items(items, jobs=detector.jobs,
+                                           batch_size=detector.batch_size, progress=progress)
+    elif detector.faces != "off":
+        scores, errors, boxes = _score_faces(model, resolve_features(detector.features),
+                                             items, detector, progress)
+    else:
+        F, errors = feature_rows(items, resolve_features(detector.features), jobs=detector.jobs,
+                                 cache=detector.cache, backend=detector.backend,
+                                 progress=progress)
+        read = ~np.isnan(F).any(axis=1)
+        scores = np.full(len(F), np.nan)
+        if read.any():
+            scores[read] = model.decision_function(F[read])
+    failed = np.isnan(scores)
+    return scores, [record or ImageError(item.name, NO_SCORE) for item, record, bad
+                    in zip(items, match_errors(items, failed, errors), failed) if bad], boxes
 
 
 class SavedDetector:
@@ -132,10 +129,3 @@ class SavedDetector:
         for name, value in params.items():
             setattr(self, name, value)
         return self
-
-    def _score_items(self, items: list[Item], progress: bool | None):
-        """Log-odds per item, ``{position: ImageError}`` for those unreadable, and
-        the face boxes per item (see :func:`score_items`)."""
-        return score_items(self.model_, resolve_features(self.features), items,
-                           jobs=self.jobs, cache=self.cache, backend=self.backend,
-                           batch_size=self.batch_size, progress=progress, faces=self.faces)

@@ -62,7 +62,7 @@ def _walk_folder(root: Path) -> Iterator[Path | Item]:
     yield from unreadable
 
 
-def _scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
+def scan_folder(root: Path) -> tuple[list[Path], list[Item]]:
     """Image files below ``root`` (see :func:`_walk_folder`), and the error items
     of folders that could not be listed."""
     found, unreadable = [], []

@@ -8,7 +8,7 @@ cache off so that every detector pays for reading its own images.
 """
 from __future__ import annotations
 
-import tempfile
+import io
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -110,10 +110,9 @@ def _name(detector: Detector) -> str:
 
 
 def _model_bytes(detector: Detector) -> int:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "detector.model"
-        detector.save(path)
-        return path.stat().st_size
+    buffer = io.BytesIO()
+    detector.save(buffer)
+    return buffer.tell()
 
 
 def _metrics(result: Evaluation | None) -> tuple[float | None, float | None]:

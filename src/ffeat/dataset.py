@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, _scan_folder
+from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, scan_folder
 
 __all__ = ["Dataset", "load_dataset", "describe_data"]
 
@@ -63,7 +63,7 @@ def _check_both_classes(labels: np.ndarray, where: str, names: Mapping[str, int]
 
 
 def _from_folder(root: Path, names: dict[str, int]) -> Dataset:
-    files, unreadable = _scan_folder(root)
+    files, unreadable = scan_folder(root)
     if unreadable:
         raise ValueError(f"cannot list {unreadable[0].name}: {unreadable[0].error}")
     paths, labels = [], []

@@ -16,14 +16,16 @@ from ._gpu import BACKENDS
 from ._models import (CLASSIFIERS, DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid,
                       uses_features)
 from ._perturb import Perturbed, augment_perturbation, parse_augment
-from ._scoring import featurize, score_items
+from ._reading import ImageError, feature_rows
+from ._scoring import score_items
 from ._sources import Item, single_item
-from .dataset import Dataset, describe_data, load_dataset
-from .extraction import DEFAULT_FEATURES, ImageError
+from .dataset import describe_data
+from .evaluation import labelled_images
+from .extraction import DEFAULT_FEATURES
 from .faces import FACE_POLICIES
-from .features import resolve_features
+from .features import column_names, resolve_features
 
-__all__ = ["Detector", "FeatureExtractor"]
+__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "check_fitted"]
 
 
 #: Parameter constraints shared by the estimators that read images.
@@ -103,8 +105,7 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None) -> FeatureExtractor:
         """Check the configuration; nothing is learnt (no image is read)."""
-        self.feature_names_ = [n for f in resolve_features(self.features)
-                               for n in f.feature_names()]
+        self.feature_names_ = column_names(resolve_features(self.features))
         return self
 
     def transform(self, X) -> np.ndarray:
@@ -122,15 +123,66 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         ndarray of float64, shape (n_images, n_features)
         """
         self._validate_params()
-        F, errors = featurize(_items(X), resolve_features(self.features), jobs=self.jobs,
-                              cache=self.cache, backend=self.backend, faces=self.faces)
-        _warn_errors(list(errors.values()), len(F), "have NaN rows")
+        F, errors = feature_rows(_items(X), resolve_features(self.features), jobs=self.jobs,
+                                 cache=self.cache, backend=self.backend, faces=self.faces)
+        _warn_errors(errors, len(F), "have NaN rows")
         return F
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Column names."""
-        return np.array([n for f in resolve_features(self.features)
-                         for n in f.feature_names()], dtype=object)
+        return np.array(column_names(resolve_features(self.features)), dtype=object)
+
+
+class FeatureClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted array model (``ffeat._models``) as a scikit-learn classifier over feature
+    rows: the classifier step of a fitted :class:`Detector` (``Detector.estimator_``).
+
+    Parameters
+    ----------
+    model : LinearModel or TreeEnsemble
+        Fitted; what a detector trains (through scikit-learn) and saves.
+    threshold : float
+        Probability of fake at and above which :meth:`predict` says fake.
+
+    Fitting is the detector's job: :meth:`fit` refuses, naming what to fit.
+    """
+
+    def __init__(self, model=None, *, threshold: float = 0.5) -> None:
+        self.model = model
+        self.threshold = threshold
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return self.model is not None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """``[0, 1]`` (real, fake)."""
+        return np.array([0, 1])
+
+    def fit(self, X, y=None):
+        """Refused: this step is fitted by :meth:`Detector.fit`."""
+        raise TypeError("FeatureClassifier holds an already fitted model and is not "
+                        "refitted; fit an ffeat.Detector (or a scikit-learn classifier) "
+                        "instead")
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of fake per feature row."""
+        check_is_fitted(self)
+        return self.model.decision_function(np.asarray(X, dtype=np.float64))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(real), P(fake)]`` per feature row."""
+        p = sigmoid(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 = fake (probability at or above ``threshold``), 0 = real."""
+        return (self.predict_proba(X)[:, 1] >= self.threshold).astype(np.int64)
 
 
 class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
@@ -220,6 +272,14 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         ``val_loss``, ``val_accuracy`` and ``lr``.
     errors_ : list of ImageError
         Training images that could not be read and were left out.
+    estimator_ : FeatureClassifier
+        Feature classifiers: the fitted classifier step over the feature rows,
+        the same after ``fit`` and after :meth:`load` (it scores with the
+        saved arrays).
+    pipeline_ : sklearn.pipeline.Pipeline
+        Feature classifiers: the detector as its two steps, ``"features"`` (a
+        :class:`FeatureExtractor`) then ``"classifier"`` (``estimator_``); it
+        scores readable images as the detector does.
 
     Examples
     --------
@@ -307,7 +367,7 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
             warning, and listed in ``errors_``.
         """
         kinds = parse_augment(self.augment)
-        images, y = _images_and_labels(X, y)
+        images, y = labelled_images(X, y, name="X")
         if not uses_features(self.classifier):
             if self.faces != "off":
                 raise ValueError(f"faces={self.faces!r} works with the feature classifiers; "
@@ -319,20 +379,19 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
-        F, errors = featurize(items, families, jobs=self.jobs, cache=self.cache,
-                              backend=self.backend, progress=progress, faces=self.faces)
-        n_aug_errors = sum(position >= n for position in errors)
-        errors = [e for position, e in errors.items() if position < n]
+        F, errors = feature_rows(items, families, jobs=self.jobs, cache=self.cache,
+                                 backend=self.backend, progress=progress, faces=self.faces)
+        ok = ~np.isnan(F).any(axis=1)  # exactly the rows with an error record
+        n_bad = int((~ok[:n]).sum())
+        errors, n_aug_errors = errors[:n_bad], len(errors) - n_bad
         _warn_errors(errors, n, "were left out of training")
         self.errors_ = errors  # also when training fails for want of readable images
-        ok = ~np.isnan(F).any(axis=1)
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
         estimator.fit(F[ok], y_all[ok])
-        self.estimator_ = estimator
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
-        self.feature_names_ = [n for f in families for n in f.feature_names()]
+        self.feature_names_ = column_names(families)
         self.training_ = _training_record(y[ok[:n]], errors, kinds, describe_data(X),
                                           n_rows=int(ok.sum()),
                                           n_augment_errors=int(n_aug_errors))
@@ -351,13 +410,10 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         """``fit`` for ``classifier="cnn"``: PyTorch is imported only here."""
         from . import _cnn
 
-        model, errors, record = _cnn.train(
+        model, ok, errors, record = _cnn.train(
             items, y, input_size=self.input_size, epochs=self.epochs,
             batch_size=self.batch_size, patience=self.patience, augment=kinds,
             jobs=self.jobs, seed=_seed(self.random_state), progress=progress)
-        ok = np.ones(len(items), dtype=bool)
-        ok[list(errors)] = False
-        errors = list(errors.values())
         _warn_errors(errors, len(items), "were left out of training")
         self.model_ = model
         self.classes_ = np.array([0, 1])
@@ -367,13 +423,26 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
                                           **record)
         return self
 
-    # -- scoring ----------------------------------------------------------------------
+    @property
+    def estimator_(self) -> FeatureClassifier:
+        """The fitted classifier step over the feature rows (see the class docstring)."""
+        check_fitted(self)
+        if not uses_features(self.model_.kind):
+            raise AttributeError(f"a {self.model_.kind} detector reads pixels: it has no "
+                                 "classifier step over feature rows")
+        return FeatureClassifier(self.model_, threshold=self.threshold)
 
-    def _check_fitted(self) -> None:
-        """Refuse to score before ``fit`` or ``load``, or with invalid parameters."""
-        check_is_fitted(self, "model_", msg="this %(name)s is not fitted yet: call fit() "
-                                            "or Detector.load() first")
-        self._validate_params()
+    @property
+    def pipeline_(self):
+        """The detector as a fitted ``Pipeline``: features, then ``estimator_``."""
+        from sklearn.pipeline import Pipeline
+
+        classifier = self.estimator_
+        features = FeatureExtractor(self.features, jobs=self.jobs, cache=self.cache,
+                                    backend=self.backend)
+        return Pipeline([("features", features.fit()), ("classifier", classifier)])
+
+    # -- scoring ----------------------------------------------------------------------
 
     def score_images(self, images, *, progress: bool | None = False):
         """Log-odds of fake for every image, NaN where it could not be read.
@@ -391,16 +460,10 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         scores : ndarray of float64, shape (n_images,)
         errors : list of ImageError
         """
-        scores, errors, _ = self._score_items(_items(images, "images"), progress)
-        return scores, list(errors.values())
-
-    def _score_items(self, items: list[Item], progress: bool | None):
-        """Log-odds per item, ``{position: ImageError}`` for those unreadable, and the
-        face boxes per item (see ``ffeat._scoring.score_items``)."""
-        self._check_fitted()
-        return score_items(self.model_, resolve_features(self.features), items,
-                           jobs=self.jobs, cache=self.cache, backend=self.backend,
-                           batch_size=self.batch_size, progress=progress, faces=self.faces)
+        items = _items(images, "images")
+        check_fitted(self)
+        scores, errors, _ = score_items(self, items, progress=progress)
+        return scores, errors
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
@@ -428,7 +491,7 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
 
     def save(self, path) -> None:
         """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
-        self._check_fitted()
+        check_fitted(self)
         _persist.save(self, path)
 
     @classmethod
@@ -442,6 +505,21 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
             an incompatible ffeat version.
         """
         return _persist.load(cls, path)
+
+
+def check_fitted(detector: Detector) -> None:
+    """Refuse to score before ``fit`` or ``load``, or with invalid parameters.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        Before ``fit`` or :meth:`Detector.load`.
+    sklearn.utils._param_validation.InvalidParameterError
+        When a parameter set since is invalid (the message names it).
+    """
+    check_is_fitted(detector, "model_", msg="this %(name)s is not fitted yet: call fit() "
+                                            "or Detector.load() first")
+    detector._validate_params()  # scikit-learn's, inherited by Detector
 
 
 def _seed(random_state: int | None) -> int:
@@ -475,22 +553,3 @@ def _augmented_items(items: list[Item], kinds: tuple[str, ...],
                             item.label))
     return out
 
-
-def _images_and_labels(X, y):
-    """Images and 0/1 labels from the ways ``fit`` accepts them."""
-    if isinstance(X, (str, os.PathLike)):
-        X = load_dataset(X)
-    if isinstance(X, Dataset):
-        images, labels = X.paths, X.labels if y is None else y
-    else:
-        images, labels = check_images(X, "X"), y
-    if labels is None:
-        raise ValueError("labels y are needed (1 = fake, 0 = real), or give a dataset "
-                         "folder or ffeat.Dataset")
-    labels = np.asarray(labels)
-    if labels.shape != (len(images),):
-        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
-                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
-    return images, labels.astype(np.int64)

@@ -10,12 +10,12 @@ from sklearn import metrics as skm
 
 from ._checks import check_images, check_probability
 from ._models import sigmoid
+from ._reading import ImageError
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
-from .extraction import ImageError
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
-           "labelled_images"]
+           "labelled_images", "call_metrics"]
 
 
 class NoReadableImages(ValueError):
@@ -40,6 +40,35 @@ def equal_error_rate(labels: np.ndarray, scores: np.ndarray) -> float:
         return float(fpr[i])
     t = -d[i - 1] / (d[i] - d[i - 1])
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def call_metrics(labels: np.ndarray, called: np.ndarray) -> dict:
+    """Metrics of 0/1 calls against 0/1 labels, fake the positive class (scikit-learn's).
+
+    Parameters
+    ----------
+    labels, called : ndarray of {0, 1} or bool
+        True labels and the calls, one per image.
+
+    Returns
+    -------
+    dict
+        ``accuracy`` (None for no images), ``precision``, ``recall``, ``f1`` (0 where
+        undefined), ``fpr`` and ``fnr`` (None where undefined) and
+        ``confusion_matrix`` (rows: true real, true fake; columns: called real,
+        called fake).
+    """
+    y, called = np.asarray(labels).astype(int), np.asarray(called).astype(int)
+    if not len(y):
+        return {"accuracy": None, "precision": 0.0, "recall": 0.0, "f1": 0.0, "fpr": None,
+                "fnr": None, "confusion_matrix": [[0, 0], [0, 0]]}
+    precision, recall, f1, _ = skm.precision_recall_fscore_support(
+        y, called, average="binary", zero_division=0.0)
+    (tn, fp), (fn, tp) = confusion = skm.confusion_matrix(y, called, labels=[0, 1]).tolist()
+    return {"accuracy": float(skm.accuracy_score(y, called)), "precision": float(precision),
+            "recall": float(recall), "f1": float(f1),
+            "fpr": fp / (fp + tn) if fp + tn else None,
+            "fnr": fn / (fn + tp) if fn + tp else None, "confusion_matrix": confusion}
 
 
 @dataclass
@@ -74,20 +103,14 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         y, p = self.labels, self.proba
-        called = (p >= self.threshold).astype(int)
+        calls = call_metrics(y, p >= self.threshold)
         both = len(np.unique(y)) == 2
-        prf = skm.precision_recall_fscore_support(y, called, average="binary",
-                                                  zero_division=0.0) if len(y) else (0, 0, 0)
         self.metrics = {
-            "accuracy": float(skm.accuracy_score(y, called)) if len(y) else None,
-            "precision": float(prf[0]),
-            "recall": float(prf[1]),
-            "f1": float(prf[2]),
+            **{k: calls[k] for k in ("accuracy", "precision", "recall", "f1")},
             "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
             "average_precision": float(skm.average_precision_score(y, p)) if both else None,
             "eer": equal_error_rate(y, p) if both else None,
-            "confusion_matrix": (skm.confusion_matrix(y, called, labels=[0, 1]).tolist()
-                                 if len(y) else [[0, 0], [0, 0]]),
+            "confusion_matrix": calls["confusion_matrix"],
             "n_real": int((y == 0).sum()),
             "n_fake": int((y == 1).sum()),
         }
@@ -98,8 +121,26 @@ class Evaluation:
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors]}
 
 
-def labelled_images(data, labels=None, classes: Mapping | None = None):
+def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
     """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels.
+
+    Parameters
+    ----------
+    data : path, Dataset, or sequence of images
+        A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`; a path
+        is always a dataset, never one image), a :class:`~ffeat.Dataset`, or
+        images (a sequence, or a 4-D array batch).
+    labels : array-like of {0, 1}, optional
+        One per image: needed for a sequence of images, replaces a dataset's own.
+    classes : mapping, optional
+        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
+    name : str, optional
+        The argument ``data`` is to the caller, for messages.
+
+    Returns
+    -------
+    images : list
+    labels : ndarray of int64
 
     Raises
     ------
@@ -111,15 +152,20 @@ def labelled_images(data, labels=None, classes: Mapping | None = None):
     if isinstance(data, (str, os.PathLike)):
         data = load_dataset(data, classes)
     if isinstance(data, Dataset):
-        return list(data.paths), np.asarray(data.labels).astype(int)
-    images = check_images(data, "data")
+        images, labels = list(data.paths), data.labels if labels is None else labels
+    else:
+        images = check_images(data, name)
     if labels is None:
-        raise ValueError("labels are needed when data is a sequence of images")
+        raise ValueError(f"labels are needed (1 = fake, 0 = real) when {name} is a sequence "
+                         "of images; or give a dataset folder or ffeat.Dataset")
     labels = np.asarray(labels)
-    if labels.shape != (len(images),) or not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be {len(images)} values of 0 (real) or 1 (fake), "
-                         f"one per image; got shape {labels.shape}")
-    return images, labels.astype(int)
+    if labels.shape != (len(images),):
+        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}; "
+                         "give one label per image")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
+                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
+    return images, labels.astype(np.int64)
 
 
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,

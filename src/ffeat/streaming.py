@@ -24,7 +24,6 @@ import hashlib
 import io
 import itertools
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,14 +32,15 @@ import numpy as np
 from ._featurefile import load_extraction, save_extraction
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
-from ._persist import _families
+from ._persist import families_from
 from ._predictions import COLUMNS, csv_cells, prediction_rows
+from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
-from .extraction import DEFAULT_FEATURES, Extraction, _gather, _rows
+from .extraction import DEFAULT_FEATURES, Extraction, extract_items
 from .faces import check_faces
-from .features import describe_features, resolve_features
+from .features import column_names, describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
@@ -63,13 +63,11 @@ class _FeatureJob:
     def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend,
                  faces: str) -> None:
         self.families = families
-        self.names = [n for f in families for n in f.feature_names()]
         self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
                         "min_size": min_size, "backend": backend, "faces": faces}
 
     def __call__(self, items: list[Item]) -> Extraction:
-        return _gather(_rows(items, self.families, on_error="collect", progress=False,
-                             **self.options), self.names)
+        return extract_items(items, self.families, **self.options)
 
 
 class _PredictJob:
@@ -86,13 +84,10 @@ class _PredictJob:
     def detector(self) -> Detector:
         from .detector import Detector
 
-        with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:
-            path = Path(folder, "model.npz")
-            path.write_bytes(self.model)
-            return Detector.load(path).set_params(**self.options)
+        return Detector.load(io.BytesIO(self.model)).set_params(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
-        scores, errors, boxes = self.detector._score_items(items, progress=False)
+        scores, errors, boxes = score_items(self.detector, items)
         return list(prediction_rows(items, scores, errors, self.threshold, boxes))
 
 
@@ -288,10 +283,9 @@ def _model_file(model) -> tuple[Detector, bytes]:
 
     if not isinstance(model, Detector):
         return Detector.load(model), Path(model).read_bytes()
-    with tempfile.TemporaryDirectory(prefix="ffeat-model-") as folder:
-        path = Path(folder, "model.npz")
-        model.save(path)
-        return model, path.read_bytes()
+    buffer = io.BytesIO()
+    model.save(buffer)
+    return model, buffer.getvalue()
 
 
 def predict_to(model, images, output, *, threshold: float | None = None,
@@ -401,8 +395,7 @@ def read_features(path) -> Extraction:
         raise ValueError(f"{folder}: {', '.join(changed)} missing or changed since written "
                          f"(SHA-256 differs from {MANIFEST}); rerun the same command to compute "
                          "them again")
-    names = [n for f in _families(record["config"].get("features") or [], folder)
-             for n in f.feature_names()]
+    names = column_names(families_from(record["config"].get("features") or [], folder))
     parts = [load_extraction(folder / s["file"]) for s in shards]
     return Extraction(np.concatenate([p.X for p in parts] or [np.empty((0, len(names)))])
                       .astype(np.float32, copy=False), names,

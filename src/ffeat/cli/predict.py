@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
-from .._scoring import SavedDetector
+from .._scoring import SavedDetector, score_items
 from .._sources import expand_inputs
 from ._common import (add_faces_option, add_run_options, add_scale_options,
                       add_threshold_option, fail, progress, run_sharded, threshold_problem)
@@ -69,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
     detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend,
                         faces=args.faces or detector.faces)
     items = expand_inputs(args.paths)
-    scores, errors, boxes = detector._score_items(items, progress(args))
+    scores, errors, boxes = score_items(detector, items, progress=progress(args))
     rows = list(prediction_rows(items, scores, errors, threshold, boxes))
     _write(rows, args.format or "table")
     n_bad = sum(r["error"] is not None for r in rows)

@@ -36,9 +36,9 @@ from .residual import RESIDUAL_FILTERS, Residual
 from .spectrum import Spectrum, radial_bins
 
 __all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "Family", "FAMILIES",
-           "resolve_features", "describe_features", "n_columns", "column_groups", "compute_families",
-           "RESIDUAL_FILTERS", "CHANNELS", "LBP_NEIGHBOURS", "radial_bins", "lbp_labels",
-           "interior_cells"]
+           "resolve_features", "describe_features", "n_columns", "column_names",
+           "column_groups", "compute_families", "RESIDUAL_FILTERS", "CHANNELS", "LBP_NEIGHBOURS",
+           "radial_bins", "lbp_labels", "interior_cells"]
 
 #: The families by name, in their usual column order.
 FAMILIES: dict[str, type] = {cls.name: cls for cls in (Gray, Spectrum, Residual, Hog, Lbp)}
@@ -112,6 +112,20 @@ def n_columns(family: Family) -> int:
     int
     """
     return sum(width for _, width in family.column_groups())
+
+
+def column_names(families) -> list[str]:
+    """The column names of ``families``, concatenated in order.
+
+    Parameters
+    ----------
+    families : sequence of Gray, Spectrum, Residual, Hog, Lbp
+
+    Returns
+    -------
+    list of str
+    """
+    return [n for f in families for n in f.feature_names()]
 
 
 def column_groups(families) -> list[tuple[str, np.ndarray]]:

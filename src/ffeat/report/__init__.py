@@ -23,15 +23,15 @@ from sklearn import metrics as skm
 from .._models import sigmoid, uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
-from .._scoring import featurize
+from .._reading import default_jobs, feature_rows, read_item
 from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
-from ..evaluation import Evaluation, NoReadableImages, labelled_images
-from ..extraction import _default_jobs, _read_item
+from ..detector import check_fitted
+from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_images
 from ..faces import find_faces
 from ..families import column_groups, resolve_features
-from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError
+from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
 from ._gallery import select, write_thumbnail
 
@@ -76,20 +76,6 @@ def _logit(p: float) -> float:
     return float(np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
 
 
-def _at(y: np.ndarray, called: np.ndarray) -> dict:
-    """Accuracy, precision, recall, F1, FPR and FNR of 0/1 calls."""
-    tp = int((called & (y == 1)).sum())
-    fp = int((called & (y == 0)).sum())
-    fn = int((~called & (y == 1)).sum())
-    tn = int((~called & (y == 0)).sum())
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    return {"accuracy": (tp + tn) / len(y), "precision": prec, "recall": rec,
-            "f1": 2 * prec * rec / (prec + rec) if prec + rec else 0.0,
-            "fpr": fp / (fp + tn) if fp + tn else None,
-            "fnr": fn / (fn + tp) if fn + tp else None}
-
-
 def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dict]:
     """The default threshold beside the EER and best-accuracy thresholds of this data
     (all on log-odds, with the matching probability)."""
@@ -105,7 +91,8 @@ def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dic
         rows += [("equal error rate (this data)", float(thr[i])),
                  ("best accuracy (this data)", float(thr[j]))]
     return [{"name": name, "log_odds": t, "probability": float(sigmoid(np.array(t))),
-             **_at(y, scores >= t)} for name, t in rows]
+             **{k: v for k, v in call_metrics(y, scores >= t).items()
+                if k != "confusion_matrix"}} for name, t in rows]
 
 
 def _same_data(train: str | None, evaluated: str) -> bool | None:
@@ -116,12 +103,15 @@ def _same_data(train: str | None, evaluated: str) -> bool | None:
     return evaluated == train or evaluated.startswith(root + os.sep)
 
 
-def _faces_found(found: np.ndarray, y: np.ndarray, errors: dict, y_all: np.ndarray) -> dict:
+def _faces_found(found: np.ndarray, y: np.ndarray, errors: list,
+                 y_failed: np.ndarray) -> dict:
     """Per class, images with a face found and images looked at: the images read
-    plus those refused for having none (``faces="crop"``)."""
-    refused = [p for p, e in errors.items() if e.reason.startswith("no face found")]
+    plus those refused for having none (``faces="crop"``); ``y_failed`` are the
+    labels of the failed images, whose records ``errors`` are, in order."""
+    refused = np.array([e.reason.startswith("no face found") for e in errors], dtype=bool)
     return {c: {"found": int(found[y == c].sum()),
-                "images": int((y == c).sum() + (y_all[refused] == c).sum())} for c in (0, 1)}
+                "images": int((y == c).sum() + (y_failed[refused] == c).sum())}
+            for c in (0, 1)}
 
 
 def _jsonable(obj):
@@ -226,30 +216,29 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder; give a folder for the report")
     images, y_all = labelled_images(data, labels, classes)
-    detector._check_fitted()
+    check_fitted(detector)
     if not uses_features(detector.model_.kind):
         raise ValueError("the report explains feature detectors (spectra, coefficients, "
                          f"feature embeddings); a {detector.model_.kind} model has no "
                          "features: evaluate it without a report")
     for sub in ("thumbs", "maps"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    jobs = _default_jobs() if detector.jobs is None or detector.jobs < 1 else detector.jobs
+    jobs = default_jobs(detector.jobs)
     families = resolve_features(detector.features)
     items = [single_item(obj, i) for i, obj in enumerate(images)]
 
     status(f"report: features of {len(items)} images", progress)
-    F_all, errors = featurize(items, families, jobs=detector.jobs, cache=detector.cache,
-                              backend=detector.backend, progress=progress,
-                              faces=detector.faces)
+    F_all, errors = feature_rows(items, families, jobs=detector.jobs, cache=detector.cache,
+                                 backend=detector.backend, progress=progress,
+                                 faces=detector.faces)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
-        raise NoReadableImages(list(errors.values()))
+        raise NoReadableImages(errors)
     F, y = F_all[ok], y_all[ok]
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t,
-                            list(errors.values()))
+    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t, errors)
     called = evaluation.proba >= t
     correct = called == (y == 1)
     t_logit = _logit(t)
@@ -293,7 +282,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         thumbs[gallery] = []
         for j, i in enumerate(rows):
             try:
-                rgb = _read_item(kept[i], DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE)
+                rgb = read_item(kept[i])
             except ImageReadError:
                 continue
             name = f"thumbs/{gallery}-{j:02d}.jpg"
@@ -343,7 +332,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                         if yy == c) for c in (0, 1)}
     formats = {c: Counter(f for f, yy in zip(stats.formats, y) if yy == c) for c in (0, 1)}
     faces_found = None if stats.face_found is None else _faces_found(stats.face_found, y,
-                                                                     errors, y_all)
+                                                                     errors, y_all[~ok])
 
     summary = _jsonable({
         "ffeat_version": __version__, "metrics": evaluation.to_dict(),
@@ -360,13 +349,14 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     })
     (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
 
-    from ._sections import build_page
-    page = build_page(detector=detector, evaluation=evaluation, train=train,
-                      eval_desc=eval_desc, same=same, thresholds=thresholds, files=files,
-                      thumbs=thumbs, map_rows=map_rows, coef=coef, perm=perm, rob=rob,
-                      stats=stats, y=y, n_listed=n_listed, n_read=n_read, sizes=sizes,
-                      formats=formats, faces_found=faces_found, emb=emb,
-                      perturb_asked=bool(todo), elapsed=time.perf_counter() - started)
+    from ._sections import PageContent, build_page
+    content = PageContent(
+        detector=detector, evaluation=evaluation, train=train, eval_desc=eval_desc,
+        same=same, thresholds=thresholds, files=files, thumbs=thumbs, map_rows=map_rows,
+        coef=coef, perm=perm, rob=rob, stats=stats, y=y, n_listed=n_listed, n_read=n_read,
+        sizes=sizes, formats=formats, faces_found=faces_found, emb=emb,
+        perturb_asked=bool(todo), elapsed=time.perf_counter() - started)
+    page = build_page(content)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     status(f"report: wrote {index} in {time.perf_counter() - started:.1f} s", progress)

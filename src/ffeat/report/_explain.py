@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 
 from .._models import LinearModel
 from ..features import RESIDUAL_FILTERS
@@ -27,14 +27,6 @@ def coefficients(model, names: list[str], groups) -> dict | None:
             "top": [(names[i], float(coef[i])) for i in order]}
 
 
-def _auc(y: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC from the rank sum (Mann-Whitney U), ties counted half."""
-    ranks = rankdata(scores)
-    n1 = int((y == 1).sum())
-    n0 = len(y) - n1
-    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n0 * n1))
-
-
 def permutation_importance(model, F: np.ndarray, y: np.ndarray, groups, *,
                            n_repeats: int = 5, seed: int = 0) -> list[tuple[str, float, float]]:
     """ROC AUC lost when a group's columns are shuffled together across images.
@@ -46,7 +38,7 @@ def permutation_importance(model, F: np.ndarray, y: np.ndarray, groups, *,
     """
     if len(np.unique(y)) < 2:
         return []
-    base = _auc(y, model.decision_function(F))
+    base = roc_auc_score(y, model.decision_function(F))
     rng = np.random.default_rng(seed)
     out = []
     for name, cols in groups:
@@ -54,7 +46,7 @@ def permutation_importance(model, F: np.ndarray, y: np.ndarray, groups, *,
         for _ in range(n_repeats):
             Fp = F.copy()
             Fp[:, cols] = F[rng.permutation(len(F))][:, cols]
-            drops.append(base - _auc(y, model.decision_function(Fp)))
+            drops.append(base - roc_auc_score(y, model.decision_function(Fp)))
         out.append((name, float(np.mean(drops)), float(np.std(drops))))
     return out
 

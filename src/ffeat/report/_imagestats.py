@@ -10,11 +10,11 @@ from PIL import Image
 from scipy import ndimage
 
 from .._progress import Progress
+from .._reading import read_item
 from .._sources import Item
-from ..extraction import _read_item
 from ..faces import find_faces
 from ..features import RESIDUAL_FILTERS, Spectrum
-from ..loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, open_image
+from ..loading import ImageReadError, open_image
 
 __all__ = ["ImageStats", "image_stats", "luma"]
 
@@ -101,7 +101,7 @@ def _kb_kernel() -> np.ndarray:
 def _measure(item: Item, crop: int, window: np.ndarray, spectrum: Spectrum,
              faces: bool) -> dict | None:
     try:
-        rgb = _read_item(item, DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE)
+        rgb = read_item(item)
     except ImageReadError:
         return None
     y = luma(rgb)

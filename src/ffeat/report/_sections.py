@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from .._version import __version__
+from ..evaluation import Evaluation
 from ..features import resolve_features
 from ._gallery import GALLERIES
 from ._html import esc, figure, fmt, page, table
+from ._imagestats import ImageStats
 
-__all__ = ["build_page"]
+__all__ = ["PageContent", "build_page"]
 
 _METRICS = [("accuracy", "accuracy"), ("precision", "precision (fake)"),
             ("recall", "recall (fake)"), ("f1", "F1 (fake)"), ("roc_auc", "ROC AUC"),
@@ -211,22 +214,74 @@ def _robustness(files, rob, perturb_asked) -> str:
     return body
 
 
-def build_page(*, detector, evaluation, train, eval_desc, same, thresholds, files, thumbs,
-               map_rows, coef, perm, rob, stats, y, n_listed, n_read, sizes, formats,
-               faces_found, emb, perturb_asked, elapsed) -> str:
-    """The whole report page."""
-    both = evaluation.metrics["roc_auc"] is not None
+@dataclass(frozen=True)
+class PageContent:
+    """What the report page shows, as :func:`ffeat.report.write_report` computed it.
+
+    Attributes
+    ----------
+    detector, evaluation
+        The fitted detector and its :class:`~ffeat.Evaluation` on the data.
+    train, eval_desc, same
+        ``training_`` of the detector, the evaluated data's description, and
+        whether it is (inside) the training data (None: unknown).
+    thresholds
+        Rows of the default and recalibrated thresholds.
+    files, thumbs, map_rows
+        Figures written, gallery thumbnails and per-image map rows.
+    coef, perm, rob
+        Coefficient groups (None for a non-linear model), permutation
+        importance, robustness rows (None when not asked for).
+    stats, y, n_listed, n_read, sizes, formats, emb
+        Image statistics, labels of the images read, counts per class, image
+        sizes and formats per class, the PCA and t-SNE embedding.
+    faces_found : dict or None
+        Per class, images with a face found and images looked at (None: no face
+        policy).
+    perturb_asked : bool
+        Whether robustness was asked for.
+    elapsed : float
+        Seconds taken.
+    """
+
+    detector: object
+    evaluation: Evaluation
+    train: dict
+    eval_desc: str
+    same: bool | None
+    thresholds: list[dict]
+    files: dict[str, str]
+    thumbs: dict[str, list[dict]]
+    map_rows: list[dict]
+    coef: dict | None
+    perm: list[tuple[str, float, float]]
+    rob: list[dict] | None
+    stats: ImageStats
+    y: np.ndarray
+    n_listed: dict[int, int]
+    n_read: dict[int, int]
+    sizes: dict
+    formats: dict
+    faces_found: dict | None
+    emb: dict
+    perturb_asked: bool
+    elapsed: float
+
+
+def build_page(c: PageContent) -> str:
+    """The whole report page from its content ``c``."""
+    both = c.evaluation.metrics["roc_auc"] is not None
     sections = [
-        ("summary", "Summary", _summary(detector, evaluation, train, eval_desc, same)),
-        ("metrics", "Metrics", _metrics(evaluation)),
+        ("summary", "Summary", _summary(c.detector, c.evaluation, c.train, c.eval_desc, c.same)),
+        ("metrics", "Metrics", _metrics(c.evaluation)),
         ("curves", "ROC and precision-recall",
-         _missing(files, "curves.png", "Needs both classes in the evaluated data.")),
+         _missing(c.files, "curves.png", "Needs both classes in the evaluated data.")),
         ("scores", "Score histograms",
          figure("scores.png", "score histograms",
                 "Log-odds of fake per true class; vertical lines: the model's threshold and "
                 "the thresholds recalibrated on this data.")),
-        ("cross-dataset", "Cross-dataset", _cross(train, eval_desc, same, thresholds)),
-        ("galleries", "Galleries", _gallery(thumbs)),
+        ("cross-dataset", "Cross-dataset", _cross(c.train, c.eval_desc, c.same, c.thresholds)),
+        ("galleries", "Galleries", _gallery(c.thumbs)),
         ("spectra", "Spectra",
          figure("spectra.png", "azimuthal spectra",
                 "Azimuthally averaged log power spectrum of the luma (the spectrum feature): "
@@ -234,24 +289,24 @@ def build_page(*, detector, evaluation, train, eval_desc, same, thresholds, file
                 "errors.")
          + figure("residual_spectrum.png", "mean residual spectrum",
                   f"Mean 2-D power spectrum of the high-pass residual over "
-                  f"{stats.crop}x{stats.crop} centre crops: up-sampling generators leave "
-                  "periodic peaks here.")),
+                  f"{c.stats.crop}x{c.stats.crop} centre crops: up-sampling generators "
+                  "leave periodic peaks here.")),
         ("embedding", "Feature embedding",
          figure("embedding.png", "PCA and t-SNE",
                 "Standardised feature vectors in 2-D (PCA, and t-SNE with a fixed seed"
-                + (f", {len(emb['tsne_index'])} images" if emb["tsne"] is not None
+                + (f", {len(c.emb['tsne_index'])} images" if c.emb["tsne"] is not None
                    else "; t-SNE needs at least 10 images") + "), coloured by true label "
                 "and by whether the detector got them right.")),
-        ("explanations", "Explanations", _explanations(files, coef, perm)),
-        ("maps", "Per-image evidence maps", _maps(map_rows)),
-        ("dataset", "Dataset overview", _dataset(stats, y, n_listed, n_read, sizes, formats,
-                                                        faces_found)),
-        ("robustness", "Robustness", _robustness(files, rob, perturb_asked)),
+        ("explanations", "Explanations", _explanations(c.files, c.coef, c.perm)),
+        ("maps", "Per-image evidence maps", _maps(c.map_rows)),
+        ("dataset", "Dataset overview",
+         _dataset(c.stats, c.y, c.n_listed, c.n_read, c.sizes, c.formats, c.faces_found)),
+        ("robustness", "Robustness", _robustness(c.files, c.rob, c.perturb_asked)),
     ]
     if not both:
-        sections[1] = ("metrics", "Metrics", _metrics(evaluation)
+        sections[1] = ("metrics", "Metrics", _metrics(c.evaluation)
                        + _p("Only one class could be read: AUC, AP and EER are undefined.",
                             "warn"))
-    subtitle = (f"ffeat {__version__}; {evaluation.metrics['n_real']} real and "
-                f"{evaluation.metrics['n_fake']} fake images; written in {elapsed:.0f} s")
+    subtitle = (f"ffeat {__version__}; {c.evaluation.metrics['n_real']} real and "
+                f"{c.evaluation.metrics['n_fake']} fake images; written in {c.elapsed:.0f} s")
     return page("ffeat evaluation report", subtitle, sections)

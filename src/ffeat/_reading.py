@@ -1,0 +1,265 @@
+"""The reading engine: inputs in, one feature row or one error record per input out.
+
+Every layer reads images through here: :func:`ffeat.extract` and the streaming
+shards (:func:`iter_rows`), the estimators and the report (:func:`feature_rows`),
+the CNN and the report's image statistics (:func:`read_item`).
+
+Two names for an unreadable input, on purpose: :class:`~ffeat.ImageReadError`
+is the *exception* (raised by :func:`~ffeat.load_image`, by :func:`read_item`
+and with ``on_error="raise"``; a ``ValueError``, so it carries a traceback and
+stops the caller), :class:`ImageError` the *record* kept in results (a plain
+immutable value: comparable, hashable, printable, picklable to dask workers and
+written to feature files, holding no traceback or frame). Every result lists
+its records in input order, as a list.
+
+Per image the work is: :func:`read_item` (decode) then the families' ``compute``
+on the ``(H, W, 3)`` array, in ``_features_of`` (CPU) or the batched CUDA
+pipeline; a step that turns the decoded array into several arrays (crops)
+belongs right after :func:`read_item`.
+"""
+from __future__ import annotations
+
+import functools
+import itertools
+import os
+from collections import deque
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+
+from ._cache import FeatureCache, resolve_cache
+from ._gpu import resolve_backend
+from ._perturb import Perturbed
+from ._progress import Progress
+from ._sources import Item
+from ._version import __version__
+from ._workers import DaemonPool
+from .faces import NoFaceError, check_faces, face_crops
+from .features import column_names, describe_features
+from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
+                      load_image)
+
+__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "feature_error",
+           "image_row", "iter_rows", "feature_rows", "match_errors"]
+
+
+class ImageError(NamedTuple):
+    """An input that gave no feature row: its name and the reason."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+def default_jobs(jobs: int | None = None) -> int:
+    """``jobs`` worker threads, or every core this process may use when ``jobs`` is
+    None or less than 1."""
+    if jobs is not None and jobs >= 1:
+        return jobs
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def read_item(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
+              min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 image of one input; every failure raises
+    :class:`~ffeat.ImageReadError` naming the input (safe to run in a worker)."""
+    if item.error is not None:
+        raise ImageReadError(item.name, item.error)
+    try:
+        if isinstance(item.obj, Perturbed):  # a copy made in memory from its source
+            return item.obj.load(max_pixels=max_pixels, min_size=min_size, name=item.name)
+        return load_image(item.obj, max_pixels=max_pixels, min_size=min_size, name=item.name)
+    except (MemoryError, OSError) as exc:  # ImageReadError, a ValueError, passes through
+        raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
+
+
+def feature_error(name: str, exc: Exception) -> ImageReadError:
+    """The exception of an image whose features could not be computed."""
+    return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
+
+
+class FaceRows(NamedTuple):
+    """The feature rows of one image read under a face policy: one per face found,
+    the most certain first, with its box ``(x, y, w, h)``; a box is None where the
+    whole image was used."""
+
+    boxes: list
+    rows: np.ndarray
+
+
+def _face_rows(item: Item, families, max_pixels: int, min_size: int,
+               faces: str) -> FaceRows:
+    """Read one input and compute the rows of its faces (:func:`ffeat.faces.face_crops`)."""
+    rgb = read_item(item, max_pixels, min_size)
+    try:
+        found = face_crops(rgb, faces)
+        rows = np.vstack([np.concatenate([f.compute(crop)[0] for f in families])
+                          for _, crop in found])
+    except NoFaceError as exc:
+        raise ImageReadError(item.name, str(exc)) from exc
+    except (ValueError, MemoryError) as exc:
+        raise feature_error(item.name, exc) from exc
+    return FaceRows([box for box, _ in found], rows)
+
+
+def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
+    """The feature row that stands for an image: under a face policy, its most
+    certain face's."""
+    return row.rows[0] if isinstance(row, FaceRows) else row
+
+
+def _features_of(item: Item, families, max_pixels: int, min_size: int,
+                 cache: FeatureCache | None, faces: str = "off") -> np.ndarray | FaceRows:
+    """Read one input and compute its feature row, or under a face policy other than
+    ``"off"`` its :class:`FaceRows` (runs in a worker thread)."""
+    if faces != "off":
+        return _face_rows(item, families, max_pixels, min_size, faces)
+    key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
+    if key is not None and (row := cache.get(key)) is not None:
+        return row
+    rgb = read_item(item, max_pixels, min_size)
+    try:
+        row = np.concatenate([f.compute(rgb)[0] for f in families])
+    except (ValueError, MemoryError) as exc:
+        raise feature_error(item.name, exc) from exc
+    if key is not None:
+        cache.put(key, row)
+    return row
+
+
+def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
+                 cache: FeatureCache | None, faces: str):
+    """``(item, future)`` in input order from a thread pool computing one image per task
+    (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
+    with DaemonPool(jobs) as pool:
+
+        def submit(item: Item):
+            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache,
+                                     faces)
+
+        # A bounded window of tasks in flight keeps memory flat for any input count.
+        todo = iter(items)
+        pending = deque(submit(item) for item in itertools.islice(todo, 4 * jobs))
+        try:
+            while pending:
+                item, future = pending.popleft()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.append(submit(nxt))
+                yield item, future
+        finally:
+            for _, future in pending:
+                future.cancel()
+
+
+def _cuda_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int):
+    """``(item, future)`` in input order from the batched CUDA pipeline."""
+    from ._gpu._backend import import_cupy
+    from ._gpu._pipeline import batched_results
+    return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=feature_error,
+                           read=functools.partial(read_item, max_pixels=max_pixels,
+                                                  min_size=min_size))
+
+
+def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache | None:
+    root = resolve_cache(cache)
+    if root is None:
+        return None
+    config = {"features": describe_features(families), "ffeat": __version__,
+              "max_pixels": max_pixels, "min_size": min_size}
+    return FeatureCache(root, config, len(column_names(families)))
+
+
+def iter_rows(items: list[Item], families, *, jobs: int | None = None,
+              on_error: str = "collect", progress: bool | None = False,
+              max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
+              cache=False, backend: str = "cpu",
+              faces: str = "off") -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
+    """``(item, row)`` for every input in input order, ``row`` the float feature row of
+    ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
+    CPU only, not cached) or the :class:`ImageError` of an input that could not be read.
+
+    Parameters
+    ----------
+    items : list of Item
+        The inputs (see ``ffeat._sources``).
+    families : sequence of families
+        Resolved feature families, in column order.
+    jobs, progress, max_pixels, min_size, cache, backend, faces
+        As for :func:`ffeat.extract`.
+    on_error : {"collect", "raise"}, optional
+        ``"raise"``: raise :class:`~ffeat.ImageReadError` at the first unreadable input.
+    """
+    if on_error not in ("collect", "raise"):
+        raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
+    check_min_size(min_size)
+    check_faces(faces)
+    backend = resolve_backend(backend)
+    jobs = default_jobs(jobs)
+    if backend == "cuda":
+        if faces != "off":
+            raise ValueError(f"faces={faces!r} runs on the CPU backend only; use "
+                             "backend='cpu' or faces='off'")
+        results = _cuda_results(items, families, jobs, max_pixels, min_size)
+    else:
+        cache = _open_cache(cache, families, max_pixels, min_size) if faces == "off" else None
+        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces)
+    bar = Progress(len(items), "ffeat extract", enabled=progress)
+    try:
+        for item, future in results:
+            try:
+                row = future.result()
+            except ImageReadError as exc:
+                if on_error == "raise":
+                    raise
+                bar.update(ok=False)
+                yield item, ImageError(item.name, exc.reason)
+                continue
+            bar.update()
+            yield item, row
+    finally:
+        results.close()
+        bar.close()
+
+
+def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=False,
+                 backend: str = "cpu", progress: bool | None = False,
+                 faces: str = "off") -> tuple[np.ndarray, list[ImageError]]:
+    """The float64 feature matrix of ``items`` (one row per input) and the error records;
+    under a face policy an image's row is its most certain face's (:func:`image_row`).
+
+    A row is NaN exactly where the list holds a record for its input, in input
+    order: an input that could not be read, or whose features came out NaN
+    (recorded as such), so the positions of the errors are the NaN rows.
+    """
+    X = np.full((len(items), len(column_names(families))), np.nan)
+    errors = []
+    for position, (item, row) in enumerate(iter_rows(items, families, jobs=jobs,
+                                                     progress=progress, cache=cache,
+                                                     backend=backend, faces=faces)):
+        if isinstance(row, ImageError):
+            errors.append(row)
+            continue
+        X[position] = image_row(row)
+        if np.isnan(X[position]).any():
+            X[position] = np.nan
+            errors.append(ImageError(item.name, "features failed: NaN values"))
+    return X, errors
+
+
+def match_errors(items: list[Item], failed: np.ndarray,
+                 errors: list[ImageError]) -> list[ImageError | None]:
+    """Per item, its record from ``errors`` (records in input order, of failed items), or
+    None: for an item that did not fail, or failed without a record (a NaN score)."""
+    records = deque(errors)
+    matched = []
+    for item, bad in zip(items, failed):
+        take = bool(bad) and bool(records) and records[0].source == item.name
+        matched.append(records.popleft() if take else None)
+    return matched

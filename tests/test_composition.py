@@ -1,0 +1,50 @@
+"""The detector as a composition: features, then a classifier step, after fit and after load."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from ffeat import Detector
+from ffeat.detector import FeatureClassifier
+
+N, SIZE = 6, 48
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
+
+
+@pytest.fixture(scope="module")
+def fitted(demo):
+    images, labels = demo
+    return Detector(features="gray", classifier="logistic", cache=False, jobs=1,
+                    threshold=0.3).fit(images, labels)
+
+
+def _loaded(detector) -> Detector:
+    buffer = io.BytesIO()
+    detector.save(buffer)
+    buffer.seek(0)
+    return Detector.load(buffer)
+
+
+@pytest.mark.parametrize("restored", [False, True], ids=["fitted", "loaded"])
+def test_the_pipeline_scores_as_the_detector(fitted, demo, restored):
+    images, _ = demo
+    detector = _loaded(fitted) if restored else fitted
+    pipeline = detector.pipeline_
+    assert [name for name, _ in pipeline.steps] == ["features", "classifier"]
+    assert isinstance(detector.estimator_, FeatureClassifier)
+    np.testing.assert_array_equal(pipeline.decision_function(images),
+                                  fitted.decision_function(images))
+    np.testing.assert_array_equal(pipeline.predict(images), fitted.predict(images))
+    assert clone(pipeline).steps[1][1].threshold == 0.3
+
+
+def test_the_classifier_step_is_fitted_by_the_detector_only(fitted, demo):
+    images, labels = demo
+    with pytest.raises(TypeError, match="fit an ffeat.Detector"):
+        fitted.pipeline_.fit(images, labels)
+    with pytest.raises(NotFittedError, match="call fit"):
+        Detector().estimator_  # noqa: B018
