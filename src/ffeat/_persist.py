@@ -33,16 +33,17 @@ import numpy as np
 from ._models import model_class, uses_features
 from ._npz import write_npz
 from ._version import __version__
+from .faces import FACE_POLICIES
 from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
 __all__ = ["ModelFileError", "save", "load", "families_from"]
 
 FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
-#: Detector parameters kept in the metadata. Files written before ``augment`` or
-#: the CNN parameters existed lack them and load with the defaults.
+#: Detector parameters kept in the metadata. Files written before ``augment``, the
+#: CNN parameters or ``faces`` existed lack them and load with the defaults.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
-           "augment", "epochs", "batch_size", "input_size", "patience")
+           "augment", "epochs", "batch_size", "input_size", "patience", "faces")
 #: Largest metadata member read (JSON, stored as 4 bytes a character): room for the
 #: names of about 800,000 feature columns.
 MAX_META_BYTES = 64 << 20
@@ -304,6 +305,10 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
             or not 0 <= threshold <= 1:
         raise ModelFileError(f"{path}: the saved threshold {threshold!r} is not a number in "
                              "[0, 1]; retrain or restore the original file")
+    if params.get("faces", "off") not in FACE_POLICIES:
+        raise ModelFileError(f"{path}: the saved face policy {params['faces']!r} is not one "
+                             f"of {', '.join(FACE_POLICIES)}; retrain or restore the original "
+                             "file")
     try:
         model = kind.from_arrays(arrays, len(names))
     except KeyError as exc:
