@@ -26,6 +26,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import functools  # noqa: E402
 import io
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -82,6 +83,16 @@ def faces_dir(set_name: str = "140k") -> Path | None:
     """The folder of real face sets if it holds ``set_name``, else None."""
     root = faces_root()
     return root if (root / set_name / "real").is_dir() else None
+
+
+def faces_missing(script: str, sets: str = "140k/") -> bool:
+    """Whether the real face sets are absent (no ``140k``); if so, says on stderr that
+    ``script`` needs ``FFEAT_FACES`` set to the folder holding ``sets``."""
+    if faces_dir("140k") is not None:
+        return False
+    print(f"{script}: the real face sets are not at {faces_root()}; set FFEAT_FACES to the "
+          f"folder that holds {sets}", file=sys.stderr)
+    return True
 
 
 def face_files(set_name: str, n_per_class: int | None = None) -> tuple[list[Path], np.ndarray]:

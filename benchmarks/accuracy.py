@@ -179,9 +179,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE", help="also plot the AUCs (needs matplotlib)")
     args = p.parse_args(argv)
-    if _data.faces_dir("140k") is None:
-        print(f"accuracy.py: the real face sets are not at {_data.faces_root()}; set "
-              "FFEAT_FACES to the folder that holds 140k/ and tpdne/", file=sys.stderr)
+    if _data.faces_missing("accuracy.py", "140k/ and tpdne/"):
         return 2
     with _data.one_blas_thread():
         result = measure(args.classifiers, 20 if args.quick else None)

@@ -341,12 +341,14 @@ def test_a_saved_detector_scores_like_the_loaded_detector(small, demo_files, tmp
     small.save(model)
     items = expand_inputs([*demo_files[1][:3], str(tmp_path / "missing.png")])
     saved = _persist.load(SavedDetector, model).set_params(jobs=1, cache=False)
-    scores, errors = score_items(saved, items)
-    expected, expected_errors = score_items(Detector.load(model).set_params(jobs=1), items)
+    scores, errors, boxes = score_items(saved, items)
+    expected, expected_errors, _ = score_items(Detector.load(model).set_params(jobs=1), items)
     np.testing.assert_array_equal(scores, expected)
     assert errors == expected_errors and [e.source for e in errors] == [items[3].name]
+    assert boxes == [None] * 4
     assert saved.threshold == small.threshold and saved.saved["classifier"] == "logistic"
-    with pytest.raises(ValueError, match="takes only threshold, jobs, cache, backend; got C"):
+    with pytest.raises(ValueError,
+                       match="takes only threshold, jobs, cache, backend, faces; got C"):
         saved.set_params(C=1.0)
 
 

@@ -129,7 +129,7 @@ def test_ctrl_c_ends_the_process_when_a_worker_is_stuck(tmp_path):
         assert proc.stdout.readline().strip() == "stuck"
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=15)
+        _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         pytest.fail("the process stayed alive after Ctrl-C")

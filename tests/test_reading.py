@@ -52,7 +52,7 @@ def test_a_read_image_without_a_score_gets_its_record_in_input_order(small, demo
     first = feature_rows(items[:1], resolve_features("gray"))[0][0, 0]
     detector = Detector.load(_saved(small)).set_params(jobs=1, cache=False)
     detector.model_ = _NanForRow(detector.model_, first)
-    scores, errors = score_items(detector, items)
+    scores, errors, _ = score_items(detector, items)
     assert np.isnan(scores[:2]).all() and np.isfinite(scores[2])
     assert [e.source for e in errors] == [items[0].name, items[1].name]
     assert "no score" in errors[0].reason and "no such file" in errors[1].reason

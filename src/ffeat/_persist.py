@@ -34,6 +34,7 @@ import numpy as np
 from ._models import MODELS, model_class, uses_features
 from ._npz import write_npz
 from ._version import __version__
+from .faces import FACE_POLICIES
 from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
 __all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
@@ -42,10 +43,11 @@ FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
 #: Estimator parameters kept in the metadata, those of the estimator saved (a
 #: ``CnnDetector``'s ``classifier`` is its class attribute ``"cnn"``). Files written
-#: before ``augment`` existed lack it and load with the default; files written before
-#: the CNN had its own class hold every parameter, and each class takes its own.
+#: before ``augment`` or ``faces`` existed lack them and load with the defaults; files
+#: written before the CNN had its own class hold every parameter, and each class takes
+#: its own.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
-           "augment", "epochs", "batch_size", "input_size", "patience")
+           "augment", "epochs", "batch_size", "input_size", "patience", "faces")
 #: The estimator class (``module.Class`` below ``ffeat``) that loads each saved
 #: classifier: what :func:`load_detector` returns, and what ``Detector.load`` and
 #: ``CnnDetector.load`` check a file against.
@@ -352,6 +354,10 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
             or not 0 <= threshold <= 1:
         raise ModelFileError(f"{path}: the saved threshold {threshold!r} is not a number in "
                              "[0, 1]; retrain or restore the original file")
+    if params.get("faces", "off") not in FACE_POLICIES:
+        raise ModelFileError(f"{path}: the saved face policy {params['faces']!r} is not one "
+                             f"of {', '.join(FACE_POLICIES)}; retrain or restore the original "
+                             "file")
     try:
         model = kind.from_arrays(arrays, len(names))
     except KeyError as exc:

@@ -1,4 +1,10 @@
-"""Prediction rows: one per input, errors included, and their text cells."""
+"""Prediction rows: one per input, errors included, and their text cells.
+
+Under a face policy (:mod:`ffeat.faces`) a row also carries the box
+``(x, y, w, h)`` of the face it was scored on (the most fake one) and ``faces``,
+the boxes of every face found, the most fake first: ``[]`` when none was found
+and the whole image was scored (``"auto"``); None (blank cells) under ``"off"``.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -12,11 +18,21 @@ from ._sources import Item
 from ._text import printable, spreadsheet_safe
 
 #: Columns of a prediction table, in order.
-COLUMNS = ("path", "prob_fake", "label", "error")
+COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
+#: The columns of the scored face's box.
+_BOX = ("x", "y", "w", "h")
+
+
+def _face_cells(boxes: list | None) -> dict:
+    """The box columns and ``faces`` of a row scored on ``boxes`` (see the module)."""
+    if boxes is None:
+        return {**dict.fromkeys(_BOX), "faces": None}
+    found = [list(b) for b in boxes if b is not None]
+    return {**dict(zip(_BOX, found[0] if found else [None] * 4)), "faces": found}
 
 
 def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageError],
-                    threshold: float) -> Iterator[dict]:
+                    threshold: float, boxes: list | None = None) -> Iterator[dict]:
     """One dict per input (keys :data:`COLUMNS`), in input order, errors included.
 
     Parameters
@@ -30,19 +46,32 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageErr
         :func:`~ffeat._scoring.score_items` returns them).
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
+    boxes : list, optional
+        Per input, its face boxes as ``ffeat._scoring.score_items`` gives them
+        (None: the whole image, no face policy).
 
     A score that is NaN without a recorded error (the model gave no number)
     is an error row too, never a label.
     """
+    boxes = [None] * len(items) if boxes is None else boxes
     failed = np.isnan(scores)
-    for item, score, record in zip(items, scores, match_errors(items, failed, errors)):
+    for item, score, record, found in zip(items, scores, match_errors(items, failed, errors),
+                                          boxes):
         if np.isnan(score):
-            yield {"path": item.name, "prob_fake": None, "label": None,
+            yield {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
                    "error": NO_SCORE if record is None else record.reason}
         else:
             p = float(sigmoid(score))
             yield {"path": item.name, "prob_fake": p,
-                   "label": "fake" if p >= threshold else "real", "error": None}
+                   "label": "fake" if p >= threshold else "real",
+                   **_face_cells(found), "error": None}
+
+
+def _faces_text(faces: list | None) -> str:
+    """``faces`` as text: boxes ``x,y,w,h`` joined by ``;``, ``none``, or blank."""
+    if faces is None:
+        return ""
+    return ";".join(",".join(map(str, b)) for b in faces) if faces else "none"
 
 
 def cells(row: dict) -> list[str]:
@@ -50,9 +79,13 @@ def cells(row: dict) -> list[str]:
     path and the reason :func:`~ffeat._text.printable` (one line, any encoding)."""
     return [printable(row["path"]),
             "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
-            row["label"] or "", printable(row["error"] or "")]
+            row["label"] or "", *("" if row[k] is None else str(row[k]) for k in _BOX),
+            _faces_text(row["faces"]), printable(row["error"] or "")]
 
 
 def csv_cells(row: dict) -> list[str]:
-    """:func:`cells` for a CSV file, each one :func:`~ffeat._text.spreadsheet_safe`."""
-    return [spreadsheet_safe(c) for c in cells(row)]
+    """:func:`cells` for a CSV file, the path and the reason (text from outside)
+    :func:`~ffeat._text.spreadsheet_safe`; the other cells are ffeat's own numbers
+    (a box may start left of or above the image: a negative number)."""
+    text = cells(row)
+    return [spreadsheet_safe(text[0]), *text[1:-1], spreadsheet_safe(text[-1])]

@@ -35,12 +35,13 @@ from ._progress import Progress
 from ._sources import Item
 from ._version import __version__
 from ._workers import DaemonPool
+from .faces import NoFaceError, check_faces, face_crops
 from .features import column_names, describe_features
 from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
                       load_image)
 
-__all__ = ["ImageError", "default_jobs", "read_item", "feature_error", "iter_rows",
-           "feature_rows", "match_errors"]
+__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "feature_error",
+           "image_row", "iter_rows", "feature_rows", "match_errors"]
 
 
 class ImageError(NamedTuple):
@@ -83,9 +84,42 @@ def feature_error(name: str, exc: Exception) -> ImageReadError:
     return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
 
 
+class FaceRows(NamedTuple):
+    """The feature rows of one image read under a face policy: one per face found,
+    the most certain first, with its box ``(x, y, w, h)``; a box is None where the
+    whole image was used."""
+
+    boxes: list
+    rows: np.ndarray
+
+
+def _face_rows(item: Item, families, max_pixels: int, min_size: int,
+               faces: str) -> FaceRows:
+    """Read one input and compute the rows of its faces (:func:`ffeat.faces.face_crops`)."""
+    rgb = read_item(item, max_pixels, min_size)
+    try:
+        found = face_crops(rgb, faces)
+        rows = np.vstack([np.concatenate([f.compute(crop)[0] for f in families])
+                          for _, crop in found])
+    except NoFaceError as exc:
+        raise ImageReadError(item.name, str(exc)) from exc
+    except (ValueError, MemoryError) as exc:
+        raise feature_error(item.name, exc) from exc
+    return FaceRows([box for box, _ in found], rows)
+
+
+def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
+    """The feature row that stands for an image: under a face policy, its most
+    certain face's."""
+    return row.rows[0] if isinstance(row, FaceRows) else row
+
+
 def _features_of(item: Item, families, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None) -> np.ndarray:
-    """Read one input and compute its feature row (runs in a worker thread)."""
+                 cache: FeatureCache | None, faces: str = "off") -> np.ndarray | FaceRows:
+    """Read one input and compute its feature row, or under a face policy other than
+    ``"off"`` its :class:`FaceRows` (runs in a worker thread)."""
+    if faces != "off":
+        return _face_rows(item, families, max_pixels, min_size, faces)
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
     if key is not None and (row := cache.get(key)) is not None:
         return row
@@ -100,13 +134,14 @@ def _features_of(item: Item, families, max_pixels: int, min_size: int,
 
 
 def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None):
+                 cache: FeatureCache | None, faces: str):
     """``(item, future)`` in input order from a thread pool computing one image per task
     (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
     with DaemonPool(jobs) as pool:
 
         def submit(item: Item):
-            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache)
+            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache,
+                                     faces)
 
         # A bounded window of tasks in flight keeps memory flat for any input count.
         todo = iter(items)
@@ -144,9 +179,11 @@ def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache
 def iter_rows(items: list[Item], families, *, jobs: int | None = None,
               on_error: str = "collect", progress: bool | None = False,
               max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-              cache=False, backend: str = "cpu") -> Iterator[tuple[Item, np.ndarray | ImageError]]:
+              cache=False, backend: str = "cpu",
+              faces: str = "off") -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
     """``(item, row)`` for every input in input order, ``row`` the float feature row of
-    ``families`` or the :class:`ImageError` of an input that could not be read.
+    ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
+    CPU only, not cached) or the :class:`ImageError` of an input that could not be read.
 
     Parameters
     ----------
@@ -154,7 +191,7 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
         The inputs (see ``ffeat._sources``).
     families : sequence of families
         Resolved feature families, in column order.
-    jobs, progress, max_pixels, min_size, cache, backend
+    jobs, progress, max_pixels, min_size, cache, backend, faces
         As for :func:`ffeat.extract`.
     on_error : {"collect", "raise"}, optional
         ``"raise"``: raise :class:`~ffeat.ImageReadError` at the first unreadable input.
@@ -162,13 +199,17 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
     if on_error not in ("collect", "raise"):
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
     check_min_size(min_size)
+    check_faces(faces)
     backend = resolve_backend(backend)
     jobs = default_jobs(jobs)
     if backend == "cuda":
+        if faces != "off":
+            raise ValueError(f"faces={faces!r} runs on the CPU backend only; use "
+                             "backend='cpu' or faces='off'")
         results = _cuda_results(items, families, jobs, max_pixels, min_size)
     else:
-        results = _cpu_results(items, families, jobs, max_pixels, min_size,
-                               _open_cache(cache, families, max_pixels, min_size))
+        cache = _open_cache(cache, families, max_pixels, min_size) if faces == "off" else None
+        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces)
     bar = Progress(len(items), "ffeat extract", enabled=progress)
     try:
         for item, future in results:
@@ -188,9 +229,10 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
 
 
 def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=False,
-                 backend: str = "cpu",
-                 progress: bool | None = False) -> tuple[np.ndarray, list[ImageError]]:
-    """The float64 feature matrix of ``items`` (one row per input) and the error records.
+                 backend: str = "cpu", progress: bool | None = False,
+                 faces: str = "off") -> tuple[np.ndarray, list[ImageError]]:
+    """The float64 feature matrix of ``items`` (one row per input) and the error records;
+    under a face policy an image's row is its most certain face's (:func:`image_row`).
 
     A row is NaN exactly where the list holds a record for its input, in input
     order: an input that could not be read, or whose features came out NaN
@@ -200,11 +242,11 @@ def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=
     errors = []
     for position, (item, row) in enumerate(iter_rows(items, families, jobs=jobs,
                                                      progress=progress, cache=cache,
-                                                     backend=backend)):
+                                                     backend=backend, faces=faces)):
         if isinstance(row, ImageError):
             errors.append(row)
             continue
-        X[position] = row
+        X[position] = image_row(row)
         if np.isnan(X[position]).any():
             X[position] = np.nan
             errors.append(ImageError(item.name, "features failed: NaN values"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._reading import ImageError, feature_rows, match_errors
+from ._reading import ImageError, feature_rows, iter_rows, match_errors
 from ._sources import Item
 from .features import resolve_features
 
@@ -19,15 +19,34 @@ __all__ = ["score_items", "SavedDetector", "NO_SCORE"]
 NO_SCORE = "the model gave no score (NaN) for this image"
 
 
+def _score_faces(model, families, items: list[Item], detector, progress: bool | None):
+    """Log-odds, error records and boxes under a face policy: every face scored, an
+    item's score its most fake face's, its boxes the most fake first."""
+    scores = np.full(len(items), np.nan)
+    boxes: list = [None] * len(items)
+    errors = []
+    for position, (_, found) in enumerate(iter_rows(
+            items, families, jobs=detector.jobs, progress=progress, cache=False,
+            backend=detector.backend, faces=detector.faces)):
+        if isinstance(found, ImageError):
+            errors.append(found)
+            continue
+        face_scores = model.decision_function(found.rows)
+        order = np.argsort(-face_scores, kind="stable")
+        scores[position] = face_scores[order[0]]
+        boxes[position] = [found.boxes[i] for i in order]
+    return scores, errors, boxes
+
+
 def score_items(detector, items: list[Item], *,
-                progress: bool | None = False) -> tuple[np.ndarray, list[ImageError]]:
-    """Log-odds of fake per item from a fitted detector's ``model_``, and the error
-    records in input order.
+                progress: bool | None = False) -> tuple[np.ndarray, list[ImageError], list]:
+    """Log-odds of fake per item from a fitted detector's ``model_``, the error
+    records in input order, and the face boxes of each item.
 
     Parameters
     ----------
     detector : Detector or SavedDetector
-        Fitted; its ``features``, ``jobs``, ``cache``, ``backend`` and
+        Fitted; its ``features``, ``jobs``, ``cache``, ``backend``, ``faces`` and
         ``batch_size`` say how the items are read.
     items : list of Item
     progress : bool or None, optional
@@ -38,11 +57,19 @@ def score_items(detector, items: list[Item], *,
         NaN exactly where ``errors`` holds a record for the item: unreadable, or
         (recorded as such) a model that gave no number.
     errors : list of ImageError
+    boxes : list
+        Per item: None under ``faces="off"``; else the boxes of every face found,
+        the most fake first (the item's score is that face's), ``[None]`` where
+        none was found and the whole image was scored (``"auto"``).
     """
     model = detector.model_
+    boxes: list = [None] * len(items)
     if model.kind == "cnn":
         scores, errors = model.score_items(items, jobs=detector.jobs,
                                            batch_size=detector.batch_size, progress=progress)
+    elif detector.faces != "off":
+        scores, errors, boxes = _score_faces(model, resolve_features(detector.features),
+                                             items, detector, progress)
     else:
         F, errors = feature_rows(items, resolve_features(detector.features), jobs=detector.jobs,
                                  cache=detector.cache, backend=detector.backend,
@@ -53,7 +80,7 @@ def score_items(detector, items: list[Item], *,
             scores[read] = model.decision_function(F[read])
     failed = np.isnan(scores)
     return scores, [record or ImageError(item.name, NO_SCORE) for item, record, bad
-                    in zip(items, match_errors(items, failed, errors), failed) if bad]
+                    in zip(items, match_errors(items, failed, errors), failed) if bad], boxes
 
 
 class SavedDetector:
@@ -72,23 +99,25 @@ class SavedDetector:
         Probability of fake at and above which an image is called fake.
     batch_size : int
         CNN: images per scoring batch.
-    jobs, cache, backend
+    jobs, cache, backend, faces
         As for :class:`ffeat.Detector`.
     **saved
         The other saved parameters (classifier, C, ...), unused for scoring.
     """
 
     #: What :meth:`set_params` may change.
-    OPTIONS = ("threshold", "jobs", "cache", "backend")
+    OPTIONS = ("threshold", "jobs", "cache", "backend", "faces")
 
     def __init__(self, features, *, threshold: float = 0.5, batch_size: int = 32,
-                 jobs: int | None = None, cache=True, backend: str = "cpu", **saved) -> None:
+                 jobs: int | None = None, cache=True, backend: str = "cpu",
+                 faces: str = "off", **saved) -> None:
         self.features = features
         self.threshold = threshold
         self.batch_size = batch_size
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
+        self.faces = faces
         self.saved = saved
 
     def set_params(self, **params) -> SavedDetector:

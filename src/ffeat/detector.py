@@ -21,6 +21,7 @@ from ._sources import Item, single_item
 from .dataset import describe_data
 from .evaluation import labelled_images
 from .extraction import DEFAULT_FEATURES
+from .faces import FACE_POLICIES
 from .features import column_names, resolve_features
 
 __all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "ImageClassifier",
@@ -33,6 +34,7 @@ _READING_CONSTRAINTS = {
     "jobs": [Integral, None],
     "cache": ["boolean", str, os.PathLike],
     "backend": [StrOptions(set(BACKENDS))],
+    "faces": [StrOptions(set(FACE_POLICIES))],
 }
 
 
@@ -77,6 +79,8 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         Feature cache for files on disk, as for :func:`ffeat.extract`.
     backend : {"cpu", "cuda", "auto"}, optional
         Where features are computed, as for :func:`ffeat.extract`.
+    faces : {"off", "crop", "auto"}, optional
+        Face policy (see :class:`Detector`); a row is the most certain face's.
 
     Nothing is learnt, so ``transform`` works without ``fit``. Parameters are
     checked by ``fit`` and ``transform`` (scikit-learn's
@@ -86,11 +90,12 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = dict(_READING_CONSTRAINTS)
 
     def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
-                 cache=False, backend: str = "cpu") -> None:
+                 cache=False, backend: str = "cpu", faces: str = "off") -> None:
         self.features = features
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
+        self.faces = faces
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -119,7 +124,7 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         F, errors = feature_rows(image_items(X), resolve_features(self.features), jobs=self.jobs,
-                                 cache=self.cache, backend=self.backend)
+                                 cache=self.cache, backend=self.backend, faces=self.faces)
         warn_errors(errors, len(F), "have NaN rows")
         return F
 
@@ -218,7 +223,8 @@ class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
         """
         items = image_items(images, "images")
         check_fitted(self)
-        return score_items(self, items, progress=progress)
+        scores, errors, _ = score_items(self, items, progress=progress)
+        return scores, errors
 
     def decision_function(self, X) -> np.ndarray:
         """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
@@ -305,6 +311,14 @@ class Detector(ImageClassifier):
         them again.
     backend : {"cpu", "cuda", "auto"}
         Where features are computed, as for :func:`ffeat.extract`.
+    faces : {"off", "crop", "auto"}
+        Face policy (:mod:`ffeat.faces`): ``"off"`` reads the whole image;
+        ``"crop"`` finds the frontal faces and gives each the framing of the
+        aligned ``140k`` training faces (an image without a face is an error,
+        "no face found"); ``"auto"`` does the same but scores the whole image
+        when no face is found. Training uses each image's most certain face;
+        scoring scores every face, and an image's score is its most fake face's.
+        Saved with the model. CPU backend only (the CNN reads whole images).
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -367,7 +381,8 @@ class Detector(ImageClassifier):
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 backend: str = "cpu", augment=None, random_state: int | None = 0) -> None:
+                 backend: str = "cpu", faces: str = "off", augment=None,
+                 random_state: int | None = 0) -> None:
         self.features = features
         self.classifier = classifier
         self.C = C
@@ -377,6 +392,7 @@ class Detector(ImageClassifier):
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
+        self.faces = faces
         self.augment = augment
         self.random_state = random_state
 
@@ -413,7 +429,7 @@ class Detector(ImageClassifier):
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
         F, errors = feature_rows(items, families, jobs=self.jobs, cache=self.cache,
-                                 backend=self.backend, progress=progress)
+                                 backend=self.backend, progress=progress, faces=self.faces)
         ok = ~np.isnan(F).any(axis=1)  # exactly the rows with an error record
         n_bad = int((~ok[:n]).sum())
         errors, n_aug_errors = errors[:n_bad], len(errors) - n_bad
@@ -465,6 +481,9 @@ def make_detector(classifier: str, **params) -> ImageClassifier:
     if classifier == "cnn":
         from .cnn_detector import CnnDetector
 
+        if params.get("faces", "off") != "off":
+            raise ValueError(f"faces={params['faces']!r} works with the feature classifiers; "
+                             "the CNN reads whole images: use faces='off'")
         cls, params = CnnDetector, dict(params)
     else:
         cls, params = Detector, {"classifier": classifier, **params}

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int
-from ._reading import ImageError, iter_rows
+from ._reading import ImageError, image_row, iter_rows
 from ._sources import Item, expand_inputs
 from .features import column_names, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
@@ -45,7 +45,8 @@ class Extraction(NamedTuple):
 def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
             on_error: str = "collect", progress: bool | None = False,
             max_pixels: int = DEFAULT_MAX_PIXELS,
-            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu") -> Extraction:
+            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu",
+            faces: str = "off") -> Extraction:
     """Compute forensic features for a collection of images.
 
     Parameters
@@ -80,6 +81,11 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``True`` uses ``$FFEAT_CACHE_DIR`` (default ``~/.cache/ffeat``), a path
         uses that folder, ``False`` (default) caches nothing. The CPU backend
         reads and writes it; the CUDA backend computes every row.
+    faces : {"off", "crop", "auto"}, optional
+        Face policy (see :class:`~ffeat.Detector`): with ``"crop"`` or ``"auto"``
+        an image's row is that of its most certain face, in the framing of the
+        aligned training faces; ``"crop"`` records an image without a face as an
+        error, "no face found". CPU backend only; not cached.
 
     Returns
     -------
@@ -101,7 +107,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         raise TypeError(f"cache must be True, False or a folder path, got {cache!r}")
     return extract_items(expand_inputs(images), resolve_features(features), jobs=jobs,
                          on_error=on_error, progress=progress, max_pixels=max_pixels,
-                         min_size=min_size, cache=cache, backend=backend)
+                         min_size=min_size, cache=cache, backend=backend, faces=faces)
 
 
 def extract_items(items: list[Item], families, **options) -> Extraction:
@@ -115,7 +121,7 @@ def extract_items(items: list[Item], families, **options) -> Extraction:
         if isinstance(row, ImageError):
             errors.append(row)
             continue
-        rows.append(row)
+        rows.append(image_row(row))
         sources.append(item.name)
         labels.append(item.label)
     X = np.vstack(rows).astype(np.float32, copy=False) if rows else \

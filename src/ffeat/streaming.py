@@ -39,6 +39,7 @@ from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
 from .extraction import DEFAULT_FEATURES, Extraction, extract_items
+from .faces import check_faces
 from .features import column_names, describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
 
@@ -59,10 +60,11 @@ MANIFEST = "manifest.json"
 class _FeatureJob:
     """Feature rows of a shard, as an :class:`~ffeat.Extraction`."""
 
-    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend) -> None:
+    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend,
+                 faces: str) -> None:
         self.families = families
         self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
-                        "min_size": min_size, "backend": backend}
+                        "min_size": min_size, "backend": backend, "faces": faces}
 
     def __call__(self, items: list[Item]) -> Extraction:
         return extract_items(items, self.families, **self.options)
@@ -72,18 +74,19 @@ class _PredictJob:
     """Prediction rows of a shard. Carries the model as its file's bytes (arrays and
     JSON, never a pickled estimator) and loads it once where it runs."""
 
-    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend) -> None:
+    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend,
+                 faces: str) -> None:
         self.model = model
         self.threshold = threshold
-        self.options = {"jobs": jobs, "cache": cache, "backend": backend}
+        self.options = {"jobs": jobs, "cache": cache, "backend": backend, "faces": faces}
 
     @functools.cached_property
     def detector(self) -> ImageClassifier:
         return load_detector(io.BytesIO(self.model)).set_run_options(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
-        scores, errors = score_items(self.detector, items)
-        return list(prediction_rows(items, scores, errors, self.threshold))
+        scores, errors, boxes = score_items(self.detector, items)
+        return list(prediction_rows(items, scores, errors, self.threshold, boxes))
 
 
 # -- sinks: payloads to files, in this process -----------------------------------------
@@ -203,7 +206,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False,
                max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-               cache=False, backend: str = "cpu") -> RunSummary:
+               cache=False, backend: str = "cpu", faces: str = "off") -> RunSummary:
     """Compute features of any number of images into a folder of shards.
 
     Writes ``output/shard-00000.npz``, ... (each a features file as written by
@@ -229,7 +232,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         ``pip install "ffeat[dask]"``.
     workers : int, optional
         Worker processes of ``scheduler="local"``.
-    jobs, progress, max_pixels, min_size, cache, backend
+    jobs, progress, max_pixels, min_size, cache, backend, faces
         As for :func:`ffeat.extract` (on dask, each task runs on one thread).
 
     Returns
@@ -249,10 +252,12 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     """
     _check_shard_size(shard_size)
     check_min_size(min_size)
+    check_faces(faces)
     families = resolve_features(features)
     folder = Path(output)
     config = {"features": describe_features(families), "ffeat": __version__,
-              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size}
+              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size,
+              **({"faces": faces} if faces != "off" else {})}  # earlier runs resume
     if folder.exists() and not folder.is_dir():
         raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
     if folder.is_dir() and not (folder / MANIFEST).exists() \
@@ -261,7 +266,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                           "empty folder for the shards")
     folder.mkdir(exist_ok=True)
     job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
-                      max_pixels=max_pixels, min_size=min_size, backend=backend)
+                      max_pixels=max_pixels, min_size=min_size, backend=backend, faces=faces)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
         return run_shards(iter_inputs(images), shard_size=shard_size,
@@ -284,10 +289,11 @@ def _model_file(model) -> tuple[ImageClassifier, bytes]:
 def predict_to(model, images, output, *, threshold: float | None = None,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False, cache=False,
-               backend: str = "cpu") -> RunSummary:
+               backend: str = "cpu", faces: str | None = None) -> RunSummary:
     """Score any number of images into a CSV file, shard by shard.
 
-    Writes ``output`` (columns ``path, prob_fake, label, error``, one row per
+    Writes ``output`` (columns ``path, prob_fake, label, x, y, w, h, faces,
+    error``, one row per
     input in input order, as ``ffeat predict --format csv`` prints them) and
     ``output.manifest.json`` beside it. Rows are appended and flushed to disk
     shard by shard; rerunning with the same model and inputs continues after
@@ -307,6 +313,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
         the model's).
     shard_size, scheduler, workers, jobs, progress, cache, backend
         As for :func:`extract_to`.
+    faces : {"off", "crop", "auto"}, optional
+        Face policy (see :class:`~ffeat.Detector`; default: the model's).
 
     Returns
     -------
@@ -329,12 +337,14 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     threshold = detector.threshold if threshold is None else float(threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    faces = getattr(detector, "faces", "off") if faces is None else faces  # CNN: "off"
+    check_faces(faces)
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
-              "ffeat": __version__, "shard_size": shard_size}
+              "ffeat": __version__, "shard_size": shard_size, "faces": faces}
     job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
-                      cache=cache, backend=backend)
+                      cache=cache, backend=backend, faces=faces)
     with locked(path):
         if path.exists() and not path.is_file():
             raise ResumeError(f"{path} exists and is not a regular file; choose another "

@@ -6,6 +6,7 @@ import sys
 import warnings
 
 from .._gpu import BACKENDS
+from ..faces import FACE_POLICIES
 from .._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
@@ -55,6 +56,16 @@ def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> N
         parser.add_argument("--no-cache", dest="cache", action="store_false",
                             help="do not read or write the feature cache "
                                  "($FFEAT_CACHE_DIR, default ~/.cache/ffeat)")
+
+
+def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
+    """``--faces``: the face policy; for a saved model (``saved``), default its own."""
+    default = "the model's own" if saved else "off"
+    parser.add_argument("--faces", choices=FACE_POLICIES, default=None if saved else "off",
+                        help="off: the whole image; crop: find the frontal faces, score "
+                             "each in the framing of the aligned training faces, the most "
+                             "fake one counts (no face: an error row); auto: as crop, the "
+                             f"whole image when no face is found (default: {default})")
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:

@@ -12,8 +12,9 @@ from .._persist import ModelFileError, load_detector
 from ..dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
-from ._common import (add_classes_option, add_run_options, add_threshold_option, fail,
-                      parse_classes, progress, report_skipped, say, threshold_problem)
+from ._common import (add_classes_option, add_faces_option, add_run_options,
+                      add_threshold_option, fail, parse_classes, progress, report_skipped, say,
+                      threshold_problem)
 from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
@@ -71,7 +72,8 @@ def _run(args: argparse.Namespace) -> int:
         detector = load_detector(args.model)
     except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
-    detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend)
+    detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend,
+                             **({"faces": args.faces} if args.faces else {}))
     rows = None
     try:
         if args.report is not None:
@@ -135,6 +137,7 @@ def add_parser(sub, summary: str) -> None:
                         "modified); repeatable: jpeg=90,70,50 (quality), resize=0.75,0.5 "
                         "(factor), blur=1,2 (sigma, px), noise=2,5 (std, 8-bit levels), "
                         "flip. Adds a robustness table (and key in --json)")
+    add_faces_option(p, saved=True)
     add_classes_option(p)
     add_run_options(p)
     p.set_defaults(func=_run)

@@ -12,8 +12,8 @@ from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
 from ..streaming import extract_to
-from ._common import (add_features_option, add_run_options, add_scale_options, fail,
-                      progress, report_skipped, run_sharded, say)
+from ._common import (add_faces_option, add_features_option, add_run_options,
+                      add_scale_options, fail, progress, report_skipped, run_sharded, say)
 from ._output import claim_output, listed_files
 
 
@@ -47,10 +47,10 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc), 2)
     if sharded:
-        return run_sharded(args, extract_to, args.data, out, families)
+        return run_sharded(args, extract_to, args.data, out, families, faces=args.faces)
 
     result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
-                     cache=args.cache, backend=args.backend)
+                     cache=args.cache, backend=args.backend, faces=args.faces)
     if args.demo:
         result = _with_demo(result, families, args.jobs, args.backend)
 
@@ -90,6 +90,7 @@ def add_parser(sub, summary: str) -> None:
     ex.add_argument("--demo", action="store_true",
                     help="also read the embedded demo set (120 labelled images made "
                          "from scikit-image's photographs)")
+    add_faces_option(ex, saved=False)
     add_scale_options(ex)
     add_run_options(ex)
     ex.set_defaults(func=_run)

@@ -11,8 +11,8 @@ from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
 from .._scoring import SavedDetector, score_items
 from .._sources import expand_inputs
-from ._common import (add_run_options, add_scale_options, add_threshold_option, fail, progress,
-                      run_sharded, threshold_problem)
+from ._common import (add_faces_option, add_run_options, add_scale_options,
+                      add_threshold_option, fail, progress, run_sharded, threshold_problem)
 from ._output import claim_output, listed_files
 
 
@@ -28,9 +28,10 @@ def _write(rows: list[dict], fmt: str) -> None:
         writer.writerows(csv_cells(r) for r in rows)
         return
     table = [cells(r) for r in rows]
-    widths = [max([len(c[i]) for c in table] + [len(COLUMNS[i])]) for i in range(3)]
+    last = len(COLUMNS) - 1  # the reason, unpadded
+    widths = [max([len(c[i]) for c in table] + [len(COLUMNS[i])]) for i in range(last)]
     for line in [list(COLUMNS)] + table:
-        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[3])
+        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[last])
         out.write("\n")
 
 
@@ -49,7 +50,8 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
         return fail(problem, 2)
     from ..streaming import predict_to  # loads the full Detector
 
-    return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold)
+    return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold,
+                       faces=args.faces)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -64,10 +66,11 @@ def _run(args: argparse.Namespace) -> int:
         return _run_sharded(args, threshold)
     if args.shard_size is not None or args.scheduler is not None:
         return fail("--shard-size and --scheduler need --output FILE.csv", 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend)
+    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend,
+                        faces=args.faces or detector.faces)
     items = expand_inputs(args.paths)
-    scores, errors = score_items(detector, items, progress=progress(args))
-    rows = list(prediction_rows(items, scores, errors, threshold))
+    scores, errors, boxes = score_items(detector, items, progress=progress(args))
+    rows = list(prediction_rows(items, scores, errors, threshold, boxes))
     _write(rows, args.format or "table")
     n_bad = sum(r["error"] is not None for r in rows)
     if n_bad == len(rows):
@@ -81,8 +84,10 @@ def add_parser(sub, summary: str) -> None:
         "predict", help=summary,
         description="Score image files and folders (searched recursively) with a saved "
                     "model: one row per file with its path, probability of fake, label "
-                    "(fake at and above the threshold) and, for files that could not be "
-                    "read, the reason. Exit status 0 when at least one file was scored.")
+                    "(fake at and above the threshold), under a face policy the box x, y, "
+                    "w, h of the face scored and every face's box, and, for files that "
+                    "could not be read, the reason. Exit status 0 when at least one file "
+                    "was scored.")
     p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--format", choices=("table", "csv", "json"), default=None,
@@ -92,6 +97,7 @@ def add_parser(sub, summary: str) -> None:
                         "stdout, in bounded memory; rerunning resumes after the last "
                         "shard written (FILE.csv.manifest.json records them)")
     add_threshold_option(p, "a file")
+    add_faces_option(p, saved=True)
     add_scale_options(p)
     add_run_options(p)
     p.set_defaults(func=_run)

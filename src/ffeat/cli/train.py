@@ -12,9 +12,9 @@ from ..dataset import describe_data, load_dataset
 from ..detector import ImageClassifier, make_detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
-from ._common import (add_classes_option, add_cnn_options, add_features_option,
-                      add_run_options, cnn_params, fail, parse_classes, progress,
-                      quiet_warnings, report_skipped, say)
+from ._common import (add_classes_option, add_cnn_options, add_faces_option,
+                      add_features_option, add_run_options, cnn_params, fail, parse_classes,
+                      progress, quiet_warnings, report_skipped, say)
 from ._output import claim_output
 
 
@@ -57,9 +57,12 @@ def _run(args: argparse.Namespace) -> int:
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
               f"{n_fake} fake) with {inputs}"
               + (f", augmented with {', '.join(augment)}" if augment else ""))
-    detector = make_detector(args.classifier, features=families, jobs=args.jobs,
-                             cache=args.cache, backend=args.backend,
-                             augment=list(augment) or None, **cnn_params(args))
+    try:
+        detector = make_detector(args.classifier, features=families, jobs=args.jobs,
+                                 cache=args.cache, backend=args.backend, faces=args.faces,
+                                 augment=list(augment) or None, **cnn_params(args))
+    except ValueError as exc:  # --faces with the CNN
+        return fail(str(exc), 2)
     start = time.perf_counter()
     try:
         with quiet_warnings():
@@ -105,6 +108,7 @@ def add_parser(sub, summary: str) -> None:
                         "resize (factor 0.5-1), noise (std 1-5 levels), flip; e.g. "
                         "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
                         "image on the fly, each kind with probability 0.1 per epoch)")
+    add_faces_option(p, saved=False)
     add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p)

@@ -29,6 +29,7 @@ from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..detector import check_fitted
 from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_images
+from ..faces import find_faces
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
@@ -100,6 +101,17 @@ def _same_data(train: str | None, evaluated: str) -> bool | None:
         return None
     root = train.rstrip(os.sep)
     return evaluated == train or evaluated.startswith(root + os.sep)
+
+
+def _faces_found(found: np.ndarray, y: np.ndarray, errors: list,
+                 y_failed: np.ndarray) -> dict:
+    """Per class, images with a face found and images looked at: the images read
+    plus those refused for having none (``faces="crop"``); ``y_failed`` are the
+    labels of the failed images, whose records ``errors`` are, in order."""
+    refused = np.array([e.reason.startswith("no face found") for e in errors], dtype=bool)
+    return {c: {"found": int(found[y == c].sum()),
+                "images": int((y == c).sum() + (y_failed[refused] == c).sum())}
+            for c in (0, 1)}
 
 
 def _jsonable(obj):
@@ -217,7 +229,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
 
     status(f"report: features of {len(items)} images", progress)
     F_all, errors = feature_rows(items, families, jobs=detector.jobs, cache=detector.cache,
-                                 backend=detector.backend, progress=progress)
+                                 backend=detector.backend, progress=progress,
+                                 faces=detector.faces)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
         raise NoReadableImages(errors)
@@ -253,7 +266,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
 
     # -- image statistics, spectra -----------------------------------------------------
     status("report: image statistics and spectra", progress)
-    stats = _imagestats.image_stats(kept, y, jobs=jobs, progress=progress)
+    stats = _imagestats.image_stats(kept, y, jobs=jobs, progress=progress,
+                                    faces=detector.faces != "off")
     plot("spectra.png", _plots.spectra, stats.spectrum, y)
     plot("residual_spectrum.png", _plots.residual_spectrum, stats.residual_power, stats.crop)
     plot("dataset.png", _plots.distributions, stats.brightness, stats.saturation,
@@ -272,7 +286,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
             except ImageReadError:
                 continue
             name = f"thumbs/{gallery}-{j:02d}.jpg"
-            write_thumbnail(rgb, out / name)
+            write_thumbnail(rgb, out / name,
+                            boxes=find_faces(rgb) if detector.faces != "off" else ())
             files[name] = name
             entry = {"src": name, "source": kept[i].name, "proba": float(evaluation.proba[i]),
                      "label": int(y[i]), "correct": bool(correct[i])}
@@ -316,6 +331,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     sizes = {c: Counter(f"{w}x{h}" for w, h, yy in zip(stats.width, stats.height, y)
                         if yy == c) for c in (0, 1)}
     formats = {c: Counter(f for f, yy in zip(stats.formats, y) if yy == c) for c in (0, 1)}
+    faces_found = None if stats.face_found is None else _faces_found(stats.face_found, y,
+                                                                     errors, y_all[~ok])
 
     summary = _jsonable({
         "ffeat_version": __version__, "metrics": evaluation.to_dict(),
@@ -326,7 +343,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         [{"group": g, "sum_abs": v, "n_columns": n} for g, v, n in coef["groups"]],
         "dataset": {"listed": n_listed, "read": n_read,
                     "sizes": {c: dict(sizes[c].most_common()) for c in (0, 1)},
-                    "formats": {c: dict(formats[c]) for c in (0, 1)}},
+                    "formats": {c: dict(formats[c]) for c in (0, 1)},
+                    "faces_found": faces_found},
         "galleries": thumbs, "files": sorted(files),
     })
     (out / "report.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -336,8 +354,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         detector=detector, evaluation=evaluation, train=train, eval_desc=eval_desc,
         same=same, thresholds=thresholds, files=files, thumbs=thumbs, map_rows=map_rows,
         coef=coef, perm=perm, rob=rob, stats=stats, y=y, n_listed=n_listed, n_read=n_read,
-        sizes=sizes, formats=formats, emb=emb, perturb_asked=bool(todo),
-        elapsed=time.perf_counter() - started)
+        sizes=sizes, formats=formats, faces_found=faces_found, emb=emb,
+        perturb_asked=bool(todo), elapsed=time.perf_counter() - started)
     page = build_page(content)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")

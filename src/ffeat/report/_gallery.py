@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 __all__ = ["GALLERIES", "select", "write_thumbnail"]
 
@@ -38,8 +38,14 @@ def select(labels: np.ndarray, scores: np.ndarray, called: np.ndarray,
             "confident-fake": take(order_down, (labels == 1) & called)}
 
 
-def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128) -> None:
-    """A JPEG thumbnail of at most ``max_side`` pixels on its longer side."""
+def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128, boxes=()) -> None:
+    """A JPEG thumbnail of at most ``max_side`` pixels on its longer side, with the
+    face ``boxes`` ``(x, y, w, h)`` of ``rgb`` drawn on it."""
     im = Image.fromarray(rgb)
     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    scale = im.width / rgb.shape[1]
+    draw = ImageDraw.Draw(im)
+    for x, y, w, h in boxes:
+        draw.rectangle([x * scale, y * scale, (x + w) * scale, (y + h) * scale],
+                       outline=(255, 40, 40), width=2)
     im.save(path, "JPEG", quality=85)

@@ -12,6 +12,7 @@ from scipy import ndimage
 from .._progress import Progress
 from .._reading import read_item
 from .._sources import Item
+from ..faces import find_faces
 from ..features import RESIDUAL_FILTERS, Spectrum
 from ..loading import ImageReadError, open_image
 
@@ -49,6 +50,8 @@ class ImageStats:
         high-pass residual of the luma, on a Hann-windowed centre crop of side
         ``crop``, per class (None when the class has no images).
     crop : int
+    face_found : ndarray of bool or None
+        Whether :func:`ffeat.faces.find_faces` finds a face (None: not looked for).
     """
 
     height: np.ndarray
@@ -60,6 +63,7 @@ class ImageStats:
     spectrum: np.ndarray
     residual_power: dict
     crop: int
+    face_found: np.ndarray | None = None
 
 
 def _format_of(obj) -> str:
@@ -94,7 +98,8 @@ def _kb_kernel() -> np.ndarray:
     return (kernel / denom).astype(np.float32)
 
 
-def _measure(item: Item, crop: int, window: np.ndarray, spectrum: Spectrum) -> dict | None:
+def _measure(item: Item, crop: int, window: np.ndarray, spectrum: Spectrum,
+             faces: bool) -> dict | None:
     try:
         rgb = read_item(item)
     except ImageReadError:
@@ -113,12 +118,14 @@ def _measure(item: Item, crop: int, window: np.ndarray, spectrum: Spectrum) -> d
     return {"format": _format_of(item.obj), "height": h, "width": w,
             "brightness": float(y.mean() / 255), "saturation": float(sat.mean()),
             "sharpness": float(ndimage.laplace(y).var()),
-            "spectrum": spectrum.compute(rgb)[0], "power": power}
+            "spectrum": spectrum.compute(rgb)[0], "power": power,
+            "face": bool(find_faces(rgb)) if faces else None}
 
 
 def image_stats(items: list[Item], labels: np.ndarray, *, jobs: int,
-                progress: bool | None = False) -> ImageStats:
-    """Measure every item (all readable; see :class:`ImageStats`)."""
+                progress: bool | None = False, faces: bool = False) -> ImageStats:
+    """Measure every item (all readable; see :class:`ImageStats`); with ``faces``,
+    also whether a face is found in it."""
     sides = [s for s in map(_min_side, (it.obj for it in items)) if s]
     crop = max(32, min([MAX_CROP, *sides]) // 2 * 2)
     hann = np.hanning(crop).astype(np.float32)
@@ -131,13 +138,14 @@ def image_stats(items: list[Item], labels: np.ndarray, *, jobs: int,
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         for start in range(0, len(items), _CHUNK):
             chunk = items[start:start + _CHUNK]
-            for i, r in enumerate(pool.map(lambda it: _measure(it, crop, window, spectrum),
-                                           chunk)):
+            for i, r in enumerate(pool.map(
+                    lambda it: _measure(it, crop, window, spectrum, faces), chunk)):
                 bar.update(r is not None)
                 if r is None:  # features were read, so this is rare (file changed since)
                     r = {"format": "unreadable", "height": 0, "width": 0,
                          "brightness": np.nan, "saturation": np.nan, "sharpness": np.nan,
-                         "spectrum": np.full(spectrum.n_bins, np.nan), "power": None}
+                         "spectrum": np.full(spectrum.n_bins, np.nan), "power": None,
+                         "face": False if faces else None}
                 label = int(labels[start + i])
                 power = r.pop("power")
                 if power is not None:
@@ -153,4 +161,5 @@ def image_stats(items: list[Item], labels: np.ndarray, *, jobs: int,
         saturation=np.array([r["saturation"] for r in rows]),
         sharpness=np.array([r["sharpness"] for r in rows]),
         spectrum=np.array([r["spectrum"] for r in rows]).reshape(len(rows), spectrum.n_bins),
-        residual_power=power, crop=crop)
+        residual_power=power, crop=crop,
+        face_found=np.array([r["face"] for r in rows], dtype=bool) if faces else None)

@@ -161,10 +161,16 @@ def _maps(map_rows) -> str:
     return body
 
 
-def _dataset(stats, y, n_listed, n_read, sizes, formats) -> str:
+def _dataset(stats, y, n_listed, n_read, sizes, formats, faces_found) -> str:
     rows = [[name, n_listed[c], n_read[c], n_listed[c] - n_read[c]]
             for c, name in ((0, "real"), (1, "fake"))]
     body = "<h3>Class counts</h3>" + table(["class", "listed", "read", "unreadable"], rows)
+    if faces_found is not None:
+        rows = [[name, faces_found[c]["found"], faces_found[c]["images"],
+                 faces_found[c]["found"] / faces_found[c]["images"]
+                 if faces_found[c]["images"] else None]
+                for c, name in ((0, "real"), (1, "fake"))]
+        body += "<h3>Faces found</h3>" + table(["class", "face found", "images", "rate"], rows)
     body += "<h3>Image sizes (width x height) and formats</h3>"
     size_rows = []
     for c, name in ((0, "real"), (1, "fake")):
@@ -229,6 +235,9 @@ class PageContent:
     stats, y, n_listed, n_read, sizes, formats, emb
         Image statistics, labels of the images read, counts per class, image
         sizes and formats per class, the PCA and t-SNE embedding.
+    faces_found : dict or None
+        Per class, images with a face found and images looked at (None: no face
+        policy).
     perturb_asked : bool
         Whether robustness was asked for.
     elapsed : float
@@ -253,6 +262,7 @@ class PageContent:
     n_read: dict[int, int]
     sizes: dict
     formats: dict
+    faces_found: dict | None
     emb: dict
     perturb_asked: bool
     elapsed: float
@@ -290,7 +300,7 @@ def build_page(c: PageContent) -> str:
         ("explanations", "Explanations", _explanations(c.files, c.coef, c.perm)),
         ("maps", "Per-image evidence maps", _maps(c.map_rows)),
         ("dataset", "Dataset overview",
-         _dataset(c.stats, c.y, c.n_listed, c.n_read, c.sizes, c.formats)),
+         _dataset(c.stats, c.y, c.n_listed, c.n_read, c.sizes, c.formats, c.faces_found)),
         ("robustness", "Robustness", _robustness(c.files, c.rob, c.perturb_asked)),
     ]
     if not both:
