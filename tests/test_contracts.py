@@ -217,6 +217,16 @@ def test_make_detector_gives_each_kind_the_options_it_takes():
     assert type(cnn) is CnnDetector and (cnn.epochs, cnn.input_size, cnn.jobs) == (3, 64, 1)
     assert type(det) is Detector and (det.classifier, det.features, det.cache) == \
         ("hgb", "spectrum", False)
+    with pytest.raises(ValueError, match="faces='crop' works with the feature classifiers"):
+        make_detector("cnn", faces="crop")
+    assert make_detector("cnn", faces="off").get_params() == CnnDetector().get_params()
+
+
+def test_train_refuses_faces_with_the_cnn_as_a_usage_error(demo_dir, tmp_path, capsys):
+    model = tmp_path / "m.model"
+    assert main(["train", str(demo_dir), "-o", str(model), "--classifier", "cnn", "--faces",
+                 "crop", "-q"]) == 2
+    assert "the CNN reads whole images" in capsys.readouterr().err and not model.exists()
 
 
 class _StubNet:
