@@ -1,4 +1,4 @@
-"""Tests of the optional CNN detector (``classifier="cnn"``) and ``ffeat compare``, on tiny
+"""Tests of the optional CNN detector (``CnnDetector``) and ``ffeat compare``, on tiny
 demo data (12 per class, 64 px, resized to 32 px, two epochs). Tests that train need
 PyTorch and skip without it; the missing-PyTorch messages are tested either way."""
 from __future__ import annotations
@@ -14,12 +14,11 @@ import pytest
 from sklearn.base import clone
 
 import ffeat
-from ffeat import Detector, ModelFileError
+from ffeat import CnnDetector, Detector, ModelFileError
 from ffeat.cli import main
 
 N, SIZE = 12, 64
-CNN = {"classifier": "cnn", "epochs": 2, "input_size": 32, "batch_size": 8, "jobs": 2,
-       "cache": False}
+CNN = {"epochs": 2, "input_size": 32, "batch_size": 8, "jobs": 2}
 INSTALL = 'pip install "ffeat[cnn]"'
 
 
@@ -34,7 +33,7 @@ def torch():
 @pytest.fixture(scope="module")
 def cnn(torch, demo):
     images, labels = demo
-    return Detector(**CNN).fit(images, labels)
+    return CnnDetector(**CNN).fit(images, labels)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +59,7 @@ def test_fit_records_counts_and_history(cnn):
     assert [h["epoch"] for h in t["history"]] == list(range(1, t["epochs_run"] + 1))
     assert set(t["history"][0]) == {"epoch", "loss", "accuracy", "val_loss", "val_accuracy",
                                     "lr"}
-    assert cnn.feature_names_ == [] and cnn.errors_ == []
+    assert cnn.errors_ == [] and not hasattr(cnn, "feature_names_")
 
 
 def test_probabilities_are_seeded_and_in_range(cnn, demo):
@@ -68,7 +67,7 @@ def test_probabilities_are_seeded_and_in_range(cnn, demo):
     p = cnn.predict_proba(images)
     assert p.shape == (2 * N, 2) and np.all((p >= 0) & (p <= 1))
     np.testing.assert_allclose(p.sum(axis=1), 1)
-    again = Detector(**CNN).fit(images, labels)
+    again = CnnDetector(**CNN).fit(images, labels)
     np.testing.assert_array_equal(again.predict_proba(images), p)
     assert set(cnn.predict(images)) <= {0, 1}
 
@@ -102,7 +101,7 @@ def test_fit_leaves_out_unreadable_training_images(torch, demo_dir, tmp_path, ba
         target = tmp_path / "data" / p.parent.name / p.name
         target.write_bytes(p.read_bytes())
     with pytest.warns(UserWarning, match="4 of 28 images could not be read"):
-        det = Detector(**{**CNN, "epochs": 1}).fit(tmp_path / "data")
+        det = CnnDetector(**{**CNN, "epochs": 1}).fit(tmp_path / "data")
     assert len(det.errors_) == 4
     assert (det.training_["n_real"], det.training_["n_fake"]) == (N, N)
 
@@ -129,9 +128,9 @@ def test_robustness_perturbs_the_cnn_inputs(cnn, demo):
 
 def test_bad_cnn_parameters_are_refused(demo):  # checked before PyTorch is needed
     with pytest.raises(ValueError, match=r"'input_size' parameter .* range \[32, inf\)"):
-        Detector(**{**CNN, "input_size": 16}).fit(*demo)
+        CnnDetector(**{**CNN, "input_size": 16}).fit(*demo)
     with pytest.raises(ValueError, match=r"'epochs' parameter .* range \[1, inf\)"):
-        Detector(**{**CNN, "epochs": 0}).fit(*demo)
+        CnnDetector(**{**CNN, "epochs": 0}).fit(*demo)
 
 
 def test_clone_keeps_the_cnn_parameters(cnn):
@@ -143,15 +142,32 @@ def test_clone_keeps_the_cnn_parameters(cnn):
 
 # ------------------------------------------------------------------ model files
 
-def test_save_load_round_trip_gives_identical_probabilities(cnn, cnn_file, demo):
+@pytest.mark.parametrize("load", [CnnDetector.load, ffeat.load_detector])
+def test_save_load_round_trip_gives_identical_probabilities(cnn, cnn_file, demo, load):
     images, _ = demo
-    loaded = Detector.load(cnn_file)
+    loaded = load(cnn_file)
+    assert type(loaded) is CnnDetector
     np.testing.assert_array_equal(loaded.predict_proba(images), cnn.predict_proba(images))
     assert loaded.training_ == cnn.training_
-    assert loaded.feature_names_ == []
-    assert {k: v for k, v in loaded.get_params().items() if k not in ("features", "jobs",
-                                                                      "cache")} == \
-        {k: v for k, v in cnn.get_params().items() if k not in ("features", "jobs", "cache")}
+    assert {**loaded.get_params(), "jobs": 2} == cnn.get_params()
+
+
+def test_a_cnn_file_of_the_previous_layout_loads(cnn, cnn_file, tmp_path, demo):
+    # Before CnnDetector, a CNN file held every Detector parameter and the features.
+    from ffeat import _npz, _persist
+    meta, arrays, _, _ = _persist._read(Path(cnn_file), Path(cnn_file))
+    meta["params"] |= {"C": 0.1, "max_iter": 300, "learning_rate": 0.1}
+    meta["features"] = [{"family": "spectrum"}]
+    meta["feature_names"] = []
+    text = json.dumps(meta)
+    arrays = {f"model/{k}": v for k, v in arrays.items()}
+    old = tmp_path / "old.model"
+    _npz.write_npz(old, {"meta": np.array(text), **arrays,
+                         "checksum": np.array(_persist._checksum(text, arrays))})
+    loaded = ffeat.load_detector(old)
+    assert type(loaded) is CnnDetector and loaded.epochs == 2
+    np.testing.assert_array_equal(loaded.decision_function(demo[0][:3]),
+                                  cnn.decision_function(demo[0][:3]))
 
 
 def test_model_file_holds_arrays_and_json_only(cnn_file):
@@ -165,23 +181,24 @@ def test_model_file_holds_arrays_and_json_only(cnn_file):
 
 def test_a_cnn_file_with_wrong_weights_is_refused(cnn_file, tmp_path):
     from ffeat import _persist
-    meta, arrays, kind = _persist._read(Path(cnn_file), Path(cnn_file))
+    meta, arrays, kind, cls = _persist._read(Path(cnn_file), Path(cnn_file))
     arrays["weights/0.weight"] = arrays["weights/0.weight"][:8]
     with pytest.raises(ModelFileError, match="do not fit its configuration"):
-        _persist._build(Detector, meta, arrays, kind, cnn_file)
+        _persist._build(cls, meta, arrays, kind, cnn_file)
 
 
 # ------------------------------------------------------------------ without PyTorch
 
 def test_import_ffeat_does_not_import_torch():
     code = ("import sys, ffeat; ffeat.Detector().get_params(); "
+            "ffeat.CnnDetector().get_params(); "
             "assert 'torch' not in sys.modules, 'imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_missing_torch_says_what_to_install(no_torch, demo, demo_dir, tmp_path, capsys):
     with pytest.raises(ImportError, match=r'pip install "ffeat\[cnn\]"'):
-        Detector(**CNN).fit(*demo)
+        CnnDetector(**CNN).fit(*demo)
     with pytest.raises(ImportError, match=r'pip install "ffeat\[cnn\]"'):
         ffeat.compare(demo_dir)
     assert main(["train", str(demo_dir), "-o", str(tmp_path / "m.model"), "--classifier",
@@ -196,7 +213,9 @@ def test_loading_a_cnn_file_without_torch_is_a_model_file_error(cnn_file, monkey
                                                                  capsys):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ModelFileError, match=r'cnn model cannot be loaded.*ffeat\[cnn\]'):
-        Detector.load(cnn_file)
+        CnnDetector.load(cnn_file)
+    with pytest.raises(ModelFileError, match=r'cnn model cannot be loaded.*ffeat\[cnn\]'):
+        ffeat.load_detector(cnn_file)
     assert main(["predict", str(cnn_file), "x.png"]) == 2
     assert INSTALL in capsys.readouterr().err
 
@@ -214,6 +233,13 @@ def test_train_predict_and_curves(torch, demo_dir, tmp_path, capsys):
     assert main(["predict", str(model), str(demo_dir), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * N and all(0 <= r["prob_fake"] <= 1 for r in rows)
+    # evaluate and the sharded predict load the file as a CnnDetector (load_detector)
+    assert main(["evaluate", str(model), str(demo_dir), "--json", "-j", "2"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["n_real"], result["n_fake"], result["errors"]) == (N, N, [])
+    out = tmp_path / "p.csv"
+    assert main(["predict", str(model), str(demo_dir), "-o", str(out), "-q"]) == 0
+    assert len(out.read_text().splitlines()) == 2 * N + 1
 
 
 def test_compare_prints_one_table(torch, demo_dir, tmp_path, capsys):

@@ -2,6 +2,7 @@
 over images, and what ``import ffeat`` loads."""
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import warnings
@@ -17,7 +18,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-from ffeat import Detector, FeatureExtractor, _persist
+from ffeat import CnnDetector, Detector, FeatureExtractor, ModelFileError, _persist
 from ffeat._scoring import SavedDetector, score_items
 from ffeat._sources import expand_inputs
 from ffeat.cli import main
@@ -40,12 +41,29 @@ def small(demo):
 @pytest.mark.parametrize("param,value", [
     ("C", -1), ("C", 0), ("jobs", "x"), ("threshold", 5), ("threshold", -0.1),
     ("classifier", "svm"), ("max_iter", 0), ("learning_rate", 0), ("backend", "gpu"),
-    ("cache", 3), ("epochs", 0), ("batch_size", 1), ("input_size", 16), ("patience", 0),
-    ("augment", 3), ("random_state", -1)])
+    ("cache", 3), ("augment", 3), ("random_state", -1)])
 def test_invalid_parameters_are_named_before_any_image_is_read(param, value):
     # The dataset does not exist: reading anything first would raise another error.
     with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of Detector"):
         Detector(**{param: value}).fit("/nonexistent/dataset")
+
+
+@pytest.mark.parametrize("param,value", [
+    ("input_size", 16), ("epochs", 0), ("batch_size", 1), ("patience", 0), ("threshold", 5),
+    ("jobs", "x"), ("augment", 3), ("random_state", -1), ("random_state", 1.5)])
+def test_invalid_cnn_parameters_are_named_before_pytorch_or_any_image(param, value,
+                                                                       monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # as where PyTorch is not installed
+    with pytest.raises(InvalidParameterError, match=f"'{param}' parameter of CnnDetector"):
+        CnnDetector(**{param: value}).fit("/nonexistent/dataset")
+
+
+@pytest.mark.parametrize("param", ["epochs", "batch_size", "input_size", "patience"])
+def test_the_detector_takes_no_cnn_parameter(param):
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{param}'"):
+        Detector(**{param: 3})
+    with pytest.raises(InvalidParameterError, match="'classifier' parameter of Detector"):
+        Detector(classifier="cnn").fit("/nonexistent/dataset")
 
 
 @pytest.mark.parametrize("param,value", [("jobs", 1.5), ("backend", "gpu"), ("cache", 3)])
@@ -72,9 +90,17 @@ def test_an_unfitted_detector_raises_not_fitted(method, demo):
         getattr(Detector(), method)(demo[0][:1])
 
 
-def test_save_of_an_unfitted_detector_raises_not_fitted(tmp_path):
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "decision_function",
+                                    "score_images"])
+def test_an_unfitted_cnn_detector_raises_not_fitted(method, demo):
+    with pytest.raises(NotFittedError, match="CnnDetector is not fitted yet.*CnnDetector.load"):
+        getattr(CnnDetector(), method)(demo[0][:1])
+
+
+@pytest.mark.parametrize("cls", [Detector, CnnDetector])
+def test_save_of_an_unfitted_detector_raises_not_fitted(tmp_path, cls):
     with pytest.raises(NotFittedError):
-        Detector().save(tmp_path / "m.model")
+        cls().save(tmp_path / "m.model")
     assert not list(tmp_path.iterdir())
 
 
@@ -150,10 +176,12 @@ def test_evaluate_needs_a_detector(demo):
 # ------------------------------------------------------------------ scikit-learn over images
 
 def test_image_estimators_declare_images_not_arrays():
-    for estimator in (Detector(), FeatureExtractor()):
+    for estimator in (Detector(), CnnDetector(), FeatureExtractor()):
         tags = estimator.__sklearn_tags__()
         assert not tags.input_tags.two_d_array and tags.input_tags.string
-    assert Detector().__sklearn_tags__().classifier_tags.multi_class is False
+    for estimator in (Detector(), CnnDetector()):
+        tags = estimator.__sklearn_tags__()
+        assert tags.classifier_tags.multi_class is False and tags.estimator_type == "classifier"
     assert FeatureExtractor().__sklearn_tags__().requires_fit is False
 
 
@@ -163,6 +191,80 @@ def test_feature_extractor_clone_and_params():
     assert copy is not extractor and copy.get_params() == extractor.get_params()
     assert copy.set_params(features="hog", backend="auto") is copy
     assert (copy.features, extractor.features) == ("hog", ("gray", "lbp"))
+
+
+def test_cnn_detector_clone_and_params():
+    cnn = CnnDetector(epochs=3, input_size=64, augment="jpeg", jobs=2)
+    copy = clone(cnn)
+    assert copy is not cnn and copy.get_params() == cnn.get_params()
+    assert set(cnn.get_params()) == {"input_size", "epochs", "batch_size", "patience",
+                                     "augment", "threshold", "jobs", "random_state"}
+    assert copy.set_params(epochs=5, threshold=0.7) is copy
+    assert (copy.epochs, copy.threshold, cnn.epochs) == (5, 0.7, 3)
+    with pytest.raises(ValueError, match="Invalid parameter 'features'"):
+        copy.set_params(features="hog")
+    assert CnnDetector.classifier == "cnn" and "classifier" not in cnn.get_params()
+    options = {"jobs": 1, "cache": False, "backend": "auto"}
+    assert copy.set_run_options(**options) is copy and copy.jobs == 1
+    assert Detector().set_run_options(**options).get_params().items() >= options.items()
+
+
+def test_make_detector_gives_each_kind_the_options_it_takes():
+    from ffeat.detector import make_detector
+    options = {"features": "spectrum", "cache": False, "backend": "cpu", "epochs": 3,
+               "input_size": 64, "jobs": 1}
+    cnn, det = make_detector("cnn", **options), make_detector("hgb", **options)
+    assert type(cnn) is CnnDetector and (cnn.epochs, cnn.input_size, cnn.jobs) == (3, 64, 1)
+    assert type(det) is Detector and (det.classifier, det.features, det.cache) == \
+        ("hgb", "spectrum", False)
+    with pytest.raises(ValueError, match="faces='crop' works with the feature classifiers"):
+        make_detector("cnn", faces="crop")
+    assert make_detector("cnn", faces="off").get_params() == CnnDetector().get_params()
+
+
+def test_train_refuses_faces_with_the_cnn_as_a_usage_error(demo_dir, tmp_path, capsys):
+    model = tmp_path / "m.model"
+    assert main(["train", str(demo_dir), "-o", str(model), "--classifier", "cnn", "--faces",
+                 "crop", "-q"]) == 2
+    assert "the CNN reads whole images" in capsys.readouterr().err and not model.exists()
+
+
+class _StubNet:
+    """Stands in for a trained network: a CNN model file is written without PyTorch."""
+
+    kind = "cnn"
+
+    def to_arrays(self):
+        return {"config": np.array("{}")}
+
+
+def _stub_cnn_file() -> io.BytesIO:
+    cnn = CnnDetector()
+    cnn.model_, cnn.classes_, cnn.training_ = _StubNet(), np.array([0, 1]), {}
+    buffer = io.BytesIO()
+    cnn.save(buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_each_kind_of_model_file_loads_as_its_class_only(small, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # refused before PyTorch is needed
+    with pytest.raises(ModelFileError, match="holds a cnn model, which ffeat.CnnDetector "
+                                             "loads, not Detector; use ffeat.CnnDetector.load "
+                                             "or ffeat.load_detector"):
+        Detector.load(_stub_cnn_file())
+    features = io.BytesIO()
+    small.save(features)
+    features.seek(0)
+    with pytest.raises(ModelFileError, match="holds a logistic model, which ffeat.Detector "
+                                             "loads, not CnnDetector"):
+        CnnDetector.load(features)
+    features.seek(0)
+    loaded = ffeat.load_detector(features)
+    assert type(loaded) is Detector and (loaded.classifier, loaded.C) == ("logistic", small.C)
+    assert _persist.ESTIMATORS == {"stacked": "detector.Detector",
+                                   "logistic": "detector.Detector", "hgb": "detector.Detector",
+                                   "cnn": "cnn_detector.CnnDetector"}
 
 
 def test_grid_search_over_image_paths(demo_files):

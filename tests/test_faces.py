@@ -130,7 +130,7 @@ def test_the_face_policy_is_a_validated_parameter():
 def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astronaut):
     import ffeat
     from ffeat._scoring import score_items
-    from ffeat.detector import _items
+    from ffeat.detector import image_items
 
     detector, path = face_model
     loaded = ffeat.Detector.load(path)
@@ -139,7 +139,7 @@ def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astrona
     left = (np.arange(two.shape[1]) < 512)[None, :, None]  # two faces that score apart
     noise = np.random.default_rng(1).normal(0, 8, two.shape) * left
     noisy = np.clip(two + noise, 0, 255).astype(np.uint8)
-    scores, errors, boxes = score_items(loaded, _items([noisy]))
+    scores, errors, boxes = score_items(loaded, image_items([noisy]))
     assert not errors and len(boxes[0]) == 2
     crops = dict(face_crops(noisy, "crop"))
     each = loaded.set_params(faces="off").decision_function([crops[b] for b in boxes[0]])

@@ -12,6 +12,10 @@ make_demo_set, write_demo_set
     The embedded labelled demo data.
 Detector, FeatureExtractor
     The scikit-learn compatible detector, and the families as a transformer.
+CnnDetector
+    The CNN over pixels as its own scikit-learn estimator (``pip install "ffeat[cnn]"``).
+load_detector
+    A saved model of either kind, as its file says.
 StackedLogistic
     The stacked per-family logistic regression as a scikit-learn classifier
     over a feature matrix.
@@ -50,7 +54,8 @@ _LAZY = {
     "DEFAULT_FEATURES": "extraction", "load_image": "loading", "ImageReadError": "loading",
     "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
     "Lbp": "features", "make_demo_set": "demo", "write_demo_set": "demo",
-    "Detector": "detector", "FeatureExtractor": "detector", "StackedLogistic": "_stacking",
+    "Detector": "detector", "FeatureExtractor": "detector", "CnnDetector": "cnn_detector",
+    "load_detector": "_persist", "StackedLogistic": "_stacking",
     "load_dataset": "dataset", "Dataset": "dataset", "evaluate": "evaluation",
     "Evaluation": "evaluation", "ModelFileError": "_persist", "robustness": "robustness",
     "Perturbation": "_perturb", "parse_perturbations": "_perturb",

@@ -1,7 +1,7 @@
 """The optional CNN detector: a compact convolutional network over pixels (PyTorch).
 
-``Detector(classifier="cnn")`` lands here. PyTorch is an optional extra
-(``pip install "ffeat[cnn]"``): this module imports it only inside the
+:class:`ffeat.CnnDetector` (``ffeat train --classifier cnn``) lands here. PyTorch is
+an optional extra (``pip install "ffeat[cnn]"``): this module imports it only inside the
 functions that need it, so ``import ffeat`` and the feature detectors work
 without it. The network uses a CUDA device when PyTorch sees one, the CPU
 otherwise.
@@ -16,7 +16,7 @@ a seeded stratified validation split for early stopping, learning rate halved
 when the validation loss stops improving, and the weights of the best
 validation epoch restored at the end. Every training image is flipped left to
 right with probability 1/2 and shifted by up to 1/16 of its side (reflected
-border) at every epoch; augmentation kinds given to ``Detector(augment=)``
+border) at every epoch; augmentation kinds given to ``CnnDetector(augment=)``
 (JPEG, blur, resize, noise) are applied on the fly, each with probability
 ``AUGMENT_P``.
 
@@ -45,7 +45,7 @@ from .loading import ImageReadError
 
 __all__ = ["CnnModel", "TORCH_MISSING", "import_torch", "train"]
 
-TORCH_MISSING = ('classifier="cnn" needs PyTorch, which is not installed; install it with: '
+TORCH_MISSING = ('the CNN needs PyTorch, which is not installed; install it with: '
                  'pip install "ffeat[cnn]" (or pip install "torch>=2.1")')
 #: Channels of the conv blocks; each block halves the side.
 CHANNELS = (16, 32, 64, 128, 256)

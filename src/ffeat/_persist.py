@@ -21,6 +21,7 @@ feature configuration's column count is checked before its names are built.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import math
 import os
@@ -30,20 +31,27 @@ from pathlib import Path
 
 import numpy as np
 
-from ._models import model_class, uses_features
+from ._models import MODELS, model_class, uses_features
 from ._npz import write_npz
 from ._version import __version__
 from .faces import FACE_POLICIES
 from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
-__all__ = ["ModelFileError", "save", "load", "families_from"]
+__all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
 
 FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
-#: Detector parameters kept in the metadata. Files written before ``augment``, the
-#: CNN parameters or ``faces`` existed lack them and load with the defaults.
+#: Estimator parameters kept in the metadata, those of the estimator saved (a
+#: ``CnnDetector``'s ``classifier`` is its class attribute ``"cnn"``). Files written
+#: before ``augment`` or ``faces`` existed lack them and load with the defaults; files
+#: written before the CNN had its own class hold every parameter, and each class takes
+#: its own.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
            "augment", "epochs", "batch_size", "input_size", "patience", "faces")
+#: The estimator class (``module.Class`` below ``ffeat``) that loads each saved
+#: classifier: what :func:`load_detector` returns, and what ``Detector.load`` and
+#: ``CnnDetector.load`` check a file against.
+ESTIMATORS = {**dict.fromkeys(MODELS, "detector.Detector"), "cnn": "cnn_detector.CnnDetector"}
 #: Largest metadata member read (JSON, stored as 4 bytes a character): room for the
 #: names of about 800,000 feature columns.
 MAX_META_BYTES = 64 << 20
@@ -86,14 +94,14 @@ def _plain(value: object) -> object:
 def save(detector, target) -> None:
     """Write a fitted detector to ``target``: a path (atomically) or a binary file object
     (see the module docstring; the same detector always gives the same bytes)."""
-    families = resolve_features(detector.features)
+    features = getattr(detector, "features", ())  # the CNN reads pixels: none
     meta = json.dumps({
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "ffeat_version": __version__,
-        "features": describe_features(families),
-        "feature_names": detector.feature_names_,
-        "params": {k: getattr(detector, k) for k in _PARAMS},
+        "features": describe_features(resolve_features(features)) if features else [],
+        "feature_names": getattr(detector, "feature_names_", []),
+        "params": {k: getattr(detector, k) for k in _PARAMS if hasattr(detector, k)},
         "training": detector.training_,
     }, default=_plain)
     arrays = {f"model/{k}": np.asarray(v) for k, v in detector.model_.to_arrays().items()}
@@ -170,30 +178,49 @@ def _members(zf: zipfile.ZipFile, path: Path) -> dict[str, zipfile.ZipInfo]:
     return members
 
 
-def _kind(meta: dict, path: Path):
-    """The model class a checked metadata names, and the most bytes its arrays may take."""
+def _estimator(classifier: str, cls, path: Path):
+    """The class that loads a saved ``classifier``: ``cls``, or the one :data:`ESTIMATORS`
+    names when ``cls`` is None. A registered class (or a subclass of one) that is not
+    the one named is refused, naming the class to use."""
+    name = ESTIMATORS[classifier]
+    module, _, attr = name.partition(".")
+    if cls is None:
+        return getattr(importlib.import_module(f".{module}", __package__), attr)
+    lineage = {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}
+    if any(f"ffeat.{other}" in lineage for other in set(ESTIMATORS.values()) - {name}):
+        raise ModelFileError(f"{path}: holds a {classifier} model, which ffeat.{attr} loads, "
+                             f"not {cls.__name__}; use ffeat.{attr}.load or "
+                             "ffeat.load_detector (either kind)")
+    return cls
+
+
+def _kind(meta: dict, path: Path, cls=None):
+    """The model class a checked metadata names, the most bytes its arrays may take, and
+    the estimator class that loads it (see :func:`_estimator`)."""
     params, names = meta.get("params"), meta.get("feature_names")
     if not isinstance(params, dict) or not isinstance(names, list) \
             or not all(isinstance(n, str) for n in names):
         raise ModelFileError(f"{path}: malformed ffeat model metadata (params or "
                              "feature_names); write models with Detector.save or ffeat train")
     classifier = params.get("classifier")
+    if not isinstance(classifier, str) or classifier not in ESTIMATORS:
+        raise ModelFileError(f"{path}: unknown classifier {classifier!r}")
+    estimator = _estimator(classifier, cls, path)  # before PyTorch is needed
     try:
-        kind = model_class(classifier) if isinstance(classifier, str) else None
+        kind = model_class(classifier)
     except ImportError as exc:
         raise ModelFileError(f"{path}: a {classifier} model cannot be loaded here: "
                              f"{exc}") from None
-    if kind is None:
-        raise ModelFileError(f"{path}: unknown classifier {classifier!r}")
     try:
-        return kind, min(kind.max_bytes(len(names), params), MAX_MODEL_BYTES)
+        return kind, min(kind.max_bytes(len(names), params), MAX_MODEL_BYTES), estimator
     except (KeyError, ValueError) as exc:
         raise ModelFileError(f"{path}: malformed ffeat model parameters ({exc})") from None
 
 
-def _read(source, path) -> tuple[dict, dict[str, np.ndarray], type]:
-    """Meta, model arrays and model class of a model file (``source``: a path, or a binary
-    file object named ``path`` in messages), checked; ModelFileError otherwise.
+def _read(source, path, cls=None) -> tuple[dict, dict[str, np.ndarray], type, type]:
+    """Meta, model arrays, model class and estimator class (``cls``, or from the file when
+    None; see :func:`_estimator`) of a model file (``source``: a path, or a binary file
+    object named ``path`` in messages), checked; ModelFileError otherwise.
 
     Member names and declared sizes are checked before anything is read; the
     metadata is read first (at most ``MAX_META_BYTES``), and bounds the arrays.
@@ -224,7 +251,7 @@ def _read(source, path) -> tuple[dict, dict[str, np.ndarray], type]:
             members = _members(zf, path)
             meta_text = str(_member(zf, members.pop("meta.npy"), MAX_META_BYTES, path))
             meta = _meta(meta_text, path)
-            kind, budget = _kind(meta, path)
+            kind, budget, cls = _kind(meta, path, cls)
             declared = sum(info.file_size for info in members.values())
             if declared > budget + _MAX_HEADER * len(members):
                 raise ModelFileError(f"{path}: the model arrays declare {declared:,} bytes, "
@@ -243,7 +270,7 @@ def _read(source, path) -> tuple[dict, dict[str, np.ndarray], type]:
     if _checksum(meta_text, {f"model/{k}": v for k, v in arrays.items()}) != expected:
         raise ModelFileError(f"{path}: the file was modified or damaged after it was saved "
                              "(checksum mismatch); retrain or restore the original file")
-    return meta, arrays, kind
+    return meta, arrays, kind, cls
 
 
 def _meta(meta_text: str, path: Path) -> dict:
@@ -267,19 +294,41 @@ def _meta(meta_text: str, path: Path) -> dict:
 
 
 def load(cls, source):
-    """Read a detector of class ``cls`` from ``source``, a path or a binary file object
-    open for reading (seekable); :class:`ModelFileError` if unfit."""
+    """Read a detector of class ``cls`` (None: the class the file's classifier names in
+    :data:`ESTIMATORS`) from ``source``, a path or a binary file object open for reading
+    (seekable); :class:`ModelFileError` if unfit."""
     if isinstance(source, (str, os.PathLike)):
         source = path = Path(source)
     else:
         path = Path(str(getattr(source, "name", "<model file object>")))
-    meta, arrays, kind = _read(source, path)
+    meta, arrays, kind, cls = _read(source, path, cls)
     try:
         return _build(cls, meta, arrays, kind, path)
     except (KeyError, TypeError, AttributeError) as exc:  # checksummed, but not our layout
         raise ModelFileError(f"{path}: malformed ffeat model metadata ({type(exc).__name__}: "
                              f"{exc}); write models with Detector.save or ffeat "
                              "train") from None
+
+
+def load_detector(source):
+    """Read a model file of either kind: a :class:`~ffeat.Detector` (feature classifiers)
+    or a :class:`~ffeat.CnnDetector`, as its metadata says.
+
+    Parameters
+    ----------
+    source : path or binary file object
+        A file written by ``save`` or ``ffeat train``.
+
+    Returns
+    -------
+    Detector or CnnDetector
+
+    Raises
+    ------
+    ffeat.ModelFileError
+        As for :meth:`ffeat.Detector.load`.
+    """
+    return load(None, source)
 
 
 def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
@@ -316,13 +365,19 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     except ValueError as exc:  # arrays unlike what the model saves; a CNN this version lacks
         raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__} or restore "
                              "the original file") from None
+    kwargs = {"features": families, **params}
+    if hasattr(cls, "_parameter_constraints"):  # an estimator: of what ffeat saves, what
+        # it takes (a file from before CnnDetector holds both kinds'); others are refused
+        kwargs = {k: v for k, v in kwargs.items()
+                  if k in cls._parameter_constraints or k not in {"features", *_PARAMS}}
     try:
-        detector = cls(features=families, **params)
+        detector = cls(**kwargs)
     except ValueError as exc:
         raise ModelFileError(f"{path}: malformed ffeat model parameters ({exc})") from None
     detector.model_ = model
     detector.classes_ = np.array([0, 1])
-    detector.feature_names_ = names
+    if uses_features(params["classifier"]):
+        detector.feature_names_ = names
     detector.training_ = meta.get("training", {})
     detector.errors_ = []
     return detector

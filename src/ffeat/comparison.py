@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from ._models import CLASSIFIERS, uses_features
 from ._progress import status
 from .dataset import describe_data
-from .detector import Detector
+from .detector import ImageClassifier, make_detector
 from .evaluation import Evaluation, evaluate, labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import resolve_features
@@ -46,7 +46,7 @@ class Comparison:
         train, 320 held out"``.
     data, test : str
         Where the split data and the test set came from (``test`` None without one).
-    detectors : list of Detector
+    detectors : list of Detector or CnnDetector
         The fitted detectors, in row order.
     """
 
@@ -102,14 +102,14 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _name(detector: Detector) -> str:
+def _name(detector: ImageClassifier) -> str:
     if not uses_features(detector.classifier):
         return f"{detector.classifier} ({detector.input_size} px)"
     families = "+".join(f.name for f in resolve_features(detector.features))
     return f"{detector.classifier} ({families})"
 
 
-def _model_bytes(detector: Detector) -> int:
+def _model_bytes(detector: ImageClassifier) -> int:
     buffer = io.BytesIO()
     detector.save(buffer)
     return buffer.tell()
@@ -144,10 +144,11 @@ def compare(data, test=None, *, classifiers: Sequence[str] = CLASSIFIERS,
     progress : bool or None, optional
         Progress on stderr (``None``: on a terminal).
     **params
-        Other :class:`~ffeat.Detector` parameters for every detector, e.g.
-        ``features=``, ``jobs=2``, ``epochs=20``, ``input_size=128``,
-        ``augment="jpeg,blur"`` (CNN parameters do not change the feature
-        detectors). The feature cache is always off.
+        Other parameters for every detector, e.g. ``features=``, ``jobs=2``,
+        ``epochs=20``, ``input_size=128``, ``augment="jpeg,blur"``: each
+        detector (a :class:`~ffeat.Detector`, or a :class:`~ffeat.CnnDetector`
+        for ``cnn``) takes those it has, so CNN parameters do not change the
+        feature detectors nor ``features`` the CNN. The feature cache is always off.
 
     Returns
     -------
@@ -175,8 +176,8 @@ def compare(data, test=None, *, classifiers: Sequence[str] = CLASSIFIERS,
     params = {"features": DEFAULT_FEATURES, **params}
     rows, detectors = [], []
     for classifier in classifiers:
-        detector = Detector(classifier=classifier, cache=False, random_state=random_state,
-                            **params)
+        detector = make_detector(classifier, **{**params, "cache": False,
+                                                "random_state": random_state})
         status(f"compare: training {_name(detector)} on {len(train_x)} images", progress)
         start = time.perf_counter()
         detector.fit(train_x, train_y, progress=progress)

@@ -13,8 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _persist
 from ._checks import check_images
 from ._gpu import BACKENDS
-from ._models import (CLASSIFIERS, DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid,
-                      uses_features)
+from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid
 from ._perturb import Perturbed, augment_perturbation, parse_augment
 from ._reading import ImageError, feature_rows
 from ._scoring import score_items
@@ -25,7 +24,8 @@ from .extraction import DEFAULT_FEATURES
 from .faces import FACE_POLICIES
 from .features import column_names, resolve_features
 
-__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "check_fitted"]
+__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "ImageClassifier",
+           "check_fitted", "image_items", "warn_errors", "seed_of", "training_record"]
 
 
 #: Parameter constraints shared by the estimators that read images.
@@ -38,12 +38,12 @@ _READING_CONSTRAINTS = {
 }
 
 
-def _items(images, name: str = "X") -> list[Item]:
+def image_items(images, name: str = "X") -> list[Item]:
     """The items of a sequence of images (argument ``name``; a single image is refused)."""
     return [single_item(obj, i) for i, obj in enumerate(check_images(images, name))]
 
 
-def _warn_errors(errors: list[ImageError], n: int, what: str) -> None:
+def warn_errors(errors: list[ImageError], n: int, what: str) -> None:
     if errors:
         shown = "; ".join(map(str, errors[:3])) + ("; ..." if len(errors) > 3 else "")
         warnings.warn(f"{len(errors)} of {n} images could not be read and {what}: {shown}",
@@ -123,9 +123,9 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         ndarray of float64, shape (n_images, n_features)
         """
         self._validate_params()
-        F, errors = feature_rows(_items(X), resolve_features(self.features), jobs=self.jobs,
+        F, errors = feature_rows(image_items(X), resolve_features(self.features), jobs=self.jobs,
                                  cache=self.cache, backend=self.backend, faces=self.faces)
-        _warn_errors(errors, len(F), "have NaN rows")
+        warn_errors(errors, len(F), "have NaN rows")
         return F
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
@@ -185,28 +185,114 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= self.threshold).astype(np.int64)
 
 
-class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
+class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
+    """What the image-in classifiers (:class:`Detector`, :class:`~ffeat.CnnDetector`) share:
+    scoring images through ``score_items``, ``predict`` with -1 for an unreadable image,
+    ``save`` and ``load``. A subclass fits ``model_``, ``classes_``, ``training_`` and
+    ``errors_`` and has ``threshold`` and ``jobs``.
+    """
+
+    #: Parameters every image classifier takes (subclasses add theirs).
+    _parameter_constraints: dict = {
+        "threshold": [Interval(Real, 0, 1, closed="both")],
+        "jobs": [Integral, None],
+        "augment": [str, list, tuple, None],
+        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
+    }
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def score_images(self, images, *, progress: bool | None = False):
+        """Log-odds of fake for every image, NaN where it could not be read.
+
+        Parameters
+        ----------
+        images : sequence of images, or a 4-D array batch
+            Paths, bytes, PIL images or arrays (one image each). A single image
+            is refused with a ``TypeError``: pass ``[image]``.
+        progress : bool or None, optional
+            Progress bar on stderr (``None``: on a terminal).
+
+        Returns
+        -------
+        scores : ndarray of float64, shape (n_images,)
+        errors : list of ImageError
+        """
+        items = image_items(images, "images")
+        check_fitted(self)
+        scores, errors, _ = score_items(self, items, progress=progress)
+        return scores, errors
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
+        scores, errors = self.score_images(check_images(X, "X"))
+        warn_errors(errors, len(scores), "have NaN scores")
+        return scores
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable)."""
+        p = sigmoid(self.decision_function(X))
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """1 = fake, 0 = real, -1 where the image could not be read.
+
+        -1 is outside ``classes_`` on purpose: an unreadable image has no verdict,
+        and calling it real (or fake) would hide it among the answers. Accuracy
+        (:meth:`score`) counts it as wrong; keep ``predict(X) >= 0`` for the
+        images that were read, and see :meth:`score_images` for the reasons.
+        """
+        p = self.predict_proba(X)[:, 1]
+        return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
+
+    def set_run_options(self, **options) -> ImageClassifier:
+        """Set those of the run options ``jobs``, ``cache`` and ``backend`` this detector
+        takes (the CNN has neither a feature cache nor a feature backend), for code that
+        runs a loaded model of either kind; returns ``self``."""
+        return self.set_params(**{k: v for k, v in options.items() if k in self.get_params()})
+
+    def save(self, path) -> None:
+        """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
+        check_fitted(self)
+        _persist.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Read a detector of this class written by :meth:`save`.
+
+        Raises
+        ------
+        ffeat.ModelFileError
+            When the file is not an ffeat model, was modified, was written by an
+            incompatible ffeat version, or holds the other kind of detector (the
+            message names the class that loads it; :func:`ffeat.load_detector`
+            loads either).
+        """
+        return _persist.load(cls, path)
+
+
+class Detector(ImageClassifier):
     """Tell AI-generated (fake) face images from real photographs.
 
     Images go through the feature families, then a scikit-learn classifier:
     standardisation plus logistic regression (one per family, stacked, or one
-    over all features), or histogram gradient boosting.
-    Or, with ``classifier="cnn"`` (needs PyTorch: ``pip install "ffeat[cnn]"``),
-    a compact convolutional network learns from the pixels instead of the
-    features. Labels are 1 = fake and 0 = real; probabilities are the
-    probability of fake.
+    over all features), or histogram gradient boosting. (The CNN over pixels is
+    its own estimator, :class:`~ffeat.CnnDetector`.) Labels are 1 = fake and
+    0 = real; probabilities are the probability of fake.
 
     Parameters
     ----------
     features : str, family object, or sequence of those
-        Feature families, as for :func:`ffeat.extract` (not used by the CNN).
-    classifier : {"logistic", "stacked", "hgb", "cnn"}
-        Logistic regression on standardised features; ``"stacked"`` (the
-        default): one such regression per feature family, combined by a
-        logistic regression on their 5-fold out-of-fold log-odds (the result is
-        one linear model; see ``ffeat._stacking``);
-        ``HistGradientBoostingClassifier``; or the CNN over pixels (see
-        ``ffeat._cnn``; on a CUDA device when PyTorch sees one).
+        Feature families, as for :func:`ffeat.extract`.
+    classifier : {"stacked", "logistic", "hgb"}
+        ``"stacked"`` (the default): one logistic regression on standardised
+        features per feature family, combined by a logistic regression on their
+        5-fold out-of-fold log-odds (the result is one linear model; see
+        ``ffeat._stacking``); ``"logistic"``: one over all features;
+        ``"hgb"``: ``HistGradientBoostingClassifier``.
     C : float
         Inverse regularisation strength of the logistic regression; stacked:
         of each family's, shrunk to ``C * 1000 / n`` for a family of ``n > 1000``
@@ -232,15 +318,7 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         "no face found"); ``"auto"`` does the same but scores the whole image
         when no face is found. Training uses each image's most certain face;
         scoring scores every face, and an image's score is its most fake face's.
-        Saved with the model. CPU backend and feature classifiers only.
-    epochs : int
-        CNN: most passes over the training images (early stopping may end sooner).
-    batch_size : int
-        CNN: images per gradient step and per scoring batch.
-    input_size : int
-        CNN: side in pixels every image is resized to (at least 32).
-    patience : int
-        CNN: epochs without a better validation loss before training stops.
+        Saved with the model. CPU backend only (the CNN reads whole images).
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -248,38 +326,29 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         (JPEG quality 60-95, blur sigma 0-2 px, resize factor 0.5-1, noise std
         1-5 levels; seeded by ``random_state``). Wang et al. (2020) found blur
         plus JPEG augmentation key to robustness. ``None``: no augmentation.
-        The CNN instead perturbs images on the fly, each kind with probability
-        0.1 per image and epoch, on top of the random flips and shifts it
-        always uses.
     random_state : int, optional
-        Seed of the classifier and of the augmentation (CNN: also of its
-        weights, validation split and batch order).
+        Seed of the classifier and of the augmentation.
 
     Attributes
     ----------
     classes_ : ndarray
         ``[0, 1]`` (real, fake).
     feature_names_ : list of str
-        Columns the classifier sees (none for the CNN).
+        Columns the classifier sees.
     training_ : dict
         ``n_real``, ``n_fake`` and ``n_errors`` of the training images,
-        ``n_rows`` (feature rows the classifier saw, augmented copies included;
-        CNN: images trained on, validation images excluded),
+        ``n_rows`` (feature rows the classifier saw, augmented copies included),
         ``augment`` (the kinds) and ``data`` (where the training images came
-        from: a resolved path, or a description of in-memory images). The CNN
-        adds ``n_validation``, ``epochs_run``, ``best_epoch``, ``seconds`` and
-        ``history``, one dict per epoch with ``epoch``, ``loss``, ``accuracy``,
-        ``val_loss``, ``val_accuracy`` and ``lr``.
+        from: a resolved path, or a description of in-memory images).
     errors_ : list of ImageError
         Training images that could not be read and were left out.
     estimator_ : FeatureClassifier
-        Feature classifiers: the fitted classifier step over the feature rows,
-        the same after ``fit`` and after :meth:`load` (it scores with the
-        saved arrays).
+        The fitted classifier step over the feature rows, the same after ``fit``
+        and after :meth:`load` (it scores with the saved arrays).
     pipeline_ : sklearn.pipeline.Pipeline
-        Feature classifiers: the detector as its two steps, ``"features"`` (a
-        :class:`FeatureExtractor`) then ``"classifier"`` (``estimator_``); it
-        scores readable images as the detector does.
+        The detector as its two steps, ``"features"`` (a :class:`FeatureExtractor`)
+        then ``"classifier"`` (``estimator_``); it scores readable images as the
+        detector does.
 
     Examples
     --------
@@ -297,29 +366,23 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
     images take a sequence of them (or a 4-D array batch); a single path or
     image is refused with a ``TypeError``: pass ``[image]``. Scoring before
     ``fit`` or :meth:`load` raises ``sklearn.exceptions.NotFittedError``.
+    :meth:`load` refuses a CNN model file, naming :class:`~ffeat.CnnDetector`.
     """
 
     _parameter_constraints: dict = {
+        **ImageClassifier._parameter_constraints,
         **_READING_CONSTRAINTS,
-        "classifier": [StrOptions(set(CLASSIFIERS))],
+        "classifier": [StrOptions(set(MODELS))],
         "C": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "threshold": [Interval(Real, 0, 1, closed="both")],
-        "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "input_size": [Interval(Integral, 32, None, closed="left")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "augment": [str, list, tuple, None],
-        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
     }
 
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 backend: str = "cpu", faces: str = "off", epochs: int = 30,
-                 batch_size: int = 32, input_size: int = 128, patience: int = 5,
-                 augment=None, random_state: int | None = 0) -> None:
+                 backend: str = "cpu", faces: str = "off", augment=None,
+                 random_state: int | None = 0) -> None:
         self.features = features
         self.classifier = classifier
         self.C = C
@@ -330,17 +393,8 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         self.cache = cache
         self.backend = backend
         self.faces = faces
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.input_size = input_size
-        self.patience = patience
         self.augment = augment
         self.random_state = random_state
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
 
     # -- training ---------------------------------------------------------------------
 
@@ -368,14 +422,9 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         """
         kinds = parse_augment(self.augment)
         images, y = labelled_images(X, y, name="X")
-        if not uses_features(self.classifier):
-            if self.faces != "off":
-                raise ValueError(f"faces={self.faces!r} works with the feature classifiers; "
-                                 "the CNN reads whole images: use faces='off'")
-            return self._fit_cnn(_items(images), y, kinds, describe_data(X), progress)
         families = resolve_features(self.features)
         estimator = self._estimator()
-        items = _items(images)
+        items = image_items(images)
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
@@ -384,7 +433,7 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         ok = ~np.isnan(F).any(axis=1)  # exactly the rows with an error record
         n_bad = int((~ok[:n]).sum())
         errors, n_aug_errors = errors[:n_bad], len(errors) - n_bad
-        _warn_errors(errors, n, "were left out of training")
+        warn_errors(errors, n, "were left out of training")
         self.errors_ = errors  # also when training fails for want of readable images
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
@@ -392,9 +441,9 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
-        self.training_ = _training_record(y[ok[:n]], errors, kinds, describe_data(X),
-                                          n_rows=int(ok.sum()),
-                                          n_augment_errors=int(n_aug_errors))
+        self.training_ = training_record(y[ok[:n]], errors, kinds, describe_data(X),
+                                         n_rows=int(ok.sum()),
+                                         n_augment_errors=int(n_aug_errors))
         return self
 
     def _estimator(self):
@@ -405,31 +454,10 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
                               learning_rate=self.learning_rate, random_state=self.random_state,
                               blocks=blocks)
 
-    def _fit_cnn(self, items: list[Item], y: np.ndarray, kinds: tuple[str, ...],
-                 data: str, progress: bool | None) -> Detector:
-        """``fit`` for ``classifier="cnn"``: PyTorch is imported only here."""
-        from . import _cnn
-
-        model, ok, errors, record = _cnn.train(
-            items, y, input_size=self.input_size, epochs=self.epochs,
-            batch_size=self.batch_size, patience=self.patience, augment=kinds,
-            jobs=self.jobs, seed=_seed(self.random_state), progress=progress)
-        _warn_errors(errors, len(items), "were left out of training")
-        self.model_ = model
-        self.classes_ = np.array([0, 1])
-        self.feature_names_ = []
-        self.errors_ = errors
-        self.training_ = _training_record(y[ok], errors, kinds, data, n_augment_errors=0,
-                                          **record)
-        return self
-
     @property
     def estimator_(self) -> FeatureClassifier:
         """The fitted classifier step over the feature rows (see the class docstring)."""
         check_fitted(self)
-        if not uses_features(self.model_.kind):
-            raise AttributeError(f"a {self.model_.kind} detector reads pixels: it has no "
-                                 "classifier step over feature rows")
         return FeatureClassifier(self.model_, threshold=self.threshold)
 
     @property
@@ -442,94 +470,49 @@ class Detector(_ImagesIn, ClassifierMixin, BaseEstimator):
                                     backend=self.backend)
         return Pipeline([("features", features.fit()), ("classifier", classifier)])
 
-    # -- scoring ----------------------------------------------------------------------
 
-    def score_images(self, images, *, progress: bool | None = False):
-        """Log-odds of fake for every image, NaN where it could not be read.
+def make_detector(classifier: str, **params) -> ImageClassifier:
+    """An unfitted detector for ``classifier``: a :class:`Detector` for a feature
+    classifier, a :class:`~ffeat.CnnDetector` for ``"cnn"`` (PyTorch is not imported).
 
-        Parameters
-        ----------
-        images : sequence of images, or a 4-D array batch
-            Paths, bytes, PIL images or arrays (one image each). A single image
-            is refused with a ``TypeError``: pass ``[image]``.
-        progress : bool or None, optional
-            Progress bar on stderr (``None``: on a terminal).
+    ``params`` may hold the parameters of both kinds (one set of command-line
+    options serves both); each gets those it takes, the others are not used.
+    """
+    if classifier == "cnn":
+        from .cnn_detector import CnnDetector
 
-        Returns
-        -------
-        scores : ndarray of float64, shape (n_images,)
-        errors : list of ImageError
-        """
-        items = _items(images, "images")
-        check_fitted(self)
-        scores, errors, _ = score_items(self, items, progress=progress)
-        return scores, errors
-
-    def decision_function(self, X) -> np.ndarray:
-        """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
-        scores, errors = self.score_images(check_images(X, "X"))
-        _warn_errors(errors, len(scores), "have NaN scores")
-        return scores
-
-    def predict_proba(self, X) -> np.ndarray:
-        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable)."""
-        p = sigmoid(self.decision_function(X))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        """1 = fake, 0 = real, -1 where the image could not be read.
-
-        -1 is outside ``classes_`` on purpose: an unreadable image has no verdict,
-        and calling it real (or fake) would hide it among the answers. Accuracy
-        (:meth:`score`) counts it as wrong; keep ``predict(X) >= 0`` for the
-        images that were read, and see :meth:`score_images` for the reasons.
-        """
-        p = self.predict_proba(X)[:, 1]
-        return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
-
-    # -- persistence ------------------------------------------------------------------
-
-    def save(self, path) -> None:
-        """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
-        check_fitted(self)
-        _persist.save(self, path)
-
-    @classmethod
-    def load(cls, path) -> Detector:
-        """Read a detector written by :meth:`save`.
-
-        Raises
-        ------
-        ffeat.ModelFileError
-            When the file is not an ffeat model, was modified, or was written by
-            an incompatible ffeat version.
-        """
-        return _persist.load(cls, path)
+        if params.get("faces", "off") != "off":
+            raise ValueError(f"faces={params['faces']!r} works with the feature classifiers; "
+                             "the CNN reads whole images: use faces='off'")
+        cls, params = CnnDetector, dict(params)
+    else:
+        cls, params = Detector, {"classifier": classifier, **params}
+    return cls(**{k: v for k, v in params.items() if k in cls._parameter_constraints})
 
 
-def check_fitted(detector: Detector) -> None:
+def check_fitted(detector: ImageClassifier) -> None:
     """Refuse to score before ``fit`` or ``load``, or with invalid parameters.
 
     Raises
     ------
     sklearn.exceptions.NotFittedError
-        Before ``fit`` or :meth:`Detector.load`.
+        Before ``fit`` or ``load``.
     sklearn.utils._param_validation.InvalidParameterError
         When a parameter set since is invalid (the message names it).
     """
     check_is_fitted(detector, "model_", msg="this %(name)s is not fitted yet: call fit() "
-                                            "or Detector.load() first")
+                                            "or %(name)s.load() first")
     detector._validate_params()  # scikit-learn's, inherited by Detector
 
 
-def _seed(random_state: int | None) -> int:
+def seed_of(random_state: int | None) -> int:
     """``random_state`` as an int; a fresh random one for None."""
     if random_state is None:
         return int(np.random.SeedSequence().entropy % 2**32)
     return int(random_state)
 
 
-def _training_record(y_read: np.ndarray, errors: list[ImageError], kinds: tuple[str, ...],
+def training_record(y_read: np.ndarray, errors: list[ImageError], kinds: tuple[str, ...],
                      data: str, **extra) -> dict:
     """``training_``: counts of the training images read, errors, augmentation, origin."""
     return {"n_real": int((y_read == 0).sum()), "n_fake": int((y_read == 1).sum()),
@@ -542,7 +525,7 @@ def _augmented_items(items: list[Item], kinds: tuple[str, ...],
     drawn from a generator seeded by ``random_state`` (kind-major order)."""
     if not kinds:
         return []
-    seed = _seed(random_state)
+    seed = seed_of(random_state)
     rng = np.random.default_rng(seed)
     out = []
     for k, kind in enumerate(kinds):

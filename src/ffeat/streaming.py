@@ -32,7 +32,7 @@ import numpy as np
 from ._featurefile import load_extraction, save_extraction
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
-from ._persist import families_from
+from ._persist import families_from, load_detector
 from ._predictions import COLUMNS, csv_cells, prediction_rows
 from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
@@ -44,7 +44,7 @@ from .features import column_names, describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
-    from .detector import Detector
+    from .detector import ImageClassifier
 
 __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
            "DEFAULT_SHARD_SIZE"]
@@ -81,10 +81,8 @@ class _PredictJob:
         self.options = {"jobs": jobs, "cache": cache, "backend": backend, "faces": faces}
 
     @functools.cached_property
-    def detector(self) -> Detector:
-        from .detector import Detector
-
-        return Detector.load(io.BytesIO(self.model)).set_params(**self.options)
+    def detector(self) -> ImageClassifier:
+        return load_detector(io.BytesIO(self.model)).set_run_options(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
         scores, errors, boxes = score_items(self.detector, items)
@@ -277,12 +275,12 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                           output=str(folder))
 
 
-def _model_file(model) -> tuple[Detector, bytes]:
-    """A :class:`~ffeat.Detector` and its saved file's bytes, from either."""
-    from .detector import Detector
+def _model_file(model) -> tuple[ImageClassifier, bytes]:
+    """A fitted detector (either kind) and its saved file's bytes, from either."""
+    from .detector import ImageClassifier
 
-    if not isinstance(model, Detector):
-        return Detector.load(model), Path(model).read_bytes()
+    if not isinstance(model, ImageClassifier):
+        return load_detector(model), Path(model).read_bytes()
     buffer = io.BytesIO()
     model.save(buffer)
     return model, buffer.getvalue()
@@ -303,8 +301,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
 
     Parameters
     ----------
-    model : Detector or path
-        A fitted detector or a model file written by :meth:`Detector.save`. It
+    model : Detector, CnnDetector or path
+        A fitted detector or a model file written by its ``save``. It
         travels to dask workers as the saved file's bytes.
     images : path, folder, or an iterable of those or of in-memory images
         As for :func:`extract_to`.
@@ -339,7 +337,7 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     threshold = detector.threshold if threshold is None else float(threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    faces = detector.faces if faces is None else faces
+    faces = getattr(detector, "faces", "off") if faces is None else faces  # CNN: "off"
     check_faces(faces)
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")

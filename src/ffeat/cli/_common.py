@@ -120,7 +120,7 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cnn_params(args: argparse.Namespace) -> dict:
-    """The Detector parameters ``add_cnn_options`` set."""
+    """The CnnDetector parameters ``add_cnn_options`` set."""
     return {"epochs": args.epochs, "batch_size": args.batch_size,
             "input_size": args.input_size, "patience": args.patience}
 

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .._perturb import parse_perturbations
-from .._persist import ModelFileError
+from .._persist import ModelFileError, load_detector
 from ..dataset import load_dataset
-from ..detector import Detector
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_faces_option, add_run_options,
@@ -70,11 +69,11 @@ def _run(args: argparse.Namespace) -> int:
         if problem is not None:
             return fail(f"--report: {problem}", 2)
     try:
-        detector = Detector.load(args.model)
+        detector = load_detector(args.model)
     except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
         return fail(str(exc), 2)
-    detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend,
-                        faces=args.faces or detector.faces)
+    detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend,
+                             **({"faces": args.faces} if args.faces else {}))
     rows = None
     try:
         if args.report is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
-from ..detector import Detector
+from ..detector import ImageClassifier, make_detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ._common import (add_classes_option, add_cnn_options, add_faces_option,
@@ -23,7 +23,7 @@ def _curves_path(model: Path) -> Path:
     return model.with_name(model.name + ".curves.png")
 
 
-def _write_curves(args: argparse.Namespace, detector: Detector, model: Path) -> None:
+def _write_curves(args: argparse.Namespace, detector: ImageClassifier, model: Path) -> None:
     """The CNN's training curves as ``MODEL.curves.png``, or a note why not."""
     from ..report import write_training_curves
 
@@ -57,9 +57,12 @@ def _run(args: argparse.Namespace) -> int:
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
               f"{n_fake} fake) with {inputs}"
               + (f", augmented with {', '.join(augment)}" if augment else ""))
-    detector = Detector(families, args.classifier, jobs=args.jobs, cache=args.cache,
-                        backend=args.backend, faces=args.faces,
-                        augment=list(augment) or None, **cnn_params(args))
+    try:
+        detector = make_detector(args.classifier, features=families, jobs=args.jobs,
+                                 cache=args.cache, backend=args.backend, faces=args.faces,
+                                 augment=list(augment) or None, **cnn_params(args))
+    except ValueError as exc:  # --faces with the CNN
+        return fail(str(exc), 2)
     start = time.perf_counter()
     try:
         with quiet_warnings():

@@ -133,8 +133,8 @@ def write_training_curves(detector, path) -> Path:
 
     Parameters
     ----------
-    detector : Detector
-        Fitted or loaded with ``classifier="cnn"`` (its ``training_["history"]``).
+    detector : CnnDetector
+        Fitted or loaded (its ``training_["history"]``).
     path : path
         The PNG to write.
 
@@ -156,7 +156,7 @@ def write_training_curves(detector, path) -> Path:
     history = getattr(detector, "training_", {}).get("history")
     if not history:
         raise ValueError("this detector recorded no training history; only "
-                         "classifier='cnn' trains in epochs")
+                         "the CNN (CnnDetector) trains in epochs")
     path = Path(path)
     _plots.training_curves(history, detector.training_.get("best_epoch"), path)
     return path
