@@ -48,3 +48,14 @@ def test_the_classifier_step_is_fitted_by_the_detector_only(fitted, demo):
         fitted.pipeline_.fit(images, labels)
     with pytest.raises(NotFittedError, match="call fit"):
         Detector().estimator_  # noqa: B018
+
+
+def test_the_pipeline_reads_faces_as_the_detector_does():
+    from skimage import data
+
+    face = data.astronaut()
+    images = [face, face[::-1].copy(), face[:, ::-1].copy(), face[::2, ::2].copy()]
+    detector = Detector(features="gray", classifier="logistic", cache=False, jobs=1,
+                        faces="auto").fit(images, [0, 1, 0, 1])
+    np.testing.assert_allclose(detector.pipeline_.decision_function(images[:1]),
+                               detector.decision_function(images[:1]), rtol=1e-6)

@@ -462,12 +462,17 @@ class Detector(ImageClassifier):
 
     @property
     def pipeline_(self):
-        """The detector as a fitted ``Pipeline``: features, then ``estimator_``."""
+        """The detector as a fitted ``Pipeline``: features, then ``estimator_``.
+
+        Under a face policy the features are each image's most certain face's (as
+        in training), where the detector itself scores an image by its most fake
+        face: the two agree on images with one face.
+        """
         from sklearn.pipeline import Pipeline
 
         classifier = self.estimator_
         features = FeatureExtractor(self.features, jobs=self.jobs, cache=self.cache,
-                                    backend=self.backend)
+                                    backend=self.backend, faces=self.faces)
         return Pipeline([("features", features.fit()), ("classifier", classifier)])
 
 
