@@ -147,7 +147,7 @@ def _rows(images: list[np.ndarray]) -> np.ndarray:
                       for im in images])
 
 
-def _jittered(box, rng: np.random.Generator):
+def _jittered(box: tuple[int, int, int, int], rng: np.random.Generator) -> tuple[int, ...]:
     """``box`` shifted by up to :data:`SHIFT` of its width and scaled by up to :data:`SCALE`."""
     x, y, w, h = box
     dx, dy = rng.uniform(-SHIFT, SHIFT, size=2) * w
@@ -159,21 +159,21 @@ def _jittered(box, rng: np.random.Generator):
 def _training_frames(images: list[np.ndarray], variant: str, seed: int, backgrounds) -> list:
     """Indices into ``images`` and the crop model's training frames of one variant."""
     first = [face_crops(im, "auto")[0] for im in images]
+    aligned = [(i, crop) for i, (_, crop) in enumerate(first)]
     if variant == "aligned":
-        return [(i, crop) for i, (_, crop) in enumerate(first)]
+        return aligned
     if variant == "boxcut":
         return [(i, crop if box is None else frame(im, box))
                 for i, (im, (box, crop)) in enumerate(zip(images, first))]
     rng = np.random.default_rng(seed + 1)  # not the test sets' stream
-    out = [(i, crop) for i, (_, crop) in enumerate(first)] if variant in ("mixed",
-                                                                            "jitter") else []
     if variant == "jitter":
-        out += [(i, frame(im, _jittered(box, rng))) for i, (im, (box, _))
-                in enumerate(zip(images, first)) if box is not None for _ in range(JITTERS)]
-        return out
-    for make in (lambda im: _pasted(im, rng, backgrounds), _margin):
-        out += [(i, face_crops(make(im), "auto")[0][1]) for i, im in enumerate(images)]
-    return out
+        return aligned + [(i, frame(im, _jittered(box, rng))) for i, (im, (box, _))
+                          in enumerate(zip(images, first)) if box is not None
+                          for _ in range(JITTERS)]
+    reframed = [(i, face_crops(make(im), "auto")[0][1])
+                for make in (lambda im: _pasted(im, rng, backgrounds), _margin)
+                for i, im in enumerate(images)]
+    return aligned + reframed if variant == "mixed" else reframed
 
 
 def _test_rows(images, policy: str) -> tuple[list[np.ndarray], int]:
@@ -191,7 +191,8 @@ def _scores(model, rows: list[np.ndarray]) -> np.ndarray:
     return np.array([model.predict_proba(r)[:, 1].max() for r in rows])
 
 
-def measure_reframed(n: int | None, seed: int, trainings=TRAININGS[:1]) -> dict:
+def measure_reframed(n: int | None, seed: int,
+                     trainings: tuple[str, ...] = TRAININGS[:1]) -> dict:
     """AUCs of aligned, pasted and margin test images under each policy (and, with
     ``faces="crop"``, each training variant of :data:`TRAININGS` asked for)."""
     from sklearn.linear_model import LogisticRegression
@@ -223,11 +224,12 @@ def measure_reframed(n: int | None, seed: int, trainings=TRAININGS[:1]) -> dict:
         for policy in ("off", "crop"):
             t = time.perf_counter()
             features, missed = _test_rows(imgs, policy)
+            seconds = time.perf_counter() - t
             models = {"whole": whole} if policy == "off" else framed
             for variant, model in models.items():
                 rows.append({"test": name, "faces": policy, "train": variant, "missed": missed,
                              "auc": float(roc_auc_score(labels[test], _scores(model, features))),
-                             "s": time.perf_counter() - t})
+                             "s": seconds})
     return {"n_train": len(train), "n_test": len(test), "features": "+".join(FEATURES),
             "rows": rows}
 
