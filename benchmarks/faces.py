@@ -18,9 +18,18 @@
   set is scored with ``faces="off"`` (model trained on whole images) and
   ``faces="crop"`` (model trained on the frames of the aligned images; an image
   with no face found is scored whole, as ``"auto"`` does, and counted).
+  ``--train`` adds rows for crop models trained on other frames of the same
+  training half (:data:`TRAININGS`; the test sets and their features are shared):
+  ``boxcut``: every aligned image's frame cut from its box, never used as it is;
+  ``reframed``: the frames of its pasted and margin versions (built as the test
+  sets are, with their own random stream); ``mixed``: the aligned frames plus
+  those; ``jitter``: the aligned frames plus :data:`JITTERS` frames per image
+  cut from the box shifted by up to :data:`SHIFT` box widths and scaled by up
+  to :data:`SCALE`.
 
-Usage: ``python benchmarks/faces.py [--n N] [--seed S] [--json FILE] [--plot FILE]``
-(``--n``: at most N images per source and class, all by default).
+Usage: ``python benchmarks/faces.py [--n N] [--seed S] [--train VARIANT ...]
+[--json FILE] [--plot FILE]`` (``--n``: at most N images per source and class,
+all by default).
 """
 from __future__ import annotations
 
@@ -39,7 +48,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat.faces import FRAMED, face_crops, find_faces, frame_overlap  # noqa: E402
+from ffeat.faces import FRAMED, face_crops, find_faces, frame, frame_overlap  # noqa: E402
 from ffeat.features import resolve_features  # noqa: E402
 
 SEED = 0
@@ -50,6 +59,14 @@ SOURCES = ("140k/real", "140k/fake", "tpdne/real", "tpdne/fake", "sdfd/fake",
 FEATURES = ("gray", "hog", "lbp")
 #: Side of the re-framed backgrounds.
 BACKGROUND = 512
+#: Training frames of the crop model: the default, then the ``--train`` variants.
+TRAININGS = ("aligned", "boxcut", "reframed", "mixed", "jitter")
+#: Largest shift of a jittered training frame, in box widths (each axis).
+SHIFT = 0.08
+#: Largest relative change of a jittered training frame's box width.
+SCALE = 0.1
+#: Jittered frames per training image.
+JITTERS = 2
 
 
 def _files(source: str, n: int | None, seed: int) -> list:
@@ -130,18 +147,54 @@ def _rows(images: list[np.ndarray]) -> np.ndarray:
                       for im in images])
 
 
-def _scores(model, images, policy: str) -> tuple[np.ndarray, int]:
-    """Per image, the most-fake face's probability; and the count of images without one."""
-    scores, missed = [], 0
+def _jittered(box: tuple[int, int, int, int], rng: np.random.Generator) -> tuple[int, ...]:
+    """``box`` shifted by up to :data:`SHIFT` of its width and scaled by up to :data:`SCALE`."""
+    x, y, w, h = box
+    dx, dy = rng.uniform(-SHIFT, SHIFT, size=2) * w
+    s = rng.uniform(1 - SCALE, 1 + SCALE)
+    return (round(x + dx + w * (1 - s) / 2), round(y + dy + h * (1 - s) / 2),
+            max(1, round(w * s)), max(1, round(h * s)))
+
+
+def _training_frames(images: list[np.ndarray], variant: str, seed: int, backgrounds) -> list:
+    """Indices into ``images`` and the crop model's training frames of one variant."""
+    first = [face_crops(im, "auto")[0] for im in images]
+    aligned = [(i, crop) for i, (_, crop) in enumerate(first)]
+    if variant == "aligned":
+        return aligned
+    if variant == "boxcut":
+        return [(i, crop if box is None else frame(im, box))
+                for i, (im, (box, crop)) in enumerate(zip(images, first))]
+    rng = np.random.default_rng(seed + 1)  # not the test sets' stream
+    if variant == "jitter":
+        return aligned + [(i, frame(im, _jittered(box, rng))) for i, (im, (box, _))
+                          in enumerate(zip(images, first)) if box is not None
+                          for _ in range(JITTERS)]
+    reframed = [(i, face_crops(make(im), "auto")[0][1])
+                for make in (lambda im: _pasted(im, rng, backgrounds), _margin)
+                for i, im in enumerate(images)]
+    return aligned + reframed if variant == "mixed" else reframed
+
+
+def _test_rows(images, policy: str) -> tuple[list[np.ndarray], int]:
+    """Per image, the feature rows of its faces; and the count of images without one."""
+    rows, missed = [], 0
     for im in images:
         crops = face_crops(im, "auto" if policy == "crop" else "off")
         missed += policy == "crop" and crops[0][0] is None
-        scores.append(model.predict_proba(_rows([c for _, c in crops]))[:, 1].max())
-    return np.array(scores), missed
+        rows.append(_rows([c for _, c in crops]))
+    return rows, missed
 
 
-def measure_reframed(n: int | None, seed: int) -> dict:
-    """AUCs of aligned, pasted and margin test images under each policy."""
+def _scores(model, rows: list[np.ndarray]) -> np.ndarray:
+    """Per image, the most-fake face's probability."""
+    return np.array([model.predict_proba(r)[:, 1].max() for r in rows])
+
+
+def measure_reframed(n: int | None, seed: int,
+                     trainings: tuple[str, ...] = TRAININGS[:1]) -> dict:
+    """AUCs of aligned, pasted and margin test images under each policy (and, with
+    ``faces="crop"``, each training variant of :data:`TRAININGS` asked for)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.pipeline import make_pipeline
@@ -152,25 +205,31 @@ def measure_reframed(n: int | None, seed: int) -> dict:
     train, test = order[: len(order) // 2], order[len(order) // 2:]
     images = [ffeat.load_image(f) for f in files]
 
-    def fit(rows):
+    def fit(rows, y):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=0.01, max_iter=2000))
-        return model.fit(rows, labels[train])
+        return model.fit(rows, y)
 
-    whole = fit(_rows([images[i] for i in train]))
-    framed = fit(_rows([face_crops(images[i], "auto")[0][1] for i in train]))
-    rng = np.random.default_rng(seed)
     backgrounds = _backgrounds()
+    whole = fit(_rows([images[i] for i in train]), labels[train])
+    framed = {}
+    for variant in trainings:
+        pairs = _training_frames([images[i] for i in train], variant, seed, backgrounds)
+        framed[variant] = fit(_rows([c for _, c in pairs]), labels[train][[i for i, _ in pairs]])
+    rng = np.random.default_rng(seed)
     tests = {"aligned": [images[i] for i in test],
              "pasted": [_pasted(images[i], rng, backgrounds) for i in test],
              "margin": [_margin(images[i]) for i in test]}
     rows = []
     for name, imgs in tests.items():
-        for policy, model in (("off", whole), ("crop", framed)):
+        for policy in ("off", "crop"):
             t = time.perf_counter()
-            scores, missed = _scores(model, imgs, policy)
-            rows.append({"test": name, "faces": policy, "missed": missed,
-                         "auc": float(roc_auc_score(labels[test], scores)),
-                         "s": time.perf_counter() - t})
+            features, missed = _test_rows(imgs, policy)
+            seconds = time.perf_counter() - t
+            models = {"whole": whole} if policy == "off" else framed
+            for variant, model in models.items():
+                rows.append({"test": name, "faces": policy, "train": variant, "missed": missed,
+                             "auc": float(roc_auc_score(labels[test], _scores(model, features))),
+                             "s": seconds})
     return {"n_train": len(train), "n_test": len(test), "features": "+".join(FEATURES),
             "rows": rows}
 
@@ -195,7 +254,11 @@ def markdown(result: dict) -> str:
               f"{re['n_test']} test images)", "",
               "| test images | faces | ROC AUC | no face found |", "|---|---|---|---|"]
     lines += [f"| {r['test']} | {r['faces']} | {r['auc']:.3f} | {r['missed']} |"
-              for r in re["rows"]]
+              for r in re["rows"] if r["train"] in ("whole", TRAININGS[0])]
+    extra = [r for r in re["rows"] if r["train"] not in ("whole", TRAININGS[0])]
+    if extra:
+        lines += ["", "| test images | crop model trained on | ROC AUC |", "|---|---|---|"]
+        lines += [f"| {r['test']} | {r['train']} | {r['auc']:.3f} |" for r in extra]
     return "\n".join(lines)
 
 
@@ -215,7 +278,8 @@ def plot(result: dict, path: str) -> None:
     a.legend()
     re = result["reframed"]["rows"]
     b.bar(range(len(re)), [r["auc"] for r in re])
-    b.set_xticks(range(len(re)), [f"{r['test']}\n{r['faces']}" for r in re])
+    b.set_xticks(range(len(re)), [f"{r['test']}\n{r['faces']}\n{r['train']}" for r in re],
+                 fontsize=7)
     b.axhline(0.5, color="k", lw=0.8, ls=":")  # chance
     b.set_ylim(0.4, 1.0)
     b.set_ylabel("ROC AUC")
@@ -227,6 +291,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, default=None, help="at most N images per source and class")
     p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--train", nargs="*", default=(), choices=TRAININGS[1:],
+                   help="also measure crop models trained on these frames (see above)")
     p.add_argument("--skip", nargs="*", default=(), choices=("found", "cost", "reframed"))
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     p.add_argument("--plot", metavar="FILE", help="also plot them (needs matplotlib)")
@@ -240,7 +306,8 @@ def main(argv=None) -> int:
         if "cost" not in args.skip:
             result["cost"] = measure_cost(16)
         if "reframed" not in args.skip:
-            result["reframed"] = measure_reframed(args.n, args.seed)
+            result["reframed"] = measure_reframed(args.n, args.seed,
+                                                  TRAININGS[:1] + tuple(args.train))
     if len(result) == 3:
         print(markdown(result))
     else:
