@@ -299,9 +299,13 @@ def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsy
     assert err.count("skipped ") == 2 and "could be read" in err
 
 
-def test_train_with_nothing_readable_lists_the_reasons(tmp_path, capsys):
+@pytest.mark.parametrize("classifier", ["logistic", "cnn"])
+def test_train_with_nothing_readable_lists_the_reasons(tmp_path, capsys, classifier):
+    if classifier == "cnn":
+        pytest.importorskip("torch")
     _unreadable(tmp_path / "d")
+    options = ["--features", "gray"] if classifier == "logistic" else ["--input-size", "32"]
     assert main(["train", str(tmp_path / "d"), "-o", str(tmp_path / "m.model"),
-                 "--no-cache", "-q", "--features", "gray"]) == 1
+                 "--no-cache", "-q", "--classifier", classifier, *options]) == 1
     err = capsys.readouterr().err
     assert err.count("skipped ") == 2

@@ -43,7 +43,7 @@ from ._reading import ImageError, default_jobs, read_item
 from ._sources import Item
 from .loading import ImageReadError
 
-__all__ = ["CnnModel", "TORCH_MISSING", "import_torch", "train"]
+__all__ = ["CnnModel", "TORCH_MISSING", "TooFewImages", "import_torch", "train"]
 
 TORCH_MISSING = ('the CNN needs PyTorch, which is not installed; install it with: '
                  'pip install "ffeat[cnn]" (or pip install "torch>=2.1")')
@@ -176,6 +176,15 @@ def _augment(batch: np.ndarray, kinds: tuple[str, ...], rng: np.random.Generator
         dy, dx = rng.integers(-margin, margin + 1, size=2)
         out[i] = _shift(rgb, int(dy), int(dx), margin)
     return out
+
+
+class TooFewImages(ValueError):
+    """Too few images of a class could be read to train; ``errors`` says why each failed."""
+
+    def __init__(self, errors: list[ImageError]) -> None:
+        super().__init__("training the CNN needs at least two readable images of each "
+                         "class (real and fake)")
+        self.errors = errors
 
 
 class CnnModel:
@@ -341,6 +350,11 @@ def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
         ``n_rows`` (images trained on), ``n_validation``, ``epochs_run``,
         ``best_epoch``, ``seconds`` and ``history`` (per epoch: ``epoch``,
         ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``lr``).
+
+    Raises
+    ------
+    TooFewImages
+        When fewer than two images of a class could be read.
     """
     torch = import_torch()
     check_input_size(input_size)
@@ -353,8 +367,7 @@ def train(items: list[Item], y: np.ndarray, *, input_size: int, epochs: int,
         bar.close()
         pixels, y = pixels[ok], np.asarray(y)[ok]
         if np.bincount(y, minlength=2).min() < 2:
-            raise ValueError("training the CNN needs at least two readable images of each "
-                             "class (real and fake)")
+            raise TooFewImages(errors)
         fit_idx, val_idx = train_test_split(
             np.arange(len(y)), test_size=max(VALIDATION_FRACTION, 2 / len(y)),
             stratify=y, random_state=seed)

@@ -124,16 +124,23 @@ class CnnDetector(ImageClassifier):
         ------
         ImportError
             When PyTorch is not installed (the message says what to install).
+        ValueError
+            When fewer than two images of a class could be read (``errors_``
+            lists why each failed).
         """
         from . import _cnn
 
         kinds = parse_augment(self.augment)
         images, y = labelled_images(X, y, name="X")
         items = image_items(images)
-        model, ok, errors, record = _cnn.train(
-            items, y, input_size=self.input_size, epochs=self.epochs,
-            batch_size=self.batch_size, patience=self.patience, augment=kinds,
-            jobs=self.jobs, seed=seed_of(self.random_state), progress=progress)
+        try:
+            model, ok, errors, record = _cnn.train(
+                items, y, input_size=self.input_size, epochs=self.epochs,
+                batch_size=self.batch_size, patience=self.patience, augment=kinds,
+                jobs=self.jobs, seed=seed_of(self.random_state), progress=progress)
+        except _cnn.TooFewImages as exc:
+            self.errors_ = exc.errors  # the reasons, also when training cannot start
+            raise
         warn_errors(errors, len(items), "were left out of training")
         self.model_ = model
         self.classes_ = np.array([0, 1])
