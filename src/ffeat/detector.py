@@ -22,7 +22,7 @@ from .dataset import describe_data
 from .evaluation import labelled_images
 from .extraction import DEFAULT_FEATURES
 from .faces import FACE_POLICIES
-from .features import column_names, resolve_features
+from .features import column_names, n_columns, resolve_features
 
 __all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "ImageClassifier",
            "check_fitted", "image_items", "warn_errors", "seed_of", "training_record"]
@@ -449,7 +449,7 @@ class Detector(ImageClassifier):
     def _estimator(self):
         """The unfitted scikit-learn estimator this detector trains on its feature rows
         (also what the accuracy benchmarks cross-validate)."""
-        blocks = tuple(len(f.feature_names()) for f in resolve_features(self.features))
+        blocks = tuple(n_columns(f) for f in resolve_features(self.features))
         return make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
                               learning_rate=self.learning_rate, random_state=self.random_state,
                               blocks=blocks)

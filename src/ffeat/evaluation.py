@@ -11,6 +11,7 @@ from sklearn import metrics as skm
 from ._checks import check_images, check_probability
 from ._models import sigmoid
 from ._reading import ImageError
+from ._scoring import NO_SCORE
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
 
@@ -211,7 +212,7 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     ok = ~np.isnan(scores)
     names = [single_item(obj, i).name for i, obj in enumerate(images)]
     failed = {e.source for e in errors}
-    errors = errors + [ImageError(names[i], "no score: its features or the model gave NaN")
+    errors = errors + [ImageError(names[i], NO_SCORE)
                        for i in np.flatnonzero(~ok) if names[i] not in failed]
     sources = [name for name, good in zip(names, ok) if good]
     return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]), float(threshold),
