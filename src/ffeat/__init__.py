@@ -15,7 +15,8 @@ Detector, FeatureExtractor
 CnnDetector
     The CNN over pixels as its own scikit-learn estimator (``pip install "ffeat[cnn]"``).
 load_detector
-    A saved model of either kind, as its file says.
+    A saved model of either kind, as its file says; without a path, the detector
+    shipped with ffeat (also ``Detector.default()``).
 StackedLogistic
     The stacked per-family logistic regression as a scikit-learn classifier
     over a feature matrix.

@@ -310,14 +310,15 @@ def load(cls, source):
                              "train") from None
 
 
-def load_detector(source):
+def load_detector(source=None):
     """Read a model file of either kind: a :class:`~ffeat.Detector` (feature classifiers)
     or a :class:`~ffeat.CnnDetector`, as its metadata says.
 
     Parameters
     ----------
-    source : path or binary file object
-        A file written by ``save`` or ``ffeat train``.
+    source : path or binary file object, optional
+        A file written by ``save`` or ``ffeat train``; None: the detector shipped
+        with ffeat (as :meth:`ffeat.Detector.default`).
 
     Returns
     -------
@@ -328,6 +329,10 @@ def load_detector(source):
     ffeat.ModelFileError
         As for :meth:`ffeat.Detector.load`.
     """
+    if source is None:
+        from ._shipped import model_path
+
+        source = model_path()
     return load(None, source)
 
 

@@ -396,6 +396,25 @@ class Detector(ImageClassifier):
         self.augment = augment
         self.random_state = random_state
 
+    @classmethod
+    def default(cls) -> Detector:
+        """The detector shipped with ffeat (``ffeat/models/default.model``), checked as
+        every model file is; ``ffeat model`` prints its card.
+
+        Returns
+        -------
+        Detector
+            Fitted, ready to score.
+
+        Raises
+        ------
+        ffeat.ModelFileError
+            When the shipped file is missing or damaged (reinstall ffeat).
+        """
+        from ._shipped import model_path
+
+        return cls.load(model_path())
+
     # -- training ---------------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=True)

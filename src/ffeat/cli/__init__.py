@@ -14,6 +14,7 @@ _COMMANDS = {
     "train": "train a detector on labelled images and save it",
     "predict": "probability of fake for image files and folders",
     "evaluate": "metrics of a model on a labelled dataset",
+    "model": "the model card of the shipped detector, or what a model file says",
     "extract": "compute features of images into a .npz file or a folder of shards",
     "compare": "train the feature detectors and the CNN on one split and compare accuracy, "
                "speed and size",

@@ -25,6 +25,11 @@ def fail(message: str, status: int = 1) -> int:
     return status
 
 
+def warn(message: str) -> None:
+    """Print ``ffeat: warning: message`` on stderr (also under ``--quiet``)."""
+    print(f"ffeat: warning: {_lines(message)}", file=sys.stderr)
+
+
 def say(args: argparse.Namespace, message: str) -> None:
     """A status line on stderr, unless ``--quiet``."""
     if not args.quiet:
@@ -123,6 +128,20 @@ def cnn_params(args: argparse.Namespace) -> dict:
     """The CnnDetector parameters ``add_cnn_options`` set."""
     return {"epochs": args.epochs, "batch_size": args.batch_size,
             "input_size": args.input_size, "patience": args.patience}
+
+
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model FILE``: the model to use; without it, the detector shipped with ffeat."""
+    parser.add_argument("--model", metavar="FILE", default=None,
+                        help="a model written by ffeat train (default: the detector "
+                             "shipped with ffeat; ffeat model prints its card)")
+
+
+def model_file(args: argparse.Namespace) -> str:
+    """The model file a command uses: ``--model``, or the shipped detector's."""
+    from .._shipped import model_path
+
+    return args.model if args.model is not None else str(model_path())
 
 
 def add_threshold_option(parser: argparse.ArgumentParser, what: str) -> None:

@@ -12,9 +12,9 @@ from .._persist import ModelFileError, load_detector
 from ..dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
-from ._common import (add_classes_option, add_faces_option, add_run_options,
-                      add_threshold_option, fail, parse_classes, progress, report_skipped, say,
-                      threshold_problem)
+from ._common import (add_classes_option, add_faces_option, add_model_option, add_run_options,
+                      add_threshold_option, fail, model_file, parse_classes, progress,
+                      report_skipped, say, threshold_problem, warn)
 from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
@@ -50,6 +50,15 @@ def _inputs(args: argparse.Namespace, classes) -> Iterator[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.legacy_model is not None:  # ffeat evaluate MODEL DATA, the form before --model
+        if args.model is not None:
+            return fail(f"two models named ({args.legacy_model} and --model {args.model}); "
+                        "name the model with --model only: ffeat evaluate DATA --model FILE",
+                        2)
+        warn(f"'ffeat evaluate MODEL DATA' is deprecated: name the model with --model "
+             f"{args.legacy_model} (without --model, the detector shipped with ffeat is used)")
+        args.model = args.legacy_model
+    args.model = model_file(args)
     try:
         perturbations = parse_perturbations(args.perturb or ())
         classes = parse_classes(args.classes)
@@ -70,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
             return fail(f"--report: {problem}", 2)
     try:
         detector = load_detector(args.model)
-    except ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+    except ModelFileError as exc:  # the model named is unusable: a usage error
         return fail(str(exc), 2)
     detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend,
                              **({"faces": args.faces} if args.faces else {}))
@@ -119,11 +128,13 @@ def add_parser(sub, summary: str) -> None:
     p = sub.add_parser(
         "evaluate", help=summary,
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
-                    "or a CSV manifest) with a saved model and print accuracy, precision, "
+                    "or a CSV manifest) with the detector shipped with ffeat or --model "
+                    "FILE and print accuracy, precision, "
                     "recall, F1, ROC AUC, average precision, equal error rate, the "
                     "confusion matrix and the counts (fake is the positive class).")
-    p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
+    p.add_argument("legacy_model", nargs="?", default=None, help=argparse.SUPPRESS)
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
+    add_model_option(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
                         "average_precision, eer, confusion_matrix, n_real, n_fake, errors)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -11,9 +12,16 @@ from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
 from .._scoring import SavedDetector, score_items
 from .._sources import expand_inputs
-from ._common import (add_faces_option, add_run_options, add_scale_options,
-                      add_threshold_option, fail, progress, run_sharded, threshold_problem)
+from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
+                      add_threshold_option, fail, model_file, progress, run_sharded,
+                      threshold_problem, warn)
 from ._output import claim_output, listed_files
+
+#: First member of a model file: ``ffeat._npz`` writes members in name order (``checksum``,
+#: ``meta``, ``model/...``).
+_FIRST_MEMBERS = (b"checksum.npy", b"meta.npy")
+#: The local header of a zip archive's first member, up to its name (30 bytes).
+_ZIP_HEADER = 30
 
 
 def _write(rows: list[dict], fmt: str) -> None:
@@ -54,10 +62,47 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
                        faces=args.faces)
 
 
+def _is_model_file(path: str) -> bool:
+    """Whether ``path`` is a regular file that opens as an ffeat model file does: a zip
+    archive whose first member is the one ffeat writes first (no image format starts
+    so). Reads at most 42 bytes; the file is loaded, and checked, only as a model."""
+    if not os.path.isfile(path):  # folders, pipes and devices are inputs like any other
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_ZIP_HEADER + max(map(len, _FIRST_MEMBERS)))
+    except OSError:
+        return False
+    name_length = int.from_bytes(head[26:28], "little")
+    return head[:4] == b"PK\x03\x04" \
+        and head[_ZIP_HEADER:_ZIP_HEADER + name_length] in _FIRST_MEMBERS
+
+
+def _legacy_model(args: argparse.Namespace) -> int | None:
+    """``ffeat predict MODEL PATH...``, the form before ``--model``: a first PATH that is
+    a model file is taken as the model, with a warning, so that old scripts keep
+    scoring what they scored; a usage error (its exit status) when ``--model`` is
+    given too or no image follows."""
+    first = args.paths[0]
+    if not _is_model_file(first):
+        return None
+    if args.model is not None or len(args.paths) == 1:
+        return fail(f"{first} is an ffeat model file, not an image: name one model with "
+                    "--model FILE and the images after it (ffeat predict --model FILE "
+                    "PATH...)", 2)
+    warn(f"'ffeat predict MODEL PATH...' is deprecated: name the model with --model {first} "
+         "(without --model, the detector shipped with ffeat is used)")
+    args.model, args.paths = first, args.paths[1:]
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
+    if (status := _legacy_model(args)) is not None:
+        return status
+    args.model = model_file(args)
     try:
         detector = _persist.load(SavedDetector, args.model)  # scoring needs no scikit-learn
-    except _persist.ModelFileError as exc:  # the MODEL argument is unusable: a usage error
+    except _persist.ModelFileError as exc:  # the model named is unusable: a usage error
         return fail(str(exc), 2)
     threshold = detector.threshold if args.threshold is None else args.threshold
     if (problem := threshold_problem(threshold)) is not None:
@@ -82,14 +127,14 @@ def add_parser(sub, summary: str) -> None:
     """Register ``ffeat predict``."""
     p = sub.add_parser(
         "predict", help=summary,
-        description="Score image files and folders (searched recursively) with a saved "
-                    "model: one row per file with its path, probability of fake, label "
+        description="Score image files and folders (searched recursively) with the "
+                    "detector shipped with ffeat or --model FILE: one row per file with its path, probability of fake, label "
                     "(fake at and above the threshold), under a face policy the box x, y, "
                     "w, h of the face scored and every face's box, and, for files that "
                     "could not be read, the reason. Exit status 0 when at least one file "
                     "was scored.")
-    p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    add_model_option(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default=None,
                    help="output format on stdout (default: table)")
     p.add_argument("--output", "-o", default=None, metavar="FILE.csv",

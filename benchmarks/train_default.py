@@ -1,0 +1,180 @@
+"""Retrain the detector shipped with ffeat, bit for bit, and write its model card.
+
+The configuration sits at the top: ``PARAMS`` (the Detector's parameters) and
+``training_mix`` (the training images and their sources). The same data, seed
+and ffeat give the same bytes: paths are sorted, BLAS is held to one thread
+during the fit, the feature cache is off, and the model records a description
+of its data that does not depend on where the faces folder lies
+(``Detector.save`` writes the same bytes for the same detector).
+
+It writes ``default.model`` and ``default.card.json`` (see ``ffeat._shipped``)
+into ``src/ffeat/models`` or ``--out DIR``. ``--protocol FILE`` copies the
+figures of ``benchmarks/sources.py``'s JSON into the card (absent: the card says
+"not measured"). ``--check`` retrains into a temporary folder and compares the
+bytes with the shipped model: exit 0 when they are the same, 1 when they differ
+(the message says how), 2 when the faces are absent. Progress goes to stderr.
+
+The faces are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
+repository). About two minutes on two cores.
+
+Usage: ``python benchmarks/train_default.py [--out DIR] [--protocol FILE] [--check]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from . import _data
+except ImportError:  # run as a script: this folder is on sys.path
+    import _data
+
+import ffeat  # noqa: E402
+from ffeat._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  # noqa: E402
+                            file_sha256, model_path, read_card, seal_card, summary)
+
+# -- the shipped detector's configuration: the one place to change it ----------------------
+
+#: Parameters of the shipped Detector (the rest are the Detector's defaults).
+PARAMS: dict = {"random_state": 0}
+#: Training sources: name -> folder under the faces root (``real`` or ``fake`` its class).
+SOURCES = {"ffhq": "140k/real", "stylegan1": "140k/fake"}
+
+
+def training_mix(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
+    """The training images (sorted by path within each source), their labels (1 = fake)
+    and their source names. (The multi-source protocol's ``_corpus.training_mix``
+    returns the same three.)"""
+    paths, labels, sources = [], [], []
+    for name, folder in SOURCES.items():
+        found = sorted((root / folder).glob("*.jpg"))
+        paths += found
+        labels += [int(Path(folder).name == "fake")] * len(found)
+        sources += [name] * len(found)
+    return paths, np.array(labels, dtype=np.int8), sources
+
+
+#: What the shipped detector is known not to see (the card's "known blind spots").
+BLIND_SPOTS = [
+    "generators not in the training sources (diffusion models, face swaps, edits): "
+    "their fakes may be called real",
+    "heavy recompression, resizing or blur (messaging apps, screenshots) shifts the scores",
+    "faces smaller than about 128 px across, or far from the aligned 256 px training "
+    "framing (use --faces crop on photographs)",
+    "images that are not faces: the score means nothing there",
+]
+TERMS = ("Non-commercial use only. The weights were trained on FFHQ (CC BY-NC-SA 4.0) and "
+         "on sets released for non-commercial research, and inherit their terms: they are "
+         "released for non-commercial use only. The ffeat code itself is BSD-3-Clause.")
+
+# -------------------------------------------------------------------------------------------
+
+#: Where the shipped model lies in the source tree.
+PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "src" / "ffeat" / "models"
+#: The metrics of a source the card takes from the protocol's JSON.
+_METRICS = ("n", "recall", "fpr", "auc", "loso_recall")
+
+
+def _log(message: str) -> None:
+    print(f"train_default.py: {message}", file=sys.stderr, flush=True)
+
+
+def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
+    """The shipped detector trained on ``training_mix(root)``, and its sources' counts
+    of images read."""
+    paths, labels, sources = training_mix(root)
+    _log(f"training on {len(paths)} images of {', '.join(SOURCES)} from {root}")
+    with _data.one_blas_thread():
+        detector = ffeat.Detector(cache=False, **PARAMS).fit(paths, labels, progress=None)
+    detector.training_["data"] = "faces: " + ", ".join(f"{n} ({f})" for n, f in SOURCES.items())
+    unread = {str(e.source) for e in detector.errors_}
+    counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
+    for path, source in zip(paths, sources):
+        counts[source] += str(path) not in unread
+    return detector, [{"name": n, "label": Path(f).name, "count": counts[n]}
+                      for n, f in SOURCES.items()]
+
+
+def protocol_sections(result: dict) -> dict:
+    """The card's ``protocol`` (and ``calibration``, ``band``) sections from the JSON
+    ``benchmarks/sources.py`` writes: ``per_source`` maps each source to its figures
+    (``label``, and any of ``n``, ``recall``, ``fpr``, ``auc``, ``loso_recall``),
+    ``summary`` holds named figures; ``calibration`` and ``band`` are copied."""
+    rows = [{"source": name, "label": figures["label"],
+             **{k: figures[k] for k in _METRICS if figures.get(k) is not None}}
+            for name, figures in result.get("per_source", {}).items()]
+    out: dict = {"protocol": {"per_source": rows, **({"summary": result["summary"]}
+                                                     if "summary" in result else {})}}
+    out.update({k: result[k] for k in ("calibration", "band") if k in result})
+    return out
+
+
+def card(detector: ffeat.Detector, sources: list[dict], model_file: Path,
+         protocol: dict | None) -> dict:
+    """The model card of ``detector`` saved as ``model_file``, checked."""
+    content = seal_card({"format": CARD_FORMAT, "format_version": 1,
+                         "model_sha256": file_sha256(model_file),
+                         "detector": summary(detector), "sources": sources,
+                         **(protocol_sections(protocol) if protocol else {}),
+                         "blind_spots": BLIND_SPOTS, "terms": TERMS})
+    check_card(content, detector, content["model_sha256"])
+    return content
+
+
+def write(out: Path, root: Path, protocol: dict | None) -> Path:
+    """Train and write ``out/default.model`` and its card; the model's path."""
+    detector, sources = train(root)
+    out.mkdir(parents=True, exist_ok=True)
+    model_file = out / MODEL_NAME
+    detector.save(model_file)
+    text = json.dumps(card(detector, sources, model_file, protocol), indent=1) + "\n"
+    model_file.with_suffix(CARD_SUFFIX).write_text(text, encoding="utf-8")
+    _log(f"wrote {model_file} ({model_file.stat().st_size:,} bytes) and its card")
+    return model_file
+
+
+def check(root: Path) -> int:
+    """Retrain into a temporary folder and compare with the shipped model's bytes."""
+    shipped = model_path()
+    read_card(shipped, ffeat.load_detector(shipped))  # the card describes that file
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = write(Path(tmp), root, None)
+        same = fresh.read_bytes() == shipped.read_bytes()
+        if same:
+            _log(f"the retrained model is byte for byte {shipped}")
+            return 0
+        _log(f"the retrained model differs from {shipped} (SHA-256 {file_sha256(fresh)} "
+             f"against {file_sha256(shipped)}): the configuration, the data or ffeat changed "
+             "since it was written; rerun without --check to update it")
+        return 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", metavar="DIR", type=Path, default=PACKAGE_MODELS,
+                   help="folder to write default.model and default.card.json into "
+                        "(default: src/ffeat/models)")
+    p.add_argument("--protocol", metavar="FILE", type=Path, default=None,
+                   help="JSON of benchmarks/sources.py whose figures go into the card")
+    p.add_argument("--check", action="store_true",
+                   help="retrain into a temporary folder and compare with the shipped "
+                        "model's bytes (exit 0 same, 1 different)")
+    args = p.parse_args(argv)
+    if _data.faces_missing("train_default.py", ", ".join(sorted(set(
+            Path(f).parent.as_posix() + "/" for f in SOURCES.values())))):
+        return 2
+    root = _data.faces_root()
+    if args.check:
+        return check(root)
+    protocol = json.loads(args.protocol.read_text()) if args.protocol else None
+    write(args.out, root, protocol)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
