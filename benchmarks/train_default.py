@@ -105,7 +105,7 @@ def protocol_sections(result: dict) -> dict:
     ``benchmarks/sources.py`` writes: ``per_source`` maps each source to its figures
     (``label``, and any of ``n``, ``recall``, ``fpr``, ``auc``, ``loso_recall``),
     ``summary`` holds named figures; ``calibration`` and ``band`` are copied."""
-    rows = [{"source": name, "label": figures["label"],
+    rows = [{"source": name, "label": figures.get("label"),
              **{k: figures[k] for k in _METRICS if figures.get(k) is not None}}
             for name, figures in result.get("per_source", {}).items()]
     out: dict = {"protocol": {"per_source": rows, **({"summary": result["summary"]}
@@ -169,10 +169,14 @@ def main(argv=None) -> int:
             Path(f).parent.as_posix() + "/" for f in SOURCES.values())))):
         return 2
     root = _data.faces_root()
-    if args.check:
-        return check(root)
-    protocol = json.loads(args.protocol.read_text()) if args.protocol else None
-    write(args.out, root, protocol)
+    try:
+        if args.check:
+            return check(root)
+        protocol = json.loads(args.protocol.read_text()) if args.protocol else None
+        write(args.out, root, protocol)
+    except (OSError, ValueError) as exc:  # the shipped model or card, the protocol's JSON
+        _log(f"error: {exc}")
+        return 1
     return 0
 
 

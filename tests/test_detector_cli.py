@@ -43,7 +43,7 @@ def mixed(demo_dir, tmp_path, bad_files):
 
 
 def _predict(model, *args, capsys):
-    status = main(["predict", str(model), *map(str, args), "--no-cache", "-q"])
+    status = main(["predict", *map(str, args), "--model", str(model), "--no-cache", "-q"])
     out, err = capsys.readouterr()
     return status, out, err
 
