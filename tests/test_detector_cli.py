@@ -324,7 +324,8 @@ def test_evaluate_usage_errors_exit_2(model, demo_dir, tmp_path, capsys, case):
         data = str(tmp_path / "absent")
     else:
         extra = ["--threshold", "2"]
-    assert main(["evaluate", model_arg, data, "--json", "--no-cache", "-q", *extra]) == 2
+    assert main(["evaluate", data, "--model", model_arg, "--json", "--no-cache", "-q",
+                 *extra]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("ffeat: error: ")
     expected = {"missing_model": "no such model file", "damaged_model": "truncated",

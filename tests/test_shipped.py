@@ -87,6 +87,16 @@ def test_predict_without_model_uses_the_shipped_detector(images, capsys):
     np.testing.assert_allclose(_probs(rows), expected, rtol=1e-6)
 
 
+def test_predict_with_the_shipped_detector_loads_no_scikit_learn(images):
+    """The shipped model scores as any saved model does: plain arrays, a fast start."""
+    code = (f"import sys\nfrom ffeat.cli import main\n"
+            f"assert main(['predict', {images[0]!r}, '-q']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_predict_model_option_scores_with_that_model(user_model, images, capsys):
     path, detector = user_model
     status, rows, err = _json(capsys, "predict", *images, "--model", str(path),
