@@ -129,8 +129,7 @@ def add_parser(sub, summary: str) -> None:
         "evaluate", help=summary,
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
                     "or a CSV manifest) with the detector shipped with ffeat or --model "
-                    "FILE and print accuracy, precision, "
-                    "recall, F1, ROC AUC, average precision, equal error rate, the "
+                    "FILE and print accuracy, precision, recall, F1, ROC AUC, average precision, equal error rate, the "
                     "confusion matrix and the counts (fake is the positive class).")
     p.add_argument("legacy_model", nargs="?", default=None, help=argparse.SUPPRESS)
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")

@@ -128,7 +128,8 @@ def add_parser(sub, summary: str) -> None:
     p = sub.add_parser(
         "predict", help=summary,
         description="Score image files and folders (searched recursively) with the "
-                    "detector shipped with ffeat or --model FILE: one row per file with its path, probability of fake, label "
+                    "detector shipped with ffeat or --model FILE: one row per file with "
+                    "its path, probability of fake, label "
                     "(fake at and above the threshold), under a face policy the box x, y, "
                     "w, h of the face scored and every face's box, and, for files that "
                     "could not be read, the reason. Exit status 0 when at least one file "
