@@ -216,6 +216,14 @@ def test_cuda_pipeline_on_numpy_matches_cpu_extract(tmp_path, numpy_device, monk
     _assert_same_extraction(got, want)
 
 
+def test_cuda_pipeline_frames_images_as_the_cpu_does(tmp_path, numpy_device):
+    _write_images(tmp_path)  # 64 and 48x80 px: both framed to 40 px, in one batch
+    want = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, frame=40)
+    got = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, backend="cuda", frame=40)
+    assert not np.array_equal(want.X, ffeat.extract(tmp_path, ("gray", "spectrum")).X)
+    _assert_same_extraction(got, want)
+
+
 def test_pipeline_keeps_input_order_across_chunks(tmp_path):
     paths = _write_images(tmp_path)
     items = ffeat.extraction.expand_inputs(paths + [str(tmp_path / "missing.png")] + paths)

@@ -680,7 +680,8 @@ def test_clone_and_params(fitted):
     assert det.C == 0.1 and det.threshold == 0.4
     assert set(Detector().get_params()) == {"features", "classifier", "C", "max_iter",
                                             "learning_rate", "threshold", "jobs", "cache",
-                                            "backend", "faces", "augment", "random_state"}
+                                            "backend", "faces", "frame", "augment",
+                                            "random_state"}
     with pytest.raises(ValueError):
         copy.set_params(colour="red")
 

@@ -52,7 +52,8 @@ from ._version import __version__
 #: Module (below ``ffeat``) that defines each public name, imported on first access.
 _LAZY = {
     "extract": "extraction", "Extraction": "extraction", "ImageError": "extraction",
-    "DEFAULT_FEATURES": "extraction", "load_image": "loading", "ImageReadError": "loading",
+    "DEFAULT_FEATURES": "extraction", "DEFAULT_FRAME": "extraction",
+    "load_image": "loading", "ImageReadError": "loading",
     "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
     "Lbp": "features", "make_demo_set": "demo", "write_demo_set": "demo",
     "Detector": "detector", "FeatureExtractor": "detector", "CnnDetector": "cnn_detector",

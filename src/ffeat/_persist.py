@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._framing import check_frame
 from ._models import MODELS, model_class, uses_features
 from ._npz import write_npz
 from ._version import __version__
@@ -43,11 +44,12 @@ FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
 #: Estimator parameters kept in the metadata, those of the estimator saved (a
 #: ``CnnDetector``'s ``classifier`` is its class attribute ``"cnn"``). Files written
-#: before ``augment`` or ``faces`` existed lack them and load with the defaults; files
-#: written before the CNN had its own class hold every parameter, and each class takes
-#: its own.
+#: before ``augment`` or ``faces`` existed lack them and load with the defaults, those
+#: written before ``frame`` with None (they read images at native size, whatever the
+#: default is now); files written before the CNN had its own class hold every
+#: parameter, and each class takes its own.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
-           "augment", "epochs", "batch_size", "input_size", "patience", "faces")
+           "augment", "epochs", "batch_size", "input_size", "patience", "faces", "frame")
 #: The estimator class (``module.Class`` below ``ffeat``) that loads each saved
 #: classifier: what :func:`load_detector` returns, and what ``Detector.load`` and
 #: ``CnnDetector.load`` check a file against.
@@ -339,7 +341,7 @@ def load_detector(source=None):
 def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     """The detector that checked metadata and arrays describe."""
     families = families_from(meta["features"], path)
-    params = meta["params"]
+    params = {"frame": None, **meta["params"]}  # no frame saved: native size
     saved_names = meta["feature_names"]
     if uses_features(params["classifier"]):
         # Counted before the names are built: a configuration of millions of columns
@@ -363,6 +365,10 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
         raise ModelFileError(f"{path}: the saved face policy {params['faces']!r} is not one "
                              f"of {', '.join(FACE_POLICIES)}; retrain or restore the original "
                              "file")
+    try:
+        check_frame(params["frame"], "the saved frame")
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: {exc}; retrain or restore the original file") from None
     try:
         model = kind.from_arrays(arrays, len(names))
     except KeyError as exc:

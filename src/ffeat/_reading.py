@@ -12,10 +12,11 @@ immutable value: comparable, hashable, printable, picklable to dask workers and
 written to feature files, holding no traceback or frame). Every result lists
 its records in input order, as a list.
 
-Per image the work is: :func:`read_item` (decode) then the families' ``compute``
-on the ``(H, W, 3)`` array, in ``_features_of`` (CPU) or the batched CUDA
-pipeline; a step that turns the decoded array into several arrays (crops)
-belongs right after :func:`read_item`.
+Per image the work is: :func:`read_item` (decode, and perturb an augmented or
+perturbed copy), then :func:`read_views` (the face policy's crops, each put in
+the analysis frame, ``ffeat._framing``), then the families' ``compute`` on each
+``(H, W, 3)`` view, in ``_features_of`` (CPU) or the batched CUDA pipeline.
+Every path reads through :func:`read_views`, so the frame applies to all alike.
 """
 from __future__ import annotations
 
@@ -29,19 +30,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cache import FeatureCache, resolve_cache
+from ._framing import check_frame, frame_image
 from ._gpu import resolve_backend
 from ._perturb import Perturbed
 from ._progress import Progress
 from ._sources import Item
 from ._version import __version__
 from ._workers import DaemonPool
-from .faces import NoFaceError, check_faces, face_crops
+from .faces import FRAME_SIZE, NoFaceError, check_faces, face_crops
 from .features import column_names, describe_features
 from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
                       load_image)
 
-__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "feature_error",
-           "image_row", "iter_rows", "feature_rows", "match_errors"]
+__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
+           "feature_error", "image_row", "iter_rows", "feature_rows", "match_errors"]
 
 
 class ImageError(NamedTuple):
@@ -79,6 +81,35 @@ def read_item(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
 
 
+def read_views(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
+               min_size: int = DEFAULT_MIN_SIZE, faces: str = "off",
+               frame: int | None = None) -> list[tuple[tuple | None, np.ndarray]]:
+    """What the families see of one input: its ``(box, view)`` records.
+
+    The input is decoded (:func:`read_item`), cut into the face policy's crops
+    (:func:`ffeat.faces.face_crops`, each face resized to ``frame``, or to
+    :data:`~ffeat.faces.FRAME_SIZE` when ``frame`` is None), and each crop is put
+    in the analysis frame (:func:`ffeat._framing.frame_image`). Under
+    ``faces="off"`` one record, ``(None, view)``.
+
+    Raises
+    ------
+    ffeat.ImageReadError
+        When the input cannot be read, or holds no face under ``faces="crop"``.
+    """
+    rgb = read_item(item, max_pixels, min_size)
+    try:
+        crops = face_crops(rgb, faces, size=frame or FRAME_SIZE)
+    except NoFaceError as exc:
+        raise ImageReadError(item.name, str(exc)) from exc
+    return [(box, frame_image(crop, frame)) for box, crop in crops]
+
+
+def _read_view(item: Item, max_pixels: int, min_size: int, frame: int | None) -> np.ndarray:
+    """The one view of an input read without a face policy (the CUDA pipeline's read)."""
+    return read_views(item, max_pixels, min_size, "off", frame)[0][1]
+
+
 def feature_error(name: str, exc: Exception) -> ImageReadError:
     """The exception of an image whose features could not be computed."""
     return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
@@ -93,21 +124,6 @@ class FaceRows(NamedTuple):
     rows: np.ndarray
 
 
-def _face_rows(item: Item, families, max_pixels: int, min_size: int,
-               faces: str) -> FaceRows:
-    """Read one input and compute the rows of its faces (:func:`ffeat.faces.face_crops`)."""
-    rgb = read_item(item, max_pixels, min_size)
-    try:
-        found = face_crops(rgb, faces)
-        rows = np.vstack([np.concatenate([f.compute(crop)[0] for f in families])
-                          for _, crop in found])
-    except NoFaceError as exc:
-        raise ImageReadError(item.name, str(exc)) from exc
-    except (ValueError, MemoryError) as exc:
-        raise feature_error(item.name, exc) from exc
-    return FaceRows([box for box, _ in found], rows)
-
-
 def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
     """The feature row that stands for an image: under a face policy, its most
     certain face's."""
@@ -115,33 +131,35 @@ def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
 
 
 def _features_of(item: Item, families, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None, faces: str = "off") -> np.ndarray | FaceRows:
+                 cache: FeatureCache | None, faces: str = "off",
+                 frame: int | None = None) -> np.ndarray | FaceRows:
     """Read one input and compute its feature row, or under a face policy other than
-    ``"off"`` its :class:`FaceRows` (runs in a worker thread)."""
-    if faces != "off":
-        return _face_rows(item, families, max_pixels, min_size, faces)
+    ``"off"`` the :class:`FaceRows` of its faces (runs in a worker thread)."""
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
     if key is not None and (row := cache.get(key)) is not None:
         return row
-    rgb = read_item(item, max_pixels, min_size)
+    views = read_views(item, max_pixels, min_size, faces, frame)
     try:
-        row = np.concatenate([f.compute(rgb)[0] for f in families])
+        rows = np.vstack([np.concatenate([f.compute(view)[0] for f in families])
+                          for _, view in views])
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
+    if faces != "off":
+        return FaceRows([box for box, _ in views], rows)
     if key is not None:
-        cache.put(key, row)
-    return row
+        cache.put(key, rows[0])
+    return rows[0]
 
 
 def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None, faces: str):
+                 cache: FeatureCache | None, faces: str, frame: int | None):
     """``(item, future)`` in input order from a thread pool computing one image per task
     (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
     with DaemonPool(jobs) as pool:
 
         def submit(item: Item):
             return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache,
-                                     faces)
+                                     faces, frame)
 
         # A bounded window of tasks in flight keeps memory flat for any input count.
         todo = iter(items)
@@ -158,29 +176,33 @@ def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_si
                 future.cancel()
 
 
-def _cuda_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int):
-    """``(item, future)`` in input order from the batched CUDA pipeline."""
+def _cuda_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
+                  frame: int | None):
+    """``(item, future)`` in input order from the batched CUDA pipeline (framed on the
+    CPU, in the decoding threads)."""
     from ._gpu._backend import import_cupy
     from ._gpu._pipeline import batched_results
     return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=feature_error,
-                           read=functools.partial(read_item, max_pixels=max_pixels,
-                                                  min_size=min_size))
+                           read=functools.partial(_read_view, max_pixels=max_pixels,
+                                                  min_size=min_size, frame=frame))
 
 
-def _open_cache(cache, families, max_pixels: int, min_size: int) -> FeatureCache | None:
+def _open_cache(cache, families, max_pixels: int, min_size: int,
+                frame: int | None) -> FeatureCache | None:
     root = resolve_cache(cache)
     if root is None:
         return None
     config = {"features": describe_features(families), "ffeat": __version__,
-              "max_pixels": max_pixels, "min_size": min_size}
+              "max_pixels": max_pixels, "min_size": min_size,
+              **({"frame": frame} if frame is not None else {})}  # earlier rows stay valid
     return FeatureCache(root, config, len(column_names(families)))
 
 
 def iter_rows(items: list[Item], families, *, jobs: int | None = None,
               on_error: str = "collect", progress: bool | None = False,
               max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-              cache=False, backend: str = "cpu",
-              faces: str = "off") -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
+              cache=False, backend: str = "cpu", faces: str = "off", frame: int | None = None,
+              ) -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
     """``(item, row)`` for every input in input order, ``row`` the float feature row of
     ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
     CPU only, not cached) or the :class:`ImageError` of an input that could not be read.
@@ -191,7 +213,7 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
         The inputs (see ``ffeat._sources``).
     families : sequence of families
         Resolved feature families, in column order.
-    jobs, progress, max_pixels, min_size, cache, backend, faces
+    jobs, progress, max_pixels, min_size, cache, backend, faces, frame
         As for :func:`ffeat.extract`.
     on_error : {"collect", "raise"}, optional
         ``"raise"``: raise :class:`~ffeat.ImageReadError` at the first unreadable input.
@@ -200,16 +222,19 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
     check_min_size(min_size)
     check_faces(faces)
+    check_frame(frame)
     backend = resolve_backend(backend)
     jobs = default_jobs(jobs)
     if backend == "cuda":
         if faces != "off":
             raise ValueError(f"faces={faces!r} runs on the CPU backend only; use "
                              "backend='cpu' or faces='off'")
-        results = _cuda_results(items, families, jobs, max_pixels, min_size)
+        results = _cuda_results(items, families, jobs, max_pixels, min_size, frame)
     else:
-        cache = _open_cache(cache, families, max_pixels, min_size) if faces == "off" else None
-        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces)
+        cache = _open_cache(cache, families, max_pixels, min_size, frame) \
+            if faces == "off" else None
+        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces,
+                               frame)
     bar = Progress(len(items), "ffeat extract", enabled=progress)
     try:
         for item, future in results:
@@ -229,8 +254,8 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
 
 
 def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=False,
-                 backend: str = "cpu", progress: bool | None = False,
-                 faces: str = "off") -> tuple[np.ndarray, list[ImageError]]:
+                 backend: str = "cpu", progress: bool | None = False, faces: str = "off",
+                 frame: int | None = None) -> tuple[np.ndarray, list[ImageError]]:
     """The float64 feature matrix of ``items`` (one row per input) and the error records;
     under a face policy an image's row is its most certain face's (:func:`image_row`).
 
@@ -242,7 +267,8 @@ def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=
     errors = []
     for position, (item, row) in enumerate(iter_rows(items, families, jobs=jobs,
                                                      progress=progress, cache=cache,
-                                                     backend=backend, faces=faces)):
+                                                     backend=backend, faces=faces,
+                                                     frame=frame)):
         if isinstance(row, ImageError):
             errors.append(row)
             continue

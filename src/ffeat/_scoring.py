@@ -27,7 +27,7 @@ def _score_faces(model, families, items: list[Item], detector, progress: bool | 
     errors = []
     for position, (_, found) in enumerate(iter_rows(
             items, families, jobs=detector.jobs, progress=progress, cache=False,
-            backend=detector.backend, faces=detector.faces)):
+            backend=detector.backend, faces=detector.faces, frame=detector.frame)):
         if isinstance(found, ImageError):
             errors.append(found)
             continue
@@ -46,8 +46,8 @@ def score_items(detector, items: list[Item], *,
     Parameters
     ----------
     detector : Detector or SavedDetector
-        Fitted; its ``features``, ``jobs``, ``cache``, ``backend``, ``faces`` and
-        ``batch_size`` say how the items are read.
+        Fitted; its ``features``, ``jobs``, ``cache``, ``backend``, ``faces``,
+        ``frame`` and ``batch_size`` say how the items are read.
     items : list of Item
     progress : bool or None, optional
 
@@ -73,7 +73,7 @@ def score_items(detector, items: list[Item], *,
     else:
         F, errors = feature_rows(items, resolve_features(detector.features), jobs=detector.jobs,
                                  cache=detector.cache, backend=detector.backend,
-                                 progress=progress)
+                                 progress=progress, frame=detector.frame)
         read = ~np.isnan(F).any(axis=1)
         scores = np.full(len(F), np.nan)
         if read.any():
@@ -101,6 +101,8 @@ class SavedDetector:
         CNN: images per scoring batch.
     jobs, cache, backend, faces
         As for :class:`ffeat.Detector`.
+    frame : int or None
+        The saved analysis frame (files written before it existed: None).
     **saved
         The other saved parameters (classifier, C, ...), unused for scoring.
     """
@@ -110,7 +112,7 @@ class SavedDetector:
 
     def __init__(self, features, *, threshold: float = 0.5, batch_size: int = 32,
                  jobs: int | None = None, cache=True, backend: str = "cpu",
-                 faces: str = "off", **saved) -> None:
+                 faces: str = "off", frame: int | None = None, **saved) -> None:
         self.features = features
         self.threshold = threshold
         self.batch_size = batch_size
@@ -118,6 +120,7 @@ class SavedDetector:
         self.cache = cache
         self.backend = backend
         self.faces = faces
+        self.frame = frame
         self.saved = saved
 
     def set_params(self, **params) -> SavedDetector:

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
 from ._checks import check_images
+from ._framing import MAX_FRAME, MIN_FRAME
 from ._gpu import BACKENDS
 from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid
 from ._perturb import Perturbed, augment_perturbation, parse_augment
@@ -20,7 +21,7 @@ from ._scoring import score_items
 from ._sources import Item, single_item
 from .dataset import describe_data
 from .evaluation import labelled_images
-from .extraction import DEFAULT_FEATURES
+from .extraction import DEFAULT_FEATURES, DEFAULT_FRAME
 from .faces import FACE_POLICIES
 from .features import column_names, n_columns, resolve_features
 
@@ -35,6 +36,7 @@ _READING_CONSTRAINTS = {
     "cache": ["boolean", str, os.PathLike],
     "backend": [StrOptions(set(BACKENDS))],
     "faces": [StrOptions(set(FACE_POLICIES))],
+    "frame": [Interval(Integral, MIN_FRAME, MAX_FRAME, closed="both"), None],
 }
 
 
@@ -81,6 +83,8 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         Where features are computed, as for :func:`ffeat.extract`.
     faces : {"off", "crop", "auto"}, optional
         Face policy (see :class:`Detector`); a row is the most certain face's.
+    frame : int or None, optional
+        Analysis frame, as for :func:`ffeat.extract`.
 
     Nothing is learnt, so ``transform`` works without ``fit``. Parameters are
     checked by ``fit`` and ``transform`` (scikit-learn's
@@ -90,12 +94,14 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = dict(_READING_CONSTRAINTS)
 
     def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
-                 cache=False, backend: str = "cpu", faces: str = "off") -> None:
+                 cache=False, backend: str = "cpu", faces: str = "off",
+                 frame: int | None = DEFAULT_FRAME) -> None:
         self.features = features
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
         self.faces = faces
+        self.frame = frame
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -124,7 +130,8 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         F, errors = feature_rows(image_items(X), resolve_features(self.features), jobs=self.jobs,
-                                 cache=self.cache, backend=self.backend, faces=self.faces)
+                                 cache=self.cache, backend=self.backend, faces=self.faces,
+                                 frame=self.frame)
         warn_errors(errors, len(F), "have NaN rows")
         return F
 
@@ -319,6 +326,14 @@ class Detector(ImageClassifier):
         when no face is found. Training uses each image's most certain face;
         scoring scores every face, and an image's score is its most fake face's.
         Saved with the model. CPU backend only (the CNN reads whole images).
+    frame : int or None
+        Canonical analysis frame (:func:`ffeat.extract`): every image, or face
+        crop, is read as its centre square resized to ``frame x frame`` px, so
+        that source size cannot separate the classes; ``None``: native size,
+        uncropped. Augmented copies are made before framing (a ``resize`` copy is
+        framed back to ``frame``, as a low-resolution source would be). Saved
+        with the model and used when it scores (files saved before it existed
+        load with None).
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -381,7 +396,8 @@ class Detector(ImageClassifier):
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 backend: str = "cpu", faces: str = "off", augment=None,
+                 backend: str = "cpu", faces: str = "off",
+                 frame: int | None = DEFAULT_FRAME, augment=None,
                  random_state: int | None = 0) -> None:
         self.features = features
         self.classifier = classifier
@@ -393,6 +409,7 @@ class Detector(ImageClassifier):
         self.cache = cache
         self.backend = backend
         self.faces = faces
+        self.frame = frame
         self.augment = augment
         self.random_state = random_state
 
@@ -448,7 +465,8 @@ class Detector(ImageClassifier):
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
         F, errors = feature_rows(items, families, jobs=self.jobs, cache=self.cache,
-                                 backend=self.backend, progress=progress, faces=self.faces)
+                                 backend=self.backend, progress=progress, faces=self.faces,
+                                 frame=self.frame)
         ok = ~np.isnan(F).any(axis=1)  # exactly the rows with an error record
         n_bad = int((~ok[:n]).sum())
         errors, n_aug_errors = errors[:n_bad], len(errors) - n_bad
@@ -491,7 +509,7 @@ class Detector(ImageClassifier):
 
         classifier = self.estimator_
         features = FeatureExtractor(self.features, jobs=self.jobs, cache=self.cache,
-                                    backend=self.backend, faces=self.faces)
+                                    backend=self.backend, faces=self.faces, frame=self.frame)
         return Pipeline([("features", features.fit()), ("classifier", classifier)])
 
 

@@ -7,15 +7,20 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int
+from ._framing import check_frame
 from ._reading import ImageError, image_row, iter_rows
 from ._sources import Item, expand_inputs
 from .features import column_names, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
-__all__ = ["ImageError", "Extraction", "extract", "extract_items", "DEFAULT_FEATURES"]
+__all__ = ["ImageError", "Extraction", "extract", "extract_items", "DEFAULT_FEATURES",
+           "DEFAULT_FRAME"]
 
 #: Families computed when none are named.
 DEFAULT_FEATURES = ("gray", "spectrum", "residual", "hog", "lbp")
+#: Analysis frame when none is given (``Detector``, ``extract``, the command line): the
+#: side in pixels every image is brought to before the features, None for native size.
+DEFAULT_FRAME = None
 
 
 class Extraction(NamedTuple):
@@ -46,7 +51,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
             on_error: str = "collect", progress: bool | None = False,
             max_pixels: int = DEFAULT_MAX_PIXELS,
             min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu",
-            faces: str = "off") -> Extraction:
+            faces: str = "off", frame: int | None = DEFAULT_FRAME) -> Extraction:
     """Compute forensic features for a collection of images.
 
     Parameters
@@ -86,6 +91,13 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         an image's row is that of its most certain face, in the framing of the
         aligned training faces; ``"crop"`` records an image without a face as an
         error, "no face found". CPU backend only; not cached.
+    frame : int or None, optional
+        Canonical analysis frame: after decoding (and after the face policy's
+        crop), the centre square of side ``min(H, W)`` is resized to
+        ``frame x frame`` px (Pillow, bicubic; an image already of that size is
+        not resampled), so images of every source size are read at one scale.
+        An integer from 32 to 4096; ``None`` reads every image at its native
+        size, uncropped.
 
     Returns
     -------
@@ -103,11 +115,13 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     """
     check_int(jobs, "jobs", none=True)
     check_int(max_pixels, "max_pixels", minimum=1)
+    check_frame(frame)
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise TypeError(f"cache must be True, False or a folder path, got {cache!r}")
     return extract_items(expand_inputs(images), resolve_features(features), jobs=jobs,
                          on_error=on_error, progress=progress, max_pixels=max_pixels,
-                         min_size=min_size, cache=cache, backend=backend, faces=faces)
+                         min_size=min_size, cache=cache, backend=backend, faces=faces,
+                         frame=frame)
 
 
 def extract_items(items: list[Item], families, **options) -> Extraction:

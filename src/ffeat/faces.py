@@ -18,7 +18,8 @@ photo is not: this module finds the faces and cuts each one out in that framing.
 * **Canonical frame**: a square of :data:`FRAME_MARGIN` times the box width,
   centred :data:`FRAME_OFFSET` box widths below the box centre (negative: above),
   cut from the full-resolution pixels (parts outside the image repeat its edge
-  pixels) and resized to :data:`FRAME_SIZE`. Both constants were measured on
+  pixels) and resized to the analysis frame (``frame``, see ``ffeat._framing``),
+  :data:`FRAME_SIZE` when there is none. Both constants were measured on
   ``140k`` (``benchmarks/faces.py``): there the frame of an image is the image
   itself, up to a few pixels. An image that is already framed so (the frame
   overlaps it by an intersection over union of at least :data:`FRAMED`) is used
@@ -45,7 +46,8 @@ FACE_POLICIES = ("off", "crop", "auto")
 FRAME_MARGIN = 1.41
 #: Centre of the frame below the box centre, in box widths (``140k`` median).
 FRAME_OFFSET = -0.08
-#: Side of the canonical frame in pixels: the ``140k`` training size.
+#: Side of a face's canonical frame in pixels when no analysis frame is set: the
+#: ``140k`` training size.
 FRAME_SIZE = 256
 #: A face whose frame overlaps the whole image this much (intersection over union)
 #: is already framed: the image is used as it is, not resampled.
@@ -220,7 +222,8 @@ def check_faces(policy) -> None:
                          f"got {policy!r}")
 
 
-def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarray]]:
+def face_crops(rgb: np.ndarray, policy: str,
+               size: int = FRAME_SIZE) -> list[tuple[Box | None, np.ndarray]]:
     """The images the features see for one decoded image, under a face policy.
 
     Parameters
@@ -232,6 +235,8 @@ def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarra
         found (the image itself, not resampled, where that frame overlaps it by
         at least :data:`FRAMED`); ``"auto"``: as ``"crop"``, or the whole image
         when no face is found.
+    size : int, default FRAME_SIZE
+        Side of each face's crop in pixels (the analysis frame).
 
     Returns
     -------
@@ -255,5 +260,5 @@ def face_crops(rgb: np.ndarray, policy: str) -> list[tuple[Box | None, np.ndarra
             raise NoFaceError("no face found; use faces='auto' to score the whole image "
                               "instead, or faces='off'")
         return [(None, rgb)]
-    return [(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED else frame(rgb, box))
+    return [(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED else frame(rgb, box, size))
             for box in boxes]

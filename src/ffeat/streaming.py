@@ -38,7 +38,8 @@ from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
-from .extraction import DEFAULT_FEATURES, Extraction, extract_items
+from ._framing import check_frame
+from .extraction import DEFAULT_FEATURES, DEFAULT_FRAME, Extraction, extract_items
 from .faces import check_faces
 from .features import column_names, describe_features, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
@@ -61,10 +62,11 @@ class _FeatureJob:
     """Feature rows of a shard, as an :class:`~ffeat.Extraction`."""
 
     def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend,
-                 faces: str) -> None:
+                 faces: str, frame: int | None) -> None:
         self.families = families
         self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
-                        "min_size": min_size, "backend": backend, "faces": faces}
+                        "min_size": min_size, "backend": backend, "faces": faces,
+                        "frame": frame}
 
     def __call__(self, items: list[Item]) -> Extraction:
         return extract_items(items, self.families, **self.options)
@@ -206,7 +208,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False,
                max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-               cache=False, backend: str = "cpu", faces: str = "off") -> RunSummary:
+               cache=False, backend: str = "cpu", faces: str = "off",
+               frame: int | None = DEFAULT_FRAME) -> RunSummary:
     """Compute features of any number of images into a folder of shards.
 
     Writes ``output/shard-00000.npz``, ... (each a features file as written by
@@ -232,7 +235,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         ``pip install "ffeat[dask]"``.
     workers : int, optional
         Worker processes of ``scheduler="local"``.
-    jobs, progress, max_pixels, min_size, cache, backend, faces
+    jobs, progress, max_pixels, min_size, cache, backend, faces, frame
         As for :func:`ffeat.extract` (on dask, each task runs on one thread).
 
     Returns
@@ -253,11 +256,13 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     _check_shard_size(shard_size)
     check_min_size(min_size)
     check_faces(faces)
+    check_frame(frame)
     families = resolve_features(features)
     folder = Path(output)
     config = {"features": describe_features(families), "ffeat": __version__,
               "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size,
-              **({"faces": faces} if faces != "off" else {})}  # earlier runs resume
+              **({"faces": faces} if faces != "off" else {}),  # earlier runs resume
+              **({"frame": frame} if frame is not None else {})}
     if folder.exists() and not folder.is_dir():
         raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
     if folder.is_dir() and not (folder / MANIFEST).exists() \
@@ -266,7 +271,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                           "empty folder for the shards")
     folder.mkdir(exist_ok=True)
     job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
-                      max_pixels=max_pixels, min_size=min_size, backend=backend, faces=faces)
+                      max_pixels=max_pixels, min_size=min_size, backend=backend, faces=faces,
+                      frame=frame)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
         return run_shards(iter_inputs(images), shard_size=shard_size,

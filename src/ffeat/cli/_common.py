@@ -5,7 +5,9 @@ import argparse
 import sys
 import warnings
 
+from .._framing import check_frame
 from .._gpu import BACKENDS
+from ..extraction import DEFAULT_FRAME
 from ..faces import FACE_POLICIES
 from .._lock import OutputLockedError
 from .._text import printable
@@ -71,6 +73,32 @@ def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
                              "each in the framing of the aligned training faces, the most "
                              "fake one counts (no face: an error row); auto: as crop, the "
                              f"whole image when no face is found (default: {default})")
+
+
+def _frame(text: str) -> int | None:
+    """``type=`` of ``--frame``: a side in pixels, or ``none`` (argparse exits 2)."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"give a side in pixels or none, got {text!r}") \
+            from None
+    try:
+        check_frame(value, "the frame")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
+
+
+def add_frame_option(parser: argparse.ArgumentParser) -> None:
+    """``--frame N|none``: the canonical analysis frame of the feature families."""
+    parser.add_argument("--frame", type=_frame, default=DEFAULT_FRAME, metavar="N|none",
+                        help="read each image (or face crop) as its centre square resized "
+                             "to N x N px, so that source size cannot separate the "
+                             "classes; none: native size, uncropped (feature classifiers; "
+                             "the CNN resizes whole images to --input-size) (default: "
+                             f"{DEFAULT_FRAME or 'none'})")
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:

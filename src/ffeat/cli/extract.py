@@ -12,15 +12,17 @@ from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
 from ..streaming import extract_to
-from ._common import (add_faces_option, add_features_option, add_run_options,
-                      add_scale_options, fail, progress, report_skipped, run_sharded, say)
+from ._common import (add_faces_option, add_features_option, add_frame_option,
+                      add_run_options, add_scale_options, fail, progress, report_skipped, run_sharded, say)
 from ._output import claim_output, listed_files
 
 
-def _with_demo(result: Extraction, families, jobs: int | None, backend: str) -> Extraction:
+def _with_demo(result: Extraction, families, jobs: int | None, backend: str,
+               frame: int | None) -> Extraction:
     """Append the embedded demo set's rows, named and labelled like files on disk."""
     images, labels = make_demo_set()
-    demo = extract(images, families, jobs=jobs, on_error="raise", backend=backend)
+    demo = extract(images, families, jobs=jobs, on_error="raise", backend=backend,
+                   frame=frame)
     names = [f"demo/{'fake' if y else 'real'}/{i:04d}.png" for i, y in enumerate(labels)]
     return result._replace(X=np.vstack([result.X, demo.X]), sources=result.sources + names,
                            labels=np.concatenate([result.labels, labels]).astype(np.int8))
@@ -47,12 +49,14 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(str(exc), 2)
     if sharded:
-        return run_sharded(args, extract_to, args.data, out, families, faces=args.faces)
+        return run_sharded(args, extract_to, args.data, out, families, faces=args.faces,
+                           frame=args.frame)
 
     result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
-                     cache=args.cache, backend=args.backend, faces=args.faces)
+                     cache=args.cache, backend=args.backend, faces=args.faces,
+                     frame=args.frame)
     if args.demo:
-        result = _with_demo(result, families, args.jobs, args.backend)
+        result = _with_demo(result, families, args.jobs, args.backend, args.frame)
 
     report_skipped(result.errors)
     if not result.sources:
@@ -91,6 +95,7 @@ def add_parser(sub, summary: str) -> None:
                     help="also read the embedded demo set (120 labelled images made "
                          "from scikit-image's photographs)")
     add_faces_option(ex, saved=False)
+    add_frame_option(ex)
     add_scale_options(ex)
     add_run_options(ex)
     ex.set_defaults(func=_run)

@@ -13,7 +13,7 @@ from ..detector import ImageClassifier, make_detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ._common import (add_classes_option, add_cnn_options, add_faces_option,
-                      add_features_option, add_run_options, cnn_params, fail, parse_classes,
+                      add_features_option, add_frame_option, add_run_options, cnn_params, fail, parse_classes,
                       progress, quiet_warnings, report_skipped, say)
 from ._output import claim_output
 
@@ -53,6 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         return fail(problem, 2)
     n_real, n_fake = dataset.counts()
     inputs = (f"features {', '.join(f.name for f in families)}"
+              + (f" in a {args.frame} px frame" if args.frame else "")
               if uses_features(args.classifier) else f"pixels resized to {args.input_size} px")
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
               f"{n_fake} fake) with {inputs}"
@@ -60,6 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         detector = make_detector(args.classifier, features=families, jobs=args.jobs,
                                  cache=args.cache, backend=args.backend, faces=args.faces,
+                                 frame=args.frame,
                                  augment=list(augment) or None, **cnn_params(args))
     except ValueError as exc:  # --faces with the CNN
         return fail(str(exc), 2)
@@ -109,6 +111,7 @@ def add_parser(sub, summary: str) -> None:
                         "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
                         "image on the fly, each kind with probability 0.1 per epoch)")
     add_faces_option(p, saved=False)
+    add_frame_option(p)
     add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p)

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from .._models import sigmoid, uses_features
+from .._framing import frame_image
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
 from .._reading import default_jobs, feature_rows, read_item
@@ -230,7 +231,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     status(f"report: features of {len(items)} images", progress)
     F_all, errors = feature_rows(items, families, jobs=detector.jobs, cache=detector.cache,
                                  backend=detector.backend, progress=progress,
-                                 faces=detector.faces)
+                                 faces=detector.faces, frame=detector.frame)
     ok = ~np.isnan(F_all).any(axis=1)
     if not ok.any():
         raise NoReadableImages(errors)
@@ -293,11 +294,12 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                      "label": int(y[i]), "correct": bool(correct[i])}
             thumbs[gallery].append(entry)
             if j < n_maps:
-                pmap = _explain.patch_map(rgb, families, detector.model_)
-                emap = _explain.residual_energy_map(rgb)
+                view = frame_image(rgb, detector.frame)  # at the scale the model reads
+                pmap = _explain.patch_map(view, families, detector.model_)
+                emap = _explain.residual_energy_map(view)
                 title = f"{os.path.basename(kept[i].name)}  P(fake)={entry['proba']:.3f}"
-                src = plot(f"maps/{gallery}-{j:02d}.png", _plots.image_maps, rgb, pmap, emap,
-                           title, t_logit)
+                src = plot(f"maps/{gallery}-{j:02d}.png", _plots.image_maps, view, pmap,
+                           emap, title, t_logit)
                 map_rows.append({**entry, "map": src, "gallery": gallery})
 
     # -- embedding ---------------------------------------------------------------------
