@@ -15,7 +15,7 @@ bytes with the shipped model: exit 0 when they are the same, 1 when they differ
 (the message says how), 2 when the faces are absent. Progress goes to stderr.
 
 The faces are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
-repository). About two minutes on two cores.
+repository). Two to four minutes on two cores.
 
 Usage: ``python benchmarks/train_default.py [--out DIR] [--protocol FILE] [--check]``
 """
