@@ -91,6 +91,16 @@ def test_face_crops_are_cut_at_the_frame_size():
     assert [v.shape for _, v in views] == [(96, 96, 3)]
 
 
+@pytest.mark.parametrize("step, faces", [("face_crops", "crop"), ("frame_image", "off")])
+def test_a_crop_or_frame_that_fails_is_an_error_record(step, faces, monkeypatch):
+    def fail(*args, **kwargs):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(ffeat._reading, step, fail)
+    result = ffeat.extract([_smooth(64, 64)], FEATURES, faces=faces, frame=32)
+    assert [e.reason for e in result.errors] == ["features failed: no room"]
+
+
 def test_the_cache_keeps_the_rows_of_each_frame_apart(tmp_path):
     path = tmp_path / "img.png"
     Image.fromarray(_smooth(100, 80)).save(path)
