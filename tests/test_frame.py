@@ -216,12 +216,10 @@ def test_cli_extract_and_train_take_a_frame(demo_dir, tmp_path, capsys):
     assert ffeat.Detector.load(model).frame == 64
 
 
-@pytest.mark.parametrize("value, message", [("8", "from 32 to 4096, got 8"),
-                                            ("big", "give a side in pixels or none")])
-def test_cli_refuses_a_bad_frame_as_a_usage_error(value, message, demo_dir, tmp_path,
-                                                  capsys):
+@pytest.mark.parametrize("value", ["8", "5000", "big", "64.5"])
+def test_cli_refuses_a_bad_frame_as_a_usage_error(value, demo_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["extract", str(demo_dir), "-o", str(tmp_path / "f.npz"), "--frame", value])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "--frame" in err and message in err
+    assert f"--frame: give a side in pixels from 32 to 4096, or none; got '{value}'" in err
