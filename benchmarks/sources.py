@@ -468,20 +468,28 @@ def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
     return _summary(y, scores, detector.threshold)
 
 
-def targets(result: dict) -> list[dict]:
-    """The issue's targets with this run's figure and whether it is met (``None`` when
-    the run has no such figure)."""
+def figures(result: dict) -> dict[str, float | None]:
+    """The figures the issue's targets name (``None`` where the run has none): SD 2.1
+    recall, worst real FPR, 140k 5-fold AUC and accuracy, worst StyleGAN recall left out
+    of training, and the worst control shift (a real source's FPR rising, a fake
+    source's recall falling)."""
     src = result["sources"]
     shifts = [c["delta"] if e["role"] == "real" else -c["delta"]
               for e in src.values() for c in e.get("controls", {}).values()]
     loso = [e["loso"]["recall"] for n, e in src.items()
             if n.startswith("stylegan") and e.get("loso")]
-    values = {"sd21 recall": src["sd21"]["recall"],
-              "worst real FPR": max(e["fpr"] for e in src.values() if e["role"] == "real"),
-              "140k 5-fold AUC": result["cv_140k"]["auc"],
-              "140k 5-fold accuracy": result["cv_140k"]["accuracy"],
-              "worst StyleGAN LOSO recall": min(loso) if loso else None,
-              "worst control shift": max(shifts) if shifts else None}
+    return {"sd21 recall": src["sd21"]["recall"],
+            "worst real FPR": max(e["fpr"] for e in src.values() if e["role"] == "real"),
+            "140k 5-fold AUC": result["cv_140k"]["auc"],
+            "140k 5-fold accuracy": result["cv_140k"]["accuracy"],
+            "worst StyleGAN LOSO recall": min(loso) if loso else None,
+            "worst control shift": max(shifts) if shifts else None}
+
+
+def targets(result: dict) -> list[dict]:
+    """The issue's targets with this run's figure and whether it is met (``None`` when
+    the run has no such figure)."""
+    values = figures(result)
     out = []
     for name, op, goal in TARGETS:
         v = values[name]
