@@ -44,7 +44,6 @@ import datetime
 import functools
 import inspect
 import io
-import json
 import sys
 import time
 from collections import Counter
@@ -123,7 +122,8 @@ def parse_params(specs: list[str]) -> dict:
         key, sep, value = spec.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ValueError(f"--param {spec!r}: give KEY=VALUE, e.g. --param augment=jpeg,resize")
+            raise ValueError(f"--param {spec!r}: give KEY=VALUE, e.g. "
+                             "--param augment=jpeg,resize")
         if key in params:
             raise ValueError(f"--param {key} is given twice")
         params[key] = _value(value)
@@ -304,7 +304,7 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
     dict
         Everything measured (see the module docstring), JSON-ready.
     """
-    t_start = time.perf_counter()
+    t_start, cpu_start = time.perf_counter(), time.process_time()
     detector = make_detector(params or {})
     mix = _corpus.parse_names(mix)
     threshold = detector.threshold
@@ -382,6 +382,7 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
             c["delta"] = c["rate"] - entry["recall" if entry["role"] == "fake" else "fpr"]
     seconds["controls"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_start
+    seconds["cpu_total"] = time.process_time() - cpu_start  # all threads of this process
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "ffeat": ffeat.__version__,
@@ -404,7 +405,8 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
 
 def _summary(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict:
     """Count, accuracy at ``threshold`` and ROC AUC of labelled log-odds."""
-    return {"n": int(len(y)), "accuracy": float(accuracy_score(y, sigmoid(scores) >= threshold)),
+    return {"n": int(len(y)),
+            "accuracy": float(accuracy_score(y, sigmoid(scores) >= threshold)),
             "auc": float(roc_auc_score(y, scores))}
 
 
@@ -525,13 +527,17 @@ def markdown(result: dict) -> str:
                      f"{e['n_test']} | {_f(rate)} | {_f(e['auc'])} | "
                      f"{_f(loso.get('recall'))} | {_f(loso.get('auc'))} | "
                      + " | ".join(cells) + " |")
-    o, s, cv, sec = result["overall"], result["split_140k"], result["cv_140k"], result["seconds"]
-    lines += ["", f"All {o['n']} test images: accuracy {o['accuracy']:.3f}, AUC {o['auc']:.3f}; "
+    o, s, cv = result["overall"], result["split_140k"], result["cv_140k"]
+    sec = result["seconds"]
+    lines += ["", f"All {o['n']} test images: accuracy {o['accuracy']:.3f}, "
+              f"AUC {o['auc']:.3f}; "
               f"140k test halves: AUC {s['auc']:.3f}, accuracy {s['accuracy']:.3f}; "
               f"140k 5-fold ({cv['n']} images): AUC {cv['auc']:.3f}, "
               f"accuracy {cv['accuracy']:.3f}",
               f"Time: {sec['total']:.0f} s (features {sec['features']:.0f}, fits "
-              f"{sec['fits']:.0f}, controls {sec['controls']:.0f})", ""]
+              f"{sec['fits']:.0f}, controls {sec['controls']:.0f}); "
+              f"CPU {sec['cpu_total']:.0f} s",
+              ""]
     for t in result["targets"]:
         verdict = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
         lines.append(f"- {t['target']} {t['goal']}: {_f(t['value'])} ({verdict})")
@@ -595,12 +601,7 @@ def main(argv=None) -> int:
         return 2 if some else 0
     with _data.one_blas_thread():
         result = measure(params, mix, QUICK_N if args.quick else None)
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
-    if args.plot:
-        plot(result, args.plot)
+    _data.write_results(result, markdown(result), args.json, args.plot, plot)
     return 0
 
 
