@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.metrics import roc_auc_score
 
 import ffeat
 
@@ -172,3 +173,15 @@ def test_param_values_are_typed():
     assert sources.parse_params(["frame=256", "C=0.5", "augment=jpeg,resize", "cache=false",
                                  "random_state=none"]) == {
         "frame": 256, "C": 0.5, "augment": "jpeg,resize", "cache": False, "random_state": None}
+
+
+def test_main_fit_is_the_detector_trained_on_the_mix(corpus, result):
+    mix, held = _corpus.training_mix(root=corpus), _corpus.held_out(root=corpus)
+    det = ffeat.Detector(**QUICK).fit(mix.paths, mix.labels)
+    p = det.predict_proba(held.paths)[:, 1]
+    sources_ = np.array(held.sources)
+    for name, e in result["sources"].items():
+        rate = e["recall"] if e["role"] == "fake" else e["fpr"]
+        assert rate == pytest.approx(np.mean(p[sources_ == name] >= 0.5)), name
+    assert result["overall"]["auc"] == pytest.approx(
+        roc_auc_score(held.labels, p), abs=1e-3)
