@@ -25,6 +25,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import functools  # noqa: E402
 import io
+import json
 import statistics
 import sys
 import time
@@ -196,6 +197,18 @@ def compute_reference(label: str, rgb: np.ndarray) -> None:
     for family in families(label):
         for image in rgb:  # the NumPy oracle: each family's array code
             compute_families(np, image[None], [family])
+
+
+def write_results(result: dict, table: str, json_path: str | None = None,
+                  plot_path: str | None = None, plot=None) -> None:
+    """A protocol script's output: ``table`` on stdout, ``result`` as JSON to
+    ``json_path`` and ``plot(result, plot_path)``, each when its path is given."""
+    print(table)
+    if json_path:
+        with open(json_path, "w") as fh:
+            json.dump(result, fh, indent=1)
+    if plot_path:
+        plot(result, plot_path)
 
 
 def one_blas_thread():

@@ -24,7 +24,6 @@ Usage: ``python benchmarks/accuracy.py [--classifiers logistic stacked hgb]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
@@ -183,12 +182,7 @@ def main(argv=None) -> int:
         return 2
     with _data.one_blas_thread():
         result = measure(args.classifiers, 20 if args.quick else None)
-    print(markdown(result))
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
-    if args.plot:
-        plot(result, args.plot)
+    _data.write_results(result, markdown(result), args.json, args.plot, plot)
     return 0
 
 

@@ -44,7 +44,7 @@ def _benchmarks(module):
 
 def test_every_benchmark_module_imports():
     assert {"_data", "run", "gpu", "bench_features", "bench_ratios", "bench_scaling",
-            "bench_accuracy"} <= set(MODULES)
+            "bench_accuracy", "_corpus", "sources", "bench_sources"} <= set(MODULES)
     for name in MODULES:
         _module(name)
 

@@ -91,6 +91,16 @@ def test_face_crops_are_cut_at_the_frame_size():
     assert [v.shape for _, v in views] == [(96, 96, 3)]
 
 
+@pytest.mark.parametrize("step, faces", [("face_crops", "crop"), ("frame_image", "off")])
+def test_a_crop_or_frame_that_fails_is_an_error_record(step, faces, monkeypatch):
+    def fail(*args, **kwargs):
+        raise MemoryError("no room")
+
+    monkeypatch.setattr(ffeat._reading, step, fail)
+    result = ffeat.extract([_smooth(64, 64)], FEATURES, faces=faces, frame=32)
+    assert [e.reason for e in result.errors] == ["features failed: no room"]
+
+
 def test_the_cache_keeps_the_rows_of_each_frame_apart(tmp_path):
     path = tmp_path / "img.png"
     Image.fromarray(_smooth(100, 80)).save(path)
@@ -206,12 +216,10 @@ def test_cli_extract_and_train_take_a_frame(demo_dir, tmp_path, capsys):
     assert ffeat.Detector.load(model).frame == 64
 
 
-@pytest.mark.parametrize("value, message", [("8", "from 32 to 4096, got 8"),
-                                            ("big", "give a side in pixels or none")])
-def test_cli_refuses_a_bad_frame_as_a_usage_error(value, message, demo_dir, tmp_path,
-                                                  capsys):
+@pytest.mark.parametrize("value", ["8", "5000", "big", "64.5"])
+def test_cli_refuses_a_bad_frame_as_a_usage_error(value, demo_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["extract", str(demo_dir), "-o", str(tmp_path / "f.npz"), "--frame", value])
     assert info.value.code == 2
     err = capsys.readouterr().err
-    assert "--frame" in err and message in err
+    assert f"--frame: give a side in pixels from 32 to 4096, or none; got '{value}'" in err

@@ -15,6 +15,12 @@ never modified.
     Gaussian blur of standard deviation ``S`` pixels (``scipy.ndimage``).
 ``noise=S``
     Add Gaussian noise of standard deviation ``S`` 8-bit levels, seeded per image.
+``recode=F``
+    Rescale both sides by ``F`` (0 < F <= 4, bicubic) and re-encode as JPEG at a quality
+    drawn from 70-95 (seeded per image): the copy another camera, site or generator
+    pipeline would have made. Augmentation draws ``F`` log-uniformly from 1/3-3, so that
+    size and codec (a 768 px q75 file, a 256 px q75 file) stop telling one class from the
+    other.
 ``flip``
     Mirror left to right (no strength).
 """
@@ -61,6 +67,10 @@ def _noise(rgb: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _recode(rgb: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+    return _jpeg(_resize(rgb, factor, rng), rng.integers(70, 96), rng)
+
+
 def _flip(rgb: np.ndarray, strength, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, ::-1])
 
@@ -77,6 +87,7 @@ class _Kind:
     stronger: str  # "higher" or "lower" values degrade more
     unit: str
     integer: bool = False
+    log_uniform: bool = False  # augmentation draws log(strength) uniformly
 
 
 #: The perturbations by name.
@@ -85,6 +96,8 @@ KINDS: dict[str, _Kind] = {
     "resize": _Kind(_resize, 0, 4, (0.5, 1.0), "lower", "scale factor"),
     "blur": _Kind(_blur, 0, 20, (0.0, 2.0), "higher", "Gaussian sigma (px)"),
     "noise": _Kind(_noise, 0, 100, (1.0, 5.0), "higher", "noise std (8-bit levels)"),
+    "recode": _Kind(_recode, 0, 4, (1 / 3, 3.0), "lower", "scale factor, then JPEG 70-95",
+                    log_uniform=True),
     "flip": _Kind(_flip, None, None, None, "higher", ""),
 }
 
@@ -142,7 +155,8 @@ class Perturbation:
 
 
 def _example(kind: str) -> str:
-    return {"jpeg": "90,70,50", "resize": "0.75,0.5", "blur": "1,2", "noise": "2,5"}.get(kind, "")
+    return {"jpeg": "90,70,50", "resize": "0.75,0.5", "recode": "3,0.5", "blur": "1,2",
+            "noise": "2,5"}.get(kind, "")
 
 
 @dataclass(frozen=True)
@@ -264,10 +278,12 @@ def parse_augment(augment: str | Sequence[str] | None) -> tuple[str, ...]:
 
 def augment_perturbation(kind: str, rng: np.random.Generator) -> Perturbation:
     """A perturbation of ``kind`` at a strength drawn uniformly from its augmentation
-    range (JPEG quality 60-95, resize 0.5-1, blur sigma 0-2, noise std 1-5)."""
+    range (JPEG quality 60-95, resize 0.5-1, blur sigma 0-2, noise std 1-5; recode
+    1/3-3, log-uniformly)."""
     spec = KINDS[kind]
     if spec.augment_range is None:
         return Perturbation(kind)
     lo, hi = spec.augment_range
-    s = float(rng.uniform(lo, hi))
+    s = float(np.exp(rng.uniform(np.log(lo), np.log(hi))) if spec.log_uniform
+              else rng.uniform(lo, hi))
     return Perturbation(kind, round(s) if spec.integer else round(s, 3))

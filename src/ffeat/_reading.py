@@ -95,14 +95,17 @@ def read_views(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises
     ------
     ffeat.ImageReadError
-        When the input cannot be read, or holds no face under ``faces="crop"``.
+        When the input cannot be read, holds no face under ``faces="crop"``, or
+        cannot be cropped or framed (:func:`feature_error`).
     """
     rgb = read_item(item, max_pixels, min_size)
     try:
-        crops = face_crops(rgb, faces, size=frame or FRAME_SIZE)
+        return [(box, frame_image(crop, frame))
+                for box, crop in face_crops(rgb, faces, size=frame or FRAME_SIZE)]
     except NoFaceError as exc:
         raise ImageReadError(item.name, str(exc)) from exc
-    return [(box, frame_image(crop, frame)) for box, crop in crops]
+    except (ValueError, MemoryError) as exc:
+        raise feature_error(item.name, exc) from exc
 
 
 def _read_view(item: Item, max_pixels: int, min_size: int, frame: int | None) -> np.ndarray:

@@ -1,11 +1,12 @@
-"""Labelled datasets: class folders at any depth, other folder names, CSV manifests."""
+"""Labelled datasets: class folders at any depth, other folder names, CSV manifests, and
+the source (top-level subfolder or manifest column) of each image."""
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -19,17 +20,36 @@ _PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "image_path", 
 _LABEL_COLUMNS = ("label", "class", "target", "is_fake", "fake")
 
 
-class Dataset(NamedTuple):
-    """Image paths and their labels (1 = fake, 0 = real).
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Image paths, their labels (1 = fake, 0 = real) and, where the data holds several
+    sources, the source of each.
+
+    It unpacks as the pair it was before sources were recorded:
+    ``paths, labels = dataset``.
 
     Attributes
     ----------
     paths : list of str
     labels : ndarray of int8
+    sources : list of str or None
+        Per image, where it comes from: its top-level subfolder of a dataset
+        folder (``faces/sdfd/fake/1.jpg``: ``sdfd``), or a manifest's source
+        column; None when the data holds a single source.
     """
 
     paths: list[str]
     labels: np.ndarray
+    sources: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sources is not None and len(self.sources) != len(self.paths):
+            raise ValueError(f"sources holds {len(self.sources)} names for {len(self.paths)} "
+                             "paths; give one source per path, or None")
+
+    def __iter__(self) -> Iterator:
+        """``paths`` then ``labels``, so ``paths, labels = dataset`` works."""
+        return iter((self.paths, self.labels))
 
     def counts(self) -> tuple[int, int]:
         """``(n_real, n_fake)``."""
@@ -62,24 +82,34 @@ def _check_both_classes(labels: np.ndarray, where: str, names: Mapping[str, int]
                              "the folders or labels are named otherwise")
 
 
+def _several(sources: list[str | None]) -> list[str] | None:
+    """``sources`` when every image has one and there are at least two, else None."""
+    if None in sources or len(set(sources)) < 2:
+        return None
+    return sources
+
+
 def _from_folder(root: Path, names: dict[str, int]) -> Dataset:
     files, unreadable = scan_folder(root)
     if unreadable:
         raise ValueError(f"cannot list {unreadable[0].name}: {unreadable[0].error}")
-    paths, labels = [], []
+    paths, labels, sources = [], [], []
+    top = len(root.parts)  # where a file's top-level subfolder sits in its parts
     for f in files:
-        for part in reversed(f.parts[:-1]):
-            label = names.get(part.lower())
+        for depth in range(len(f.parts) - 2, -1, -1):  # the deepest class folder wins
+            label = names.get(f.parts[depth].lower())
             if label is not None:
                 paths.append(os.fspath(f))
                 labels.append(label)
+                # A source is a top-level subfolder holding class folders, not one itself.
+                sources.append(f.parts[top] if depth > top else None)
                 break
     labels = np.array(labels, dtype=np.int8)
     if not files:
         raise ValueError(f"{root} holds no image files (looked for "
                          f"{', '.join(sorted(IMAGE_EXTENSIONS))})")
     _check_both_classes(labels, str(root), names)
-    return Dataset(paths, labels)
+    return Dataset(paths, labels, _several(sources))
 
 
 def _pick_column(header: list[str], wanted, given: str | None, what: str, source) -> str:
@@ -118,8 +148,16 @@ def _names_a_file(path: Path) -> bool:
     return path.is_file() or path.is_symlink()
 
 
+def _source_column(header: list[str], given: str | None, source) -> str | None:
+    """The manifest's source column: ``given``, else one named ``source`` (any case), else
+    None."""
+    if given is not None:
+        return _pick_column(header, (), given, "source", source)
+    return {h.strip().lower(): h for h in header}.get("source")
+
+
 def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | None,
-                   label_column: str | None) -> Dataset:
+                   label_column: str | None, source_column: str | None) -> Dataset:
     try:
         with open(manifest, newline="", encoding="utf-8-sig") as fh:  # BOM of Excel
             reader = csv.DictReader(fh)
@@ -131,13 +169,19 @@ def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | Non
         raise ValueError(f"manifest {manifest} has no rows")
     pcol = _pick_column(header, _PATH_COLUMNS, path_column, "path", manifest)
     lcol = _pick_column(header, _LABEL_COLUMNS, label_column, "label", manifest)
+    scol = _source_column(header, source_column, manifest)
+    if scol is not None and (blank := [i for i, r in enumerate(rows, 2)
+                                       if not (r[scol] or "").strip()]):
+        raise ValueError(f"manifest {manifest}: {len(blank)} rows have no source in column "
+                         f"{scol!r} (e.g. line {blank[0]}); name every row's source, or "
+                         "leave the column out")
     words = {**_LABEL_WORDS, **names}
     unknown = sorted({r[lcol].strip() for r in rows if r[lcol].strip().lower() not in words})
     if unknown:
         raise ValueError(f"manifest {manifest}: unknown label values {unknown[:10]} in column "
                          f"{lcol!r}; labels must be real/fake or 0/1, or be mapped with "
                          "classes= (--classes NAME=real)")
-    paths, labels, missing = [], [], []
+    paths, labels, sources, missing = [], [], [], []
     for r in rows:
         label = words[r[lcol].strip().lower()]
         found = _resolve_row_path(manifest.parent, r[pcol].strip(), r[lcol].strip(),
@@ -147,6 +191,7 @@ def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | Non
             continue
         paths.append(os.fspath(found))
         labels.append(label)
+        sources.append(r[scol].strip() if scol is not None else None)
     if missing:
         raise ValueError(f"manifest {manifest}: {len(missing)} of {len(rows)} files not found "
                          f"(e.g. {', '.join(missing[:3])}); paths are read relative to the "
@@ -154,11 +199,12 @@ def _from_manifest(manifest: Path, names: dict[str, int], path_column: str | Non
                          "fake/)")
     labels = np.array(labels, dtype=np.int8)
     _check_both_classes(labels, f"manifest {manifest}", {"real": 0, "fake": 1})
-    return Dataset(paths, labels)
+    return Dataset(paths, labels, _several(sources))
 
 
 def load_dataset(root, classes: Mapping | None = None, *, path_column: str | None = None,
-                 label_column: str | None = None) -> Dataset:
+                 label_column: str | None = None,
+                 source_column: str | None = None) -> Dataset:
     """List the labelled images of a dataset without reading them.
 
     Parameters
@@ -181,11 +227,17 @@ def load_dataset(root, classes: Mapping | None = None, *, path_column: str | Non
         ``real``/``fake`` for its class, so 0/1 labels find ``real/`` and
         ``fake/``); a path without an extension takes the first image extension
         that exists.
+    source_column : str, optional
+        Manifest column naming each row's source (generator, camera set...); by
+        default a column named ``source`` (any case), if there is one.
 
     Returns
     -------
     Dataset
-        ``(paths, labels)``, sorted by path for folders, in row order for manifests.
+        ``paths`` and ``labels``, sorted by path for folders, in row order for
+        manifests; ``sources`` when the data holds at least two: the top-level
+        subfolders of a folder whose class folders all lie below one
+        (``faces/140k/real``, ``faces/sdfd/fake``), or the source column's values.
 
     Raises
     ------
@@ -201,7 +253,7 @@ def load_dataset(root, classes: Mapping | None = None, *, path_column: str | Non
         if root.suffix.lower() != ".csv":
             raise ValueError(f"{root} is a file but not a CSV manifest; give a folder with "
                              "real/ and fake/ images, or a .csv with path and label columns")
-        return _from_manifest(root, names, path_column, label_column)
+        return _from_manifest(root, names, path_column, label_column, source_column)
     raise ValueError(f"{root}: no such folder or manifest")
 
 

@@ -16,7 +16,7 @@ from ._sources import single_item
 from .dataset import Dataset, load_dataset
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
-           "labelled_images", "call_metrics"]
+           "labelled_images", "labelled_data", "call_metrics", "source_breakdown"]
 
 
 class NoReadableImages(ValueError):
@@ -72,6 +72,61 @@ def call_metrics(labels: np.ndarray, called: np.ndarray) -> dict:
             "fnr": fn / (fn + tp) if fn + tp else None, "confusion_matrix": confusion}
 
 
+def _source_auc(y: np.ndarray, p: np.ndarray,
+                pooled_real: np.ndarray) -> tuple[float | None, str | None]:
+    """ROC AUC of one source and what it is measured against: its own reals when it holds
+    both classes, the data's pooled reals when it holds fakes only, else none."""
+    if (y == 0).any() and (y == 1).any():
+        return float(skm.roc_auc_score(y, p)), "within"
+    if (y == 1).all() and len(pooled_real):
+        both = np.concatenate([np.zeros(len(pooled_real)), np.ones(len(p))])
+        return float(skm.roc_auc_score(both, np.concatenate([pooled_real, p]))), "pooled real"
+    return None, None
+
+
+def source_breakdown(labels: np.ndarray, proba: np.ndarray, threshold: float,
+                     sources) -> dict | None:
+    """The figures of each source of the data, as :attr:`Evaluation.by_source` gives them.
+
+    Parameters
+    ----------
+    labels, proba : ndarray
+        True labels (1 = fake) and probabilities of fake of the scored images.
+    threshold : float
+        Probability at and above which an image is called fake.
+    sources : sequence of str or None
+        The source of each scored image.
+
+    Returns
+    -------
+    dict or None
+        Per source (sorted by name): ``n``, ``n_real``, ``n_fake``, ``recall``
+        (fakes called fake; None without fakes), ``fpr`` (reals called fake; None
+        without reals), ``accuracy``, ``roc_auc`` and ``roc_auc_against``
+        (``"within"`` the source when it holds both classes, ``"pooled real"``:
+        its fakes against every real image of the data when it holds only fakes;
+        None otherwise). None when there are fewer than two sources.
+    """
+    if sources is None or len(set(sources)) < 2:
+        return None
+    sources = np.asarray(sources, dtype=object)
+    labels, proba = np.asarray(labels), np.asarray(proba)
+    called = proba >= threshold
+    pooled_real = proba[labels == 0]
+    out = {}
+    for name in sorted(set(sources)):
+        m = sources == name
+        y = labels[m]
+        calls = call_metrics(y, called[m])
+        auc, against = _source_auc(y, proba[m], pooled_real)
+        n_fake = int((y == 1).sum())
+        out[str(name)] = {"n": int(m.sum()), "n_real": int((y == 0).sum()), "n_fake": n_fake,
+                          "recall": calls["recall"] if n_fake else None, "fpr": calls["fpr"],
+                          "accuracy": calls["accuracy"], "roc_auc": auc,
+                          "roc_auc_against": against}
+    return out
+
+
 @dataclass
 class Evaluation:
     """Scores and metrics of a detector on labelled images.
@@ -88,6 +143,9 @@ class Evaluation:
         Probability at and above which an image is called fake.
     errors : list of ImageError
         Images that could not be read.
+    data_sources : list of str, optional
+        The source of each image read (:attr:`Dataset.sources`); None when the
+        data holds a single source.
     metrics : dict
         ``accuracy``, ``precision``, ``recall``, ``f1`` (fake is the positive
         class), ``roc_auc``, ``average_precision``, ``eer`` (None when only one
@@ -100,6 +158,7 @@ class Evaluation:
     proba: np.ndarray
     threshold: float
     errors: list[ImageError]
+    data_sources: list[str] | None = None
     metrics: dict = field(init=False)
 
     def __post_init__(self) -> None:
@@ -116,14 +175,31 @@ class Evaluation:
             "n_fake": int((y == 1).sum()),
         }
 
+    @property
+    def by_source(self) -> dict | None:
+        """Per source, when the data holds at least two (see :func:`source_breakdown`):
+        counts, recall, false-positive rate, accuracy and ROC AUC; else None."""
+        return source_breakdown(self.labels, self.proba, self.threshold, self.data_sources)
+
     def to_dict(self) -> dict:
-        """The metrics, the threshold and the errors, ready for ``json.dumps``."""
+        """The metrics, the threshold and the errors (and ``by_source`` when the data
+        holds several sources), ready for ``json.dumps``."""
+        by_source = self.by_source
         return {**self.metrics, "threshold": self.threshold,
-                "errors": [{"path": e.source, "reason": e.reason} for e in self.errors]}
+                "errors": [{"path": e.source, "reason": e.reason} for e in self.errors],
+                **({"by_source": by_source} if by_source is not None else {})}
 
 
 def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
-    """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels.
+    """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels
+    (:func:`labelled_data` without the sources)."""
+    images, labels, _ = labelled_data(data, labels, classes, name=name)
+    return images, labels
+
+
+def labelled_data(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
+    """Images, their 0/1 labels and their sources from a dataset path, a Dataset, or
+    images + labels.
 
     Parameters
     ----------
@@ -142,6 +218,9 @@ def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: 
     -------
     images : list
     labels : ndarray of int64
+    sources : list of str or None
+        The dataset's :attr:`~ffeat.Dataset.sources`; None for a single source
+        or for images given in memory.
 
     Raises
     ------
@@ -152,8 +231,10 @@ def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: 
     """
     if isinstance(data, (str, os.PathLike)):
         data = load_dataset(data, classes)
+    sources = None
     if isinstance(data, Dataset):
         images, labels = list(data.paths), data.labels if labels is None else labels
+        sources = data.sources
     else:
         images = check_images(data, name)
     if labels is None:
@@ -166,7 +247,7 @@ def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: 
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
                          f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
-    return images, labels.astype(np.int64)
+    return images, labels.astype(np.int64), sources
 
 
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,
@@ -193,6 +274,8 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     Returns
     -------
     Evaluation
+        With ``by_source`` when the data holds several sources (the top-level
+        subfolders of a dataset folder, or a manifest's source column).
 
     Raises
     ------
@@ -207,7 +290,7 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
                         f"got {type(detector).__name__}")
     threshold = detector.threshold if threshold is None else threshold
     check_probability(threshold, "threshold")
-    images, labels = labelled_images(data, labels, classes)
+    images, labels, data_sources = labelled_data(data, labels, classes)
     scores, errors = detector.score_images(images, progress=progress)
     ok = ~np.isnan(scores)
     names = [single_item(obj, i).name for i, obj in enumerate(images)]
@@ -216,4 +299,5 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
                        for i in np.flatnonzero(~ok) if names[i] not in failed]
     sources = [name for name, good in zip(names, ok) if good]
     return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]), float(threshold),
-                      errors)
+                      errors, None if data_sources is None
+                      else [s for s, good in zip(data_sources, ok) if good])

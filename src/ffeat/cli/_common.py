@@ -5,7 +5,7 @@ import argparse
 import sys
 import warnings
 
-from .._framing import check_frame
+from .._framing import MAX_FRAME, MIN_FRAME
 from .._gpu import BACKENDS
 from ..extraction import DEFAULT_FRAME
 from ..faces import FACE_POLICIES
@@ -82,12 +82,10 @@ def _frame(text: str) -> int | None:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"give a side in pixels or none, got {text!r}") \
-            from None
-    try:
-        check_frame(value, "the frame")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        value = None
+    if value is None or not MIN_FRAME <= value <= MAX_FRAME:
+        raise argparse.ArgumentTypeError(f"give a side in pixels from {MIN_FRAME} to "
+                                         f"{MAX_FRAME}, or none; got {text!r}")
     return value
 
 

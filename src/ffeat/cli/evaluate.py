@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .._perturb import parse_perturbations
 from .._persist import ModelFileError, load_detector
+from .._text import printable
 from ..dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
@@ -39,6 +40,20 @@ def format_metrics(result: Evaluation) -> str:
         f"{m['n_real']} real, {m['n_fake']} fake images scored; {len(result.errors)} "
         "could not be read",
     ]
+    return "\n".join(lines)
+
+
+def format_sources(by_source: dict) -> str:
+    """The per-source figures (:attr:`ffeat.Evaluation.by_source`) as aligned text."""
+    def f(v):
+        return "n/a" if v is None else f"{v:.4f}"
+    names = {name: printable(name) for name in by_source}
+    width = max(len("source"), *map(len, names.values())) + 2
+    lines = [f"{'source':<{width}}{'images':>8}{'real':>7}{'fake':>7}{'recall':>9}{'FPR':>9}"
+             f"{'accuracy':>10}{'ROC AUC':>9}  AUC against"]
+    lines += [f"{names[name]:<{width}}{r['n']:>8}{r['n_real']:>7}{r['n_fake']:>7}"
+              f"{f(r['recall']):>9}{f(r['fpr']):>9}{f(r['accuracy']):>10}{f(r['roc_auc']):>9}"
+              f"  {r['roc_auc_against'] or ''}".rstrip() for name, r in by_source.items()]
     return "\n".join(lines)
 
 
@@ -115,6 +130,9 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(format_metrics(result))
+        if (by_source := result.by_source) is not None:
+            print("\nby source (recall: fakes called fake; FPR: reals called fake):")
+            print(format_sources(by_source))
         if rows is not None:
             print("\nrobustness (every image re-scored on a perturbed copy):")
             print(format_robustness(rows))
@@ -129,14 +147,17 @@ def add_parser(sub, summary: str) -> None:
         "evaluate", help=summary,
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
                     "or a CSV manifest) with the detector shipped with ffeat or --model "
-                    "FILE and print accuracy, precision, recall, F1, ROC AUC, average precision, equal error rate, the "
-                    "confusion matrix and the counts (fake is the positive class).")
+                    "FILE and print accuracy, precision, recall, F1, ROC AUC, average "
+                    "precision, equal error rate, the confusion matrix and the counts (fake "
+                    "is the positive class); when DATA holds several sources (top-level "
+                    "subfolders, or a manifest's source column), the same per source.")
     p.add_argument("legacy_model", nargs="?", default=None, help=argparse.SUPPRESS)
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
     add_model_option(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
-                        "average_precision, eer, confusion_matrix, n_real, n_fake, errors)")
+                        "average_precision, eer, confusion_matrix, n_real, n_fake, errors, "
+                        "and by_source when DATA holds several sources)")
     add_threshold_option(p, "an image")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="also write an HTML report (DIR/index.html with figures, galleries, "

@@ -29,7 +29,7 @@ from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..detector import check_fitted
-from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_images
+from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_data
 from ..faces import find_faces
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
@@ -216,7 +216,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out} exists and is not a folder; give a folder for the report")
-    images, y_all = labelled_images(data, labels, classes)
+    images, y_all, data_sources = labelled_data(data, labels, classes)
     check_fitted(detector)
     if not uses_features(detector.model_.kind):
         raise ValueError("the report explains feature detectors (spectra, coefficients, "
@@ -239,7 +239,9 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t, errors)
+    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t, errors,
+                            None if data_sources is None
+                            else [data_sources[i] for i in np.flatnonzero(ok)])
     called = evaluation.proba >= t
     correct = called == (y == 1)
     t_logit = _logit(t)

@@ -84,6 +84,19 @@ def _metrics(evaluation) -> str:
                      f"probability of fake is at least {evaluation.threshold:g}.")
 
 
+def _by_source(by_source: dict) -> str:
+    rows = [[name, r["n"], r["n_real"], r["n_fake"], r["recall"], r["fpr"], r["accuracy"],
+             r["roc_auc"], r["roc_auc_against"]] for name, r in by_source.items()]
+    head = ["source", "images", "real", "fake", "recall (fakes called fake)",
+            "FPR (reals called fake)", "accuracy", "ROC AUC", "AUC against"]
+    return table(head, rows) + _p(
+        "One row per source of the evaluated data (its top-level subfolders, or the "
+        "manifest's source column), at the same threshold. ROC AUC is measured within a "
+        "source that holds both classes, and for a source of fakes only against every real "
+        "image of the data (pooled real): a generator the detector misses shows here even "
+        "when the pooled figures look good.")
+
+
 def _cross(train, eval_desc, same, thresholds) -> str:
     rows = [[r["name"], r["probability"], r["log_odds"], r["accuracy"], r["precision"],
              r["recall"], r["f1"], r["fpr"], r["fnr"]] for r in thresholds]
@@ -307,6 +320,8 @@ def build_page(c: PageContent) -> str:
         sections[1] = ("metrics", "Metrics", _metrics(c.evaluation)
                        + _p("Only one class could be read: AUC, AP and EER are undefined.",
                             "warn"))
+    if (by_source := c.evaluation.by_source) is not None:
+        sections.insert(2, ("sources", "By source", _by_source(by_source)))
     subtitle = (f"ffeat {__version__}; {c.evaluation.metrics['n_real']} real and "
                 f"{c.evaluation.metrics['n_fake']} fake images; written in {c.elapsed:.0f} s")
     return page("ffeat evaluation report", subtitle, sections)

@@ -1,0 +1,170 @@
+"""The multi-source face corpus of ``../shared/faces`` and its fixed train/test split.
+
+Eight sources, each one class of one set's folder (``SOURCES``): ``ffhq`` and
+``stylegan1`` (``140k``), ``tpdne-real`` and ``stylegan2`` (``tpdne``), ``sd21``
+(``sdfd``), ``utkface``, ``lfw`` and ``unsplash``. Each source's JPEGs, sorted by
+path, are shuffled by a generator seeded with ``SEED`` (0) and cut into a
+training half (the first ``n // 2``) and a test half (the rest), so anyone gets
+the same split: 400/400 per class of ``140k``, 294/295 ``tpdne-real``, 350/350
+``stylegan2``, 250/250 ``sd21``, 750/750 ``utkface``, 500/500 ``lfw`` and
+125/125 ``unsplash``. (``140k`` holds a few near-duplicate fakes, which the
+split does not keep together.)
+
+:func:`training_mix` and :func:`held_out` give the images of a set of sources
+as a :class:`Sample` (paths, labels, source names). Importing this module reads
+nothing; the folder is ``$FFEAT_FACES`` or ``../shared/faces`` beside the
+repository (:func:`_data.faces_root`), and :func:`missing` names the source
+folders that are absent, so a script can say so and stop.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+try:
+    from . import _data
+except ImportError:  # run as a script: this folder is on sys.path
+    import _data
+
+__all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "Sample", "missing",
+           "source_files", "split", "training_mix", "held_out", "parse_names"]
+
+#: Seed of every source's train/test shuffle.
+SEED = 0
+
+
+class Source(NamedTuple):
+    """One source: its name, its class (1 = fake, 0 = real) and its folder under the
+    faces root."""
+
+    name: str
+    label: int
+    folder: str
+
+
+#: The sources, fakes first.
+SOURCES: tuple[Source, ...] = (
+    Source("stylegan1", 1, "140k/fake"),
+    Source("stylegan2", 1, "tpdne/fake"),
+    Source("sd21", 1, "sdfd/fake"),
+    Source("ffhq", 0, "140k/real"),
+    Source("tpdne-real", 0, "tpdne/real"),
+    Source("utkface", 0, "utkface/real"),
+    Source("lfw", 0, "lfw/real"),
+    Source("unsplash", 0, "unsplash/real"),
+)
+#: Source names in order, and by class.
+NAMES = tuple(s.name for s in SOURCES)
+FAKE = tuple(s.name for s in SOURCES if s.label == 1)
+REAL = tuple(s.name for s in SOURCES if s.label == 0)
+_BY_NAME = {s.name: s for s in SOURCES}
+
+
+class Sample(NamedTuple):
+    """Images of several sources: paths, labels (1 = fake) and source names, aligned."""
+
+    paths: list[Path]
+    labels: np.ndarray
+    sources: list[str]
+
+
+def _root(root: str | Path | None) -> Path:
+    return _data.faces_root() if root is None else Path(root)
+
+
+def parse_names(names: str | Iterable[str]) -> tuple[str, ...]:
+    """Source names from ``"a,b,c"`` or a sequence, checked, in the order of ``SOURCES``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the sources) or an empty selection.
+    """
+    if isinstance(names, str):
+        names = names.split(",")
+    chosen = {n.strip() for n in names if n.strip()}
+    unknown = sorted(chosen - set(NAMES))
+    if unknown:
+        raise ValueError(f"unknown source {unknown[0]!r}; choose from {', '.join(NAMES)}")
+    if not chosen:
+        raise ValueError(f"no source named; choose from {', '.join(NAMES)}")
+    return tuple(n for n in NAMES if n in chosen)
+
+
+def missing(root: str | Path | None = None) -> list[str]:
+    """The source folders (``set/class``) absent or without JPEGs under ``root``."""
+    base = _root(root)
+    return [s.folder for s in SOURCES
+            if not (base / s.folder).is_dir() or next((base / s.folder).glob("*.jpg"), None)
+            is None]
+
+
+def source_files(name: str, root: str | Path | None = None) -> list[Path]:
+    """The JPEGs of one source, sorted by path."""
+    return sorted((_root(root) / _BY_NAME[name].folder).glob("*.jpg"))
+
+
+def split(name: str, root: str | Path | None = None,
+          n: int | None = None) -> tuple[list[Path], list[Path]]:
+    """The training and test halves of one source (seed ``SEED``, sorted paths).
+
+    Parameters
+    ----------
+    name : str
+        A source name (see ``SOURCES``).
+    root : path, optional
+        The faces folder (default :func:`_data.faces_root`).
+    n : int, optional
+        Keep only the first ``n`` images of each half (a quick run).
+
+    Returns
+    -------
+    train, test : list of Path
+        The first ``len // 2`` images of the shuffled source, then the rest.
+    """
+    files = source_files(name, root)
+    order = np.random.default_rng(SEED).permutation(len(files))
+    cut = len(files) // 2
+    train = [files[i] for i in order[:cut]]
+    test = [files[i] for i in order[cut:]]
+    return train[:n], test[:n]
+
+
+def _sample(names: Iterable[str], half: int, root, n: int | None) -> Sample:
+    paths, labels, sources = [], [], []
+    for name in parse_names(names):
+        files = split(name, root, n)[half]
+        paths += files
+        labels += [_BY_NAME[name].label] * len(files)
+        sources += [name] * len(files)
+    return Sample(paths, np.array(labels, dtype=np.int8), sources)
+
+
+def training_mix(names: str | Iterable[str] = NAMES, root: str | Path | None = None,
+                 n: int | None = None) -> Sample:
+    """The training halves of the named sources (the training mix), in ``SOURCES`` order.
+
+    Parameters
+    ----------
+    names : str or iterable of str, optional
+        Source names (``"a,b,c"`` or a sequence); default all.
+    root : path, optional
+        The faces folder (default :func:`_data.faces_root`).
+    n : int, optional
+        At most ``n`` images per source (a quick run).
+
+    Returns
+    -------
+    Sample
+    """
+    return _sample(names, 0, root, n)
+
+
+def held_out(names: str | Iterable[str] = NAMES, root: str | Path | None = None,
+             n: int | None = None) -> Sample:
+    """The test halves of the named sources, in ``SOURCES`` order (parameters as for
+    :func:`training_mix`)."""
+    return _sample(names, 1, root, n)
