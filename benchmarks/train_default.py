@@ -30,9 +30,10 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from . import _data
+    from . import _data, sources
 except ImportError:  # run as a script: this folder is on sys.path
     import _data
+    import sources
 
 import ffeat  # noqa: E402
 from ffeat._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  # noqa: E402
@@ -76,8 +77,6 @@ TERMS = ("Non-commercial use only. The weights were trained on FFHQ (CC BY-NC-SA
 
 #: Where the shipped model lies in the source tree.
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "src" / "ffeat" / "models"
-#: The metrics of a source the card takes from the protocol's JSON.
-_METRICS = ("n", "recall", "fpr", "auc", "loso_recall")
 
 
 def _log(message: str) -> None:
@@ -101,15 +100,18 @@ def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
 
 
 def protocol_sections(result: dict) -> dict:
-    """The card's ``protocol`` (and ``calibration``, ``band``) sections from the JSON
-    ``benchmarks/sources.py`` writes: ``per_source`` maps each source to its figures
-    (``label``, and any of ``n``, ``recall``, ``fpr``, ``auc``, ``loso_recall``),
-    ``summary`` holds named figures; ``calibration`` and ``band`` are copied."""
-    rows = [{"source": name, "label": figures.get("label"),
-             **{k: figures[k] for k in _METRICS if figures.get(k) is not None}}
-            for name, figures in result.get("per_source", {}).items()]
-    out: dict = {"protocol": {"per_source": rows, **({"summary": result["summary"]}
-                                                     if "summary" in result else {})}}
+    """The card's ``protocol`` section from the JSON ``benchmarks/sources.py`` writes:
+    per source its role, test count, recall or false-positive rate, AUC and
+    leave-one-source-out recall, and the figures the issue's targets name
+    (``sources.figures``); its ``calibration`` and ``band``, when it has them."""
+    rows = []
+    for name, entry in result["sources"].items():
+        row = {"source": name, "label": entry.get("role"), "n": entry.get("n_test"),
+               "recall": entry.get("recall"), "fpr": entry.get("fpr"),
+               "auc": entry.get("auc"), "loso_recall": (entry.get("loso") or {}).get("recall")}
+        rows.append({k: v for k, v in row.items() if v is not None})
+    summary = {k: v for k, v in sources.figures(result).items() if v is not None}
+    out: dict = {"protocol": {"per_source": rows, "summary": summary}}
     out.update({k: result[k] for k in ("calibration", "band") if k in result})
     return out
 

@@ -250,10 +250,13 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     path, detector = user_model
     model = tmp_path / "mine.model"
     shutil.copy(path, model)
-    protocol = {"per_source": {"stylegan1": {"label": "fake", "recall": 0.97, "auc": 0.99,
-                                             "loso_recall": 0.91, "ignored": "x"},
-                               "unsplash": {"label": "real", "fpr": 0.015, "n": 125}},
-                "summary": {"140k 5-fold AUC": 0.951}}
+    protocol = {"sources": {"stylegan1": {"role": "fake", "n_test": 400, "recall": 0.97,
+                                          "auc": 0.99, "loso": {"recall": 0.91}},
+                            "sd21": {"role": "fake", "n_test": 250, "recall": 0.5,
+                                     "auc": 0.8, "loso": None},
+                            "unsplash": {"role": "real", "n_test": 125, "fpr": 0.015,
+                                         "auc": 0.9}},
+                "cv_140k": {"auc": 0.951, "accuracy": 0.9}}
     script = _script()
     sources = [{"name": "ffhq", "label": "real", "count": N},
                {"name": "stylegan1", "label": "fake", "count": N}]
@@ -262,6 +265,7 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     assert main(["model", "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "0.97" in out and "0.91" in out and "0.015" in out and "140k 5-fold AUC: 0.951" in out
+    assert "sd21 recall: 0.5" in out and "worst control shift" not in out  # None: left out
     assert "\ncalibration        not measured\n" in out
     assert "non-commercial use only" in out
 

@@ -110,12 +110,14 @@ class _Map:
 
 #: A figure: a number in [0, 1].
 _FIGURE = "figure"
+#: Any finite number.
+_NUMBER = "number"
 #: A non-negative integer count.
 _COUNT = "count"
 _LABEL = ("real", "fake")
 #: The card's layout: a dict is an object (keys ending in ``?`` optional), a list an
 #: array of its one element's spec, a tuple the allowed values, ``dict`` any object
-#: (checked otherwise), ``str``, ``_FIGURE`` or ``_COUNT`` a value of that kind.
+#: (checked otherwise), ``str``, ``_FIGURE``, ``_NUMBER`` or ``_COUNT`` a value of that kind.
 _SCHEMA = {
     "format": (CARD_FORMAT,),
     "format_version": (_CARD_VERSION,),
@@ -126,7 +128,7 @@ _SCHEMA = {
     "protocol?": {
         "per_source": [{"source": str, "label": _LABEL, "n?": _COUNT, "recall?": _FIGURE,
                         "fpr?": _FIGURE, "auc?": _FIGURE, "loso_recall?": _FIGURE}],
-        "summary?": _Map(_FIGURE),
+        "summary?": _Map(_NUMBER),
         "note?": str,
     },
     "calibration?": {"method?": str, "figures?": _Map(_FIGURE), "note?": str},
@@ -178,6 +180,9 @@ def _check(value, spec, where: str) -> None:
     elif spec == _FIGURE:
         if not _is_number(value) or not 0 <= value <= 1:
             raise ValueError(f"{where} is {value!r}, not a number in [0, 1]")
+    elif spec == _NUMBER:
+        if not _is_number(value):
+            raise ValueError(f"{where} is {value!r}, not a finite number")
     elif not (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
         raise ValueError(f"{where} is {value!r}, not a count (an integer >= 0)")
 
