@@ -30,8 +30,9 @@ from pathlib import Path
 import numpy as np
 
 try:
-    from . import _data, sources
+    from . import _corpus, _data, sources
 except ImportError:  # run as a script: this folder is on sys.path
+    import _corpus
     import _data
     import sources
 
@@ -43,21 +44,15 @@ from ffeat._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  #
 
 #: Parameters of the shipped Detector (the rest are the Detector's defaults).
 PARAMS: dict = {"random_state": 0}
-#: Training sources: name -> folder under the faces root (``real`` or ``fake`` its class).
-SOURCES = {"ffhq": "140k/real", "stylegan1": "140k/fake"}
+#: Training sources: the training halves of these sources of the corpus (``_corpus``);
+#: their test halves give the card's held-out figures.
+SOURCES: tuple[str, ...] = _corpus.NAMES
 
 
-def training_mix(root: Path) -> tuple[list[Path], np.ndarray, list[str]]:
-    """The training images (sorted by path within each source), their labels (1 = fake)
-    and their source names. (The multi-source protocol's ``_corpus.training_mix``
-    returns the same three.)"""
-    paths, labels, sources = [], [], []
-    for name, folder in SOURCES.items():
-        found = sorted((root / folder).glob("*.jpg"))
-        paths += found
-        labels += [int(Path(folder).name == "fake")] * len(found)
-        sources += [name] * len(found)
-    return paths, np.array(labels, dtype=np.int8), sources
+def training_mix(root: Path) -> _corpus.Sample:
+    """The training images (sorted by path within each source, then the corpus's
+    fixed-seed half), their labels (1 = fake) and their source names."""
+    return _corpus.training_mix(SOURCES, root)
 
 
 #: What the shipped detector is known not to see (the card's "known blind spots").
@@ -86,56 +81,98 @@ def _log(message: str) -> None:
 def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
     """The shipped detector trained on ``training_mix(root)``, and its sources' counts
     of images read."""
-    paths, labels, sources = training_mix(root)
+    paths, labels, names = training_mix(root)
     _log(f"training on {len(paths)} images of {', '.join(SOURCES)} from {root}")
     with _data.one_blas_thread():
         detector = ffeat.Detector(cache=False, **PARAMS).fit(paths, labels, progress=None)
-    detector.training_["data"] = "faces: " + ", ".join(f"{n} ({f})" for n, f in SOURCES.items())
+    folders = {s.name: s for s in _corpus.SOURCES}
+    detector.training_["data"] = (f"faces, training halves (seed {_corpus.SEED}): " + ", ".join(
+        f"{n} ({folders[n].folder})" for n in SOURCES))
     unread = {str(e.source) for e in detector.errors_}
     counts: dict[str, int] = dict.fromkeys(SOURCES, 0)
-    for path, source in zip(paths, sources):
-        counts[source] += str(path) not in unread
-    return detector, [{"name": n, "label": Path(f).name, "count": counts[n]}
-                      for n, f in SOURCES.items()]
+    for path, name in zip(paths, names):
+        counts[name] += str(path) not in unread
+    return detector, [{"name": n, "label": ("real", "fake")[folders[n].label],
+                       "count": counts[n]} for n in SOURCES]
 
 
-def protocol_sections(result: dict) -> dict:
-    """The card's ``protocol`` section from the JSON ``benchmarks/sources.py`` writes:
-    per source its role, test count, recall or false-positive rate, AUC and
-    leave-one-source-out recall, and the figures the issue's targets name
-    (``sources.figures``); its ``calibration`` and ``band``, when it has them."""
+def held_out_figures(detector: ffeat.Detector, root: Path) -> dict:
+    """The shipped detector on the test halves of its sources: per source (recall or
+    false-positive rate at its threshold, AUC of a fake source against the pooled
+    reals), and its calibration figures."""
+    paths, labels, names = _corpus.held_out(SOURCES, root)
+    _log(f"scoring the {len(paths)} held-out images")
+    result = ffeat.evaluate(detector, ffeat.Dataset([str(p) for p in paths], labels, names),
+                            progress=None)
     rows = []
-    for name, entry in result["sources"].items():
-        row = {"source": name, "label": entry.get("role"), "n": entry.get("n_test"),
-               "recall": entry.get("recall"), "fpr": entry.get("fpr"),
-               "auc": entry.get("auc"), "loso_recall": (entry.get("loso") or {}).get("recall")}
-        rows.append({k: v for k, v in row.items() if v is not None})
-    summary = {k: v for k, v in sources.figures(result).items() if v is not None}
-    out: dict = {"protocol": {"per_source": rows, "summary": summary}}
-    out.update({k: result[k] for k in ("calibration", "band") if k in result})
+    for name, entry in result.by_source.items():
+        fake = entry["n_fake"] > 0
+        row = {"source": name, "label": "fake" if fake else "real", "n": entry["n"],
+               "recall" if fake else "fpr": entry["recall" if fake else "fpr"]}
+        if fake and entry.get("auc") is not None:
+            row["auc"] = entry["auc"]
+        rows.append(row)
+    m = result.metrics
+    figures = {k: m[k] for k in ("accuracy", "roc_auc", "brier", "ece", "coverage",
+                                 "conclusive_accuracy") if m.get(k) is not None}
+    return {"rows": rows, "calibration": figures}
+
+
+def card_sections(detector: ffeat.Detector, held_out: dict | None,
+                  protocol: dict | None) -> dict:
+    """The card's figures: per source the shipped detector's rate on the held-out halves
+    (recall or false-positive rate at its threshold, AUC against the pooled reals) with
+    the leave-one-source-out recall of ``benchmarks/sources.py``'s JSON (same
+    configuration, uncalibrated threshold 0.5), that run's summary (``sources.figures``),
+    the calibration figures on the held-out halves and the inconclusive band."""
+    out: dict = {}
+    loso = {n: (e.get("loso") or {}).get("recall")
+            for n, e in (protocol or {}).get("sources", {}).items()}
+    if held_out:
+        rows = [{**row, **({"loso_recall": loso[row["source"]]}
+                           if loso.get(row["source"]) is not None else {})}
+                for row in held_out["rows"]]
+        section: dict = {"per_source": rows,
+                         "note": "rates of this model on the test halves of its sources; "
+                                 "leave-one-source-out recall and the summary from "
+                                 "benchmarks/sources.py (same configuration, threshold 0.5 "
+                                 "on the uncalibrated score)"}
+        if protocol:
+            section["summary"] = {k: v for k, v in sources.figures(protocol).items()
+                                  if v is not None}
+        out["protocol"] = section
+        out["calibration"] = {"method": str(detector.calibration),
+                              "figures": held_out["calibration"],
+                              "note": "on the test halves of the training sources"}
+    lo, hi = detector.band_
+    out["band"] = {"low": float(lo), "high": float(hi),
+                   "rule": "probabilities where the held-out error rate of the forced call "
+                           "is above 10% (5-fold out-of-fold scores of the training rows)"}
     return out
 
 
 def card(detector: ffeat.Detector, sources: list[dict], model_file: Path,
-         protocol: dict | None) -> dict:
+         held_out: dict | None, protocol: dict | None) -> dict:
     """The model card of ``detector`` saved as ``model_file``, checked."""
     content = seal_card({"format": CARD_FORMAT, "format_version": 1,
                          "model_sha256": file_sha256(model_file),
                          "detector": summary(detector), "sources": sources,
-                         **(protocol_sections(protocol) if protocol else {}),
+                         **card_sections(detector, held_out, protocol),
                          "blind_spots": BLIND_SPOTS, "terms": TERMS})
     check_card(content, detector, content["model_sha256"])
     return content
 
 
-def write(out: Path, root: Path, protocol: dict | None) -> Path:
-    """Train and write ``out/default.model`` and its card; the model's path."""
+def write(out: Path, root: Path, protocol: dict | None, *, measure: bool = True) -> Path:
+    """Train and write ``out/default.model`` and its card (with the held-out figures
+    when ``measure``); the model's path."""
     detector, sources = train(root)
     out.mkdir(parents=True, exist_ok=True)
     model_file = out / MODEL_NAME
     detector.save(model_file)
-    text = json.dumps(card(detector, sources, model_file, protocol), indent=1) + "\n"
-    model_file.with_suffix(CARD_SUFFIX).write_text(text, encoding="utf-8")
+    held_out = held_out_figures(detector, root) if measure else None
+    text = json.dumps(card(detector, sources, model_file, held_out, protocol), indent=1)
+    model_file.with_suffix(CARD_SUFFIX).write_text(text + "\n", encoding="utf-8")
     _log(f"wrote {model_file} ({model_file.stat().st_size:,} bytes) and its card")
     return model_file
 
@@ -145,7 +182,7 @@ def check(root: Path) -> int:
     shipped = model_path()
     read_card(shipped, ffeat.load_detector(shipped))  # the card describes that file
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = write(Path(tmp), root, None)
+        fresh = write(Path(tmp), root, None, measure=False)
         same = fresh.read_bytes() == shipped.read_bytes()
         if same:
             _log(f"the retrained model is byte for byte {shipped}")
@@ -167,8 +204,9 @@ def main(argv=None) -> int:
                    help="retrain into a temporary folder and compare with the shipped "
                         "model's bytes (exit 0 same, 1 different)")
     args = p.parse_args(argv)
-    if _data.faces_missing("train_default.py", ", ".join(sorted(set(
-            Path(f).parent.as_posix() + "/" for f in SOURCES.values())))):
+    if absent := _corpus.missing():
+        _log(f"the face sources {', '.join(absent)} are not under {_data.faces_root()}; "
+             "set FFEAT_FACES to the folder that holds them")
         return 2
     root = _data.faces_root()
     try:
