@@ -14,9 +14,15 @@ cdef inline void _row(const int *x0, const int *x1, Py_ssize_t n, int T,
                       long long *a) noexcept nogil:
     """Add the differences ``x1[j] - x0[j]`` for ``j = 0, 2, 4, ... < n`` to the
     group accumulator ``a`` (count, sum |D|, sum D**2, level counts)."""
-    cdef Py_ssize_t j
+    cdef Py_ssize_t j, k
     cdef int diff, level
     cdef long long s1 = 0, s2 = 0
+    # Two interleaved level histograms break the store-to-load dependency of
+    # repeated increments of the same (mostly the central) bin.
+    cdef int h[2][33]
+    for k in range(2 * T + 1):
+        h[0][k] = 0
+        h[1][k] = 0
     for j in range(0, n, 2):
         diff = x1[j] - x0[j]
         s1 += diff if diff >= 0 else -diff
@@ -25,7 +31,9 @@ cdef inline void _row(const int *x0, const int *x1, Py_ssize_t n, int T,
         level = (diff + 128 + 256 * 256) // 256 - 256
         level = -T if level < -T else level
         level = T if level > T else level
-        a[3 + T + level] += 1
+        h[(j >> 1) & 1][T + level] += 1
+    for k in range(2 * T + 1):
+        a[3 + k] += h[0][k] + h[1][k]
     a[0] += (n + 1) // 2
     a[1] += s1
     a[2] += s2
