@@ -6,7 +6,9 @@ import pytest
 
 import ffeat
 from ffeat import Npr
-from ffeat.families import CHANNELS, NPR_DIRECTIONS, compute_families, resolve_features
+from ffeat._persist import families_from
+from ffeat.families import (CHANNELS, NPR_DIRECTIONS, compute_families, describe_features,
+                            resolve_features)
 
 rng = np.random.default_rng(20261130)
 
@@ -129,6 +131,8 @@ def test_names_groups_and_registry():
     labels, widths = zip(*family.column_groups())
     assert len(set(labels)) == 9 and sum(widths) == len(names)
     assert resolve_features("npr") == (Npr(),)
+    configured = (Npr(channels=("Y", "Cr"), T=5),)
+    assert families_from(describe_features(configured), "model.npz") == configured
     rows = ffeat.extract(_random((30, 30))[None], features=("lbp", "npr"))
     assert rows.X.shape[1] == len(ffeat.Lbp().feature_names()) + len(names)
 
