@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 import ffeat
-from ffeat import Gray, Hog, Lbp, Npr, Residual, Spectrum
+from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
 from ffeat._reading import feature_error, read_item
 from ffeat.families import compute_families
@@ -24,7 +24,7 @@ from ffeat.families.spectrum import _ring_sums_generic
 FAMILIES = [Gray(), Gray(size=7), Spectrum(), Spectrum(n_bins=17), Residual(),
             Residual(channels=("R", "G", "B"), T=3, q=1.5), Residual(T=1, q=0.5),
             Hog(), Hog(cells=7), Hog(cells=5, orientations=4), Lbp(), Lbp(cells=7),
-            Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2)), Npr(), Npr(channels=("Y",), T=1)]
+            Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2))]
 SHAPES = [(64, 64), (33, 47), (100, 37), (8, 8), (9, 31), (80, 80)]
 TOLERANCE = dict(rtol=1e-5, atol=2e-5)  # as for the CPU kernels (tests/test_kernels.py)
 

@@ -150,3 +150,16 @@ def test_kernel_refuses_bad_arrays():
         Npr().compute(np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError, match="uint8 RGB"):
         Npr().compute(np.zeros((4, 4, 3), np.float32))
+
+
+def test_cupy_array_code_matches_numpy():
+    """The GPU path (the same array code on CuPy), where a CUDA device is found."""
+    cp = pytest.importorskip("cupy")
+    try:
+        cp.cuda.runtime.getDeviceCount()
+    except cp.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    batch = np.stack([_random((33, 47)) for _ in range(3)])
+    family = Npr()
+    np.testing.assert_allclose(compute_families(cp, cp.asarray(batch), [family]),
+                               compute_families(np, batch, [family]), rtol=1e-6, atol=1e-7)
