@@ -6,7 +6,7 @@ extract
     Features of files, folders, bytes, PIL images or arrays, with per-file errors.
 load_image
     One input to the ``(H, W, 3)`` uint8 RGB working representation.
-Gray, Spectrum, Residual, Hog, Lbp
+Gray, Spectrum, Residual, Hog, Lbp, Npr
     The feature families, configurable and usable on their own.
 make_demo_set, write_demo_set
     The embedded labelled demo data.
@@ -55,7 +55,7 @@ _LAZY = {
     "DEFAULT_FEATURES": "extraction", "DEFAULT_FRAME": "extraction",
     "load_image": "loading", "ImageReadError": "loading",
     "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
-    "Lbp": "features", "make_demo_set": "demo", "write_demo_set": "demo",
+    "Lbp": "features", "Npr": "features", "make_demo_set": "demo", "write_demo_set": "demo",
     "Detector": "detector", "FeatureExtractor": "detector", "CnnDetector": "cnn_detector",
     "load_detector": "_persist", "StackedLogistic": "_stacking",
     "load_dataset": "dataset", "Dataset": "dataset", "evaluate": "evaluation",

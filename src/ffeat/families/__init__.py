@@ -6,7 +6,7 @@ matrix with one row per image. Images of one batch share their size; different
 batches may differ, and every family maps any size to the same feature length.
 
 A family is a frozen dataclass in its own module (``gray``, ``spectrum``,
-``residual``, ``hog``, ``lbp``; the definitions are in their docstrings) that
+``residual``, ``hog``, ``lbp``, ``npr``; the definitions are in their docstrings) that
 owns its configuration and
 
 * ``name``: the string ``features=`` takes (a class attribute);
@@ -32,18 +32,20 @@ from ._common import CHANNELS, interior_cells, to_host
 from .gray import Gray
 from .hog import Hog
 from .lbp import LBP_NEIGHBOURS, Lbp, lbp_labels
+from .npr import NPR_DIRECTIONS, Npr
 from .residual import RESIDUAL_FILTERS, Residual
 from .spectrum import Spectrum, radial_bins
 
-__all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "Family", "FAMILIES",
+__all__ = ["Gray", "Spectrum", "Residual", "Hog", "Lbp", "Npr", "Family", "FAMILIES",
            "resolve_features", "describe_features", "n_columns", "column_names",
            "column_groups", "compute_families", "RESIDUAL_FILTERS", "CHANNELS", "LBP_NEIGHBOURS",
-           "radial_bins", "lbp_labels", "interior_cells"]
+           "radial_bins", "lbp_labels", "interior_cells", "NPR_DIRECTIONS"]
 
 #: The families by name, in their usual column order.
-FAMILIES: dict[str, type] = {cls.name: cls for cls in (Gray, Spectrum, Residual, Hog, Lbp)}
+FAMILIES: dict[str, type] = {cls.name: cls for cls in (Gray, Spectrum, Residual, Hog, Lbp,
+                                                       Npr)}
 
-Family = Gray | Spectrum | Residual | Hog | Lbp
+Family = Gray | Spectrum | Residual | Hog | Lbp | Npr
 
 
 def resolve_features(features) -> tuple[Family, ...]:
