@@ -19,7 +19,9 @@ from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
            "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
-           "eer": "equal error rate"}
+           "eer": "equal error rate", "brier": "Brier score",
+           "ece": "calibration error", "coverage": "coverage",
+           "conclusive_accuracy": "accuracy conclusive"}
 
 
 def format_metrics(result: Evaluation) -> str:
@@ -29,8 +31,10 @@ def format_metrics(result: Evaluation) -> str:
              for key, label in _LABELS.items()]
     (tn, fp), (fn, tp) = m["confusion_matrix"]
     width = max(len(str(v)) for v in (tn, fp, fn, tp, "called fake"))
+    band = "none" if result.band is None else "[{:.4g}, {:.4g})".format(*result.band)
     lines += [
         f"{'threshold':<20}{result.threshold:g}",
+        f"{'inconclusive band':<20}{band} ({m['n_inconclusive']} images)",
         "",
         f"{'':<14}{'called real':>{width + 2}}{'called fake':>{width + 2}}",
         f"{'true real':<14}{tn:>{width + 2}}{fp:>{width + 2}}",
@@ -120,13 +124,17 @@ def add_parser(sub, summary: str) -> None:
         "evaluate", help=summary,
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
                     "or a CSV manifest) with a saved model and print accuracy, precision, "
-                    "recall, F1, ROC AUC, average precision, equal error rate, the "
+                    "recall, F1, ROC AUC, average precision, equal error rate, Brier "
+                    "score, expected calibration error (10 bins), coverage (share outside "
+                    "the model's inconclusive band) and accuracy on those, the "
                     "confusion matrix and the counts (fake is the positive class).")
     p.add_argument("model", metavar="MODEL", help="a model written by ffeat train")
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
-                        "average_precision, eer, confusion_matrix, n_real, n_fake, errors)")
+                        "average_precision, eer, brier, ece, coverage, n_inconclusive, "
+                        "conclusive_accuracy, confusion_matrix, n_real, n_fake, threshold, "
+                        "band, errors)")
     add_threshold_option(p, "an image")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="also write an HTML report (DIR/index.html with figures, galleries, "
