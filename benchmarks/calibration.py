@@ -117,7 +117,9 @@ def _summary(y: np.ndarray, p: np.ndarray, perturbed: dict, bands: list) -> dict
                               dict.fromkeys(map(tuple, np.array(bands).tolist()))]}
 
 
-def measure(n_per_class: int | None, settings: list[str]) -> dict:
+def measure(n_per_class: int | None, settings: list[str], partial: str | None = None) -> dict:
+    """Every setting's figures; after each fold, those of the folds done so far are
+    written to ``partial`` (JSON) when given, so a long run can be read before it ends."""
     files, y = _data.face_files("140k", n_per_class)
     y = y.astype(np.int64)
     clean, augmented, perturbed = _features(files, AUGMENT if "augment" in settings else ())
@@ -128,6 +130,7 @@ def measure(n_per_class: int | None, settings: list[str]) -> dict:
         p = {k: np.empty(len(y)) for k in ("None", *cal.KINDS)}
         pp = {k: {q: np.empty(len(y)) for q in perturbed} for k in p}
         bands = {k: np.empty((len(y), 2)) for k in p}
+        done = np.zeros(len(y), dtype=bool)
         for i, (train, test) in enumerate(folds):
             t = time.perf_counter()
             got = _fold(train, test, clean, augmented, perturbed, y, n_aug)
@@ -137,6 +140,13 @@ def measure(n_per_class: int | None, settings: list[str]) -> dict:
                 for q, v in r["perturbed"].items():
                     pp[k][q][test] = v
             _log(f"{setting} fold {i + 1}/{FOLDS}: {time.perf_counter() - t:.0f} s")
+            done[test] = True
+            if partial:
+                with open(partial, "w") as fh:
+                    json.dump({"setting": setting, "folds_done": i + 1, "n_images": int(
+                        done.sum()), **{k: _summary(y[done], p[k][done], {
+                            q: v[done] for q, v in pp[k].items()}, bands[k][done])
+                        for k in p}}, fh, indent=1)
         result["settings"][setting] = {k: _summary(y, p[k], pp[k], bands[k]) for k in p}
     return result
 
@@ -166,7 +176,8 @@ def main(argv=None) -> int:
     if _data.faces_missing("calibration.py", "140k/"):
         return 2
     with _data.one_blas_thread():
-        result = measure(40 if args.quick else None, args.settings)
+        result = measure(40 if args.quick else None, args.settings,
+                         args.json and args.json + ".partial")
     print(markdown(result))
     if args.json:
         with open(args.json, "w") as fh:
