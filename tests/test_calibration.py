@@ -206,3 +206,17 @@ def test_cli_predict_explain_and_evaluate_calibration(fitted, demo_dir, tmp_path
     assert out["band"] is None or len(out["band"]) == 2
     assert main(["evaluate", str(model), str(demo_dir)]) == 0
     assert "calibration error" in capsys.readouterr().out
+
+
+def test_reliability_diagram_is_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    from ffeat.evaluation import reliability
+    from ffeat.report import _plots
+
+    y = np.array([0, 0, 1, 1, 1])
+    p = np.array([0.05, 0.3, 0.35, 0.9, 1.0])
+    points = reliability(y, p)
+    assert [(b["lo"], b["n"], b["fake_share"]) for b in points] == [
+        (0.0, 1, 0.0), (0.3, 2, 0.5), (0.9, 2, 1.0)]
+    _plots.reliability(y, p, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"

@@ -22,7 +22,7 @@ def _family_cells(row: dict, names: list[str]) -> list[str]:
     return ["" if found is None else f"{found[n]:.4f}" for n in names]
 
 
-def _write(rows: list[dict], fmt: str, families: list[str]) -> None:
+def _write(rows: list[dict], fmt: str, families: list[str] = ()) -> None:
     """Rows on stdout; ``families`` (``--explain``) adds a column ``log_odds_<family>``
     per family before the reason (a ``families`` object in JSON)."""
     out = sys.stdout
