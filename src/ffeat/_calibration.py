@@ -103,12 +103,14 @@ class Calibration:
             ``kind`` saves: not finite, not increasing, outside [0, 1], of another
             size.
         """
-        from ._models import _array, _check_names, _finite
-
         names = {k[len("calibration/"):]: v for k, v in a.items()}
-        _check_names(names, ("x", "y", "band"))
-        x, y = (_finite(f"calibration/{k}", _array(names, k, "f", None)) for k in ("x", "y"))
-        band = _finite("calibration/band", _array(names, "band", "f", (2,)))
+        if sorted(names) != ["band", "x", "y"]:
+            raise ValueError(f"model arrays {sorted(a)} are not a calibration's "
+                             "(calibration/x, calibration/y, calibration/band: missing or "
+                             "unknown)")
+        x, y, band = (_floats(names[k], f"calibration/{k}") for k in ("x", "y", "band"))
+        if band.shape != (2,):
+            raise ValueError(f"model array 'calibration/band' has shape {band.shape}, not (2,)")
         if not 0 <= band[0] <= band[1] <= 1:
             raise ValueError(f"model array 'calibration/band' is {band.tolist()}, not "
                              "[lo, hi] with 0 <= lo <= hi <= 1")
@@ -131,6 +133,17 @@ class Calibration:
             raise ValueError("model arrays 'calibration/x' and 'calibration/y' hold values "
                              "but the model has no calibration")
         return cls(kind, x, y, band)
+
+
+def _floats(x: np.ndarray, name: str) -> np.ndarray:
+    """A saved one-dimensional float array, refused unless finite."""
+    x = np.asarray(x)
+    if x.dtype.kind != "f" or x.ndim != 1:
+        raise ValueError(f"model array {name!r} is {x.dtype} of shape {x.shape}; expected "
+                         "float of shape (n,)")
+    if not np.isfinite(x).all():
+        raise ValueError(f"model array {name!r} holds NaN or infinite values")
+    return x.astype(np.float64, copy=False)
 
 
 def probability(detector, scores: np.ndarray) -> np.ndarray:
