@@ -122,7 +122,7 @@ def _rewrite(src, dst, *, meta=None, arrays=None, checksum=True):
     meta_text = str(content["meta"])
     if meta is not None:
         meta_text = json.dumps(meta(json.loads(meta_text)))
-    model = {k: v for k, v in content.items() if k.startswith("model/")}
+    model = {k: v for k, v in content.items() if k.startswith(("model/", "calibration/"))}
     if arrays is not None:
         model = arrays(model)
     new_sum = _persist._checksum(meta_text, model) if checksum else str(content["checksum"])
@@ -681,7 +681,7 @@ def test_clone_and_params(fitted):
     assert set(Detector().get_params()) == {"features", "classifier", "C", "max_iter",
                                             "learning_rate", "threshold", "jobs", "cache",
                                             "backend", "faces", "frame", "augment",
-                                            "random_state"}
+                                            "random_state", "calibration", "band"}
     with pytest.raises(ValueError):
         copy.set_params(colour="red")
 

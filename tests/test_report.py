@@ -284,7 +284,7 @@ def test_models_saved_before_augment_and_data_still_load(model, tmp_path):
     del meta["params"]["augment"]
     meta["training"] = {k: meta["training"][k] for k in ("n_real", "n_fake", "n_errors")}
     text = json.dumps(meta)
-    arrays = {k: v for k, v in content.items() if k.startswith("model/")}
+    arrays = {k: v for k, v in content.items() if k.startswith(("model/", "calibration/"))}
     old = tmp_path / "old.model"
     with open(old, "wb") as fh:
         np.savez(fh, meta=np.array(text),

@@ -63,6 +63,14 @@ class LinearModel:
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         return ((X - self.mean) / self.scale) @ self.coef + self.intercept
 
+    def contributions(self, X: np.ndarray, blocks: tuple[int, ...]) -> np.ndarray:
+        """Each block's share of the log-odds, shape (n_rows, n_blocks): the sum of
+        ``coef * (x - mean) / scale`` over the block's columns. ``decision_function``
+        is ``intercept`` plus their sum (for a stack: each block's combiner weight
+        times its log-odds, less that block's share of the intercept)."""
+        terms = ((X - self.mean) / self.scale) * self.coef
+        return np.add.reduceat(terms, np.cumsum([0, *blocks[:-1]]), axis=1)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"mean": self.mean, "scale": self.scale, "coef": self.coef,
                 "intercept": np.array(self.intercept)}

@@ -4,7 +4,8 @@ A model file is an ``.npz`` archive read with ``allow_pickle=False``: loading
 one cannot run code. It holds ``meta`` (JSON: format, ffeat version, the full
 feature configuration and column names, the classifier and its parameters,
 training counts and where the training data came from), the model's arrays under
-``model/...`` (for the CNN: its JSON configuration and every ``state_dict``
+``model/...``, a feature classifier's calibration and inconclusive band under
+``calibration/...`` (files without them score with the raw logistic output; for the CNN: its JSON configuration and every ``state_dict``
 tensor as an array; the network is rebuilt from them, ``torch.load`` is never
 used), and ``checksum``, a SHA-256 over all of it, so a file changed after saving is refused rather than
 silently scoring differently. (The checksum guards against corruption and
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._calibration import Calibration
 from ._framing import check_frame
 from ._models import MODELS, model_class, uses_features
 from ._npz import write_npz
@@ -49,7 +51,8 @@ FORMAT_VERSION = 1
 #: default is now); files written before the CNN had its own class hold every
 #: parameter, and each class takes its own.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
-           "augment", "epochs", "batch_size", "input_size", "patience", "faces", "frame")
+           "augment", "epochs", "batch_size", "input_size", "patience", "faces", "frame",
+           "calibration", "band")
 #: The estimator class (``module.Class`` below ``ffeat``) that loads each saved
 #: classifier: what :func:`load_detector` returns, and what ``Detector.load`` and
 #: ``CnnDetector.load`` check a file against.
@@ -65,7 +68,8 @@ _MAX_HEADER = 4096
 _MAX_MEMBERS = 1024
 #: Most a member may expand when read (ffeat stores members uncompressed: 1).
 _MAX_RATIO = 100
-_MEMBER = re.compile(r"(meta|checksum|model/[\w.]+(/[\w.]+)*)\.npy", re.ASCII)
+_MEMBER = re.compile(r"(meta|checksum|(model|calibration)/[\w.]+(/[\w.]+)*)\.npy", re.ASCII)
+_CALIBRATION = "calibration/"
 
 
 class ModelFileError(ValueError):
@@ -107,6 +111,9 @@ def save(detector, target) -> None:
         "training": detector.training_,
     }, default=_plain)
     arrays = {f"model/{k}": np.asarray(v) for k, v in detector.model_.to_arrays().items()}
+    if (calibration := getattr(detector, "calibration_", None)) is not None:
+        arrays.update({f"{_CALIBRATION}{k}": np.asarray(v, dtype=np.float64)
+                       for k, v in calibration.to_arrays().items()})
     content = {"meta": np.array(meta), **arrays}
     content["checksum"] = np.array(_checksum(meta, arrays))
     write_npz(target, content)
@@ -254,14 +261,14 @@ def _read(source, path, cls=None) -> tuple[dict, dict[str, np.ndarray], type, ty
             meta_text = str(_member(zf, members.pop("meta.npy"), MAX_META_BYTES, path))
             meta = _meta(meta_text, path)
             kind, budget, cls = _kind(meta, path, cls)
+            budget += Calibration.max_bytes()
             declared = sum(info.file_size for info in members.values())
             if declared > budget + _MAX_HEADER * len(members):
                 raise ModelFileError(f"{path}: the model arrays declare {declared:,} bytes, "
                                      f"more than the {budget:,} a {meta['params']['classifier']}"
                                      " model of this size needs; not a file ffeat wrote")
             expected = str(_member(zf, members.pop("checksum.npy"), _MAX_HEADER, path))
-            arrays = {name[len("model/"):-len(".npy")]: _member(zf, info, budget + _MAX_HEADER,
-                                                                 path)
+            arrays = {_array_name(name): _member(zf, info, budget + _MAX_HEADER, path)
                       for name, info in members.items()}
     except ModelFileError:
         raise
@@ -269,10 +276,35 @@ def _read(source, path, cls=None) -> tuple[dict, dict[str, np.ndarray], type, ty
         raise ModelFileError(f"{path}: the model file is damaged or was modified after it "
                              f"was saved ({type(exc).__name__}: {exc}); retrain or restore "
                              "the original file") from None
-    if _checksum(meta_text, {f"model/{k}": v for k, v in arrays.items()}) != expected:
+    if _checksum(meta_text, {k if k.startswith(_CALIBRATION) else f"model/{k}": v
+                             for k, v in arrays.items()}) != expected:
         raise ModelFileError(f"{path}: the file was modified or damaged after it was saved "
                              "(checksum mismatch); retrain or restore the original file")
     return meta, arrays, kind, cls
+
+
+def _array_name(member: str) -> str:
+    """An array's key from its member name: a model array's without ``model/`` (what
+    the model class reads), a calibration array's with its ``calibration/`` prefix."""
+    name = member[:-len(".npy")]
+    return name if name.startswith(_CALIBRATION) else name[len("model/"):]
+
+
+def _calibration(params: dict, arrays: dict[str, np.ndarray], path: Path):
+    """The saved calibration (None in a file without one), its arrays popped from
+    ``arrays``; :class:`ModelFileError` naming what is wrong."""
+    saved = {k: arrays.pop(k) for k in [k for k in arrays if k.startswith(_CALIBRATION)]}
+    kind = params.get("calibration")
+    if not saved:
+        if kind is not None:
+            raise ModelFileError(f"{path}: the model names calibration {kind!r} but holds "
+                                 "no calibration arrays; retrain or restore the original file")
+        return None
+    try:
+        return Calibration.from_arrays(kind, saved)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__} or restore "
+                             "the original file") from None
 
 
 def _meta(meta_text: str, path: Path) -> dict:
@@ -365,6 +397,8 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
         raise ModelFileError(f"{path}: the saved face policy {params['faces']!r} is not one "
                              f"of {', '.join(FACE_POLICIES)}; retrain or restore the original "
                              "file")
+    params = {"calibration": None, "band": None, **params}  # files from before calibration
+    calibration = _calibration(params, arrays, path)
     try:
         check_frame(params["frame"], "the saved frame")
     except (TypeError, ValueError) as exc:
@@ -389,6 +423,7 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     detector.classes_ = np.array([0, 1])
     if uses_features(params["classifier"]):
         detector.feature_names_ = names
+        detector.calibration_ = calibration
     detector.training_ = meta.get("training", {})
     detector.errors_ = []
     return detector

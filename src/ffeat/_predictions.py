@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ._models import sigmoid
+from ._calibration import labels_of, probability
 from ._reading import ImageError, match_errors
 from ._scoring import NO_SCORE
 from ._sources import Item
@@ -32,7 +32,8 @@ def _face_cells(boxes: list | None) -> dict:
 
 
 def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageError],
-                    threshold: float, boxes: list | None = None) -> Iterator[dict]:
+                    threshold: float, boxes: list | None = None, *, detector=None,
+                    families: dict | None = None) -> Iterator[dict]:
     """One dict per input (keys :data:`COLUMNS`), in input order, errors included.
 
     Parameters
@@ -49,22 +50,32 @@ def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageErr
     boxes : list, optional
         Per input, its face boxes as ``ffeat._scoring.score_items`` gives them
         (None: the whole image, no face policy).
+    detector : Detector or SavedDetector, optional
+        Whose calibration gives ``prob_fake`` and whose inconclusive band makes a
+        label ``"inconclusive"`` (None: the logistic probability, no band).
+    families : dict, optional
+        Per family name, its log-odds per input (``ffeat._scoring.explain_items``):
+        adds a ``families`` dict to each scored row.
 
     A score that is NaN without a recorded error (the model gave no number)
     is an error row too, never a label.
     """
     boxes = [None] * len(items) if boxes is None else boxes
     failed = np.isnan(scores)
-    for item, score, record, found in zip(items, scores, match_errors(items, failed, errors),
-                                          boxes):
-        if np.isnan(score):
-            yield {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
+    proba = probability(detector, scores)
+    labels = labels_of(detector, proba, threshold)
+    for i, (item, record, found) in enumerate(zip(items, match_errors(items, failed, errors),
+                                                  boxes)):
+        if failed[i]:
+            row = {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
                    "error": NO_SCORE if record is None else record.reason}
         else:
-            p = float(sigmoid(score))
-            yield {"path": item.name, "prob_fake": p,
-                   "label": "fake" if p >= threshold else "real",
+            row = {"path": item.name, "prob_fake": float(proba[i]), "label": labels[i],
                    **_face_cells(found), "error": None}
+        if families is not None:
+            row["families"] = None if failed[i] else {k: float(v[i])
+                                                      for k, v in families.items()}
+        yield row
 
 
 def _faces_text(faces: list | None) -> str:

@@ -11,18 +11,21 @@ import numpy as np
 
 from ._reading import ImageError, feature_rows, iter_rows, match_errors
 from ._sources import Item
-from .features import resolve_features
+from .features import n_columns, resolve_features
 
-__all__ = ["score_items", "SavedDetector", "NO_SCORE"]
+__all__ = ["score_items", "explain_items", "SavedDetector", "NO_SCORE"]
 
 #: The reason recorded for an image that was read but given no score (NaN).
 NO_SCORE = "the model gave no score (NaN) for this image"
 
 
-def _score_faces(model, families, items: list[Item], detector, progress: bool | None):
-    """Log-odds, error records and boxes under a face policy: every face scored, an
-    item's score its most fake face's, its boxes the most fake first."""
+def _score_faces(model, families, items: list[Item], detector, progress: bool | None,
+                 explain):
+    """Log-odds, error records, boxes and (with ``explain``, a function of feature rows)
+    per-family log-odds under a face policy: every face scored, an item's score its
+    most fake face's, its boxes the most fake first."""
     scores = np.full(len(items), np.nan)
+    shares = np.full((len(items), len(families)), np.nan) if explain else None
     boxes: list = [None] * len(items)
     errors = []
     for position, (_, found) in enumerate(iter_rows(
@@ -35,7 +38,9 @@ def _score_faces(model, families, items: list[Item], detector, progress: bool | 
         order = np.argsort(-face_scores, kind="stable")
         scores[position] = face_scores[order[0]]
         boxes[position] = [found.boxes[i] for i in order]
-    return scores, errors, boxes
+        if explain:
+            shares[position] = explain(found.rows[order[:1]])[0]
+    return scores, errors, boxes, shares
 
 
 def score_items(detector, items: list[Item], *,
@@ -62,25 +67,70 @@ def score_items(detector, items: list[Item], *,
         the most fake first (the item's score is that face's), ``[None]`` where
         none was found and the whole image was scored (``"auto"``).
     """
+    scores, errors, boxes, _ = _score(detector, items, progress, explain=False)
+    return scores, errors, boxes
+
+
+def explain_items(detector, items: list[Item], *, progress: bool | None = False):
+    """:func:`score_items`, and each feature family's share of every item's log-odds.
+
+    Returns
+    -------
+    scores, errors, boxes
+        As :func:`score_items`.
+    families : dict of str to ndarray
+        Per family name (in the detector's order), its log-odds per item (NaN where
+        the item has no score): the sum of coefficient times standardised feature
+        over the family's columns, so the score is the model's intercept plus their
+        sum. Log-odds before calibration.
+
+    Raises
+    ------
+    ValueError
+        For a model that is not linear in its features (``hgb``, the CNN).
+    """
+    scores, errors, boxes, shares = _score(detector, items, progress, explain=True)
+    names = [f.name for f in resolve_features(detector.features)]
+    return scores, errors, boxes, dict(zip(names, shares.T))
+
+
+def _score(detector, items: list[Item], progress: bool | None, *, explain: bool):
+    """Scores, errors, boxes, and with ``explain`` the per-family log-odds (else None)."""
     model = detector.model_
+    families = resolve_features(detector.features) if model.kind != "cnn" else ()
+    explainer = None
+    if explain:
+        if not hasattr(model, "contributions"):
+            raise ValueError(f"per-family log-odds are available for the linear classifiers "
+                             f"(stacked, logistic), not for a {model.kind} model")
+        blocks = tuple(n_columns(f) for f in families)
+        explainer = lambda rows: model.contributions(rows, blocks)  # noqa: E731
     boxes: list = [None] * len(items)
+    shares = None
     if model.kind == "cnn":
         scores, errors = model.score_items(items, jobs=detector.jobs,
                                            batch_size=detector.batch_size, progress=progress)
     elif detector.faces != "off":
-        scores, errors, boxes = _score_faces(model, resolve_features(detector.features),
-                                             items, detector, progress)
+        scores, errors, boxes, shares = _score_faces(model, families, items, detector,
+                                                     progress, explainer)
     else:
-        F, errors = feature_rows(items, resolve_features(detector.features), jobs=detector.jobs,
+        F, errors = feature_rows(items, families, jobs=detector.jobs,
                                  cache=detector.cache, backend=detector.backend,
                                  progress=progress, frame=detector.frame)
         read = ~np.isnan(F).any(axis=1)
         scores = np.full(len(F), np.nan)
+        if explain:
+            shares = np.full((len(F), len(families)), np.nan)
         if read.any():
             scores[read] = model.decision_function(F[read])
+            if explain:
+                shares[read] = explainer(F[read])
     failed = np.isnan(scores)
+    if shares is not None:
+        shares[failed] = np.nan
     return scores, [record or ImageError(item.name, NO_SCORE) for item, record, bad
-                    in zip(items, match_errors(items, failed, errors), failed) if bad], boxes
+                    in zip(items, match_errors(items, failed, errors), failed) if bad], \
+        boxes, shares
 
 
 class SavedDetector:

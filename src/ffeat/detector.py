@@ -11,6 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
+from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, fit_calibration,
+                           labels_of, probability)
 from ._checks import check_images
 from ._framing import MAX_FRAME, MIN_FRAME
 from ._gpu import BACKENDS
@@ -150,13 +152,16 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         Fitted; what a detector trains (through scikit-learn) and saves.
     threshold : float
         Probability of fake at and above which :meth:`predict` says fake.
+    calibration : Calibration, optional
+        The detector's map from log-odds to probability (None: the logistic one).
 
     Fitting is the detector's job: :meth:`fit` refuses, naming what to fit.
     """
 
-    def __init__(self, model=None, *, threshold: float = 0.5) -> None:
+    def __init__(self, model=None, *, threshold: float = 0.5, calibration=None) -> None:
         self.model = model
         self.threshold = threshold
+        self.calibration = calibration
 
     def __sklearn_is_fitted__(self) -> bool:
         return self.model is not None
@@ -183,8 +188,9 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         return self.model.decision_function(np.asarray(X, dtype=np.float64))
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[P(real), P(fake)]`` per feature row."""
-        p = sigmoid(self.decision_function(X))
+        """``[P(real), P(fake)]`` per feature row (calibrated as the detector's)."""
+        z = self.decision_function(X)
+        p = sigmoid(z) if self.calibration is None else self.calibration.probability(z)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
@@ -240,8 +246,9 @@ class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
         return scores
 
     def predict_proba(self, X) -> np.ndarray:
-        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable)."""
-        p = sigmoid(self.decision_function(X))
+        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable);
+        calibrated when the detector was fitted with a calibration."""
+        p = probability(self, self.decision_function(X))
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
@@ -254,6 +261,26 @@ class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
         """
         p = self.predict_proba(X)[:, 1]
         return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
+
+    def label(self, images) -> np.ndarray:
+        """``"fake"``, ``"real"`` or ``"inconclusive"`` per image, None where unreadable.
+
+        Fake at and above ``threshold``, as :meth:`predict`, except that a probability
+        inside the detector's inconclusive band (``band_``; see :class:`Detector`) is
+        ``"inconclusive"``; a detector without a band answers fake or real.
+
+        Parameters
+        ----------
+        images : sequence of images, or a 4-D array batch
+            As for :meth:`score_images`.
+
+        Returns
+        -------
+        ndarray of object, shape (n_images,)
+        """
+        scores, errors = self.score_images(images)
+        warn_errors(errors, len(scores), "have no label (None)")
+        return labels_of(self, probability(self, scores), self.threshold)
 
     def set_run_options(self, **options) -> ImageClassifier:
         """Set those of the run options ``jobs``, ``cache`` and ``backend`` this detector
@@ -343,11 +370,29 @@ class Detector(ImageClassifier):
         plus JPEG augmentation key to robustness. ``None``: no augmentation.
     random_state : int, optional
         Seed of the classifier and of the augmentation.
+    calibration : {"sigmoid", "isotonic"} or None
+        How ``prob_fake`` is calibrated (``ffeat._calibration``): a calibrator fitted
+        on 5-fold out-of-fold log-odds of the training rows (fixed seed; an image's
+        augmented copies stay in its fold), the classifier itself on all rows.
+        ``"sigmoid"``: Platt scaling; ``"isotonic"``: isotonic regression; None:
+        the raw logistic output. Saved with the model. The default
+        (``ffeat._calibration.DEFAULT_CALIBRATION``) is the one that measured best
+        (README, "Calibration and inconclusive answers").
+    band : "auto", (lo, hi) or None
+        The inconclusive band on the (calibrated) probability of fake, used by
+        :meth:`label`: ``"auto"`` measures it at fit time from the same
+        out-of-fold scores (the range around the threshold where the held-out
+        error rate of the forced call is above 10%); ``(lo, hi)`` sets it by hand
+        (a probability in ``[lo, hi)`` is inconclusive); None: no band. Saved with
+        the model.
 
     Attributes
     ----------
     classes_ : ndarray
         ``[0, 1]`` (real, fake).
+    band_ : tuple of float
+        The fitted inconclusive band ``(lo, hi)`` (``(threshold, threshold)``:
+        none).
     feature_names_ : list of str
         Columns the classifier sees.
     training_ : dict
@@ -391,6 +436,8 @@ class Detector(ImageClassifier):
         "C": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "calibration": [StrOptions(set(KINDS)), None],
+        "band": [StrOptions({"auto"}), tuple, list, None],
     }
 
     def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
@@ -398,7 +445,8 @@ class Detector(ImageClassifier):
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
                  backend: str = "cpu", faces: str = "off",
                  frame: int | None = DEFAULT_FRAME, augment=None,
-                 random_state: int | None = 0) -> None:
+                 random_state: int | None = 0, calibration: str | None = DEFAULT_CALIBRATION,
+                 band=DEFAULT_BAND) -> None:
         self.features = features
         self.classifier = classifier
         self.C = C
@@ -412,6 +460,8 @@ class Detector(ImageClassifier):
         self.frame = frame
         self.augment = augment
         self.random_state = random_state
+        self.calibration = calibration
+        self.band = band
 
     @classmethod
     def default(cls) -> Detector:
@@ -457,6 +507,7 @@ class Detector(ImageClassifier):
             warning, and listed in ``errors_``.
         """
         kinds = parse_augment(self.augment)
+        _check_band(self.band)
         images, y = labelled_images(X, y, name="X")
         families = resolve_features(self.features)
         estimator = self._estimator()
@@ -474,6 +525,10 @@ class Detector(ImageClassifier):
         self.errors_ = errors  # also when training fails for want of readable images
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
+        groups = np.tile(np.arange(n), 1 + len(kinds))  # an image and its copies
+        self.calibration_ = fit_calibration(
+            self._estimator(), F[ok], y_all[ok], groups[ok], kind=self.calibration,
+            band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
         estimator.fit(F[ok], y_all[ok])
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
@@ -495,7 +550,16 @@ class Detector(ImageClassifier):
     def estimator_(self) -> FeatureClassifier:
         """The fitted classifier step over the feature rows (see the class docstring)."""
         check_fitted(self)
-        return FeatureClassifier(self.model_, threshold=self.threshold)
+        return FeatureClassifier(self.model_, threshold=self.threshold,
+                                 calibration=self.calibration_)
+
+    @property
+    def band_(self) -> tuple[float, float]:
+        """The fitted inconclusive band (see the class docstring)."""
+        check_fitted(self)
+        if self.calibration_ is None:
+            return (float(self.threshold), float(self.threshold))
+        return tuple(float(v) for v in self.calibration_.band)
 
     @property
     def pipeline_(self):
@@ -545,6 +609,16 @@ def check_fitted(detector: ImageClassifier) -> None:
     check_is_fitted(detector, "model_", msg="this %(name)s is not fitted yet: call fit() "
                                             "or %(name)s.load() first")
     detector._validate_params()  # scikit-learn's, inherited by Detector
+
+
+def _check_band(band) -> None:
+    """Refuse a hand-set ``band`` that is not ``(lo, hi)`` with ``0 <= lo <= hi <= 1``."""
+    if band is None or isinstance(band, str):
+        return
+    ok = len(band) == 2 and all(isinstance(v, Real) and not isinstance(v, bool) for v in band)
+    if not ok or not 0 <= band[0] <= band[1] <= 1:
+        raise ValueError(f"band must be 'auto', None or (lo, hi) with 0 <= lo <= hi <= 1, "
+                         f"got {band!r}")
 
 
 def seed_of(random_state: int | None) -> int:

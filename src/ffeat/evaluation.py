@@ -9,14 +9,18 @@ import numpy as np
 from sklearn import metrics as skm
 
 from ._checks import check_images, check_probability
-from ._models import sigmoid
+from ._calibration import band_of, probability
 from ._reading import ImageError
 from ._scoring import NO_SCORE
 from ._sources import single_item
 from .dataset import Dataset, load_dataset
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
-           "labelled_images", "labelled_data", "call_metrics", "source_breakdown"]
+           "labelled_images", "labelled_data", "call_metrics", "source_breakdown",
+           "calibration_metrics", "ECE_BINS"]
+
+#: Equal-width probability bins of the expected calibration error.
+ECE_BINS = 10
 
 
 class NoReadableImages(ValueError):
@@ -127,6 +131,57 @@ def source_breakdown(labels: np.ndarray, proba: np.ndarray, threshold: float,
     return out
 
 
+def calibration_metrics(labels: np.ndarray, proba: np.ndarray) -> dict:
+    """How well probabilities of fake match the frequency of fakes.
+
+    Parameters
+    ----------
+    labels : ndarray of {0, 1}
+    proba : ndarray of float
+        Probability of fake per image.
+
+    Returns
+    -------
+    dict
+        ``brier`` (mean squared difference of probability and label) and ``ece``
+        (expected calibration error: over ``ECE_BINS`` equal-width bins of the
+        probability, the image-weighted mean of ``|share of fakes - mean
+        probability|``); None for no images.
+    """
+    y, p = np.asarray(labels, dtype=np.float64), np.asarray(proba, dtype=np.float64)
+    if not len(y):
+        return {"brier": None, "ece": None}
+    bins = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
+    count = np.bincount(bins, minlength=ECE_BINS)
+    gap = np.abs(np.bincount(bins, y, ECE_BINS) - np.bincount(bins, p, ECE_BINS))
+    return {"brier": float(np.mean((p - y) ** 2)), "ece": float(gap.sum() / count.sum())}
+
+
+def reliability(labels: np.ndarray, proba: np.ndarray) -> list[dict]:
+    """The reliability diagram's points: per non-empty bin of :func:`calibration_metrics`,
+    ``lo``, ``hi``, ``n``, ``mean_proba`` and ``fake_share``."""
+    y, p = np.asarray(labels, dtype=np.float64), np.asarray(proba, dtype=np.float64)
+    bins = np.minimum((p * ECE_BINS).astype(int), ECE_BINS - 1)
+    return [{"lo": b / ECE_BINS, "hi": (b + 1) / ECE_BINS, "n": int((bins == b).sum()),
+             "mean_proba": float(p[bins == b].mean()), "fake_share": float(y[bins == b].mean())}
+            for b in range(ECE_BINS) if (bins == b).any()]
+
+
+def conclusive_metrics(labels: np.ndarray, proba: np.ndarray, threshold: float,
+                       band: tuple[float, float] | None) -> dict:
+    """``coverage`` (share of images outside the inconclusive ``band`` ``[lo, hi)``),
+    ``n_inconclusive`` and ``conclusive_accuracy`` (accuracy at ``threshold`` on the
+    others; None when there are none)."""
+    y, p = np.asarray(labels), np.asarray(proba, dtype=np.float64)
+    lo, hi = (threshold, threshold) if band is None else band
+    conclusive = ~((p >= lo) & (p < hi))
+    right = (p >= threshold) == (y == 1)
+    return {"coverage": float(conclusive.mean()) if len(p) else None,
+            "n_inconclusive": int((~conclusive).sum()),
+            "conclusive_accuracy": float(right[conclusive].mean()) if conclusive.any()
+            else None}
+
+
 @dataclass
 class Evaluation:
     """Scores and metrics of a detector on labelled images.
@@ -146,11 +201,16 @@ class Evaluation:
     data_sources : list of str, optional
         The source of each image read (:attr:`Dataset.sources`); None when the
         data holds a single source.
+    band : tuple of float, optional
+        The detector's inconclusive band ``(lo, hi)`` (None: none).
     metrics : dict
         ``accuracy``, ``precision``, ``recall``, ``f1`` (fake is the positive
         class), ``roc_auc``, ``average_precision``, ``eer`` (None when only one
-        class was read), ``confusion_matrix`` (rows: true real, true fake;
-        columns: called real, called fake), ``n_real``, ``n_fake``.
+        class was read), ``brier`` and ``ece`` (:func:`calibration_metrics`),
+        ``coverage``, ``n_inconclusive`` and ``conclusive_accuracy``
+        (:func:`conclusive_metrics`; forced-choice metrics count every image),
+        ``confusion_matrix`` (rows: true real, true fake; columns: called real,
+        called fake), ``n_real``, ``n_fake``.
     """
 
     sources: list[str]
@@ -159,6 +219,7 @@ class Evaluation:
     threshold: float
     errors: list[ImageError]
     data_sources: list[str] | None = None
+    band: tuple[float, float] | None = None
     metrics: dict = field(init=False)
 
     def __post_init__(self) -> None:
@@ -170,6 +231,8 @@ class Evaluation:
             "roc_auc": float(skm.roc_auc_score(y, p)) if both else None,
             "average_precision": float(skm.average_precision_score(y, p)) if both else None,
             "eer": equal_error_rate(y, p) if both else None,
+            **calibration_metrics(y, p),
+            **conclusive_metrics(y, p, self.threshold, self.band),
             "confusion_matrix": calls["confusion_matrix"],
             "n_real": int((y == 0).sum()),
             "n_fake": int((y == 1).sum()),
@@ -186,6 +249,7 @@ class Evaluation:
         holds several sources), ready for ``json.dumps``."""
         by_source = self.by_source
         return {**self.metrics, "threshold": self.threshold,
+                "band": None if self.band is None else list(self.band),
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors],
                 **({"by_source": by_source} if by_source is not None else {})}
 
@@ -298,6 +362,8 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     errors = errors + [ImageError(names[i], NO_SCORE)
                        for i in np.flatnonzero(~ok) if names[i] not in failed]
     sources = [name for name, good in zip(names, ok) if good]
-    return Evaluation(sources, labels[ok].astype(int), sigmoid(scores[ok]), float(threshold),
-                      errors, None if data_sources is None
-                      else [s for s, good in zip(data_sources, ok) if good])
+    return Evaluation(sources, labels[ok].astype(int), probability(detector, scores[ok]),
+                      float(threshold), errors,
+                      data_sources=None if data_sources is None
+                      else [s for s, good in zip(data_sources, ok) if good],
+                      band=band_of(detector))

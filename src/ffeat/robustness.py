@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ._models import sigmoid
+from ._calibration import band_of, probability
 from ._perturb import Perturbation, Perturbed, parse_perturbations
 from ._progress import status
 from ._sources import single_item
@@ -73,7 +73,7 @@ def robustness(detector, data, perturbations: Iterable[str | Perturbation], labe
         scores, errors = detector.score_images(copies, progress=progress)
         ok = ~np.isnan(scores)
         result = Evaluation([names[i] for i in np.flatnonzero(ok)], y[ok],
-                            sigmoid(scores[ok]), t, errors)
+                            probability(detector, scores[ok]), t, errors, band_of(detector))
         rows.append(_row(p.kind, p.strength, p.label, result))
     return rows
 

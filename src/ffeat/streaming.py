@@ -88,7 +88,8 @@ class _PredictJob:
 
     def __call__(self, items: list[Item]) -> list[dict]:
         scores, errors, boxes = score_items(self.detector, items)
-        return list(prediction_rows(items, scores, errors, self.threshold, boxes))
+        return list(prediction_rows(items, scores, errors, self.threshold, boxes,
+                                    detector=self.detector))
 
 
 # -- sinks: payloads to files, in this process -----------------------------------------

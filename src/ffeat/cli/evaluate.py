@@ -20,7 +20,9 @@ from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
            "f1": "F1 (fake)", "roc_auc": "ROC AUC", "average_precision": "average precision",
-           "eer": "equal error rate"}
+           "eer": "equal error rate", "brier": "Brier score",
+           "ece": "calibration error", "coverage": "coverage",
+           "conclusive_accuracy": "accuracy conclusive"}
 
 
 def format_metrics(result: Evaluation) -> str:
@@ -30,8 +32,10 @@ def format_metrics(result: Evaluation) -> str:
              for key, label in _LABELS.items()]
     (tn, fp), (fn, tp) = m["confusion_matrix"]
     width = max(len(str(v)) for v in (tn, fp, fn, tp, "called fake"))
+    band = "none" if result.band is None else "[{:.4g}, {:.4g})".format(*result.band)
     lines += [
         f"{'threshold':<20}{result.threshold:g}",
+        f"{'inconclusive band':<20}{band} ({m['n_inconclusive']} images)",
         "",
         f"{'':<14}{'called real':>{width + 2}}{'called fake':>{width + 2}}",
         f"{'true real':<14}{tn:>{width + 2}}{fp:>{width + 2}}",
@@ -148,16 +152,19 @@ def add_parser(sub, summary: str) -> None:
         description="Score a labelled dataset (folder with real/ and fake/ at any depth, "
                     "or a CSV manifest) with the detector shipped with ffeat or --model "
                     "FILE and print accuracy, precision, recall, F1, ROC AUC, average "
-                    "precision, equal error rate, the confusion matrix and the counts (fake "
-                    "is the positive class); when DATA holds several sources (top-level "
+                    "precision, equal error rate, Brier score, expected calibration error "
+                    "(10 bins), coverage (share outside the model's inconclusive band) and "
+                    "accuracy on those, the confusion matrix and the counts (fake is the "
+                    "positive class); when DATA holds several sources (top-level "
                     "subfolders, or a manifest's source column), the same per source.")
     p.add_argument("legacy_model", nargs="?", default=None, help=argparse.SUPPRESS)
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
     add_model_option(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object (accuracy, precision, recall, f1, roc_auc, "
-                        "average_precision, eer, confusion_matrix, n_real, n_fake, errors, "
-                        "and by_source when DATA holds several sources)")
+                        "average_precision, eer, brier, ece, coverage, n_inconclusive, "
+                        "conclusive_accuracy, confusion_matrix, n_real, n_fake, threshold, "
+                        "band, errors, and by_source when DATA holds several sources)")
     add_threshold_option(p, "an image")
     p.add_argument("--report", metavar="DIR", default=None,
                    help="also write an HTML report (DIR/index.html with figures, galleries, "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
-from .._scoring import SavedDetector, score_items
+from .._scoring import SavedDetector, explain_items, score_items
 from .._sources import expand_inputs
 from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
                       add_threshold_option, fail, model_file, progress, run_sharded,
@@ -24,21 +24,32 @@ _FIRST_MEMBERS = (b"checksum.npy", b"meta.npy")
 _ZIP_HEADER = 30
 
 
-def _write(rows: list[dict], fmt: str) -> None:
+def _family_cells(row: dict, names: list[str]) -> list[str]:
+    """A row's per-family log-odds (``--explain``) to 4 decimals, blank where unscored."""
+    found = row.get("families")
+    return ["" if found is None else f"{found[n]:.4f}" for n in names]
+
+
+def _write(rows: list[dict], fmt: str, families: list[str] = ()) -> None:
+    """Rows on stdout; ``families`` (``--explain``) adds a column ``log_odds_<family>``
+    per family before the reason (a ``families`` object in JSON)."""
     out = sys.stdout
     if fmt == "json":
         json.dump(rows, out, indent=1)
         out.write("\n")
         return
+    head = [*COLUMNS[:-1], *(f"log_odds_{n}" for n in families), COLUMNS[-1]]
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(COLUMNS)
-        writer.writerows(csv_cells(r) for r in rows)
+        writer.writerow(head)
+        writer.writerows([*c[:-1], *_family_cells(r, families), c[-1]]
+                         for r, c in ((r, csv_cells(r)) for r in rows))
         return
-    table = [cells(r) for r in rows]
-    last = len(COLUMNS) - 1  # the reason, unpadded
-    widths = [max([len(c[i]) for c in table] + [len(COLUMNS[i])]) for i in range(last)]
-    for line in [list(COLUMNS)] + table:
+    table = [[*c[:-1], *_family_cells(r, families), c[-1]]
+             for r, c in ((r, cells(r)) for r in rows)]
+    last = len(head) - 1  # the reason, unpadded
+    widths = [max([len(c[i]) for c in table] + [len(head[i])]) for i in range(last)]
+    for line in [head] + table:
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[last])
         out.write("\n")
 
@@ -108,15 +119,26 @@ def _run(args: argparse.Namespace) -> int:
     if (problem := threshold_problem(threshold)) is not None:
         return fail(problem, 2)
     if args.output is not None:
+        if args.explain:
+            return fail("--explain writes to stdout; it does not combine with --output", 2)
         return _run_sharded(args, threshold)
     if args.shard_size is not None or args.scheduler is not None:
         return fail("--shard-size and --scheduler need --output FILE.csv", 2)
     detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend,
                         faces=args.faces or detector.faces)
     items = expand_inputs(args.paths)
-    scores, errors, boxes = score_items(detector, items, progress=progress(args))
-    rows = list(prediction_rows(items, scores, errors, threshold, boxes))
-    _write(rows, args.format or "table")
+    families = None
+    if args.explain:
+        try:
+            scores, errors, boxes, families = explain_items(detector, items,
+                                                            progress=progress(args))
+        except ValueError as exc:  # a model without per-family log-odds
+            return fail(f"--explain: {exc}", 2)
+    else:
+        scores, errors, boxes = score_items(detector, items, progress=progress(args))
+    rows = list(prediction_rows(items, scores, errors, threshold, boxes, detector=detector,
+                                families=families))
+    _write(rows, args.format or "table", list(families or ()))
     n_bad = sum(r["error"] is not None for r in rows)
     if n_bad == len(rows):
         return fail(f"none of the {len(rows)} inputs could be read")
@@ -129,8 +151,10 @@ def add_parser(sub, summary: str) -> None:
         "predict", help=summary,
         description="Score image files and folders (searched recursively) with the "
                     "detector shipped with ffeat or --model FILE: one row per file with "
-                    "its path, probability of fake, label "
-                    "(fake at and above the threshold), under a face policy the box x, y, "
+                    "its path, probability of fake (calibrated when the model was trained "
+                    "with a calibration), label (fake at and above the threshold, "
+                    "inconclusive inside the model's inconclusive band), under a face "
+                    "policy the box x, y, "
                     "w, h of the face scored and every face's box, and, for files that "
                     "could not be read, the reason. Exit status 0 when at least one file "
                     "was scored.")
@@ -142,6 +166,11 @@ def add_parser(sub, summary: str) -> None:
                    help="stream the rows to this CSV file shard by shard instead of "
                         "stdout, in bounded memory; rerunning resumes after the last "
                         "shard written (FILE.csv.manifest.json records them)")
+    p.add_argument("--explain", action="store_true",
+                   help="add each feature family's log-odds (before calibration; the score "
+                        "is the model's intercept plus their sum): a log_odds_FAMILY column "
+                        "per family (table, CSV), a families object per row (JSON); linear "
+                        "models (stacked, logistic) only")
     add_threshold_option(p, "a file")
     add_faces_option(p, saved=True)
     add_scale_options(p)

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from .._models import sigmoid, uses_features
+from .._calibration import band_of, probability
 from .._framing import frame_image
+from .._models import uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
 from .._reading import default_jobs, feature_rows, read_item
@@ -77,7 +78,7 @@ def _logit(p: float) -> float:
     return float(np.clip(np.log(p / (1 - p)), -_LOGIT_CLIP, _LOGIT_CLIP))
 
 
-def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dict]:
+def _recalibrated(detector, y: np.ndarray, scores: np.ndarray, default: float) -> list[dict]:
     """The default threshold beside the EER and best-accuracy thresholds of this data
     (all on log-odds, with the matching probability)."""
     rows = [("default (model)", default)]
@@ -91,7 +92,8 @@ def _recalibrated(y: np.ndarray, scores: np.ndarray, default: float) -> list[dic
         j = int(np.argmax(acc))
         rows += [("equal error rate (this data)", float(thr[i])),
                  ("best accuracy (this data)", float(thr[j]))]
-    return [{"name": name, "log_odds": t, "probability": float(sigmoid(np.array(t))),
+    return [{"name": name, "log_odds": t, "probability": float(probability(detector,
+                                                                         np.array(t))),
              **{k: v for k, v in call_metrics(y, scores >= t).items()
                 if k != "confusion_matrix"}} for name, t in rows]
 
@@ -239,12 +241,15 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation([it.name for it in kept], y, sigmoid(scores), t, errors,
-                            None if data_sources is None
-                            else [data_sources[i] for i in np.flatnonzero(ok)])
+    evaluation = Evaluation([it.name for it in kept], y, probability(detector, scores), t,
+                            errors, data_sources=None if data_sources is None
+                            else [data_sources[i] for i in np.flatnonzero(ok)],
+                            band=band_of(detector))
     called = evaluation.proba >= t
     correct = called == (y == 1)
-    t_logit = _logit(t)
+    calibration = getattr(detector, "calibration_", None)
+    t_logit = _logit(t) if calibration is None else float(
+        np.clip(calibration.log_odds_at(t), -_LOGIT_CLIP, _LOGIT_CLIP))
     both = len(np.unique(y)) == 2
     files: dict[str, str] = {}
 
@@ -258,12 +263,13 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     eval_desc = describe_data(data if isinstance(data, (str, os.PathLike, Dataset))
                               else images)
     same = _same_data(train.get("data"), eval_desc)
-    thresholds = _recalibrated(y, scores, t_logit)
+    thresholds = _recalibrated(detector, y, scores, t_logit)
 
     # -- figures of scores -------------------------------------------------------------
     status("report: curves and histograms", progress)
     if both:
         plot("curves.png", _plots.curves, y, scores)
+    plot("reliability.png", _plots.reliability, y, evaluation.proba)
     plot("scores.png", _plots.score_histograms, y, scores,
          {r["name"]: r["log_odds"] for r in thresholds})
 

@@ -16,7 +16,7 @@ from .._perturb import KINDS
 
 __all__ = ["curves", "score_histograms", "spectra", "residual_spectrum", "embedding",
            "coefficients", "permutation", "image_maps", "distributions", "robustness",
-           "training_curves"]
+           "training_curves", "reliability"]
 
 COLOURS = {0: "#1f77b4", 1: "#e8710a"}
 NAMES = {0: "real", 1: "fake"}
@@ -47,6 +47,34 @@ def curves(y: np.ndarray, scores: np.ndarray, path: Path) -> None:
     ax2.set(xlabel="recall (fake)", ylabel="precision (fake)", title="Precision-recall curve",
             xlim=(0, 1), ylim=(0, 1.01))
     ax2.legend(loc="lower left")
+    _save(fig, path)
+
+
+def reliability(y: np.ndarray, proba: np.ndarray, path: Path) -> None:
+    """Reliability diagram: share of fakes against mean probability of fake per bin of
+    :func:`ffeat.evaluation.reliability` (marker area by image count), with the diagonal
+    of perfect calibration, and the images per bin below."""
+    from ..evaluation import ECE_BINS, calibration_metrics
+    from ..evaluation import reliability as bins
+
+    points = bins(y, proba)
+    fig = Figure(figsize=(6, 6.2), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
+    ax1.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
+    mean = [b["mean_proba"] for b in points]
+    share = [b["fake_share"] for b in points]
+    n = np.array([b["n"] for b in points])
+    ax1.plot(mean, share, "-", color="#333", lw=1)
+    ax1.scatter(mean, share, s=20 + 200 * n / max(n.max(), 1), color="#c00", zorder=3,
+                label="bins (area: images)")
+    m = calibration_metrics(y, proba)
+    ax1.set(ylabel="share of fakes", xlim=(0, 1), ylim=(-0.02, 1.02),
+            title=f"Reliability (ECE {m['ece']:.3f}, Brier {m['brier']:.3f}, "
+                  f"{ECE_BINS} bins)")
+    ax1.legend(loc="upper left", fontsize="small")
+    ax2.bar([(b["lo"] + b["hi"]) / 2 for b in points], n, width=1 / ECE_BINS * 0.9,
+            color="#888")
+    ax2.set(xlabel="probability of fake", ylabel="images")
     _save(fig, path)
 
 

@@ -17,7 +17,10 @@ __all__ = ["PageContent", "build_page"]
 
 _METRICS = [("accuracy", "accuracy"), ("precision", "precision (fake)"),
             ("recall", "recall (fake)"), ("f1", "F1 (fake)"), ("roc_auc", "ROC AUC"),
-            ("average_precision", "average precision"), ("eer", "equal error rate")]
+            ("average_precision", "average precision"), ("eer", "equal error rate"),
+            ("brier", "Brier score"), ("ece", "expected calibration error (10 bins)"),
+            ("coverage", "coverage (outside the inconclusive band)"),
+            ("conclusive_accuracy", "accuracy on the conclusive images")]
 
 
 def _p(text: str, cls: str = "note") -> str:
@@ -293,6 +296,11 @@ def build_page(c: PageContent) -> str:
          figure("scores.png", "score histograms",
                 "Log-odds of fake per true class; vertical lines: the model's threshold and "
                 "the thresholds recalibrated on this data.")),
+        ("calibration", "Calibration",
+         figure("reliability.png", "reliability diagram",
+                "Share of fakes against the mean probability of fake in 10 equal-width "
+                "bins of the probability (calibrated when the model has a calibration): "
+                "points on the diagonal mean the probabilities say what they mean.")),
         ("cross-dataset", "Cross-dataset", _cross(c.train, c.eval_desc, c.same, c.thresholds)),
         ("galleries", "Galleries", _gallery(c.thumbs)),
         ("spectra", "Spectra",

@@ -1,0 +1,222 @@
+"""Calibration, the inconclusive band, per-family log-odds and the calibration metrics."""
+import io
+import json
+
+import numpy as np
+import pytest
+
+import ffeat
+from ffeat import Detector, ModelFileError, _calibration, _persist
+from ffeat._predictions import prediction_rows
+from ffeat._scoring import SavedDetector, explain_items, score_items
+from ffeat.cli import main
+from ffeat.detector import image_items
+from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics
+
+N, SIZE = 10, 48
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
+
+
+def _fit(demo, **kw):
+    return Detector(features="spectrum", cache=False, jobs=1, **kw).fit(*demo)
+
+
+@pytest.fixture(scope="module")
+def fitted(demo, one_openmp_thread):
+    return {kind: _fit(demo, calibration=kind) for kind in ("sigmoid", "isotonic")}
+
+
+def _saved(det) -> bytes:
+    buf = io.BytesIO()
+    det.save(buf)
+    return buf.getvalue()
+
+
+def _rewrite(data: bytes, *, meta=None, arrays=None) -> io.BytesIO:
+    """A model file with its meta or arrays changed and the checksum recomputed."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        content = {k: z[k] for k in z.files}
+    text = str(content["meta"])
+    if meta is not None:
+        text = json.dumps(meta(json.loads(text)))
+    kept = {k: v for k, v in content.items() if k not in ("meta", "checksum")}
+    if arrays is not None:
+        kept = arrays(kept)
+    out = io.BytesIO()
+    np.savez(out, meta=np.array(text), checksum=np.array(_persist._checksum(text, kept)),
+             **kept)
+    out.seek(0)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["sigmoid", "isotonic"])
+def test_calibration_is_saved_and_scores_alike_everywhere(fitted, demo, kind):
+    det = fitted[kind]
+    images = demo[0]
+    assert det.calibration_.kind == kind
+    z = det.decision_function(images)
+    p = det.predict_proba(images)[:, 1]
+    np.testing.assert_allclose(p, det.calibration_.probability(z))
+    np.testing.assert_allclose(det.pipeline_.predict_proba(images)[:, 1], p)
+    loaded = Detector.load(io.BytesIO(_saved(det)))
+    np.testing.assert_array_equal(loaded.predict_proba(images)[:, 1], p)
+    saved = _persist.load(SavedDetector, io.BytesIO(_saved(det)))
+    items = image_items(images)
+    scores, errors, boxes = score_items(saved, items)
+    rows = list(prediction_rows(items, scores, errors, 0.5, boxes, detector=saved))
+    np.testing.assert_allclose([r["prob_fake"] for r in rows], p)
+    assert [r["label"] for r in rows] == list(det.label(images))
+
+
+def test_sigmoid_calibration_changes_the_probability(demo):
+    raw = _fit(demo, calibration=None, band=None)
+    calibrated = _fit(demo, calibration="sigmoid", band=None)
+    assert raw.calibration_ is None
+    z = raw.decision_function(demo[0])
+    np.testing.assert_allclose(raw.predict_proba(demo[0])[:, 1], 1 / (1 + np.exp(-z)))
+    a, b = calibrated.calibration_.x
+    assert a > 0 and not np.allclose([a, b], [1, 0])
+
+
+def test_out_of_fold_scores_keep_an_image_and_its_copies_in_one_fold():
+    y = np.tile([0, 1] * 5, 2)  # 10 images, then one augmented copy of each
+    groups = np.tile(np.arange(10), 2)
+    folds = _calibration._folds(y, groups, 0)
+    assert len(folds) == 5
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def test_auto_band_covers_where_the_held_out_error_is_high():
+    p = np.linspace(0, 1, 201)
+    y = (np.random.default_rng(0).random(201) < p).astype(int)  # calibrated by design
+    lo, hi = _calibration._auto_band(p, y, 0.5)
+    assert 0.02 < lo < 0.5 < hi < 0.98
+    clean = _calibration._auto_band(p, (p >= 0.5).astype(int), 0.5)  # no errors at all
+    assert clean[0] == clean[1] == 0.5
+
+
+def test_label_three_answers_and_band_by_hand(demo):
+    images = demo[0]
+    everything = _fit(demo, calibration=None, band=(0.0, 1.0))
+    assert set(everything.label(images)) == {"inconclusive"}
+    forced = _fit(demo, band=None)
+    assert forced.band_ == (0.5, 0.5)
+    expected = np.where(forced.predict(images) == 1, "fake", "real")
+    assert list(forced.label(images)) == list(expected)
+    with pytest.warns(UserWarning, match="no label"):
+        assert forced.label([b"not an image"])[0] is None
+    with pytest.raises(ValueError, match="band must be"):
+        _fit(demo, band=(0.8, 0.2))
+
+
+@pytest.mark.parametrize("classifier", ["stacked", "logistic"])
+def test_family_log_odds_add_up_to_the_score(demo, classifier):
+    det = Detector(features=("spectrum", "gray"), classifier=classifier, cache=False,
+                   jobs=1, calibration=None, band=None).fit(*demo)
+    items = image_items(demo[0][:4] + [b"broken"])
+    scores, errors, _, families = explain_items(det, items)
+    assert list(families) == ["spectrum", "gray"]
+    total = det.model_.intercept + families["spectrum"] + families["gray"]
+    np.testing.assert_allclose(total[:4], scores[:4])
+    assert np.isnan(families["gray"][4]) and len(errors) == 1
+
+
+def test_family_log_odds_refused_for_boosting(demo):
+    det = Detector(features="spectrum", classifier="hgb", max_iter=5, cache=False, jobs=1,
+                   calibration=None).fit(*demo)
+    with pytest.raises(ValueError, match="not for a hgb model"):
+        explain_items(det, image_items(demo[0][:2]))
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda a: {**a, "calibration/x": np.array([np.nan, 0.0])}, "NaN"),
+    (lambda a: {**a, "calibration/x": np.array([1.0, 2.0, 3.0])}, "sigmoid"),
+    (lambda a: {**a, "calibration/band": np.array([0.9, 0.1])}, "band"),
+    (lambda a: {k: v for k, v in a.items() if k != "calibration/band"}, "missing"),
+    (lambda a: {k: v for k, v in a.items() if not k.startswith("calibration/")},
+     "no calibration arrays"),
+])
+def test_hostile_sigmoid_calibration_is_refused(fitted, change, reason):
+    with pytest.raises(ModelFileError, match=reason):
+        Detector.load(_rewrite(_saved(fitted["sigmoid"]), arrays=change))
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda a: {**a, "calibration/y": a["calibration/y"][::-1].copy()}, "monotone"),
+    (lambda a: {**a, "calibration/y": a["calibration/y"] + 2}, "monotone"),
+    (lambda a: {**a, "calibration/y": a["calibration/y"][:1]}, "breakpoints"),
+    (lambda a: {**a, "calibration/x": np.zeros(_calibration.MAX_POINTS + 1),
+                "calibration/y": np.zeros(_calibration.MAX_POINTS + 1)}, "breakpoints"),
+])
+def test_hostile_isotonic_calibration_is_refused(fitted, change, reason):
+    data = _saved(fitted["isotonic"])
+    if len(np.load(io.BytesIO(data))["calibration/y"]) < 3 and reason == "monotone":
+        pytest.skip("a flat map cannot be reversed")
+    with pytest.raises(ModelFileError, match=reason):
+        Detector.load(_rewrite(data, arrays=change))
+
+
+def test_model_file_from_before_calibration_scores_as_before(fitted, demo):
+    det = fitted["sigmoid"]
+
+    def old_meta(meta):
+        for k in ("calibration", "band"):
+            meta["params"].pop(k)
+        return meta
+
+    old = _rewrite(_saved(det), meta=old_meta, arrays=lambda a: {
+        k: v for k, v in a.items() if not k.startswith("calibration/")})
+    loaded = Detector.load(old)
+    assert loaded.calibration_ is None and loaded.calibration is None
+    z = det.decision_function(demo[0])
+    np.testing.assert_allclose(loaded.predict_proba(demo[0])[:, 1], 1 / (1 + np.exp(-z)))
+    assert set(loaded.label(demo[0])) <= {"fake", "real"}
+
+
+def test_calibration_metrics_by_hand():
+    y = np.array([0, 0, 1, 1])
+    p = np.array([0.05, 0.15, 0.85, 0.95])
+    m = calibration_metrics(y, p)
+    assert m["brier"] == pytest.approx((0.05**2 + 0.15**2) * 2 / 4)
+    assert m["ece"] == pytest.approx(0.1)  # every bin is 0.05 or 0.15 off
+    assert calibration_metrics(np.array([1, 1]), np.array([1.0, 1.0]))["ece"] == 0
+    c = conclusive_metrics(y, np.array([0.05, 0.6, 0.4, 0.95]), 0.5, (0.3, 0.7))
+    assert c == {"coverage": 0.5, "n_inconclusive": 2, "conclusive_accuracy": 1.0}
+    e = Evaluation(["a", "b", "c", "d"], y, np.array([0.05, 0.6, 0.4, 0.95]), 0.5, [],
+                   (0.3, 0.7))
+    assert e.metrics["accuracy"] == 0.5 and e.metrics["coverage"] == 0.5
+    assert e.to_dict()["band"] == [0.3, 0.7]
+
+
+def test_cli_predict_explain_and_evaluate_calibration(fitted, demo_dir, tmp_path, capsys):
+    model = tmp_path / "m.model"
+    fitted["sigmoid"].save(model)
+    assert main(["predict", str(model), str(demo_dir), "--explain", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(",")[-2:] == ["log_odds_spectrum", "error"]
+    assert len(lines) == 2 * N + 1
+    assert main(["predict", str(model), str(demo_dir), "--explain", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows[0]["families"]) == {"spectrum"}
+    assert {r["label"] for r in rows} <= {"fake", "real", "inconclusive"}
+    assert main(["evaluate", str(model), str(demo_dir), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert 0 <= out["ece"] <= 1 and 0 <= out["brier"] <= 1 and 0 <= out["coverage"] <= 1
+    assert out["band"] is None or len(out["band"]) == 2
+    assert main(["evaluate", str(model), str(demo_dir)]) == 0
+    assert "calibration error" in capsys.readouterr().out
+
+
+def test_reliability_diagram_is_drawn(tmp_path):
+    pytest.importorskip("matplotlib")
+    from ffeat.evaluation import reliability
+    from ffeat.report import _plots
+
+    y = np.array([0, 0, 1, 1, 1])
+    p = np.array([0.05, 0.3, 0.35, 0.9, 1.0])
+    points = reliability(y, p)
+    assert [(b["lo"], b["n"], b["fake_share"]) for b in points] == [
+        (0.0, 1, 0.0), (0.3, 2, 0.5), (0.9, 2, 1.0)]
+    _plots.reliability(y, p, tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
