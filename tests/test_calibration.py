@@ -184,7 +184,7 @@ def test_calibration_metrics_by_hand():
     c = conclusive_metrics(y, np.array([0.05, 0.6, 0.4, 0.95]), 0.5, (0.3, 0.7))
     assert c == {"coverage": 0.5, "n_inconclusive": 2, "conclusive_accuracy": 1.0}
     e = Evaluation(["a", "b", "c", "d"], y, np.array([0.05, 0.6, 0.4, 0.95]), 0.5, [],
-                   (0.3, 0.7))
+                   band=(0.3, 0.7))
     assert e.metrics["accuracy"] == 0.5 and e.metrics["coverage"] == 0.5
     assert e.to_dict()["band"] == [0.3, 0.7]
 

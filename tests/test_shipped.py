@@ -250,7 +250,12 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     path, detector = user_model
     model = tmp_path / "mine.model"
     shutil.copy(path, model)
-    protocol = {"sources": {"stylegan1": {"role": "fake", "n_test": 400, "recall": 0.97,
+    held_out = {"rows": [{"source": "stylegan1", "label": "fake", "n": 400, "recall": 0.97,
+                          "auc": 0.99},
+                         {"source": "sd21", "label": "fake", "n": 250, "recall": 0.5},
+                         {"source": "unsplash", "label": "real", "n": 125, "fpr": 0.015}],
+                "calibration": {"brier": 0.083, "ece": 0.021}}
+    protocol = {"sources": {"stylegan1": {"role": "fake", "n_test": 400, "recall": 0.9,
                                           "auc": 0.99, "loso": {"recall": 0.91}},
                             "sd21": {"role": "fake", "n_test": 250, "recall": 0.5,
                                      "auc": 0.8, "loso": None},
@@ -260,14 +265,16 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     script = _script()
     sources = [{"name": "ffhq", "label": "real", "count": N},
                {"name": "stylegan1", "label": "fake", "count": N}]
-    card = script.card(detector, sources, model, protocol)
+    card = script.card(detector, sources, model, held_out, protocol)
     _shipped.card_path(model).write_text(json.dumps(card))
     assert main(["model", "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "0.97" in out and "0.91" in out and "0.015" in out and "140k 5-fold AUC: 0.951" in out
     assert "sd21 recall: 0.5" in out and "worst control shift" not in out  # None: left out
-    assert "\ncalibration        not measured\n" in out
-    assert "non-commercial use only" in out
+    assert "0.021" in out and "non-commercial use only" in out
+    # without held-out figures: no per-source rows, calibration not measured
+    bare = script.card(detector, sources, model, None, None)
+    assert "protocol" not in bare and "calibration" not in bare and "band" in bare
 
 
 @pytest.mark.slow

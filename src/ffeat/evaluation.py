@@ -218,8 +218,8 @@ class Evaluation:
     proba: np.ndarray
     threshold: float
     errors: list[ImageError]
-    data_sources: list[str] | None = None
-    band: tuple[float, float] | None = None
+    data_sources: list[str] | None = field(default=None, kw_only=True)
+    band: tuple[float, float] | None = field(default=None, kw_only=True)
     metrics: dict = field(init=False)
 
     def __post_init__(self) -> None:

@@ -73,7 +73,8 @@ def robustness(detector, data, perturbations: Iterable[str | Perturbation], labe
         scores, errors = detector.score_images(copies, progress=progress)
         ok = ~np.isnan(scores)
         result = Evaluation([names[i] for i in np.flatnonzero(ok)], y[ok],
-                            probability(detector, scores[ok]), t, errors, band_of(detector))
+                            probability(detector, scores[ok]), t, errors,
+                            band=band_of(detector))
         rows.append(_row(p.kind, p.strength, p.label, result))
     return rows
 
