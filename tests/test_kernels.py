@@ -3,6 +3,7 @@
 also against a plain reference that shares no table with the kernel."""
 import numpy as np
 import pytest
+from _images import random_image, smooth_image
 
 from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat.families import CHANNELS, compute_families
@@ -24,15 +25,11 @@ rng = np.random.default_rng(20261122)
 
 
 def _random(shape):
-    return rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    return random_image(rng, shape)
 
 
 def _smooth(shape):
-    """A natural-looking image: smooth gradients plus mild noise (small residuals)."""
-    y, x = np.mgrid[:shape[0], :shape[1]]
-    base = 120 + 60 * np.sin(x / 9.0)[..., None] * np.cos(y / 13.0)[..., None]
-    noisy = base + np.array([0, 10, -10]) + rng.normal(0, 1.5, shape + (3,))
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return smooth_image(rng, shape)
 
 
 def _checker(shape):

@@ -3,6 +3,7 @@ random, smooth, constant, saturating, odd and tiny images, and what its columns
 mean on images whose differences are known."""
 import numpy as np
 import pytest
+from _images import random_image, smooth_image
 
 import ffeat
 from ffeat import Npr
@@ -18,14 +19,11 @@ SHAPES = [(64, 64), (33, 47), (100, 37), (256, 256), (1, 1), (1, 9), (9, 1), (2,
 
 
 def _random(shape):
-    return rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+    return random_image(rng, shape)
 
 
 def _smooth(shape):
-    y, x = np.mgrid[:shape[0], :shape[1]]
-    base = 120 + 60 * np.sin(x / 9.0)[..., None] * np.cos(y / 13.0)[..., None]
-    noisy = base + np.array([0, 10, -10]) + rng.normal(0, 1.5, shape + (3,))
-    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return smooth_image(rng, shape)
 
 
 def _check(family, image):

@@ -17,9 +17,9 @@ from ._common import (add_faces_option, add_model_option, add_run_options, add_s
                       threshold_problem, warn)
 from ._output import claim_output, listed_files
 
-#: First member of a model file: ``ffeat._npz`` writes members in name order (``checksum``,
-#: ``meta``, ``model/...``).
-_FIRST_MEMBERS = (b"checksum.npy", b"meta.npy")
+#: First member of a model file: ``ffeat._npz`` writes members in name order
+#: (``calibration/...``, ``checksum``, ``meta``, ``model/...``).
+_FIRST_MEMBERS = (b"calibration/band.npy", b"checksum.npy", b"meta.npy")
 #: The local header of a zip archive's first member, up to its name (30 bytes).
 _ZIP_HEADER = 30
 
