@@ -366,8 +366,11 @@ class Detector(ImageClassifier):
         list of those names) adds, for every training image and every named
         kind, one copy made in memory at a strength drawn from the kind's range
         (JPEG quality 60-95, blur sigma 0-2 px, resize factor 0.5-1, noise std
-        1-5 levels; seeded by ``random_state``). Wang et al. (2020) found blur
-        plus JPEG augmentation key to robustness. ``None``: no augmentation.
+        1-5 levels; seeded by ``random_state``); also ``"recode"`` (rescaled by
+        a factor drawn log-uniformly from 1/3-3, then re-encoded at JPEG quality
+        70-95: the shipped detector's, so that size and codec stop telling the
+        classes apart). Wang et al. (2020) found blur plus JPEG augmentation key
+        to robustness. ``None``: no augmentation.
     random_state : int, optional
         Seed of the classifier and of the augmentation.
     calibration : {"sigmoid", "isotonic"} or None
