@@ -378,16 +378,17 @@ class Detector(ImageClassifier):
         on 5-fold out-of-fold log-odds of the training rows (fixed seed; an image's
         augmented copies stay in its fold), the classifier itself on all rows.
         ``"sigmoid"``: Platt scaling; ``"isotonic"``: isotonic regression; None:
-        the raw logistic output. Saved with the model. The default
-        (``ffeat._calibration.DEFAULT_CALIBRATION``) is the one that measured best
-        (README, "Calibration and inconclusive answers").
+        the raw logistic output (the default: the out-of-fold fits make a
+        stacked fit about 13 times slower, and its raw output is already close
+        to calibrated; the shipped detector uses ``"sigmoid"``). Saved with the
+        model.
     band : "auto", (lo, hi) or None
         The inconclusive band on the (calibrated) probability of fake, used by
         :meth:`label`: ``"auto"`` measures it at fit time from the same
         out-of-fold scores (the range around the threshold where the held-out
         error rate of the forced call is above 10%); ``(lo, hi)`` sets it by hand
-        (a probability in ``[lo, hi)`` is inconclusive); None: no band. Saved with
-        the model.
+        (a probability in ``[lo, hi)`` is inconclusive); None (the default): no
+        band. Saved with the model.
 
     Attributes
     ----------
