@@ -27,7 +27,8 @@ import numpy as np
 from ._models import sigmoid
 
 __all__ = ["Calibration", "KINDS", "DEFAULT_CALIBRATION", "DEFAULT_BAND", "MAX_ERROR",
-           "FOLDS", "MAX_POINTS", "fit_calibration", "probability", "labels_of", "band_of", "LABELS"]
+           "FOLDS", "MAX_POINTS", "fit_calibration", "calibrated", "probability", "labels_of",
+           "band_of", "LABELS"]
 
 #: Calibrators a Detector can fit (``calibration=None``: the raw logistic output).
 KINDS = ("sigmoid", "isotonic")
@@ -149,11 +150,16 @@ def _floats(x: np.ndarray, name: str) -> np.ndarray:
     return x.astype(np.float64, copy=False)
 
 
+def calibrated(calibration: Calibration | None, scores: np.ndarray) -> np.ndarray:
+    """Probability of fake from log-odds under ``calibration``; the logistic
+    ``sigmoid(scores)`` when it is None."""
+    return sigmoid(scores) if calibration is None else calibration.probability(scores)
+
+
 def probability(detector, scores: np.ndarray) -> np.ndarray:
     """Probability of fake from a detector's log-odds: calibrated when the detector has
     a calibration (``calibration_``), else the logistic ``sigmoid(scores)``."""
-    calibration = getattr(detector, "calibration_", None)
-    return sigmoid(scores) if calibration is None else calibration.probability(scores)
+    return calibrated(getattr(detector, "calibration_", None), scores)
 
 
 def band_of(detector) -> tuple[float, float] | None:

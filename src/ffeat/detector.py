@@ -11,12 +11,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from . import _persist
-from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, fit_calibration,
-                           labels_of, probability)
+from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
+                           fit_calibration, labels_of, probability)
 from ._checks import check_images
 from ._framing import MAX_FRAME, MIN_FRAME
 from ._gpu import BACKENDS
-from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator, sigmoid
+from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator
 from ._perturb import Perturbed, augment_perturbation, parse_augment
 from ._reading import ImageError, feature_rows
 from ._scoring import score_items
@@ -190,7 +190,7 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X) -> np.ndarray:
         """``[P(real), P(fake)]`` per feature row (calibrated as the detector's)."""
         z = self.decision_function(X)
-        p = sigmoid(z) if self.calibration is None else self.calibration.probability(z)
+        p = calibrated(self.calibration, z)
         return np.column_stack([1 - p, p])
 
     def predict(self, X) -> np.ndarray:
