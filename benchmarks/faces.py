@@ -1,14 +1,19 @@
 """The fixed face-finding protocol of the README's "Faces in photos" section.
 
 - ``found``: the share of images of every source of ``$FFEAT_FACES`` (default
-  ``../shared/faces``) in which :func:`ffeat.faces.find_faces` finds a face; for
+  ``../shared/faces``) in which :func:`ffeat.faces.find_faces` finds a face, and
+  the share of the same images with their faces destroyed (cut into a 4 x 4 grid
+  of blocks shuffled with a fixed seed) in which it still finds one, as it does in
+  scikit-image's photographs without faces (:data:`NON_FACES`); for
   ``140k`` also the share where the canonical frame of the most certain face
   lies where the aligned image is (intersection over union with the whole image
   at least ``FRAMED``: used as it is), and the median box geometry that sets ``FRAME_MARGIN`` and
   ``FRAME_OFFSET``; the names of a few misses per source.
 - ``cost``: milliseconds per image of finding the face on one core (BLAS and
-  OpenMP held to one thread), 140k images resized (bicubic) to 256, 512 and
-  1024 px, beside the default feature set's cost on the 256 px frame.
+  OpenMP held to one thread), wall and CPU time, 140k images resized (bicubic) to
+  256, 512 and 1024 px and ``unsplash`` portraits at their own size (where the
+  second pass runs more often), beside the default feature set's cost on the
+  256 px frame.
 - ``reframed``: ROC AUC on held-out ``140k`` images (seeded half split), with a
   logistic regression on cheap families (``FEATURES``; the default set is too
   slow for this protocol on two cores) trained on the aligned half: aligned
@@ -26,6 +31,9 @@
   those; ``jitter``: the aligned frames plus :data:`JITTERS` frames per image
   cut from the box shifted by up to :data:`SHIFT` box widths and scaled by up
   to :data:`SCALE`.
+  ``tolerance``: how precisely a face must be framed: the pasted test faces cut
+  from their true square with seeded normal errors of its position and side
+  (:data:`TOLERANCES`), scored by the model trained on the aligned images.
 
 Usage: ``python benchmarks/faces.py [--n N] [--seed S] [--train VARIANT ...]
 [--json FILE] [--plot FILE]`` (``--n``: at most N images per source and class,
@@ -67,6 +75,16 @@ SHIFT = 0.08
 SCALE = 0.1
 #: Jittered frames per training image.
 JITTERS = 2
+#: Framing errors of the tolerance rows: standard deviations of the shift (each axis)
+#: and of the relative change of the side, as fractions of the true side.
+TOLERANCES = ((0.0, 0.0), (0.01, 0.0), (0.02, 0.0), (0.04, 0.0), (0.0, 0.02), (0.0, 0.05))
+#: scikit-image photographs without a face (all ship inside its wheel).
+NON_FACES = ("coffee", "rocket", "hubble_deep_field", "immunohistochemistry", "chelsea",
+             "retina", "brick", "grass", "gravel", "colorwheel", "coins", "moon", "page",
+             "text", "horse", "logo", "cat", "clock", "microaneurysms", "cell",
+             "shepp_logan_phantom")
+#: Side of the block grid that destroys the faces of the control images.
+BLOCKS = 4
 
 
 def _files(source: str, n: int | None, seed: int) -> list:
@@ -75,14 +93,38 @@ def _files(source: str, n: int | None, seed: int) -> list:
     return files[:n]
 
 
+def _scrambled(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``rgb`` cut into a :data:`BLOCKS` x :data:`BLOCKS` grid of blocks, shuffled."""
+    rows, cols = rgb.shape[0] // BLOCKS, rgb.shape[1] // BLOCKS
+    blocks = [rgb[i * rows:(i + 1) * rows, j * cols:(j + 1) * cols]
+              for i in range(BLOCKS) for j in range(BLOCKS)]
+    order = rng.permutation(len(blocks))
+    return np.vstack([np.hstack([blocks[k] for k in order[i * BLOCKS:(i + 1) * BLOCKS]])
+                      for i in range(BLOCKS)])
+
+
+def _non_faces() -> list[np.ndarray]:
+    """The photographs of :data:`NON_FACES` as RGB uint8."""
+    from skimage import data, img_as_ubyte
+    out = []
+    for name in NON_FACES:
+        image = img_as_ubyte(getattr(data, name)())
+        image = image[..., :3] if image.ndim == 3 else np.stack([image] * 3, axis=-1)
+        out.append(np.ascontiguousarray(image))
+    return out
+
+
 def measure_found(n: int | None, seed: int) -> dict:
-    """Found rate, misses and (140k) framing per source."""
+    """Found rate, misses and (140k) framing per source; found rate on the same images
+    with their faces destroyed and on photographs without faces."""
     rows, geometry = [], []
+    rng = np.random.default_rng(seed)
     for source in SOURCES:
         files = _files(source, n, seed)
-        found, aligned, misses = 0, 0, []
+        found, aligned, misses, false = 0, 0, [], 0
         for f in files:
             rgb = ffeat.load_image(f)
+            false += bool(find_faces(_scrambled(rgb, rng)))
             boxes = find_faces(rgb)
             if not boxes:
                 misses.append(f.name)
@@ -95,23 +137,38 @@ def measure_found(n: int | None, seed: int) -> dict:
                 geometry.append((side / w, (side / 2 - x - w / 2) / w,
                                  (side / 2 - y - w / 2) / w))
         row = {"source": source, "images": len(files), "found": found / len(files),
-               "misses": misses[:5], "n_misses": len(misses)}
+               "found_scrambled": false / len(files), "misses": misses[:5],
+               "n_misses": len(misses)}
         if source.startswith("140k"):
             row["aligned"] = aligned / len(files)
         rows.append(row)
     g = np.array(geometry)
+    photos = _non_faces()
     return {"rows": rows, "margin": float(np.median(g[:, 0])),
-            "offset_x": float(np.median(g[:, 1])), "offset": float(np.median(g[:, 2]))}
+            "offset_x": float(np.median(g[:, 1])), "offset": float(np.median(g[:, 2])),
+            "non_faces": len(photos),
+            "non_faces_found": sum(bool(find_faces(p)) for p in photos)}
+
+
+def _find_ms(arrays: list[np.ndarray], repeats: int) -> dict:
+    """Median wall and CPU milliseconds per image of finding the faces of ``arrays``."""
+    return {clock: 1000 * _data.median_time(lambda: [find_faces(a) for a in arrays], repeats,
+                                            clock=getattr(time, clock)) / len(arrays)
+            for clock in ("perf_counter", "process_time")}
 
 
 def measure_cost(n: int, repeats: int = 3) -> dict:
-    """Median ms per image of finding faces at each size, and of the default features."""
+    """Median ms per image (wall, and CPU: ``_cpu``) of finding faces at each size and in
+    ``unsplash`` portraits (when there), and of the default features."""
     images, _ = _data.source_images(n)
+    sets = {str(size): [np.asarray(im) for im in _data.resized(images, size)]
+            for size in _data.sizes()}
+    if _data.faces_dir("unsplash") is not None:
+        sets["unsplash"] = [ffeat.load_image(f) for f in _files("unsplash/real", n, SEED)]
     out = {}
-    for size in _data.sizes():
-        arrays = [np.asarray(im) for im in _data.resized(images, size)]
-        per = _data.median_time(lambda: [find_faces(a) for a in arrays], repeats)
-        out[f"find_{size}"] = 1000 * per / len(arrays)
+    for name, arrays in sets.items():
+        ms = _find_ms(arrays, repeats)
+        out[f"find_{name}"], out[f"find_{name}_cpu"] = ms["perf_counter"], ms["process_time"]
     rgb = np.stack([np.asarray(im) for im in _data.resized(images, 256)])
     per = _data.median_time(lambda: _data.compute_compiled(_data.DEFAULT, rgb), repeats)
     out["features_256"] = 1000 * per / len(rgb)
@@ -126,14 +183,30 @@ def _backgrounds() -> list[np.ndarray]:
             for p in photos]
 
 
-def _pasted(rgb: np.ndarray, rng: np.random.Generator, backgrounds) -> np.ndarray:
-    """``rgb`` scaled to 0.5-1.0 of a background's side, at a random position."""
+def _pasted(rgb: np.ndarray, rng: np.random.Generator,
+            backgrounds) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """``rgb`` scaled to 0.5-1.0 of a background's side, at a random position; and
+    where it lies (left, top, side)."""
     canvas = backgrounds[rng.integers(len(backgrounds))].copy()
     side = int(rng.uniform(0.5, 1.0) * BACKGROUND)
     face = np.asarray(Image.fromarray(rgb).resize((side, side), Image.BICUBIC))
     r, c = rng.integers(0, BACKGROUND - side + 1, size=2)
     canvas[r:r + side, c:c + side] = face
-    return canvas
+    return canvas, (int(c), int(r), side)
+
+
+def _misframed(rgb: np.ndarray, square: tuple[int, int, int], shift: float, scale: float,
+               rng: np.random.Generator) -> np.ndarray:
+    """The 256 px crop of ``square`` (left, top, side) moved and resized by seeded normal
+    errors of ``shift`` and ``scale`` of its side (edge pixels repeated past the border)."""
+    left, top, side = square
+    dx, dy = rng.normal(0.0, shift, size=2) * side
+    new = side * (1 + rng.normal(0.0, scale))
+    x0, y0 = left + dx - (new - side) / 2, top + dy - (new - side) / 2
+    pad = side
+    padded = Image.fromarray(np.pad(rgb, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+    return np.asarray(padded.resize((256, 256), Image.LANCZOS,
+                                    box=(x0 + pad, y0 + pad, x0 + new + pad, y0 + new + pad)))
 
 
 def _margin(rgb: np.ndarray) -> np.ndarray:
@@ -171,7 +244,7 @@ def _training_frames(images: list[np.ndarray], variant: str, seed: int, backgrou
                           in enumerate(zip(images, first)) if box is not None
                           for _ in range(JITTERS)]
     reframed = [(i, face_crops(make(im), "auto")[0][1])
-                for make in (lambda im: _pasted(im, rng, backgrounds), _margin)
+                for make in (lambda im: _pasted(im, rng, backgrounds)[0], _margin)
                 for i, im in enumerate(images)]
     return aligned + reframed if variant == "mixed" else reframed
 
@@ -216,8 +289,8 @@ def measure_reframed(n: int | None, seed: int,
         pairs = _training_frames([images[i] for i in train], variant, seed, backgrounds)
         framed[variant] = fit(_rows([c for _, c in pairs]), labels[train][[i for i, _ in pairs]])
     rng = np.random.default_rng(seed)
-    tests = {"aligned": [images[i] for i in test],
-             "pasted": [_pasted(images[i], rng, backgrounds) for i in test],
+    pasted = [_pasted(images[i], rng, backgrounds) for i in test]
+    tests = {"aligned": [images[i] for i in test], "pasted": [p for p, _ in pasted],
              "margin": [_margin(images[i]) for i in test]}
     rows = []
     for name, imgs in tests.items():
@@ -230,31 +303,43 @@ def measure_reframed(n: int | None, seed: int,
                 rows.append({"test": name, "faces": policy, "train": variant, "missed": missed,
                              "auc": float(roc_auc_score(labels[test], _scores(model, features))),
                              "s": seconds})
+    tolerance = []
+    for shift, scale in TOLERANCES:
+        crops = [_misframed(p, square, shift, scale, rng) for p, square in pasted]
+        tolerance.append({"shift": shift, "scale": scale, "auc": float(roc_auc_score(
+            labels[test], whole.predict_proba(_rows(crops))[:, 1]))})
     return {"n_train": len(train), "n_test": len(test), "features": "+".join(FEATURES),
-            "rows": rows}
+            "rows": rows, "tolerance": tolerance}
 
 
 def markdown(result: dict) -> str:
     """The tables as in the README."""
     found = result["found"]
-    lines = ["| source | images | face found | frame on the aligned image | misses (first) |",
-             "|---|---|---|---|---|"]
+    lines = ["| source | images | face found | faces destroyed: found | "
+             "frame on the aligned image | misses (first) |", "|---|---|---|---|---|---|"]
     for r in found["rows"]:
         aligned = f"{r['aligned']:.3f}" if "aligned" in r else "-"
-        lines.append(f"| {r['source']} | {r['images']} | {r['found']:.3f} | {aligned} | "
-                     f"{', '.join(r['misses'][:3])} |")
+        lines.append(f"| {r['source']} | {r['images']} | {r['found']:.3f} | "
+                     f"{r['found_scrambled']:.3f} | {aligned} | {', '.join(r['misses'][:3])} |")
+    lines += ["", f"scikit-image photographs without a face: a face found in "
+              f"{found['non_faces_found']} of {found['non_faces']}"]
     lines += ["", f"140k box geometry (medians): side/width {found['margin']:.3f}, "
               f"centre offset x {found['offset_x']:.3f}, y {found['offset']:.3f} widths", ""]
     cost = result["cost"]
-    lines += ["| input side | find faces ms/img (1 core) |", "|---|---|"]
-    lines += [f"| {s} | {cost[f'find_{s}']:.2f} |" for s in _data.SIZES if f"find_{s}" in cost]
-    lines += [f"| default features on the 256 px frame | {cost['features_256']:.2f} |", ""]
+    lines += ["| input | find faces ms/img, wall (1 core) | CPU |", "|---|---|---|"]
+    lines += [f"| {s} | {cost[f'find_{s}']:.2f} | {cost[f'find_{s}_cpu']:.2f} |"
+              for s in (*map(str, _data.SIZES), "unsplash") if f"find_{s}" in cost]
+    lines += [f"| default features on the 256 px frame | {cost['features_256']:.2f} | |", ""]
     re = result["reframed"]
     lines += [f"Re-framed 140k ({re['features']}, logistic; {re['n_train']} train, "
               f"{re['n_test']} test images)", "",
               "| test images | faces | ROC AUC | no face found |", "|---|---|---|---|"]
     lines += [f"| {r['test']} | {r['faces']} | {r['auc']:.3f} | {r['missed']} |"
               for r in re["rows"] if r["train"] in ("whole", TRAININGS[0])]
+    lines += ["", "| pasted faces cut from their true square, error sd: shift | side | "
+              "ROC AUC |", "|---|---|---|"]
+    lines += [f"| {t['shift']:.0%} | {t['scale']:.0%} | {t['auc']:.3f} |"
+              for t in re["tolerance"]]
     extra = [r for r in re["rows"] if r["train"] not in ("whole", TRAININGS[0])]
     if extra:
         lines += ["", "| test images | crop model trained on | ROC AUC |", "|---|---|---|"]
@@ -270,10 +355,13 @@ def plot(result: dict, path: str) -> None:
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     rows = result["found"]["rows"]
-    a.bar(range(len(rows)), [r["found"] for r in rows])
+    x = np.arange(len(rows))
+    a.bar(x - 0.2, [r["found"] for r in rows], width=0.4, label="faces")
+    a.bar(x + 0.2, [r["found_scrambled"] for r in rows], width=0.4,
+          label="faces destroyed (blocks shuffled)")
     a.axhline(0.98, color="k", lw=0.8, ls="--", label="target 0.98")
     a.set_xticks(range(len(rows)), [r["source"] for r in rows], rotation=45, ha="right")
-    a.set_ylim(0.5, 1.0)
+    a.set_ylim(0.0, 1.0)
     a.set_ylabel("face found")
     a.legend()
     re = result["reframed"]["rows"]

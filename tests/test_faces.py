@@ -232,7 +232,29 @@ def test_the_faces_benchmark_skips_without_data_and_times_in_quick_mode(tmp_path
     assert faces.main([]) == 2
     assert "FFEAT_FACES" in capsys.readouterr().err
     cost = faces.measure_cost(2)
-    assert set(cost) == {"find_256", "features_256"} and min(cost.values()) > 0
+    assert set(cost) == {"find_256", "find_256_cpu", "features_256"}
+    assert min(cost.values()) > 0
+
+
+def test_the_faces_benchmark_controls_destroy_faces_and_misframe_as_asked(astronaut,
+                                                                         monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
+    from benchmarks import faces
+
+    rng = np.random.default_rng(0)
+    scrambled = faces._scrambled(astronaut, rng)
+    assert scrambled.shape == astronaut.shape and not np.array_equal(scrambled, astronaut)
+    assert np.array_equal(np.sort(scrambled, axis=None), np.sort(astronaut, axis=None))
+    square = (100, 40, 256)
+    exact = faces._misframed(astronaut, square, 0.0, 0.0, rng)
+    assert np.abs(exact.astype(int) - astronaut[40:296, 100:356]).max() <= 1
+    moved = faces._misframed(astronaut, square, 0.05, 0.05, rng)
+    assert np.abs(moved.astype(int) - exact).mean() > 5
+    photos = faces._non_faces()
+    assert len(photos) == len(faces.NON_FACES)
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for p in photos)
 
 
 def test_a_crowd_gives_at_most_max_faces(astronaut, monkeypatch):
