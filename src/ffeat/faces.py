@@ -7,10 +7,9 @@ photo is not: this module finds the faces and cuts each one out in that framing.
 * **Finding**: scikit-image's LBP frontal-face cascade (its XML ships inside the
   scikit-image wheel; nothing is downloaded), run on a reduced gray copy in two
   passes: a 64 px copy with a 25% black border on each side finds faces from
-  45% of the side up to faces larger than the image (tight crops cut through the
-  forehead and chin); unless its best face is seen by at least 3 windows, a 160 px
-  copy finds faces of 15% to 50% of the side (people in a wider scene), and the
-  pass whose best face more windows see wins. Overlapping accepted windows
+  30% of the side up to faces larger than the image (tight crops cut through the
+  forehead and chin); only when it finds none, a 160 px copy finds faces of 15%
+  to 50% of the side (people in a wider scene). Overlapping accepted windows
   are averaged into one face; the face seen by most windows is kept, others only
   when seen by at least 3 windows and half as many as it; faces under
   :data:`MIN_FACE` pixels are dropped, and at most :data:`MAX_FACES` kept.
@@ -56,7 +55,7 @@ FRAMED = 0.7
 
 #: Search passes: (side of the reduced copy, border as a fraction of the side,
 #: smallest and largest face as fractions of the side; None: up to the border).
-_PASSES = ((64, 0.25, 0.45, None), (160, 0.0, 0.15, 0.5))
+_PASSES = ((64, 0.25, 0.3, None), (160, 0.0, 0.15, 0.5))
 #: Ratio between successive window sizes of the cascade's search.
 _SCALE_STEP = 1.15
 #: Window step of the cascade's search, in pixels at its smallest scale.
@@ -99,12 +98,10 @@ def _search(gray: Image.Image, side: int, border: float, smallest: float,
     return [((d["c"] - pad) / side, (d["r"] - pad) / side, d["width"] / side) for d in found]
 
 
-def _group(windows: list[tuple[float, float, float]]
-           ) -> tuple[list[tuple[float, float, float]], int]:
-    """Faces from accepted windows, and how many windows saw the first: overlapping
-    windows (their intersection over half the smaller one's area) are averaged; the
-    face seen by most windows comes first, then those seen by at least
-    :data:`_MIN_WINDOWS` windows and half as many as it."""
+def _group(windows: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """Faces from accepted windows: overlapping windows (their intersection over half
+    the smaller one's area) are averaged; the face seen by most windows comes first,
+    then those seen by at least :data:`_MIN_WINDOWS` windows and half as many as it."""
     groups: list[list[float]] = []  # sums of x, y, width, and the count
     for x, y, w in sorted(windows, key=lambda d: -d[2]):
         for g in groups:
@@ -121,8 +118,8 @@ def _group(windows: list[tuple[float, float, float]]
             groups.append([x, y, w, 1])
     groups.sort(key=lambda g: -g[3])
     floor = max(_MIN_WINDOWS, groups[0][3] / 2) if groups else 0
-    return ([(g[0] / g[3], g[1] / g[3], g[2] / g[3]) for i, g in enumerate(groups)
-             if i == 0 or g[3] >= floor], int(groups[0][3]) if groups else 0)
+    return [(g[0] / g[3], g[1] / g[3], g[2] / g[3]) for i, g in enumerate(groups)
+            if i == 0 or g[3] >= floor]
 
 
 def find_faces(rgb: np.ndarray) -> list[Box]:
@@ -143,16 +140,13 @@ def find_faces(rgb: np.ndarray) -> list[Box]:
     """
     height, width = rgb.shape[:2]
     gray = Image.fromarray(rgb).convert("L")
-    found, seen = [], 0
     for side, border, smallest, largest in _PASSES:
-        faces, windows = _group(_search(gray, side, border, smallest, largest))
-        if windows > seen:
-            found, seen = faces, windows
-        if seen >= _MIN_WINDOWS:
-            break
-    boxes = [(round(x * width), round(y * height), round(w * width), round(w * height))
-             for x, y, w in found]
-    return [b for b in boxes if b[2] >= MIN_FACE][:MAX_FACES]
+        found = _group(_search(gray, side, border, smallest, largest))
+        if found:
+            boxes = [(round(x * width), round(y * height), round(w * width),
+                      round(w * height)) for x, y, w in found]
+            return [b for b in boxes if b[2] >= MIN_FACE][:MAX_FACES]
+    return []
 
 
 def _square(box: Box) -> tuple[int, int, int]:
