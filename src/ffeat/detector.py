@@ -514,7 +514,6 @@ class Detector(ImageClassifier):
         _check_band(self.band)
         images, y = labelled_images(X, y, name="X")
         families = resolve_features(self.features)
-        estimator = self._estimator()
         items = image_items(images)
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
@@ -530,10 +529,10 @@ class Detector(ImageClassifier):
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
         groups = np.tile(np.arange(n), 1 + len(kinds))  # an image and its copies
+        estimator = self._fit_rows(F[ok], y_all[ok], groups[ok])
         self.calibration_ = fit_calibration(
-            self._estimator(), F[ok], y_all[ok], groups[ok], kind=self.calibration,
+            estimator, F[ok], y_all[ok], groups[ok], kind=self.calibration,
             band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
-        estimator.fit(F[ok], y_all[ok])
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
@@ -549,6 +548,14 @@ class Detector(ImageClassifier):
         return make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
                               learning_rate=self.learning_rate, random_state=self.random_state,
                               blocks=blocks)
+
+    def _fit_rows(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+        """:meth:`_estimator` fitted on feature rows ``X, y``; ``groups`` (an image and its
+        augmented copies) keep the stacked classifier's out-of-fold scores honest."""
+        estimator = self._estimator()
+        if self.classifier == "stacked":
+            return estimator.fit(X, y, groups=groups)
+        return estimator.fit(X, y)
 
     @property
     def estimator_(self) -> FeatureClassifier:
