@@ -235,6 +235,25 @@ def test_model_file_from_before_calibration_scores_as_before(fitted, demo):
     assert set(loaded.label(demo[0])) <= {"fake", "real"}
 
 
+def test_an_evaluation_of_scores_is_calibrated_and_banded_as_its_detector(demo, monkeypatch):
+    det = _fit(demo, calibration="sigmoid", band=(0.3, 0.7))
+    images, y = demo
+    z = det.decision_function(images)
+    names = [f"i{k}" for k in range(len(y))]
+    ev = Evaluation.of_scores(det, names, y, z, 0.5, [], data_sources=["a"] * len(y))
+    np.testing.assert_allclose(ev.proba, det.calibration_.probability(z))
+    assert ev.band == (0.3, 0.7) and ev.sources == names and ev.data_sources == ["a"] * len(y)
+    inside = (ev.proba >= 0.3) & (ev.proba < 0.7)
+    assert ev.metrics["n_inconclusive"] == inside.sum()
+    built = []  # evaluate and robustness build theirs this one way
+    of_scores = Evaluation.of_scores.__func__
+    monkeypatch.setattr(Evaluation, "of_scores", classmethod(
+        lambda cls, detector, *a, **kw: built.append(detector) or of_scores(cls, detector, *a,
+                                                                           **kw)))
+    rows = ffeat.robustness(det, images, ["flip"], y)
+    assert built == [det, det] and rows[0]["accuracy"] == ev.metrics["accuracy"]
+
+
 def test_calibration_metrics_by_hand():
     y = np.array([0, 0, 1, 1])
     p = np.array([0.05, 0.15, 0.85, 0.95])
