@@ -6,12 +6,13 @@ import csv
 import io
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
 
 import ffeat
-from ffeat.cli import main
+from ffeat.cli import demo as demo_cli, main
 from conftest import counts
 
 N, SIZE = 20, 64
@@ -370,7 +371,10 @@ def test_evaluate_usage_errors_exit_2(model, demo_dir, tmp_path, capsys, case):
 
 # ------------------------------------------------------------------ demo
 
-def test_demo_prints_every_feature_classifier(capsys):
+def test_demo_prints_every_feature_classifier(capsys, monkeypatch):
+    # speed only: no calibration, which would refit boosting and logistic once per fold
+    monkeypatch.setattr(demo_cli, "Detector", partial(ffeat.Detector, calibration=None,
+                                                      band=None))
     assert main(["demo", "--n", "12", "-q", "-j", "2"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
