@@ -377,18 +377,19 @@ class Detector(ImageClassifier):
         How ``prob_fake`` is calibrated (``ffeat._calibration``): a calibrator fitted
         on 5-fold out-of-fold log-odds of the training rows (fixed seed; an image's
         augmented copies stay in its fold), the classifier itself on all rows.
-        ``"sigmoid"``: Platt scaling; ``"isotonic"``: isotonic regression; None:
-        the raw logistic output (the default: the out-of-fold fits make a
-        stacked fit about 13 times slower, and its raw output is already close
-        to calibrated; the shipped detector uses ``"sigmoid"``). Saved with the
+        ``"sigmoid"`` (the default, the shipped detector's): Platt scaling;
+        ``"isotonic"``: isotonic regression; None: the raw logistic output. The
+        stacked classifier computes the out-of-fold log-odds while it fits (no
+        refit); ``"logistic"`` and ``"hgb"`` are refitted once per fold, so a
+        calibrated fit of those takes about six times as long. Saved with the
         model.
     band : "auto", (lo, hi) or None
         The inconclusive band on the (calibrated) probability of fake, used by
         :meth:`label`: ``"auto"`` measures it at fit time from the same
         out-of-fold scores (the range around the threshold where the held-out
         error rate of the forced call is above 10%); ``(lo, hi)`` sets it by hand
-        (a probability in ``[lo, hi)`` is inconclusive); None (the default): no
-        band. Saved with the model.
+        (a probability in ``[lo, hi)`` is inconclusive); None: no band. Default
+        ``"auto"`` (the shipped detector's). Saved with the model.
 
     Attributes
     ----------
