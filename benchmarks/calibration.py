@@ -81,14 +81,13 @@ def _features(files, kinds: tuple[str, ...]):
 
 def _fold(train, test, clean, augmented, perturbed, y, n_aug) -> dict:
     """Every calibration's held-out figures on one outer fold."""
-    estimator = ffeat.Detector(random_state=SEED)._estimator()
     n = len(y)
     rows = [clean[train]] + ([augmented[k * n + train] for k in range(n_aug)])
     X = np.concatenate(rows).astype(np.float64)
     y_tr = np.tile(y[train], 1 + n_aug)
     groups = np.tile(train, 1 + n_aug)
-    z_oof = cal._out_of_fold(estimator, X, y_tr, groups, SEED)
-    model = estimator.fit(X, y_tr)
+    model = ffeat.Detector(random_state=SEED)._fit_rows(X, y_tr, groups)
+    z_oof = cal._out_of_fold(model, X, y_tr, groups, SEED)
     z_test = model.decision_function(clean[test].astype(np.float64))
     z_pert = {k: model.decision_function(v[test].astype(np.float64))
               for k, v in perturbed.items()}

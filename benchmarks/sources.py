@@ -4,7 +4,7 @@ source of the face corpus, left out of training, and against shortcut controls.
 The detector measured is ``ffeat.Detector(**params)`` (its defaults, or ``--param
 KEY=VALUE`` overrides), trained on the training halves of the training mix
 (``--train-sources``, default all eight sources of ``_corpus.py``) with the
-Detector's own estimator (``Detector._estimator()``) on the feature rows the
+Detector's own estimator (``Detector._fit_rows``) on the feature rows the
 reading engine gives for the Detector's reading parameters (jobs, cache, backend,
 faces and whatever else ``ffeat._reading.feature_rows`` takes), and augmented rows
 from the Detector's own deferred copies (``augment``). It reports, on the test
@@ -265,10 +265,6 @@ def _items(paths) -> list[Item]:
     return [Item(str(p), str(p)) for p in paths]
 
 
-def _fit(detector: ffeat.Detector, X: np.ndarray, y: np.ndarray):
-    return detector._estimator().fit(X, y)
-
-
 def _rate(scores: np.ndarray, threshold: float) -> float:
     """Share of ``scores`` (log-odds) at or above the probability ``threshold``."""
     return float(np.mean(sigmoid(scores) >= threshold)) if len(scores) else float("nan")
@@ -341,7 +337,7 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
         m = rows.ok & (rows.half == "train") & np.isin(rows.source, list(sources))
         if len(np.unique(rows.label[m])) < 2:
             return None
-        return _fit(detector, rows.X[m], rows.label[m])
+        return detector._fit_rows(rows.X[m], rows.label[m], rows.image[m])
 
     def scored(model) -> np.ndarray:
         out = np.full(len(rows.X), np.nan)
@@ -465,7 +461,8 @@ def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
     for train, test in folds.split(where, y):
         fit_rows = np.r_[where[train],
                          copies[np.isin(rows.image[copies], rows.image[where[train]])]]
-        model = _fit(detector, rows.X[fit_rows], rows.label[fit_rows])
+        model = detector._fit_rows(rows.X[fit_rows], rows.label[fit_rows],
+                                  rows.image[fit_rows])
         scores[test] = model.decision_function(rows.X[where[test]])
     return _summary(y, scores, detector.threshold)
 

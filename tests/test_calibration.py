@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import ffeat
-from ffeat import Detector, ModelFileError, _calibration, _persist
+from ffeat import Detector, ModelFileError, _calibration, _persist, _stacking
 from ffeat._predictions import prediction_rows
 from ffeat._scoring import SavedDetector, explain_items, score_items
+from ffeat._stacking import StackedLogistic
 from ffeat.cli import main
 from ffeat.detector import image_items
 from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics
@@ -83,6 +84,66 @@ def test_out_of_fold_scores_keep_an_image_and_its_copies_in_one_fold():
     groups = np.tile(np.arange(10), 2)
     folds = _calibration._folds(y, groups, 0)
     assert len(folds) == 5
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+
+
+def _stack_rows(n=120, seed=0):
+    """Three blocks of rows: informative, noise, weak."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat([0, 1], n // 2)
+    X = np.hstack([rng.normal(size=(n, 3)) + 0.8 * y[:, None], rng.normal(size=(n, 20)),
+                   rng.normal(size=(n, 2)) + 0.4 * y[:, None]])
+    return X, y, (3, 20, 2)
+
+
+def test_stacked_out_of_fold_scores_calibrate_as_refitting_the_stack_did():
+    """The stack's own out-of-fold log-odds replace five refits of it: the same kind of
+    held-out score, giving nearly the same calibration."""
+    X, y, blocks = _stack_rows()
+    stack = StackedLogistic(blocks=blocks).fit(X, y)
+    groups = np.arange(len(y))
+    z = _calibration._out_of_fold(stack, X, y, groups, 0)
+    assert z is stack.oof_log_odds_
+    refitted = _calibration._refitted_out_of_fold(stack, X, y, groups, 0)
+    assert np.corrcoef(z, refitted)[0, 1] > 0.95
+    scores = stack.decision_function(X)
+    for kind, tolerance in (("sigmoid", 0.06), ("isotonic", 0.1)):
+        new, old = (_calibration.Calibration(kind, *_calibration._fit_map(kind, v, y), None)
+                    for v in (z, refitted))
+        gap = np.abs(new.probability(scores) - old.probability(scores))
+        assert (gap.max() if kind == "sigmoid" else gap.mean()) < tolerance, kind
+
+
+@pytest.mark.parametrize("classifier, refits", [("stacked", 0), ("logistic", 5)])
+def test_only_a_classifier_without_its_own_out_of_fold_scores_is_refitted(
+        demo, monkeypatch, classifier, refits):
+    calls = []
+    refit = _calibration._refitted_out_of_fold
+
+    def counted(estimator, X, y, groups, random_state):
+        calls.append(1)
+        return refit(estimator, X, y, groups, random_state)
+
+    monkeypatch.setattr(_calibration, "_refitted_out_of_fold", counted)
+    det = _fit(demo, classifier=classifier, calibration="sigmoid", band="auto")
+    assert len(calls) == (refits > 0) and det.calibration_.kind == "sigmoid"
+    assert det.calibration_.scores_.shape == (2 * N,)
+
+
+def test_stacked_folds_keep_an_image_and_its_augmented_copies_together(demo, monkeypatch):
+    seen = []
+    grouped = _stacking.grouped_folds
+
+    def spy(y, groups, n_folds, random_state):
+        folds = grouped(y, groups, n_folds, random_state)
+        seen.append((groups, folds))
+        return folds
+
+    monkeypatch.setattr(_stacking, "grouped_folds", spy)
+    _fit(demo, augment="flip", calibration="sigmoid")
+    (groups, folds), = seen  # one split, shared by the blocks, combiner and calibration
+    assert len(groups) == 2 * 2 * N and len(set(groups)) == 2 * N
     for train, test in folds:
         assert not set(groups[train]) & set(groups[test])
 
@@ -172,6 +233,25 @@ def test_model_file_from_before_calibration_scores_as_before(fitted, demo):
     z = det.decision_function(demo[0])
     np.testing.assert_allclose(loaded.predict_proba(demo[0])[:, 1], 1 / (1 + np.exp(-z)))
     assert set(loaded.label(demo[0])) <= {"fake", "real"}
+
+
+def test_an_evaluation_of_scores_is_calibrated_and_banded_as_its_detector(demo, monkeypatch):
+    det = _fit(demo, calibration="sigmoid", band=(0.3, 0.7))
+    images, y = demo
+    z = det.decision_function(images)
+    names = [f"i{k}" for k in range(len(y))]
+    ev = Evaluation.of_scores(det, names, y, z, 0.5, [], data_sources=["a"] * len(y))
+    np.testing.assert_allclose(ev.proba, det.calibration_.probability(z))
+    assert ev.band == (0.3, 0.7) and ev.sources == names and ev.data_sources == ["a"] * len(y)
+    inside = (ev.proba >= 0.3) & (ev.proba < 0.7)
+    assert ev.metrics["n_inconclusive"] == inside.sum()
+    built = []  # evaluate and robustness build theirs this one way
+    of_scores = Evaluation.of_scores.__func__
+    monkeypatch.setattr(Evaluation, "of_scores", classmethod(
+        lambda cls, detector, *a, **kw: built.append(detector) or of_scores(cls, detector, *a,
+                                                                           **kw)))
+    rows = ffeat.robustness(det, images, ["flip"], y)
+    assert built == [det, det] and rows[0]["accuracy"] == ev.metrics["accuracy"]
 
 
 def test_calibration_metrics_by_hand():

@@ -151,3 +151,33 @@ def test_module_entry_point_demo(tmp_path):
         assert z["X"].shape[0] == 120 and np.isfinite(z["X"]).all()
         assert (z["labels"] == 0).sum() == 60 and (z["labels"] == 1).sum() == 60
         assert z["error_paths"].shape == (0,)
+
+
+def test_a_closed_pipe_ends_a_command_quietly():
+    """``ffeat model | head``: the reader is gone before ffeat writes; no traceback, the
+    status of a Unix tool ended by SIGPIPE."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ffeat", "model"], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, "")
+
+
+class _GoneReader:
+    """A standard output whose reader has gone: every write raises BrokenPipeError."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("argv", [["model"], ["model", "--json"]])
+def test_every_command_stops_quietly_on_a_broken_pipe(argv, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdout", _GoneReader())
+    assert main(argv) == 141
+    assert capsys.readouterr().err == ""

@@ -6,12 +6,13 @@ import csv
 import io
 import json
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
 
 import ffeat
-from ffeat.cli import main
+from ffeat.cli import demo as demo_cli, main
 from conftest import counts
 
 N, SIZE = 20, 64
@@ -76,6 +77,35 @@ def test_train_options_reach_the_model(demo_dir, tmp_path, capsys):
     det = ffeat.Detector.load(out)
     assert det.classifier == "hgb"
     assert [f.name for f in det.features] == ["spectrum", "gray"]
+
+
+@pytest.mark.parametrize("calibration, band, kind, expected", [
+    ("sigmoid", "0.3,0.7", "sigmoid", (0.3, 0.7)),
+    ("isotonic", "none", "isotonic", (0.5, 0.5)),
+    ("none", "0.2,0.6", None, (0.2, 0.6)),
+])
+def test_train_calibration_and_band_reach_the_model(demo_dir, tmp_path, calibration, band,
+                                                    kind, expected):
+    out = tmp_path / "m.model"
+    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+                 "--calibration", calibration, "--band", band, "--no-cache", "-q"]) == 0
+    det = ffeat.Detector.load(out)
+    assert (det.calibration, det.calibration_.kind) == (kind, kind)
+    assert det.band_ == pytest.approx(expected)
+
+
+def test_train_band_auto_and_no_calibration(demo_dir, tmp_path):
+    out = tmp_path / "m.model"
+    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+                 "--calibration", "none", "--band", "none", "--no-cache", "-q"]) == 0
+    assert ffeat.Detector.load(out).calibration_ is None
+    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+                 "--calibration", "sigmoid", "--band", "auto", "--no-cache", "-q"]) == 0
+    det = ffeat.Detector.load(out)
+    assert det.band == "auto" and det.calibration_.kind == "sigmoid"
+    lib = ffeat.Detector("spectrum", cache=False, calibration="sigmoid", band="auto").fit(
+        ffeat.load_dataset(demo_dir))
+    assert det.band_ == lib.band_
 
 
 def test_train_lists_unreadable_images_and_leaves_them_out(demo_dir, tmp_path, capsys,
@@ -155,6 +185,10 @@ def test_train_usage_errors_exit_2(demo_dir, tmp_path, capsys, case):
 @pytest.mark.parametrize("argv,expected", [
     (["--classifier", "svm"], "invalid choice: 'svm'"),
     (["--jobs", "many"], "invalid int value"),
+    (["--calibration", "platt"], "give sigmoid, isotonic or none; got 'platt'"),
+    (["--band", "0.8,0.2"], "LO,HI with 0 <= LO <= HI <= 1"),
+    (["--band", "0.2"], "give none, auto or LO,HI"),
+    (["--band", "nan,0.5"], "give none, auto or LO,HI"),
 ])
 def test_train_argument_errors_exit_2(demo_dir, tmp_path, capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
@@ -337,7 +371,10 @@ def test_evaluate_usage_errors_exit_2(model, demo_dir, tmp_path, capsys, case):
 
 # ------------------------------------------------------------------ demo
 
-def test_demo_prints_every_feature_classifier(capsys):
+def test_demo_prints_every_feature_classifier(capsys, monkeypatch):
+    # speed only: no calibration, which would refit boosting and logistic once per fold
+    monkeypatch.setattr(demo_cli, "Detector", partial(ffeat.Detector, calibration=None,
+                                                      band=None))
     assert main(["demo", "--n", "12", "-q", "-j", "2"]) == 0
     out, err = capsys.readouterr()
     assert err == ""

@@ -127,3 +127,69 @@ def test_invalid_parameters_are_named_at_fit(param, value):
 def test_unfitted_stack_raises_not_fitted():
     with pytest.raises(NotFittedError):
         StackedLogistic().predict(np.zeros((2, 3)))
+
+
+def _copies(n_images=40, copies=3, seed=0):
+    """Pure-noise rows, each image repeated ``copies`` times (as augmented copies would
+    be, here unchanged): nothing to learn but the copies themselves."""
+    rng = np.random.default_rng(seed)
+    X = np.tile(rng.normal(size=(n_images, 30)), (copies, 1))
+    y = np.tile(np.arange(n_images) % 2, copies)
+    return X, y, np.tile(np.arange(n_images), copies)
+
+
+def test_grouped_folds_keep_a_group_in_one_fold_and_stratify():
+    X, y, groups = _copies()
+    folds = _stacking.grouped_folds(y, groups, 5, 0)
+    assert len(folds) == 5
+    for train, test in folds:
+        assert not set(groups[train]) & set(groups[test])
+        assert y[test].mean() == 0.5
+    assert sorted(np.concatenate([t for _, t in folds])) == list(range(len(y)))
+
+
+def test_grouped_folds_of_single_rows_are_stratified_kfold():
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y, _ = _data()
+    ours = _stacking.grouped_folds(y, np.arange(len(y)), 5, 7)
+    theirs = StratifiedKFold(5, shuffle=True, random_state=7).split(X, y)
+    for (a, b), (c, d) in zip(ours, theirs, strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
+def test_grouped_folds_refuse_a_class_of_one_group():
+    y, groups = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 0, 1, 1, 2])
+    with pytest.raises(ValueError, match=r"at least 2 images of each class .* got 1 and 2"):
+        _stacking.grouped_folds(y, groups, 5, 0)
+
+
+def test_out_of_fold_log_odds_do_not_leak_across_copies():
+    """Copies of one image in different folds let a model 'predict' noise: with the groups
+    its out-of-fold scores are chance, as they should be."""
+    X, y, groups = _copies()
+    leaky = StackedLogistic(C=100.0).fit(X, y)
+    honest = StackedLogistic(C=100.0).fit(X, y, groups=groups)
+    assert roc_auc_score(y, leaky.oof_log_odds_) > 0.9
+    assert roc_auc_score(y, honest.oof_log_odds_) < 0.7
+    # the combiner learnt to trust the block's leaked scores, and not the honest ones
+    assert leaky.combiner_.coef_[0, 0] > 5 * abs(honest.combiner_.coef_[0, 0])
+
+
+def test_out_of_fold_log_odds_are_the_combiner_cross_validated():
+    X, y, blocks = _data()
+    stack = StackedLogistic(blocks=blocks).fit(X, y)
+    assert stack.oof_log_odds_.shape == (len(y),)
+    in_sample = roc_auc_score(y, stack.decision_function(X))
+    held_out = roc_auc_score(y, stack.oof_log_odds_)
+    assert 0.8 < held_out <= in_sample
+    # as log-odds of the same model: of the same scale, not a rank transform
+    assert np.corrcoef(stack.oof_log_odds_, stack.decision_function(X))[0, 1] > 0.9
+
+
+def test_groups_of_another_length_are_refused():
+    X, y, _ = _data()
+    with pytest.raises(ValueError, match=r"groups has shape \(5,\); expected one group per "
+                                         r"row, \(120,\)"):
+        StackedLogistic().fit(X, y, groups=np.arange(5))

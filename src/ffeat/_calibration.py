@@ -5,7 +5,10 @@ calibrator fitted on held-out scores of the training rows (as scikit-learn's
 ``CalibratedClassifierCV(ensemble=False)``): ``k``-fold cross-validation with a
 fixed seed scores every row with a model that did not see its image (augmented
 copies stay in their image's fold), the calibrator learns the map from those
-scores to the labels, and the classifier itself is fitted on all rows.
+scores to the labels, and the classifier itself is fitted on all rows. The
+stacked classifier computes such scores while it fits (its combiner
+cross-validated on its blocks' out-of-fold log-odds, ``oof_log_odds_``), so it
+is not refitted; the other classifiers are refitted once per fold.
 
 - ``"sigmoid"`` (Platt scaling): ``p = 1 / (1 + exp(-(a * z + b)))``, two numbers.
 - ``"isotonic"``: a non-decreasing step map, its breakpoints ``x`` (log-odds) and
@@ -32,14 +35,12 @@ __all__ = ["Calibration", "KINDS", "DEFAULT_CALIBRATION", "DEFAULT_BAND", "MAX_E
 
 #: Calibrators a Detector can fit (``calibration=None``: the raw logistic output).
 KINDS = ("sigmoid", "isotonic")
-#: The calibration a Detector fits unless told otherwise: none, because the out-of-fold
-#: fits multiply a stacked fit's time by about 13 while its raw output is already close to
-#: calibrated (README, "Calibration and inconclusive answers"); the shipped detector uses
-#: ``"sigmoid"``.
-DEFAULT_CALIBRATION = None
-#: The band a Detector chooses unless told otherwise: none (``"auto"``, measured at fit time
-#: from the same out-of-fold scores, is the shipped detector's).
-DEFAULT_BAND = None
+#: The calibration a Detector fits unless told otherwise (the shipped detector's): Platt
+#: scaling, on the stacked classifier's own out-of-fold log-odds (no refit).
+DEFAULT_CALIBRATION = "sigmoid"
+#: The band a Detector chooses unless told otherwise (the shipped detector's): measured at fit
+#: time from the same out-of-fold scores.
+DEFAULT_BAND = "auto"
 #: Held-out error rate of the forced call above which an answer is inconclusive.
 MAX_ERROR = 0.10
 #: Folds of the out-of-fold scores (fewer when a class has fewer images).
@@ -184,26 +185,28 @@ def labels_of(detector, proba: np.ndarray, threshold: float) -> np.ndarray:
 def _folds(y: np.ndarray, groups: np.ndarray, random_state: int) -> list:
     """Stratified folds of the rows that keep each group (an image and its augmented
     copies) in one fold."""
-    from sklearn.model_selection import StratifiedKFold
+    from ._stacking import grouped_folds
 
-    first = np.unique(groups, return_index=True)[1]  # one row per image
-    counts = np.bincount(y[first], minlength=2)
-    if counts.min() < 2:
-        raise ValueError(f"calibration needs at least 2 readable images of each class "
-                         f"(got {counts[0]} real, {counts[1]} fake); use calibration=None "
-                         "and band=None")
-    split = StratifiedKFold(min(FOLDS, int(counts.min())), shuffle=True,
-                            random_state=random_state)
-    image_groups = groups[first]
-    folds = []
-    for _, test in split.split(image_groups, y[first]):
-        held = np.isin(groups, image_groups[test])
-        folds.append((np.flatnonzero(~held), np.flatnonzero(held)))
-    return folds
+    try:
+        return grouped_folds(y, groups, FOLDS, random_state)
+    except ValueError as exc:  # a class with fewer than 2 images
+        raise ValueError(f"calibration: {exc}; or use calibration=None and band=None") \
+            from exc
 
 
 def _out_of_fold(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
                  random_state: int) -> np.ndarray:
+    """Log-odds of every row from a model that did not see its image: those the fitted
+    ``estimator`` computed itself when it has them (``oof_log_odds_``: the stacked
+    classifier's, from its own grouped folds), else :func:`_refitted_out_of_fold`."""
+    z = getattr(estimator, "oof_log_odds_", None)
+    if z is not None:
+        return z
+    return _refitted_out_of_fold(estimator, X, y, groups, random_state)
+
+
+def _refitted_out_of_fold(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                          random_state: int) -> np.ndarray:
     """Log-odds of every row from a clone of ``estimator`` fitted without its fold."""
     from sklearn.base import clone
 
@@ -264,7 +267,9 @@ def fit_calibration(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
     Parameters
     ----------
     estimator : scikit-learn classifier
-        Unfitted; what the detector fits on all rows (cloned per fold).
+        Fitted on all rows ``X, y`` (with ``groups`` where it takes them); its own
+        out-of-fold log-odds are used when it has them (``oof_log_odds_``), else it
+        is cloned and refitted once per fold.
     X, y : ndarray
         The training rows (augmented copies included) and their labels.
     groups : ndarray of int

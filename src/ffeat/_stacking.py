@@ -23,10 +23,48 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["StackedLogistic", "standardised_logistic"]
+__all__ = ["StackedLogistic", "standardised_logistic", "grouped_folds"]
 
 #: Blocks wider than this many columns get a proportionally smaller ``C``.
 WIDTH = 1000
+
+
+def grouped_folds(y: np.ndarray, groups: np.ndarray, n_folds: int, random_state) -> list:
+    """Stratified, shuffled folds of the rows that keep each group (an image and its
+    augmented copies) in one fold: ``(train, test)`` row indices per fold.
+
+    Groups are split by the label of their first row, into ``n_folds`` folds, or
+    fewer when a class has fewer groups. With every row its own group these are
+    ``StratifiedKFold``'s folds of the rows.
+
+    Raises
+    ------
+    ValueError
+        When a class has fewer than 2 groups (no fold could hold one out).
+    """
+    first = np.unique(groups, return_index=True)[1]  # one row per group
+    counts = np.bincount(y[first], minlength=2)
+    if counts.min() < 2:
+        raise ValueError(f"out-of-fold scores need at least 2 images of each class (an "
+                         f"image and its augmented copies count as one), got {counts[0]} "
+                         f"and {counts[1]}: train on more images")
+    split = StratifiedKFold(min(n_folds, int(counts.min())), shuffle=True,
+                            random_state=random_state)
+    group_ids = groups[first]
+    folds = []
+    for _, test in split.split(group_ids, y[first]):
+        held = np.isin(groups, group_ids[test])
+        folds.append((np.flatnonzero(~held), np.flatnonzero(held)))
+    return folds
+
+
+def _check_groups(groups, n: int) -> np.ndarray:
+    """``groups`` as a 1-D array of ``n`` labels, refused otherwise."""
+    groups = np.asarray(groups)
+    if groups.shape != (n,):
+        raise ValueError(f"groups has shape {groups.shape}; expected one group per row, "
+                         f"({n},)")
+    return groups
 
 
 def standardised_logistic(C: float, random_state: int | None) -> Pipeline:
@@ -64,6 +102,11 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         The ``C`` of each block.
     combiner_ : LogisticRegression
         Maps the blocks' log-odds to the final log-odds.
+    oof_log_odds_ : ndarray of shape (n_samples,)
+        Every training row's out-of-fold final log-odds: the combiner refitted
+        without the row's fold, on the blocks' out-of-fold log-odds (the same
+        folds). What a calibration is fitted on, in place of refitting the whole
+        stack once per fold (``ffeat._calibration``).
     """
 
     _parameter_constraints: dict = {
@@ -93,8 +136,24 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y) -> StackedLogistic:
-        """Fit the blocks, then the combiner on their out-of-fold log-odds."""
+    def fit(self, X, y, groups=None) -> StackedLogistic:
+        """Fit the blocks, then the combiner on their out-of-fold log-odds.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Two classes.
+        groups : array-like of shape (n_samples,), optional
+            The group of each row (an image and its augmented copies): a group's rows
+            share a fold, so no row is scored by a model that saw a copy of it.
+            None: every row is its own group.
+
+        Returns
+        -------
+        StackedLogistic
+            ``self``, fitted; ``oof_log_odds_`` holds every row's out-of-fold log-odds.
+        """
         X, y = validate_data(self, X, y, dtype=np.float64)
         check_classification_targets(y)
         if (kind := type_of_target(y, input_name="y")) != "binary":
@@ -105,16 +164,19 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
             raise ValueError(f"stacking needs at least 2 rows of each of two classes, got "
                              f"{len(counts)} class{'es' * (len(counts) != 1)}: "
                              f"{dict(zip(self.classes_.tolist(), counts.tolist()))}")
-        folds = StratifiedKFold(min(self.n_folds, int(counts.min())), shuffle=True,
-                                random_state=self.random_state)
+        groups = np.arange(len(y)) if groups is None else _check_groups(groups, len(y))
+        folds = grouped_folds(y, groups, self.n_folds, self.random_state)
         self.slices_ = self._slices(X.shape[1])
         self.C_ = [self.C * min(1.0, WIDTH / (s.stop - s.start)) for s in self.slices_]
-        scores = [cross_val_predict(standardised_logistic(C, self.random_state), X[:, s], y,
-                                    cv=folds, method="decision_function")
-                  for s, C in zip(self.slices_, self.C_)]
+        scores = np.column_stack([
+            cross_val_predict(standardised_logistic(C, self.random_state), X[:, s], y,
+                              cv=folds, method="decision_function")
+            for s, C in zip(self.slices_, self.C_)])
         self.models_ = [standardised_logistic(C, self.random_state).fit(X[:, s], y)
                         for s, C in zip(self.slices_, self.C_)]
-        self.combiner_ = LogisticRegression().fit(np.column_stack(scores), y)
+        self.combiner_ = LogisticRegression().fit(scores, y)
+        self.oof_log_odds_ = cross_val_predict(LogisticRegression(), scores, y, cv=folds,
+                                               method="decision_function")
         return self
 
     def decision_function(self, X) -> np.ndarray:

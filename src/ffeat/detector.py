@@ -377,18 +377,19 @@ class Detector(ImageClassifier):
         How ``prob_fake`` is calibrated (``ffeat._calibration``): a calibrator fitted
         on 5-fold out-of-fold log-odds of the training rows (fixed seed; an image's
         augmented copies stay in its fold), the classifier itself on all rows.
-        ``"sigmoid"``: Platt scaling; ``"isotonic"``: isotonic regression; None:
-        the raw logistic output (the default: the out-of-fold fits make a
-        stacked fit about 13 times slower, and its raw output is already close
-        to calibrated; the shipped detector uses ``"sigmoid"``). Saved with the
+        ``"sigmoid"`` (the default, the shipped detector's): Platt scaling;
+        ``"isotonic"``: isotonic regression; None: the raw logistic output. The
+        stacked classifier computes the out-of-fold log-odds while it fits (no
+        refit); ``"logistic"`` and ``"hgb"`` are refitted once per fold, so a
+        calibrated fit of those takes about six times as long. Saved with the
         model.
     band : "auto", (lo, hi) or None
         The inconclusive band on the (calibrated) probability of fake, used by
         :meth:`label`: ``"auto"`` measures it at fit time from the same
         out-of-fold scores (the range around the threshold where the held-out
         error rate of the forced call is above 10%); ``(lo, hi)`` sets it by hand
-        (a probability in ``[lo, hi)`` is inconclusive); None (the default): no
-        band. Saved with the model.
+        (a probability in ``[lo, hi)`` is inconclusive); None: no band. Default
+        ``"auto"`` (the shipped detector's). Saved with the model.
 
     Attributes
     ----------
@@ -514,7 +515,6 @@ class Detector(ImageClassifier):
         _check_band(self.band)
         images, y = labelled_images(X, y, name="X")
         families = resolve_features(self.features)
-        estimator = self._estimator()
         items = image_items(images)
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
@@ -530,10 +530,10 @@ class Detector(ImageClassifier):
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
         groups = np.tile(np.arange(n), 1 + len(kinds))  # an image and its copies
+        estimator = self._fit_rows(F[ok], y_all[ok], groups[ok])
         self.calibration_ = fit_calibration(
-            self._estimator(), F[ok], y_all[ok], groups[ok], kind=self.calibration,
+            estimator, F[ok], y_all[ok], groups[ok], kind=self.calibration,
             band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
-        estimator.fit(F[ok], y_all[ok])
         self.model_ = MODELS[self.classifier].from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
@@ -549,6 +549,14 @@ class Detector(ImageClassifier):
         return make_estimator(self.classifier, C=self.C, max_iter=self.max_iter,
                               learning_rate=self.learning_rate, random_state=self.random_state,
                               blocks=blocks)
+
+    def _fit_rows(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+        """:meth:`_estimator` fitted on feature rows ``X, y``; ``groups`` (an image and its
+        augmented copies) keep the stacked classifier's out-of-fold scores honest."""
+        estimator = self._estimator()
+        if self.classifier == "stacked":
+            return estimator.fit(X, y, groups=groups)
+        return estimator.fit(X, y)
 
     @property
     def estimator_(self) -> FeatureClassifier:

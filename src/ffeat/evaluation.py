@@ -238,6 +238,38 @@ class Evaluation:
             "n_fake": int((y == 1).sum()),
         }
 
+    @classmethod
+    def of_scores(cls, detector, sources: list[str], labels: np.ndarray, scores: np.ndarray,
+                  threshold: float, errors: list[ImageError], *,
+                  data_sources: list[str] | None = None) -> Evaluation:
+        """The evaluation of ``detector`` from its log-odds of the images it read.
+
+        Parameters
+        ----------
+        detector : Detector
+            Fitted; its calibration (if any) maps ``scores`` to probabilities, and its
+            inconclusive band is the evaluation's.
+        sources : list of str
+            The images read.
+        labels : array-like of {0, 1}
+            Their true labels.
+        scores : ndarray of float
+            Their log-odds of fake (:meth:`Detector.score_images`).
+        threshold : float
+            Probability at and above which an image is called fake.
+        errors : list of ImageError
+            Images that could not be read.
+        data_sources : list of str, optional
+            The source of each image read (see the class docstring).
+
+        Returns
+        -------
+        Evaluation
+        """
+        return cls(sources, np.asarray(labels).astype(int), probability(detector, scores),
+                   float(threshold), errors, data_sources=data_sources,
+                   band=band_of(detector))
+
     @property
     def by_source(self) -> dict | None:
         """Per source, when the data holds at least two (see :func:`source_breakdown`):
@@ -362,8 +394,6 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     errors = errors + [ImageError(names[i], NO_SCORE)
                        for i in np.flatnonzero(~ok) if names[i] not in failed]
     sources = [name for name, good in zip(names, ok) if good]
-    return Evaluation(sources, labels[ok].astype(int), probability(detector, scores[ok]),
-                      float(threshold), errors,
-                      data_sources=None if data_sources is None
-                      else [s for s, good in zip(data_sources, ok) if good],
-                      band=band_of(detector))
+    return Evaluation.of_scores(detector, sources, labels[ok], scores[ok], threshold, errors,
+                                data_sources=None if data_sources is None
+                                else [s for s, good in zip(data_sources, ok) if good])

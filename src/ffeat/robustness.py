@@ -5,7 +5,6 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from ._calibration import band_of, probability
 from ._perturb import Perturbation, Perturbed, parse_perturbations
 from ._progress import status
 from ._sources import single_item
@@ -72,9 +71,8 @@ def robustness(detector, data, perturbations: Iterable[str | Perturbation], labe
                   for i, obj in enumerate(images)]
         scores, errors = detector.score_images(copies, progress=progress)
         ok = ~np.isnan(scores)
-        result = Evaluation([names[i] for i in np.flatnonzero(ok)], y[ok],
-                            probability(detector, scores[ok]), t, errors,
-                            band=band_of(detector))
+        result = Evaluation.of_scores(detector, [names[i] for i in np.flatnonzero(ok)], y[ok],
+                                      scores[ok], t, errors)
         rows.append(_row(p.kind, p.strength, p.label, result))
     return rows
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from .._version import __version__
@@ -43,9 +45,29 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that flushing it at exit does not
+    raise again once its reader has gone (nothing to do when it is not a file)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured, or already closed
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _run(sys.argv[1:] if argv is None else list(argv))
+    except BrokenPipeError:  # the reader went away (ffeat model | head): stop quietly,
+        _silence_stdout()     # with the status of a Unix tool ended by SIGPIPE
+        return 128 + signal.SIGPIPE
+
+
+def _run(argv: list[str]) -> int:
+    """Parse ``argv`` and run the command it names."""
     args = _parser(_chosen(argv)).parse_args(argv)
     from .._gpu import resolve_backend
     from ._common import fail

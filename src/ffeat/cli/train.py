@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from .._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
 from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
@@ -38,6 +39,32 @@ def _write_curves(args: argparse.Namespace, detector: ImageClassifier, model: Pa
         say(args, f"wrote {path}")
 
 
+def _calibration(text: str) -> str | None:
+    """``type=`` of ``--calibration``: a calibrator, or ``none`` (argparse exits 2)."""
+    value = text.strip().lower()
+    if value == "none":
+        return None
+    if value not in KINDS:
+        raise argparse.ArgumentTypeError(f"give {', '.join(KINDS)} or none; got {text!r}")
+    return value
+
+
+def _band(text: str):
+    """``type=`` of ``--band``: ``none``, ``auto`` or ``LO,HI`` with ``0 <= LO <= HI <= 1``
+    (argparse exits 2)."""
+    value = text.strip().lower()
+    if value in ("none", "auto"):
+        return None if value == "none" else value
+    try:
+        lo, hi = (float(v) for v in value.split(","))
+    except ValueError:
+        lo = hi = float("nan")
+    if not 0 <= lo <= hi <= 1:
+        raise argparse.ArgumentTypeError(f"give none, auto or LO,HI with 0 <= LO <= HI <= 1 "
+                                         f"(probabilities, e.g. 0.2,0.8); got {text!r}")
+    return (lo, hi)
+
+
 def _run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not Path(os.path.realpath(out)).parent.is_dir():
@@ -61,8 +88,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         detector = make_detector(args.classifier, features=families, jobs=args.jobs,
                                  cache=args.cache, backend=args.backend, faces=args.faces,
-                                 frame=args.frame,
-                                 augment=list(augment) or None, **cnn_params(args))
+                                 frame=args.frame, augment=list(augment) or None,
+                                 calibration=args.calibration, band=args.band,
+                                 **cnn_params(args))
     except ValueError as exc:  # --faces with the CNN
         return fail(str(exc), 2)
     start = time.perf_counter()
@@ -110,6 +138,18 @@ def add_parser(sub, summary: str) -> None:
                         "resize (factor 0.5-1), noise (std 1-5 levels), flip; e.g. "
                         "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
                         "image on the fly, each kind with probability 0.1 per epoch)")
+    p.add_argument("--calibration", type=_calibration, default=DEFAULT_CALIBRATION,
+                   metavar="none|" + "|".join(KINDS),
+                   help="calibrate prob_fake on 5-fold out-of-fold scores of the training "
+                        "images: sigmoid (Platt scaling) or isotonic; none: the raw "
+                        "logistic output (feature classifiers; default: "
+                        f"{DEFAULT_CALIBRATION or 'none'})")
+    p.add_argument("--band", type=_band, default=DEFAULT_BAND, metavar="none|auto|LO,HI",
+                   help="the inconclusive band on prob_fake, where predict labels an image "
+                        "inconclusive: auto measures it from the out-of-fold scores (where "
+                        "the forced call errs more than 10%%), LO,HI sets it (a "
+                        "probability in [LO, HI)), none: always fake or real (feature "
+                        f"classifiers; default: {DEFAULT_BAND or 'none'})")
     add_faces_option(p, saved=False)
     add_frame_option(p)
     add_cnn_options(p)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from .._calibration import band_of, probability
+from .._calibration import probability
 from .._framing import frame_image
 from .._models import uses_features
 from .._perturb import Perturbation, parse_perturbations
@@ -241,10 +241,9 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     kept = [items[i] for i in np.flatnonzero(ok)]
     scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation([it.name for it in kept], y, probability(detector, scores), t,
-                            errors, data_sources=None if data_sources is None
-                            else [data_sources[i] for i in np.flatnonzero(ok)],
-                            band=band_of(detector))
+    evaluation = Evaluation.of_scores(detector, [it.name for it in kept], y, scores, t, errors,
+                                      data_sources=None if data_sources is None
+                                      else [data_sources[i] for i in np.flatnonzero(ok)])
     called = evaluation.proba >= t
     correct = called == (y == 1)
     calibration = getattr(detector, "calibration_", None)
