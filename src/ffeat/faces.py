@@ -14,7 +14,9 @@ photo is not: this module finds the faces and cuts each one out in that framing.
   when seen by at least 3 windows and half as many as it; faces under
   :data:`MIN_FACE` pixels are dropped, and at most :data:`MAX_FACES` kept.
   Frontal faces only: profiles and faces turned further than about 45 degrees
-  are usually missed.
+  are usually missed. The search is permissive (one accepted window is a face),
+  so it also "finds" a face in most images without one (README, "Faces in
+  photos"): a crop of such an image is scored, not refused.
 * **Canonical frame**: a square of :data:`FRAME_MARGIN` times the box width,
   centred :data:`FRAME_OFFSET` box widths below the box centre (negative: above),
   cut from the full-resolution pixels (parts outside the image repeat its edge
