@@ -135,7 +135,8 @@ def add_parser(sub, summary: str) -> None:
     p.add_argument("--augment", metavar="KINDS", default=None,
                    help="add augmented copies made in memory, one per image and kind: "
                         "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
-                        "resize (factor 0.5-1), noise (std 1-5 levels), flip; e.g. "
+                        "resize (factor 0.5-1), noise (std 1-5 levels), flip, recode "
+                        "(rescale by 1/3-3, then JPEG 70-95: the shipped model's); e.g. "
                         "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
                         "image on the fly, each kind with probability 0.1 per epoch)")
     p.add_argument("--calibration", type=_calibration, default=DEFAULT_CALIBRATION,
