@@ -1,7 +1,8 @@
 """asv: detection accuracy (ROC AUC) tracked over commits.
 
 ``track_demo_auc``: 5-fold cross-validated ROC AUC of ``ffeat.Detector()``
-(default features and classifier) on the embedded demo set, no cache. Always runs.
+(default features and classifier, read as ``ffeat demo`` reads the demo images:
+``ffeat.demo.DEMO_READING``) on the embedded demo set, no cache. Always runs.
 
 ``FacesAccuracy`` (only when the real sets are present, ``$FFEAT_FACES`` or
 ``../shared/faces``; skipped otherwise): default features of ``140k`` and
@@ -17,6 +18,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 import ffeat
+from ffeat.demo import DEMO_READING
 
 try:
     from . import _data
@@ -30,7 +32,7 @@ def _folds() -> StratifiedKFold:
 
 def track_demo_auc():
     images, labels = ffeat.make_demo_set(n_per_class=10 if _data.quick() else 60)
-    det = ffeat.Detector(cache=False)
+    det = ffeat.Detector(cache=False, **DEMO_READING)
     return float(np.mean(cross_val_score(det, images, labels, cv=_folds(),
                                          scoring="roc_auc")))
 

@@ -271,9 +271,10 @@ def test_grid_search_over_image_paths(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     search = GridSearchCV(Detector(features="spectrum", classifier="logistic", cache=False,
-                                   jobs=1), {"C": [0.01, 1.0]}, cv=2)
+                                   jobs=1, augment=None), {"C": [0.01, 1.0],
+                                                           "frame": [None, 256]}, cv=2)
     search.fit(paths, labels)
-    assert search.best_params_["C"] in (0.01, 1.0)
+    assert search.best_params_["C"] in (0.01, 1.0) and len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.predict(paths[:2]).tolist() == labels[:2].tolist()
     assert search.best_score_ >= 0.8
 
@@ -282,11 +283,12 @@ def test_pipeline_of_the_extractor_and_the_stack_is_the_detector(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     families = ("spectrum", "gray")
-    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1)),
+    frame = ffeat.Detector().frame  # the detector's default analysis frame
+    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1, frame=frame)),
                      ("stack", ffeat.StackedLogistic(blocks=(64, 1024), C=0.1))])
     pipe.fit(paths, labels)
     det = Detector(features=families, classifier="stacked", cache=False, jobs=1,
-                   calibration=None).fit(paths, labels)  # the raw stack's probabilities
+                   calibration=None, augment=None).fit(paths, labels)  # the raw stack
     np.testing.assert_allclose(pipe.decision_function(paths), det.decision_function(paths),
                                rtol=1e-8, atol=1e-8)
     assert pipe.predict(paths).tolist() == det.predict(paths).tolist()

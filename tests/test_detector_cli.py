@@ -94,6 +94,23 @@ def test_train_calibration_and_band_reach_the_model(demo_dir, tmp_path, calibrat
     assert det.band_ == pytest.approx(expected)
 
 
+def test_train_defaults_are_the_shipped_frame_and_augmentation(demo_dir, tmp_path):
+    """Without --frame and --augment a feature detector is framed at 256 px and trained
+    on each image and its recoded copy, as ``Detector()``; ``none`` turns both off."""
+    out = tmp_path / "m.model"
+    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+                 "--no-cache", "-q"]) == 0
+    det = ffeat.Detector.load(out)
+    n = det.training_["n_real"] + det.training_["n_fake"]
+    assert (det.frame, det.augment) == (256, "recode") == (ffeat.Detector().frame,
+                                                          ffeat.Detector().augment)
+    assert det.training_["n_rows"] + det.training_["n_augment_errors"] == 2 * n
+    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+                 "--frame", "none", "--augment", "none", "--no-cache", "-q"]) == 0
+    det = ffeat.Detector.load(out)
+    assert (det.frame, det.augment, det.training_["n_rows"]) == (None, None, n)
+
+
 def test_train_band_auto_and_no_calibration(demo_dir, tmp_path):
     out = tmp_path / "m.model"
     assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
@@ -189,6 +206,8 @@ def test_train_usage_errors_exit_2(demo_dir, tmp_path, capsys, case):
     (["--band", "0.8,0.2"], "LO,HI with 0 <= LO <= HI <= 1"),
     (["--band", "0.2"], "give none, auto or LO,HI"),
     (["--band", "nan,0.5"], "give none, auto or LO,HI"),
+    (["--augment", "nope"], "unknown augmentation 'nope'"),
+    (["--augment", "jpeg,jpeg"], "each augmentation may appear once"),
 ])
 def test_train_argument_errors_exit_2(demo_dir, tmp_path, capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
@@ -200,13 +219,15 @@ def test_train_argument_errors_exit_2(demo_dir, tmp_path, capsys, argv, expected
 # ------------------------------------------------------------------ predict
 
 def _check_rows(rows, model, good, bad):
-    """Rows in order (good files first, then bad); probabilities as the library gives."""
+    """Rows in order (good files first, then bad); probabilities and labels (fake, real,
+    or inconclusive inside the model's band) as the library gives."""
     assert [r["path"] for r in rows] == good + bad
-    expected = ffeat.Detector.load(model).predict_proba(good)[:, 1]
-    for row, p in zip(rows[:len(good)], expected):
+    detector = ffeat.Detector.load(model)
+    expected = detector.predict_proba(good)[:, 1]
+    for row, p, label in zip(rows[:len(good)], expected, detector.label(good)):
         assert row["error"] in (None, "")
         assert float(row["prob_fake"]) == pytest.approx(p, abs=5e-5)
-        assert row["label"] == ("fake" if p >= 0.5 else "real")
+        assert row["label"] == label
     for row in rows[len(good):]:
         assert row["prob_fake"] in (None, "") and row["label"] in (None, "")
         assert row["error"]
@@ -251,22 +272,23 @@ def test_predict_table(model, mixed, capsys):
     assert sorted(body) == sorted(good + bad)
     for path in good:
         prob, label = body[path].split()[1:]
-        assert 0 <= float(prob) <= 1 and label in ("real", "fake")
+        assert 0 <= float(prob) <= 1 and label in ("real", "fake", "inconclusive")
     for path in bad:
         assert len(body[path].split()) > 1  # the reason, in the error column
     assert "empty" in body[str(folder / "bad" / "empty.jpg")]
 
 
 def test_predict_threshold(model, mixed, capsys):
+    """--threshold moves the forced call; the model's inconclusive band still applies."""
     folder, good, _ = mixed
-    status, out, _ = _predict(model, *good, "--format", "json", "--threshold", "0",
-                              capsys=capsys)
-    assert status == 0 and [r["label"] for r in json.loads(out)] == ["fake"] * 3
-    status, out, _ = _predict(model, *good, "--format", "json", "--threshold", "1",
-                              capsys=capsys)
-    rows = json.loads(out)
-    assert status == 0 and all(r["prob_fake"] < 1 for r in rows)
-    assert [r["label"] for r in rows] == ["real"] * 3
+    lo, hi = ffeat.Detector.load(model).band_
+    for threshold, forced in (("0", "fake"), ("1", "real")):
+        status, out, _ = _predict(model, *good, "--format", "json", "--threshold", threshold,
+                                  capsys=capsys)
+        rows = json.loads(out)
+        assert status == 0 and all(0 < r["prob_fake"] < 1 for r in rows)
+        assert [r["label"] for r in rows] == [
+            "inconclusive" if lo <= r["prob_fake"] < hi else forced for r in rows]
 
 
 def test_predict_nothing_readable_exits_1(model, tmp_path, capsys, bad_files):
@@ -387,3 +409,24 @@ def test_demo_prints_every_feature_classifier(capsys, monkeypatch):
         auc, accuracy, eer = map(float, cells[2:5])
         assert 0 <= auc <= 1 and 0 <= accuracy <= 1 and 0 <= eer <= 1
     assert float(rows["logistic"][2]) >= 0.75  # the demo set is meant to be learnable
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], {"frame": 256}),
+    (["--frame", "none", "--augment", "none"], {"frame": None, "augment": None}),
+    (["--augment", "jpeg,blur"], {"frame": 256, "augment": ["jpeg", "blur"]}),
+])
+def test_compare_passes_frame_and_augment_as_train_does(demo_dir, monkeypatch, argv, expected):
+    """Without --augment each detector keeps its own default (recode for the feature
+    detectors, none for the CNN); --frame defaults to the Detector's frame."""
+    from ffeat.cli import compare as compare_cli
+
+    seen = {}
+
+    def fake(data, test, **params):
+        seen.update(params)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(compare_cli, "compare", fake)
+    assert main(["compare", str(demo_dir), "-q", *argv]) == 1
+    assert {k: seen[k] for k in ("frame", "augment") if k in seen} == expected

@@ -49,8 +49,8 @@ class _NanForRow:
 def test_a_read_image_without_a_score_gets_its_record_in_input_order(small, demo, tmp_path):
     images, _ = demo
     items = expand_inputs([images[0], str(tmp_path / "missing.png"), images[1]])
-    first = feature_rows(items[:1], resolve_features("gray"))[0][0, 0]
     detector = Detector.load(_saved(small)).set_params(jobs=1, cache=False)
+    first = feature_rows(items[:1], resolve_features("gray"), frame=detector.frame)[0][0, 0]
     detector.model_ = _NanForRow(detector.model_, first)
     scores, errors, _ = score_items(detector, items)
     assert np.isnan(scores[:2]).all() and np.isfinite(scores[2])

@@ -159,6 +159,17 @@ def test_grouped_folds_of_single_rows_are_stratified_kfold():
         np.testing.assert_array_equal(b, d)
 
 
+def test_grouped_folds_depend_on_the_rows_not_on_the_group_names():
+    """Groups named by path (the protocol's) or by index (the Detector's) split the same
+    rows into the same folds: groups are taken in the order they first appear."""
+    X, y, groups = _copies(n_images=30)
+    names = np.array([f"z/{(7 * g) % 30:02d}.png" for g in groups])  # sorts in another order
+    for (a, b), (c, d) in zip(_stacking.grouped_folds(y, groups, 5, 3),
+                              _stacking.grouped_folds(y, names, 5, 3), strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+
+
 def test_grouped_folds_refuse_a_class_of_one_group():
     y, groups = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 0, 0, 1, 1, 2])
     with pytest.raises(ValueError, match=r"at least 2 images of each class .* got 1 and 2"):

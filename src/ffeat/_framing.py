@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["FRAME_FILTER", "MIN_FRAME", "MAX_FRAME", "check_frame", "frame_image"]
+__all__ = ["FRAME_FILTER", "MIN_FRAME", "MAX_FRAME", "DETECTOR_FRAME", "check_frame",
+           "frame_image"]
 
 #: Pillow filter of the resize to the frame (bicubic: antialiased when shrinking).
 FRAME_FILTER = Image.Resampling.BICUBIC
@@ -21,6 +22,11 @@ FRAME_FILTER = Image.Resampling.BICUBIC
 MIN_FRAME = 32
 #: Largest frame, in pixels: bounds the memory of one framed image (48 MiB).
 MAX_FRAME = 4096
+#: The Detector's frame by default (``ffeat train``'s too): the shipped detector's, chosen
+#: by the multi-source protocol (``benchmarks/sources.py``), so that source size cannot
+#: separate the classes. ``ffeat.extract`` and ``FeatureExtractor`` read images at their
+#: own size unless given a frame.
+DETECTOR_FRAME = 256
 
 
 def check_frame(frame, name: str = "frame") -> None:

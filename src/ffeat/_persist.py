@@ -46,10 +46,10 @@ FORMAT = "ffeat-detector"
 FORMAT_VERSION = 1
 #: Estimator parameters kept in the metadata, those of the estimator saved (a
 #: ``CnnDetector``'s ``classifier`` is its class attribute ``"cnn"``). Files written
-#: before ``augment`` or ``faces`` existed lack them and load with the defaults, those
-#: written before ``frame`` with None (they read images at native size, whatever the
-#: default is now); files written before the CNN had its own class hold every
-#: parameter, and each class takes its own.
+#: before ``faces`` existed lack it and load with the default, those written before
+#: ``frame`` or ``augment`` with None (they read images at native size and were trained
+#: without copies, whatever the defaults are now); files written before the CNN had its
+#: own class hold every parameter, and each class takes its own.
 _PARAMS = ("classifier", "C", "max_iter", "learning_rate", "threshold", "random_state",
            "augment", "epochs", "batch_size", "input_size", "patience", "faces", "frame",
            "calibration", "band")
@@ -373,7 +373,8 @@ def load_detector(source=None):
 def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     """The detector that checked metadata and arrays describe."""
     families = families_from(meta["features"], path)
-    params = {"frame": None, **meta["params"]}  # no frame saved: native size
+    # no frame or augment saved: native size, no augmentation
+    params = {"frame": None, "augment": None, **meta["params"]}
     saved_names = meta["feature_names"]
     if uses_features(params["classifier"]):
         # Counted before the names are built: a configuration of millions of columns

@@ -35,8 +35,8 @@ from PIL import Image
 
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, load_image
 
-__all__ = ["Perturbation", "Perturbed", "KINDS", "parse_perturbations", "parse_augment",
-           "augment_perturbation"]
+__all__ = ["Perturbation", "Perturbed", "KINDS", "DETECTOR_AUGMENT", "parse_perturbations",
+           "parse_augment", "augment_perturbation"]
 
 
 def _jpeg(rgb: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
@@ -100,6 +100,10 @@ KINDS: dict[str, _Kind] = {
                     log_uniform=True),
     "flip": _Kind(_flip, None, None, None, "higher", ""),
 }
+#: The Detector's training augmentation by default (``ffeat train``'s too, for the feature
+#: classifiers): the shipped detector's, chosen by the multi-source protocol, so that size
+#: and codec stop telling the classes apart.
+DETECTOR_AUGMENT = "recode"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ def grouped_folds(y: np.ndarray, groups: np.ndarray, n_folds: int, random_state)
     ValueError
         When a class has fewer than 2 groups (no fold could hold one out).
     """
-    first = np.unique(groups, return_index=True)[1]  # one row per group
+    # one row per group, groups in the order they first appear (not sorted by label), so
+    # that the same rows give the same folds whatever the groups are called
+    first = np.sort(np.unique(groups, return_index=True)[1])
     counts = np.bincount(y[first], minlength=2)
     if counts.min() < 2:
         raise ValueError(f"out-of-fold scores need at least 2 images of each class (an "

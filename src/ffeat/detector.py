@@ -14,10 +14,10 @@ from . import _persist
 from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
                            fit_calibration, labels_of, probability)
 from ._checks import check_images
-from ._framing import MAX_FRAME, MIN_FRAME
+from ._framing import DETECTOR_FRAME, MAX_FRAME, MIN_FRAME
 from ._gpu import BACKENDS
 from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator
-from ._perturb import Perturbed, augment_perturbation, parse_augment
+from ._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
 from ._reading import ImageError, feature_rows
 from ._scoring import score_items
 from ._sources import Item, single_item
@@ -28,7 +28,8 @@ from .faces import FACE_POLICIES
 from .features import column_names, n_columns, resolve_features
 
 __all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "ImageClassifier",
-           "check_fitted", "image_items", "warn_errors", "seed_of", "training_record"]
+           "check_fitted", "image_items", "warn_errors", "seed_of", "training_record",
+           "DETECTOR_FRAME", "DETECTOR_AUGMENT"]
 
 
 #: Parameter constraints shared by the estimators that read images.
@@ -358,9 +359,9 @@ class Detector(ImageClassifier):
         crop, is read as its centre square resized to ``frame x frame`` px, so
         that source size cannot separate the classes; ``None``: native size,
         uncropped. Augmented copies are made before framing (a ``resize`` copy is
-        framed back to ``frame``, as a low-resolution source would be). Saved
-        with the model and used when it scores (files saved before it existed
-        load with None).
+        framed back to ``frame``, as a low-resolution source would be). Default
+        256 (the shipped detector's). Saved with the model and used when it
+        scores (files saved before it existed load with None).
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -370,7 +371,8 @@ class Detector(ImageClassifier):
         a factor drawn log-uniformly from 1/3-3, then re-encoded at JPEG quality
         70-95: the shipped detector's, so that size and codec stop telling the
         classes apart). Wang et al. (2020) found blur plus JPEG augmentation key
-        to robustness. ``None``: no augmentation.
+        to robustness. Default ``"recode"`` (each training image read twice);
+        ``None``: no augmentation.
     random_state : int, optional
         Seed of the classifier and of the augmentation.
     calibration : {"sigmoid", "isotonic"} or None
@@ -449,7 +451,7 @@ class Detector(ImageClassifier):
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
                  backend: str = "cpu", faces: str = "off",
-                 frame: int | None = DEFAULT_FRAME, augment=None,
+                 frame: int | None = DETECTOR_FRAME, augment=DETECTOR_AUGMENT,
                  random_state: int | None = 0, calibration: str | None = DEFAULT_CALIBRATION,
                  band=DEFAULT_BAND) -> None:
         self.features = features

@@ -6,6 +6,7 @@ import sys
 import warnings
 
 from .._framing import MAX_FRAME, MIN_FRAME
+from .._perturb import DETECTOR_AUGMENT, parse_augment
 from .._gpu import BACKENDS
 from ..extraction import DEFAULT_FRAME
 from ..faces import FACE_POLICIES
@@ -89,14 +90,38 @@ def _frame(text: str) -> int | None:
     return value
 
 
-def add_frame_option(parser: argparse.ArgumentParser) -> None:
+def add_frame_option(parser: argparse.ArgumentParser, default: int | None = DEFAULT_FRAME
+                     ) -> None:
     """``--frame N|none``: the canonical analysis frame of the feature families."""
-    parser.add_argument("--frame", type=_frame, default=DEFAULT_FRAME, metavar="N|none",
+    parser.add_argument("--frame", type=_frame, default=default, metavar="N|none",
                         help="read each image (or face crop) as its centre square resized "
                              "to N x N px, so that source size cannot separate the "
                              "classes; none: native size, uncropped (feature classifiers; "
                              "the CNN resizes whole images to --input-size) (default: "
-                             f"{DEFAULT_FRAME or 'none'})")
+                             f"{default or 'none'})")
+
+
+def _augment(text: str) -> tuple[str, ...]:
+    """``type=`` of ``--augment``: augmentation kinds, or ``none`` (argparse exits 2)."""
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return parse_augment(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_augment_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--augment KINDS|none``: the training augmentation; absent, each detector's own."""
+    parser.add_argument("--augment", metavar="KINDS|none", type=_augment, default=None,
+                        help=f"{help} (default: {DETECTOR_AUGMENT} for the feature "
+                             "classifiers, as the shipped model; none for the CNN)")
+
+
+def augment_params(args: argparse.Namespace) -> dict:
+    """``{"augment": ...}`` for the detector when ``--augment`` was given, else ``{}``
+    (each kind of detector keeps its own default)."""
+    return {} if args.augment is None else {"augment": list(args.augment) or None}
 
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:

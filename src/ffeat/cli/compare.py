@@ -5,15 +5,15 @@ import argparse
 import json
 from pathlib import Path
 
+from .._framing import DETECTOR_FRAME
 from .._models import CLASSIFIERS
-from .._perturb import parse_augment
 from ..comparison import compare
 from ..dataset import load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
-from ._common import (add_classes_option, add_cnn_options, add_features_option,
-                      add_run_options, cnn_params, fail, parse_classes, progress,
-                      quiet_warnings, say)
+from ._common import (add_augment_option, add_classes_option, add_cnn_options,
+                      add_features_option, add_frame_option, add_run_options, augment_params,
+                      cnn_params, fail, parse_classes, progress, quiet_warnings, say)
 from ._output import claim_output
 
 
@@ -24,7 +24,6 @@ def _run(args: argparse.Namespace) -> int:
         return fail("--curves draws the CNN's training curves; add cnn to --classifiers", 2)
     try:
         families = resolve_features(args.features)
-        augment = parse_augment(args.augment)
         classes = parse_classes(args.classes)
         data = load_dataset(args.data, classes)
         test = load_dataset(args.test, classes) if args.test else None
@@ -39,8 +38,9 @@ def _run(args: argparse.Namespace) -> int:
             result = compare(data, test, classifiers=args.classifiers,
                              test_size=args.test_size, random_state=args.seed,
                              progress=progress(args), features=families,
-                             augment=list(augment) or None, jobs=args.jobs,
-                             backend=args.backend, **cnn_params(args))
+                             frame=args.frame, jobs=args.jobs, backend=args.backend,
+                             **augment_params(args),
+                             **cnn_params(args))
     except (ValueError, ImportError) as exc:
         return fail(str(exc))
     if args.format == "json":
@@ -83,8 +83,8 @@ def add_parser(sub, summary: str) -> None:
     p.add_argument("--curves", metavar="FILE.png", default=None,
                    help="also draw the CNN's training curves (needs matplotlib)")
     add_features_option(p, DEFAULT_FEATURES)
-    p.add_argument("--augment", metavar="KINDS", default=None,
-                   help="training augmentation for every detector, as for ffeat train")
+    add_frame_option(p, DETECTOR_FRAME)
+    add_augment_option(p, "training augmentation for every detector, as for ffeat train")
     add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p, cache=False)

@@ -7,15 +7,17 @@ import time
 from pathlib import Path
 
 from .._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
+from .._framing import DETECTOR_FRAME
 from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
 from ..detector import ImageClassifier, make_detector
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
-from ._common import (add_classes_option, add_cnn_options, add_faces_option,
-                      add_features_option, add_frame_option, add_run_options, cnn_params, fail, parse_classes,
-                      progress, quiet_warnings, report_skipped, say)
+from ._common import (add_augment_option, add_classes_option, add_cnn_options,
+                      add_faces_option, add_features_option, add_frame_option, add_run_options,
+                      augment_params, cnn_params, fail, parse_classes, progress,
+                      quiet_warnings, report_skipped, say)
 from ._output import claim_output
 
 
@@ -71,9 +73,13 @@ def _run(args: argparse.Namespace) -> int:
         return fail(f"folder {out.parent} of the output does not exist", 2)
     try:
         families = resolve_features(args.features)
-        augment = parse_augment(args.augment)
         dataset = load_dataset(args.data, parse_classes(args.classes))
-    except ValueError as exc:
+        detector = make_detector(args.classifier, features=families, jobs=args.jobs,
+                                 cache=args.cache, backend=args.backend, faces=args.faces,
+                                 frame=args.frame, calibration=args.calibration,
+                                 band=args.band, **augment_params(args),
+                                 **cnn_params(args))
+    except ValueError as exc:  # also --faces with the CNN
         return fail(str(exc), 2)
     curves = [_curves_path(out)] if args.classifier == "cnn" else []
     if (problem := claim_output(out, [args.data, *dataset.paths], also=curves)) is not None:
@@ -82,17 +88,10 @@ def _run(args: argparse.Namespace) -> int:
     inputs = (f"features {', '.join(f.name for f in families)}"
               + (f" in a {args.frame} px frame" if args.frame else "")
               if uses_features(args.classifier) else f"pixels resized to {args.input_size} px")
+    kinds = parse_augment(detector.augment)
     say(args, f"training {args.classifier} on {len(dataset.paths)} images ({n_real} real, "
               f"{n_fake} fake) with {inputs}"
-              + (f", augmented with {', '.join(augment)}" if augment else ""))
-    try:
-        detector = make_detector(args.classifier, features=families, jobs=args.jobs,
-                                 cache=args.cache, backend=args.backend, faces=args.faces,
-                                 frame=args.frame, augment=list(augment) or None,
-                                 calibration=args.calibration, band=args.band,
-                                 **cnn_params(args))
-    except ValueError as exc:  # --faces with the CNN
-        return fail(str(exc), 2)
+              + (f", augmented with {', '.join(kinds)}" if kinds else ""))
     start = time.perf_counter()
     try:
         with quiet_warnings():
@@ -132,13 +131,12 @@ def add_parser(sub, summary: str) -> None:
                         "regression per feature family, combined by another), histogram "
                         "gradient boosting, or a CNN over the pixels (PyTorch; writes its training "
                         "curves to MODEL.curves.png) (default: %(default)s)")
-    p.add_argument("--augment", metavar="KINDS", default=None,
-                   help="add augmented copies made in memory, one per image and kind: "
-                        "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
-                        "resize (factor 0.5-1), noise (std 1-5 levels), flip, recode "
-                        "(rescale by 1/3-3, then JPEG 70-95: the shipped model's); e.g. "
-                        "--augment jpeg,blur,resize,flip (the CNN instead perturbs each "
-                        "image on the fly, each kind with probability 0.1 per epoch)")
+    add_augment_option(p, "add augmented copies made in memory, one per image and kind: "
+                          "comma-separated of jpeg (quality 60-95), blur (sigma 0-2 px), "
+                          "resize (factor 0.5-1), noise (std 1-5 levels), flip, recode "
+                          "(rescale by 1/3-3, then JPEG 70-95); e.g. --augment "
+                          "jpeg,blur,resize,flip; none: no copies (the CNN instead perturbs "
+                          "each image on the fly, each kind with probability 0.1 per epoch)")
     p.add_argument("--calibration", type=_calibration, default=DEFAULT_CALIBRATION,
                    metavar="none|" + "|".join(KINDS),
                    help="calibrate prob_fake on 5-fold out-of-fold scores of the training "
@@ -152,7 +150,7 @@ def add_parser(sub, summary: str) -> None:
                         "probability in [LO, HI)), none: always fake or real (feature "
                         f"classifiers; default: {DEFAULT_BAND or 'none'})")
     add_faces_option(p, saved=False)
-    add_frame_option(p)
+    add_frame_option(p, DETECTOR_FRAME)
     add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p)
