@@ -6,8 +6,8 @@ import sys
 import warnings
 
 from .._framing import MAX_FRAME, MIN_FRAME
-from .._perturb import DETECTOR_AUGMENT, parse_augment
 from .._gpu import BACKENDS
+from .._perturb import DETECTOR_AUGMENT, parse_augment
 from ..extraction import DEFAULT_FRAME
 from ..faces import FACE_POLICIES
 from .._lock import OutputLockedError

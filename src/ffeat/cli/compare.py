@@ -39,8 +39,7 @@ def _run(args: argparse.Namespace) -> int:
                              test_size=args.test_size, random_state=args.seed,
                              progress=progress(args), features=families,
                              frame=args.frame, jobs=args.jobs, backend=args.backend,
-                             **augment_params(args),
-                             **cnn_params(args))
+                             **augment_params(args), **cnn_params(args))
     except (ValueError, ImportError) as exc:
         return fail(str(exc))
     if args.format == "json":
