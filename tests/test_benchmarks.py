@@ -96,6 +96,14 @@ def test_demo_auc_is_an_auc():
     assert 0.5 < value <= 1.0
 
 
+def test_the_demo_reading_cannot_be_changed_by_a_caller():
+    from ffeat.demo import DEMO_READING
+
+    with pytest.raises(TypeError):
+        DEMO_READING["frame"] = 256
+    assert dict(DEMO_READING) == {"frame": None, "augment": None}
+
+
 def test_run_py_prints_the_key_figures(capsys):
     _module("run").main(["--sizes", "256", "--n", "2", "--repeats", "1", "--scaling",
                          "--max-count", "1"])
