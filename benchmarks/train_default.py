@@ -15,7 +15,8 @@ bytes with the shipped model: exit 0 when they are the same, 1 when they differ
 (the message says how), 2 when the faces are absent. Progress goes to stderr.
 
 The faces are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
-repository). Two to four minutes on two cores.
+repository). About 6.5 minutes on two cores (2026-12-01, quiet machine; the fit holds BLAS
+to one thread).
 
 Usage: ``python benchmarks/train_default.py [--out DIR] [--protocol FILE] [--check]``
 """
