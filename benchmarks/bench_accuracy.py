@@ -18,7 +18,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 import ffeat
-from ffeat.demo import DEMO_READING
+from ffeat.demo import DEMO_AUGMENT, DEMO_READING
 
 try:
     from . import _data
@@ -32,7 +32,7 @@ def _folds() -> StratifiedKFold:
 
 def track_demo_auc():
     images, labels = ffeat.make_demo_set(n_per_class=10 if _data.quick() else 60)
-    det = ffeat.Detector(cache=False, **DEMO_READING)
+    det = ffeat.Detector(cache=False, reading=DEMO_READING, augment=DEMO_AUGMENT)
     return float(np.mean(cross_val_score(det, images, labels, cv=_folds(),
                                          scoring="roc_auc")))
 

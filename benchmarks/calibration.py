@@ -38,7 +38,7 @@ except ImportError:  # run as a script: this folder is on sys.path
 import ffeat  # noqa: E402
 from ffeat import _calibration as cal  # noqa: E402
 from ffeat._perturb import Perturbed, parse_perturbations  # noqa: E402
-from ffeat._reading import feature_rows  # noqa: E402
+from ffeat._rows import feature_rows  # noqa: E402
 from ffeat._sources import Item  # noqa: E402
 from ffeat.detector import _augmented_items, image_items  # noqa: E402
 from ffeat.evaluation import calibration_metrics, call_metrics  # noqa: E402

@@ -6,7 +6,7 @@ KEY=VALUE`` overrides), trained on the training halves of the training mix
 (``--train-sources``, default all eight sources of ``_corpus.py``) with the
 Detector's own estimator (``Detector._fit_rows``) on the feature rows the
 reading engine gives for the Detector's reading parameters (jobs, cache, backend,
-faces and whatever else ``ffeat._reading.feature_rows`` takes), and augmented rows
+faces and whatever else ``ffeat._rows.feature_rows`` takes), and augmented rows
 from the Detector's own deferred copies (``augment``). It reports, on the test
 halves (``_corpus.py``: seed 0, sorted paths):
 
@@ -40,6 +40,7 @@ a,b,c] [--quick] [--json FILE] [--plot FILE]``
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import functools
 import inspect
@@ -63,7 +64,7 @@ except ImportError:  # run as a script: this folder is on sys.path
 import ffeat  # noqa: E402
 from ffeat._models import sigmoid  # noqa: E402
 from ffeat._perturb import Perturbation, Perturbed, parse_augment  # noqa: E402
-from ffeat._reading import feature_rows  # noqa: E402
+from ffeat._rows import feature_rows  # noqa: E402
 from ffeat._sources import Item  # noqa: E402
 from ffeat.detector import _augmented_items  # noqa: E402
 from ffeat.features import column_names, resolve_features  # noqa: E402
@@ -131,7 +132,9 @@ def parse_params(specs: list[str]) -> dict:
 
 
 def make_detector(params: dict) -> ffeat.Detector:
-    """``ffeat.Detector(**params)``, its parameters checked before any image is read.
+    """``ffeat.Detector(**params)``, its parameters checked before any image is read; the
+    fields of its :class:`~ffeat.Reading` (``faces``, ``frame``, ...) are given by name
+    too and change the Detector's default reading.
 
     Raises
     ------
@@ -139,12 +142,16 @@ def make_detector(params: dict) -> ffeat.Detector:
         For a parameter the Detector does not take or an invalid value (the message
         names it and, for an unknown one, lists the parameters).
     """
-    names = ffeat.Detector().get_params()
+    fields = [f.name for f in dataclasses.fields(ffeat.Reading)]
+    names = [k for k in ffeat.Detector().get_params() if k != "reading"] + fields
     unknown = [k for k in params if k not in names]
     if unknown:
         raise ValueError(f"--param {unknown[0]}: Detector has no such parameter; choose from "
                          f"{', '.join(names)}")
-    detector = ffeat.Detector(**params)
+    reading = ffeat.Detector().reading.replace(**{k: v for k, v in params.items()
+                                                  if k in fields})
+    detector = ffeat.Detector(**{k: v for k, v in params.items() if k not in fields},
+                              reading=reading)
     detector._validate_params()
     resolve_features(detector.features)
     parse_augment(detector.augment)

@@ -97,11 +97,13 @@ def test_demo_auc_is_an_auc():
 
 
 def test_the_demo_reading_cannot_be_changed_by_a_caller():
-    from ffeat.demo import DEMO_READING
+    import dataclasses
 
-    with pytest.raises(TypeError):
-        DEMO_READING["frame"] = 256
-    assert dict(DEMO_READING) == {"frame": None, "augment": None}
+    from ffeat.demo import DEMO_AUGMENT, DEMO_READING
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        DEMO_READING.frame = 256
+    assert (DEMO_READING.frame, DEMO_READING.faces, DEMO_AUGMENT) == (None, "off", None)
 
 
 def test_run_py_prints_the_key_figures(capsys):

@@ -137,16 +137,16 @@ def test_unreadable_images_leave_their_source_rows(model, sourced, tmp_path):
 # ------------------------------------------------------------------ command line
 
 def test_cli_evaluate_prints_and_dumps_the_sources(model, sourced, capsys):
-    assert main(["evaluate", str(model), str(sourced), "-q"]) == 0
+    assert main(["evaluate", "--model", str(model), str(sourced), "-q"]) == 0
     out = capsys.readouterr().out
     table = out[out.index("by source"):].splitlines()[1:]
     assert table[0].split()[:4] == ["source", "images", "real", "fake"]
     assert [line.split()[0] for line in table[1:4]] == ["both", "cam", "gen"]
     assert table[3].endswith("pooled real")
-    assert main(["evaluate", str(model), str(sourced), "--json", "-q"]) == 0
+    assert main(["evaluate", "--model", str(model), str(sourced), "--json", "-q"]) == 0
     dumped = json.loads(capsys.readouterr().out)
     assert set(dumped["by_source"]) == {"both", "cam", "gen"}
-    assert main(["evaluate", str(model), str(sourced / "both"), "--json", "-q"]) == 0
+    assert main(["evaluate", "--model", str(model), str(sourced / "both"), "--json", "-q"]) == 0
     assert "by_source" not in json.loads(capsys.readouterr().out)
 
 

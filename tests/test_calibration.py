@@ -8,10 +8,11 @@ import pytest
 import ffeat
 from ffeat import Detector, ModelFileError, _calibration, _persist, _stacking
 from ffeat._predictions import prediction_rows
-from ffeat._scoring import SavedDetector, explain_items, score_items
+from ffeat._scoring import SavedDetector, Scored, family_names, score_items
+from ffeat._sources import Item
 from ffeat._stacking import StackedLogistic
 from ffeat.cli import main
-from ffeat.detector import image_items
+from ffeat._base import image_items
 from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics
 
 N, SIZE = 10, 48
@@ -63,8 +64,7 @@ def test_calibration_is_saved_and_scores_alike_everywhere(fitted, demo, kind):
     np.testing.assert_array_equal(loaded.predict_proba(images)[:, 1], p)
     saved = _persist.load(SavedDetector, io.BytesIO(_saved(det)))
     items = image_items(images)
-    scores, errors, boxes = score_items(saved, items)
-    rows = list(prediction_rows(items, scores, errors, 0.5, boxes, detector=saved))
+    rows = list(prediction_rows(score_items(saved, items), 0.5, detector=saved))
     np.testing.assert_allclose([r["prob_fake"] for r in rows], p)
     assert [r["label"] for r in rows] == list(det.label(images))
 
@@ -176,18 +176,18 @@ def test_family_log_odds_add_up_to_the_score(demo, classifier):
     det = Detector(features=("spectrum", "gray"), classifier=classifier, cache=False,
                    jobs=1, calibration=None, band=None).fit(*demo)
     items = image_items(demo[0][:4] + [b"broken"])
-    scores, errors, _, families = explain_items(det, items)
-    assert list(families) == ["spectrum", "gray"]
-    total = det.model_.intercept + families["spectrum"] + families["gray"]
-    np.testing.assert_allclose(total[:4], scores[:4])
-    assert np.isnan(families["gray"][4]) and len(errors) == 1
+    records = score_items(det, items, explain=True)
+    assert family_names(det) == ["spectrum", "gray"]
+    total = [det.model_.intercept + r.families.sum() for r in records[:4]]
+    np.testing.assert_allclose(total, [r.log_odds for r in records[:4]])
+    assert records[4].families is None and records[4].error is not None
 
 
 def test_family_log_odds_refused_for_boosting(demo):
     det = Detector(features="spectrum", classifier="hgb", max_iter=5, cache=False, jobs=1,
                    calibration=None).fit(*demo)
     with pytest.raises(ValueError, match="not for a hgb model"):
-        explain_items(det, image_items(demo[0][:2]))
+        score_items(det, image_items(demo[0][:2]), explain=True)
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -240,16 +240,17 @@ def test_an_evaluation_of_scores_is_calibrated_and_banded_as_its_detector(demo, 
     images, y = demo
     z = det.decision_function(images)
     names = [f"i{k}" for k in range(len(y))]
-    ev = Evaluation.of_scores(det, names, y, z, 0.5, [], data_sources=["a"] * len(y))
+    records = [Scored(Item(im, name), float(s), None) for im, name, s in zip(images, names, z)]
+    ev = Evaluation.of_records(det, records, y, 0.5, data_sources=["a"] * len(y))
     np.testing.assert_allclose(ev.proba, det.calibration_.probability(z))
     assert ev.band == (0.3, 0.7) and ev.sources == names and ev.data_sources == ["a"] * len(y)
     inside = (ev.proba >= 0.3) & (ev.proba < 0.7)
     assert ev.metrics["n_inconclusive"] == inside.sum()
     built = []  # evaluate and robustness build theirs this one way
-    of_scores = Evaluation.of_scores.__func__
-    monkeypatch.setattr(Evaluation, "of_scores", classmethod(
-        lambda cls, detector, *a, **kw: built.append(detector) or of_scores(cls, detector, *a,
-                                                                           **kw)))
+    of_records = Evaluation.of_records.__func__
+    monkeypatch.setattr(Evaluation, "of_records", classmethod(
+        lambda cls, detector, *a, **kw: built.append(detector) or of_records(cls, detector, *a,
+                                                                             **kw)))
     rows = ffeat.robustness(det, images, ["flip"], y)
     assert built == [det, det] and rows[0]["accuracy"] == ev.metrics["accuracy"]
 
@@ -272,19 +273,19 @@ def test_calibration_metrics_by_hand():
 def test_cli_predict_explain_and_evaluate_calibration(fitted, demo_dir, tmp_path, capsys):
     model = tmp_path / "m.model"
     fitted["sigmoid"].save(model)
-    assert main(["predict", str(model), str(demo_dir), "--explain", "--format", "csv"]) == 0
+    assert main(["predict", "--model", str(model), str(demo_dir), "--explain", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split(",")[-2:] == ["log_odds_spectrum", "error"]
     assert len(lines) == 2 * N + 1
-    assert main(["predict", str(model), str(demo_dir), "--explain", "--format", "json"]) == 0
+    assert main(["predict", "--model", str(model), str(demo_dir), "--explain", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert set(rows[0]["families"]) == {"spectrum"}
     assert {r["label"] for r in rows} <= {"fake", "real", "inconclusive"}
-    assert main(["evaluate", str(model), str(demo_dir), "--json"]) == 0
+    assert main(["evaluate", "--model", str(model), str(demo_dir), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert 0 <= out["ece"] <= 1 and 0 <= out["brier"] <= 1 and 0 <= out["coverage"] <= 1
     assert out["band"] is None or len(out["band"]) == 2
-    assert main(["evaluate", str(model), str(demo_dir)]) == 0
+    assert main(["evaluate", "--model", str(model), str(demo_dir)]) == 0
     assert "calibration error" in capsys.readouterr().out
 
 

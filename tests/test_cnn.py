@@ -216,7 +216,7 @@ def test_loading_a_cnn_file_without_torch_is_a_model_file_error(cnn_file, monkey
         CnnDetector.load(cnn_file)
     with pytest.raises(ModelFileError, match=r'cnn model cannot be loaded.*ffeat\[cnn\]'):
         ffeat.load_detector(cnn_file)
-    assert main(["predict", str(cnn_file), "x.png"]) == 2
+    assert main(["predict", "--model", str(cnn_file), "x.png"]) == 2
     assert INSTALL in capsys.readouterr().err
 
 
@@ -230,15 +230,15 @@ def test_train_predict_and_curves(torch, demo_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "with pixels resized to 32 px" in err and "curves.png" in err
     assert (tmp_path / "cnn.model.curves.png").stat().st_size > 1000
-    assert main(["predict", str(model), str(demo_dir), "--format", "json"]) == 0
+    assert main(["predict", "--model", str(model), str(demo_dir), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 2 * N and all(0 <= r["prob_fake"] <= 1 for r in rows)
     # evaluate and the sharded predict load the file as a CnnDetector (load_detector)
-    assert main(["evaluate", str(model), str(demo_dir), "--json", "-j", "2"]) == 0
+    assert main(["evaluate", "--model", str(model), str(demo_dir), "--json", "-j", "2"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["n_real"], result["n_fake"], result["errors"]) == (N, N, [])
     out = tmp_path / "p.csv"
-    assert main(["predict", str(model), str(demo_dir), "-o", str(out), "-q"]) == 0
+    assert main(["predict", "--model", str(model), str(demo_dir), "-o", str(out), "-q"]) == 0
     assert len(out.read_text().splitlines()) == 2 * N + 1
 
 

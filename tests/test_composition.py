@@ -8,7 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from ffeat import Detector
+from ffeat import Detector, Reading
 from ffeat.detector import FeatureClassifier
 
 N, SIZE = 6, 48
@@ -35,7 +35,7 @@ def test_the_pipeline_scores_as_the_detector(fitted, demo, restored):
     detector = _loaded(fitted) if restored else fitted
     pipeline = detector.pipeline_
     assert [name for name, _ in pipeline.steps] == ["features", "classifier"]
-    assert isinstance(detector.estimator_, FeatureClassifier)
+    assert isinstance(detector.classifier_, FeatureClassifier)
     np.testing.assert_array_equal(pipeline.decision_function(images),
                                   fitted.decision_function(images))
     np.testing.assert_array_equal(pipeline.predict(images), fitted.predict(images))
@@ -47,7 +47,7 @@ def test_the_classifier_step_is_fitted_by_the_detector_only(fitted, demo):
     with pytest.raises(TypeError, match="fit an ffeat.Detector"):
         fitted.pipeline_.fit(images, labels)
     with pytest.raises(NotFittedError, match="call fit"):
-        Detector().estimator_  # noqa: B018
+        Detector().classifier_  # noqa: B018
 
 
 def test_the_pipeline_reads_faces_as_the_detector_does():
@@ -56,6 +56,7 @@ def test_the_pipeline_reads_faces_as_the_detector_does():
     face = data.astronaut()
     images = [face, face[::-1].copy(), face[:, ::-1].copy(), face[::2, ::2].copy()]
     detector = Detector(features="gray", classifier="logistic", cache=False, jobs=1,
-                        faces="auto").fit(images, [0, 1, 0, 1])
+                        reading=Reading(faces="auto", frame=256)).fit(images,
+                                                                            [0, 1, 0, 1])
     np.testing.assert_allclose(detector.pipeline_.decision_function(images[:1]),
                                detector.decision_function(images[:1]), rtol=1e-6)

@@ -152,7 +152,8 @@ def test_a_4d_batch_and_a_list_of_images_score_alike(small, demo):
      "max_pixels must be an integer, got 'big'"),
     (lambda: ffeat.load_image("x.jpg", min_size=None), TypeError,
      "min_size must be an integer, got None"),
-    (lambda: ffeat.extract([], max_pixels=0), ValueError, "max_pixels must be at least 1"),
+    (lambda: ffeat.Reading(max_pixels=0), ValueError, "max_pixels must be at least 1"),
+    (lambda: ffeat.extract([], reading=256), TypeError, "reading must be an ffeat.Reading"),
     (lambda: ffeat.extract([], jobs="x"), TypeError, "jobs must be an integer or None"),
     (lambda: ffeat.extract([], cache=5), TypeError, "cache must be True, False or a folder"),
 ])
@@ -210,7 +211,7 @@ def test_cnn_detector_clone_and_params():
 
 
 def test_make_detector_gives_each_kind_the_options_it_takes():
-    from ffeat.detector import make_detector
+    from ffeat._factory import make_detector
     options = {"features": "spectrum", "cache": False, "backend": "cpu", "epochs": 3,
                "input_size": 64, "jobs": 1}
     cnn, det = make_detector("cnn", **options), make_detector("hgb", **options)
@@ -218,8 +219,9 @@ def test_make_detector_gives_each_kind_the_options_it_takes():
     assert type(det) is Detector and (det.classifier, det.features, det.cache) == \
         ("hgb", "spectrum", False)
     with pytest.raises(ValueError, match="faces='crop' works with the feature classifiers"):
-        make_detector("cnn", faces="crop")
-    assert make_detector("cnn", faces="off").get_params() == CnnDetector().get_params()
+        make_detector("cnn", reading=ffeat.Reading(faces="crop"))
+    assert make_detector("cnn", reading=ffeat.Reading()).get_params() == \
+        CnnDetector().get_params()
 
 
 def test_train_refuses_faces_with_the_cnn_as_a_usage_error(demo_dir, tmp_path, capsys):
@@ -283,8 +285,8 @@ def test_pipeline_of_the_extractor_and_the_stack_is_the_detector(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     families = ("spectrum", "gray")
-    frame = ffeat.Detector().frame  # the detector's default analysis frame
-    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1, frame=frame)),
+    reading = ffeat.Detector().reading  # the detector's default analysis frame
+    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1, reading=reading)),
                      ("stack", ffeat.StackedLogistic(blocks=(64, 1024), C=0.1))])
     pipe.fit(paths, labels)
     det = Detector(features=families, classifier="stacked", cache=False, jobs=1,
@@ -343,7 +345,7 @@ def test_cli_version_imports_no_subcommand():
 def test_cli_predict_of_a_saved_model_loads_no_scikit_learn(small, demo_files, tmp_path):
     model = tmp_path / "small.model"
     small.save(model)
-    code = (f"from ffeat.cli import main\nassert main(['predict', {str(model)!r}, "
+    code = (f"from ffeat.cli import main\nassert main(['predict', '--model', {str(model)!r}, "
             f"{demo_files[1][0]!r}, '--no-cache', '-q']) == 0")
     assert _loaded_after(code) == []
 
@@ -353,14 +355,16 @@ def test_a_saved_detector_scores_like_the_loaded_detector(small, demo_files, tmp
     small.save(model)
     items = expand_inputs([*demo_files[1][:3], str(tmp_path / "missing.png")])
     saved = _persist.load(SavedDetector, model).set_params(jobs=1, cache=False)
-    scores, errors, boxes = score_items(saved, items)
-    expected, expected_errors, _ = score_items(Detector.load(model).set_params(jobs=1), items)
-    np.testing.assert_array_equal(scores, expected)
-    assert errors == expected_errors and [e.source for e in errors] == [items[3].name]
-    assert boxes == [None] * 4
+    records = score_items(saved, items)
+    expected = score_items(Detector.load(model).set_params(jobs=1), items)
+    np.testing.assert_array_equal([r.log_odds for r in records], [r.log_odds for r in expected])
+    assert [r.error for r in records] == [r.error for r in expected]
+    assert [r.item for r in records] == items
+    assert [r.error.source for r in records if r.error] == [items[3].name]
+    assert [r.faces for r in records] == [None] * 4
     assert saved.threshold == small.threshold and saved.saved["classifier"] == "logistic"
     with pytest.raises(ValueError,
-                       match="takes only threshold, jobs, cache, backend, faces; got C"):
+                       match="takes only threshold, jobs, cache, backend, reading; got C"):
         saved.set_params(C=1.0)
 
 

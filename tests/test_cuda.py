@@ -15,7 +15,7 @@ from PIL import Image
 import ffeat
 from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
-from ffeat._reading import feature_error, read_item
+from ffeat._rows import feature_error, read_item
 from ffeat.families import compute_families
 from ffeat.families._common import is_cupy, to_host
 from ffeat.families.residual import _filter_bank, _pair_counts_generic, _residual_map_generic
@@ -218,8 +218,9 @@ def test_cuda_pipeline_on_numpy_matches_cpu_extract(tmp_path, numpy_device, monk
 
 def test_cuda_pipeline_frames_images_as_the_cpu_does(tmp_path, numpy_device):
     _write_images(tmp_path)  # 64 and 48x80 px: both framed to 40 px, in one batch
-    want = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, frame=40)
-    got = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, backend="cuda", frame=40)
+    at40 = ffeat.Reading(frame=40)
+    want = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, reading=at40)
+    got = ffeat.extract(tmp_path, ("gray", "spectrum"), jobs=2, backend="cuda", reading=at40)
     assert not np.array_equal(want.X, ffeat.extract(tmp_path, ("gray", "spectrum")).X)
     _assert_same_extraction(got, want)
 
@@ -227,7 +228,7 @@ def test_cuda_pipeline_frames_images_as_the_cpu_does(tmp_path, numpy_device):
 def test_pipeline_keeps_input_order_across_chunks(tmp_path):
     paths = _write_images(tmp_path)
     items = ffeat.extraction.expand_inputs(paths + [str(tmp_path / "missing.png")] + paths)
-    read = functools.partial(read_item, max_pixels=10**8, min_size=32)
+    read = functools.partial(read_item, reading=ffeat.Reading(max_pixels=10**8))
     results = list(_pipeline.batched_results(
         items, (Spectrum(),), read=read, fail=feature_error, jobs=2,
         xp=np, batch_size=3))

@@ -85,7 +85,7 @@ def test_failed_tasks_are_retried(data, tmp_path, client, monkeypatch):
 
 def test_cli_scheduler_address(data, tmp_path, model_file, client, capsys):
     local, remote = tmp_path / "local.csv", tmp_path / "dask.csv"
-    common = [str(model_file), str(data), "--shard-size", str(SHARD), "-q"]
+    common = ["--model", str(model_file), str(data), "--shard-size", str(SHARD), "-q"]
     assert main(["predict", *common, "--output", str(local)]) == 0
     assert main(["predict", *common, "--output", str(remote),
                  "--scheduler", client.scheduler.address]) == 0

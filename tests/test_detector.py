@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-import ffeat._reading
+import ffeat._rows
 from ffeat import Detector, FeatureExtractor, ModelFileError, _persist
 from ffeat.features import describe_features
 from conftest import counts
@@ -829,13 +829,13 @@ def test_evaluate_a_real_detector_on_a_folder(fitted, demo_files, tmp_path, bad_
 def count_decodes(monkeypatch):
     """Count the images the extraction decodes."""
     calls = []
-    real = ffeat._reading.load_image
+    real = ffeat._rows.load_image
 
     def counting(source, **kw):
         calls.append(str(source))
         return real(source, **kw)
 
-    monkeypatch.setattr(ffeat._reading, "load_image", counting)
+    monkeypatch.setattr(ffeat._rows, "load_image", counting)
     return calls
 
 
@@ -856,9 +856,9 @@ def test_second_fit_reads_the_cache_not_the_images(demo_files, tmp_path, count_d
     assert count_decodes == []  # hashed, not decoded
     assert second.training_["n_rows"] == 2 * N and again.training_ == first.training_
     np.testing.assert_array_equal(again.model_.coef, first.model_.coef)
-    cold = FeatureExtractor(cache=False, jobs=2, frame=first.frame).transform(paths)
+    cold = FeatureExtractor(cache=False, jobs=2, reading=first.reading).transform(paths)
     count_decodes.clear()
-    warm = FeatureExtractor(cache=cache, jobs=2, frame=first.frame).transform(paths)
+    warm = FeatureExtractor(cache=cache, jobs=2, reading=first.reading).transform(paths)
     assert count_decodes == []
     np.testing.assert_array_equal(warm, cold)
 

@@ -102,13 +102,13 @@ def test_train_defaults_are_the_shipped_frame_and_augmentation(demo_dir, tmp_pat
                  "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     n = det.training_["n_real"] + det.training_["n_fake"]
-    assert (det.frame, det.augment) == (256, "recode") == (ffeat.Detector().frame,
-                                                          ffeat.Detector().augment)
+    assert (det.reading.frame, det.augment) == (256, "recode") == (
+        ffeat.Detector().reading.frame, ffeat.Detector().augment)
     assert det.training_["n_rows"] + det.training_["n_augment_errors"] == 2 * n
     assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
                  "--frame", "none", "--augment", "none", "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
-    assert (det.frame, det.augment, det.training_["n_rows"]) == (None, None, n)
+    assert (det.reading.frame, det.augment, det.training_["n_rows"]) == (None, None, n)
 
 
 def test_train_band_auto_and_no_calibration(demo_dir, tmp_path):
@@ -150,7 +150,7 @@ def test_train_with_other_class_names(demo_dir, tmp_path, capsys):
                  "--classes", "ffhq=real", "stylegan2=fake"]) == 0
     assert counts(ffeat.Detector.load(out).training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
     capsys.readouterr()
-    assert main(["evaluate", str(out), str(data), "--json", "--no-cache", "-q",
+    assert main(["evaluate", "--model", str(out), str(data), "--json", "--no-cache", "-q",
                  "--classes", "ffhq=real", "stylegan2=fake"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["n_real"], result["n_fake"]) == (N, N)
@@ -324,7 +324,7 @@ def test_predict_usage_errors_exit_2(model, mixed, tmp_path, capsys, case):
 
 def test_predict_threshold_must_be_a_number(model, capsys):
     with pytest.raises(SystemExit) as info:
-        main(["predict", str(model), "x.png", "--threshold", "high"])
+        main(["predict", "--model", str(model), "x.png", "--threshold", "high"])
     assert info.value.code == 2
     assert "invalid float value: 'high'" in capsys.readouterr().err
 
@@ -334,7 +334,7 @@ def test_predict_threshold_must_be_a_number(model, capsys):
 def test_evaluate_json(model, demo_dir, tmp_path, capsys, bad_files):
     data = shutil.copytree(demo_dir, tmp_path / "data")
     bad = bad_files(data / "fake" / "broken")
-    assert main(["evaluate", str(model), str(data), "--json", "--no-cache"]) == 0
+    assert main(["evaluate", "--model", str(model), str(data), "--json", "--no-cache"]) == 0
     out, err = capsys.readouterr()
     result = json.loads(out)  # exactly one JSON document on stdout
     assert isinstance(result, dict) and EVALUATE_KEYS <= set(result)
@@ -354,7 +354,7 @@ def test_evaluate_json(model, demo_dir, tmp_path, capsys, bad_files):
 
 
 def test_evaluate_text_and_threshold(model, demo_dir, capsys):
-    assert main(["evaluate", str(model), str(demo_dir), "--no-cache", "-q",
+    assert main(["evaluate", "--model", str(model), str(demo_dir), "--no-cache", "-q",
                  "--threshold", "1"]) == 0
     out = capsys.readouterr().out
     for label in ("accuracy", "ROC AUC", "equal error rate", "called real", "called fake",

@@ -110,7 +110,8 @@ def face_model(astronaut, tmp_path_factory):
 
     images, labels = _faces_set(astronaut)
     detector = ffeat.Detector(features="hog", classifier="logistic", cache=False,
-                              faces="crop", jobs=1).fit(images, labels)
+                              reading=ffeat.Reading(faces="crop", frame=256),
+                              jobs=1).fit(images, labels)
     path = tmp_path_factory.mktemp("model") / "faces.npz"
     detector.save(path)
     return detector, path
@@ -121,30 +122,37 @@ def test_the_face_policy_is_a_validated_parameter():
     from sklearn.utils._param_validation import InvalidParameterError
 
     images, labels = ffeat.make_demo_set(n_per_class=2, size=64)
-    with pytest.raises(InvalidParameterError, match="'faces' parameter"):
-        ffeat.Detector(faces="on", cache=False).fit(images, labels)
-    with pytest.raises(InvalidParameterError, match="'faces' parameter"):
-        ffeat.FeatureExtractor(faces=True).transform(images)
+    with pytest.raises(ValueError, match="faces must be one of"):
+        ffeat.Reading(faces="on")
+    with pytest.raises(ValueError, match="faces must be one of"):
+        ffeat.Reading(faces=True)
+    with pytest.raises(InvalidParameterError, match="'reading' parameter"):
+        ffeat.Detector(reading="crop", cache=False).fit(images, labels)
+    with pytest.raises(InvalidParameterError, match="'reading' parameter"):
+        ffeat.FeatureExtractor(reading={"faces": "crop"}).transform(images)
 
 
 def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astronaut):
     import ffeat
     from ffeat._scoring import score_items
-    from ffeat.detector import image_items
+    from ffeat._base import image_items
 
     detector, path = face_model
     loaded = ffeat.Detector.load(path)
-    assert loaded.faces == "crop"
+    assert loaded.reading.faces == "crop"
     two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)  # two faces, side by side
     left = (np.arange(two.shape[1]) < 512)[None, :, None]  # two faces that score apart
     noise = np.random.default_rng(1).normal(0, 8, two.shape) * left
     noisy = np.clip(two + noise, 0, 255).astype(np.uint8)
-    scores, errors, boxes = score_items(loaded, image_items([noisy]))
-    assert not errors and len(boxes[0]) == 2
+    (record,) = score_items(loaded, image_items([noisy]))
+    boxes = [f.box for f in record.faces]
+    assert record.error is None and len(boxes) == 2
     crops = dict(face_crops(noisy, "crop"))
-    each = loaded.set_params(faces="off").decision_function([crops[b] for b in boxes[0]])
-    assert scores[0] == pytest.approx(each.max()) and each[0] >= each[1]
-    assert {b[0] < 512 for b in boxes[0]} == {True, False}  # one face on each side
+    each = loaded.set_params(reading=loaded.reading.replace(faces="off")).decision_function(
+        [crops[b] for b in boxes])
+    assert record.log_odds == pytest.approx(each.max()) and each[0] >= each[1]
+    assert [f.log_odds for f in record.faces] == pytest.approx(list(each))
+    assert {b[0] < 512 for b in boxes} == {True, False}  # one face on each side
 
 
 def test_no_face_is_an_error_under_crop_and_the_whole_image_under_auto(face_model):
@@ -152,7 +160,8 @@ def test_no_face_is_an_error_under_crop_and_the_whole_image_under_auto(face_mode
     flat = np.full((128, 128, 3), 128, np.uint8)
     scores, errors = detector.score_images([flat])
     assert np.isnan(scores[0]) and "no face found" in errors[0].reason
-    detector = detector.__class__.load(face_model[1]).set_params(faces="auto")
+    detector = detector.__class__.load(face_model[1])
+    detector.set_params(reading=detector.reading.replace(faces="auto"))
     scores, errors = detector.score_images([flat])
     assert not errors and np.isfinite(scores[0])
 
@@ -167,19 +176,19 @@ def test_predict_rows_carry_the_boxes(face_model, astronaut, tmp_path, capsys):
     Image.fromarray(astronaut).save(tmp_path / "astronaut.png")
     Image.fromarray(np.full((128, 128, 3), 128, np.uint8)).save(tmp_path / "flat.png")
     files = [str(tmp_path / "astronaut.png"), str(tmp_path / "flat.png")]
-    assert main(["predict", str(face_model[1]), *files, "--format", "csv", "-q"]) == 0
+    assert main(["predict", "--model", str(face_model[1]), *files, "--format", "csv", "-q"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     x, y, w, h = find_faces(astronaut)[0]
     assert rows[0]["x"] == str(x) and rows[0]["w"] == str(w) and rows[0]["faces"] == \
         f"{x},{y},{w},{h}"
     assert rows[1]["prob_fake"] == "" and rows[1]["error"].startswith("no face found")
-    assert main(["predict", str(face_model[1]), *files, "--format", "json", "-q",
+    assert main(["predict", "--model", str(face_model[1]), *files, "--format", "json", "-q",
                  "--faces", "auto"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["faces"] == [[x, y, w, h]]
     assert rows[1]["faces"] == [] and rows[1]["x"] is None and rows[1]["error"] is None
     out = tmp_path / "rows.csv"
-    assert main(["predict", str(face_model[1]), *files, "-o", str(out), "-q"]) == 0
+    assert main(["predict", "--model", str(face_model[1]), *files, "-o", str(out), "-q"]) == 0
     rows = list(csv.DictReader(out.open(newline="")))
     assert rows[0]["faces"] == f"{x},{y},{w},{h}" and "no face" in rows[1]["error"]
 
@@ -189,11 +198,13 @@ def test_extract_takes_the_most_certain_face_or_records_none(astronaut, tmp_path
     from ffeat.cli import main
 
     flat = np.full((100, 100, 3), 100, np.uint8)
-    result = ffeat.extract([astronaut, flat], features="hog", faces="crop", jobs=1)
+    result = ffeat.extract([astronaut, flat], features="hog",
+                           reading=ffeat.Reading(faces="crop"), jobs=1)
     assert len(result.X) == 1 and "no face found" in result.errors[0].reason
     framed = frame(astronaut, find_faces(astronaut)[0])
     np.testing.assert_array_equal(result.X[0], ffeat.extract([framed], features="hog").X[0])
-    assert len(ffeat.extract([astronaut, flat], features="hog", faces="auto").X) == 2
+    assert len(ffeat.extract([astronaut, flat], features="hog",
+                             reading=ffeat.Reading(faces="auto")).X) == 2
     Image.fromarray(astronaut).save(tmp_path / "a.png")
     assert main(["extract", str(tmp_path / "a.png"), "-o", f"{tmp_path / 'shards'}/",
                  "--features", "hog", "--faces", "crop", "-q", "--no-cache"]) == 0

@@ -13,7 +13,7 @@ import ffeat
 from ffeat import _npz, _persist
 from ffeat._framing import FRAME_FILTER, frame_image
 from ffeat._perturb import Perturbation, Perturbed
-from ffeat._reading import read_views
+from ffeat._rows import read_views
 from ffeat._scoring import SavedDetector, score_items
 from ffeat._sources import Item
 from ffeat.cli import main
@@ -61,7 +61,7 @@ def test_a_tiny_image_is_upscaled_to_the_frame():
     framed = frame_image(rgb, 256)
     assert framed.shape == (256, 256, 3)
     np.testing.assert_array_equal(framed, _pillow_frame(rgb, 256))
-    np.testing.assert_array_equal(ffeat.extract([rgb], FEATURES, frame=256).X,
+    np.testing.assert_array_equal(ffeat.extract([rgb], FEATURES, reading=ffeat.Reading(frame=256)).X,
                                   ffeat.extract([framed], FEATURES).X)
 
 
@@ -70,7 +70,7 @@ def test_a_tiny_image_is_upscaled_to_the_frame():
 def test_a_large_image_and_its_framed_copy_give_the_same_row():
     big = _smooth(768, 700)
     copy = _pillow_frame(big, 128)
-    framed = ffeat.extract([big, copy], FEATURES, frame=128)
+    framed = ffeat.extract([big, copy], FEATURES, reading=ffeat.Reading(frame=128))
     np.testing.assert_array_equal(framed.X[0], framed.X[1])
     native = ffeat.extract([big, copy], FEATURES)
     assert not np.array_equal(native.X[0], native.X[1])
@@ -79,7 +79,7 @@ def test_a_large_image_and_its_framed_copy_give_the_same_row():
 def test_perturbed_copies_are_framed_after_the_perturbation():
     rgb = _smooth(96, 120)
     half = Perturbation("resize", 0.5)
-    ((box, view),) = read_views(Item(Perturbed(rgb, half), "copy"), frame=64)
+    ((box, view),) = read_views(Item(Perturbed(rgb, half), "copy"), ffeat.Reading(frame=64))
     assert box is None and view.shape == (64, 64, 3)
     np.testing.assert_array_equal(view, _pillow_frame(half.apply(rgb), 64))
 
@@ -87,7 +87,7 @@ def test_perturbed_copies_are_framed_after_the_perturbation():
 def test_face_crops_are_cut_at_the_frame_size():
     from skimage import data
 
-    views = read_views(Item(data.astronaut(), "astronaut"), faces="crop", frame=96)
+    views = read_views(Item(data.astronaut(), "astronaut"), ffeat.Reading(faces="crop", frame=96))
     assert [v.shape for _, v in views] == [(96, 96, 3)]
 
 
@@ -96,8 +96,8 @@ def test_a_crop_or_frame_that_fails_is_an_error_record(step, faces, monkeypatch)
     def fail(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr(ffeat._reading, step, fail)
-    result = ffeat.extract([_smooth(64, 64)], FEATURES, faces=faces, frame=32)
+    monkeypatch.setattr(ffeat._rows, step, fail)
+    result = ffeat.extract([_smooth(64, 64)], FEATURES, reading=ffeat.Reading(faces=faces, frame=32))
     assert [e.reason for e in result.errors] == ["features failed: no room"]
 
 
@@ -106,18 +106,18 @@ def test_the_cache_keeps_the_rows_of_each_frame_apart(tmp_path):
     Image.fromarray(_smooth(100, 80)).save(path)
     cache = tmp_path / "cache"
     native = ffeat.extract([path], FEATURES, cache=cache).X
-    framed = ffeat.extract([path], FEATURES, cache=cache, frame=64).X
+    framed = ffeat.extract([path], FEATURES, cache=cache, reading=ffeat.Reading(frame=64)).X
     assert len(list(cache.iterdir())) == 2  # one configuration folder per frame
     assert not np.array_equal(native, framed)
-    np.testing.assert_array_equal(ffeat.extract([path], FEATURES, cache=cache, frame=64).X,
+    np.testing.assert_array_equal(ffeat.extract([path], FEATURES, cache=cache, reading=ffeat.Reading(frame=64)).X,
                                   framed)
-    np.testing.assert_array_equal(ffeat.extract([path], FEATURES, frame=64).X, framed)
+    np.testing.assert_array_equal(ffeat.extract([path], FEATURES, reading=ffeat.Reading(frame=64)).X, framed)
 
 
 def test_extract_to_frames_and_records_the_frame(tmp_path, demo_dir):
     out = tmp_path / "shards"
-    ffeat.extract_to(demo_dir, out, FEATURES, frame=64, shard_size=7)
-    want = ffeat.extract(demo_dir, FEATURES, frame=64)
+    ffeat.extract_to(demo_dir, out, FEATURES, reading=ffeat.Reading(frame=64), shard_size=7)
+    want = ffeat.extract(demo_dir, FEATURES, reading=ffeat.Reading(frame=64))
     np.testing.assert_array_equal(ffeat.read_features(out).X, want.X)
     assert json.loads((out / "manifest.json").read_text())["config"]["frame"] == 64
 
@@ -127,8 +127,8 @@ def test_extract_to_frames_and_records_the_frame(tmp_path, demo_dir):
 @pytest.fixture(scope="module")
 def framed_detector(demo):
     images, labels = demo
-    return ffeat.Detector(FEATURES, "logistic", frame=64, cache=False, jobs=2).fit(images,
-                                                                                   labels)
+    return ffeat.Detector(FEATURES, "logistic", reading=ffeat.Reading(frame=64), cache=False,
+                          jobs=2).fit(images, labels)
 
 
 def test_a_saved_detector_keeps_its_frame_and_scores_with_it(framed_detector, demo,
@@ -136,13 +136,14 @@ def test_a_saved_detector_keeps_its_frame_and_scores_with_it(framed_detector, de
     images, _ = demo
     path = tmp_path / "framed.model"
     framed_detector.save(path)
-    want = framed_detector.estimator_.decision_function(
-        ffeat.extract(images, FEATURES, frame=64).X)
+    want = framed_detector.classifier_.decision_function(
+        ffeat.extract(images, FEATURES, reading=ffeat.Reading(frame=64)).X)
     for loaded in (ffeat.Detector.load(path), _persist.load(SavedDetector, path)):
-        assert loaded.frame == 64
-        scores, _, _ = score_items(loaded, [Item(im, str(i)) for i, im in enumerate(images)])
-        np.testing.assert_allclose(scores, want, rtol=1e-6)
-    native = ffeat.Detector.load(path).set_params(frame=None).decision_function(images)
+        assert loaded.reading.frame == 64
+        records = score_items(loaded, [Item(im, str(i)) for i, im in enumerate(images)])
+        np.testing.assert_allclose([r.log_odds for r in records], want, rtol=1e-6)
+    native = ffeat.Detector.load(path).set_params(reading=ffeat.Reading()).decision_function(
+        images)
     assert not np.allclose(native, want)
 
 
@@ -169,9 +170,10 @@ def test_a_model_file_without_a_frame_loads_as_native_size(framed_detector, tmp_
     old = _rewritten(path, tmp_path / "old.model", frame=None)
     # Whatever the default frame is now, a file from before frame read native sizes.
     monkeypatch.setattr(ffeat.Detector.__init__, "__kwdefaults__",
-                        {**ffeat.Detector.__init__.__kwdefaults__, "frame": 256})
-    assert ffeat.Detector.load(old).frame is None
-    assert _persist.load(SavedDetector, old).frame is None
+                        {**ffeat.Detector.__init__.__kwdefaults__,
+                         "reading": ffeat.Reading(frame=256)})
+    assert ffeat.Detector.load(old).reading.frame is None
+    assert _persist.load(SavedDetector, old).reading.frame is None
 
 
 @pytest.mark.parametrize("bad", [8, 5000, "256", True, 64.0])
@@ -189,13 +191,15 @@ def test_a_model_file_with_a_bad_frame_is_refused(framed_detector, tmp_path, bad
 def test_invalid_frames_are_refused_naming_the_parameter(bad, error, tmp_path):
     rgb = np.zeros((1, 64, 64, 3), np.uint8)
     with pytest.raises(error, match="^frame must be None or a side in pixels"):
-        ffeat.extract(rgb, FEATURES, frame=bad)
+        ffeat.Reading(frame=bad)
     with pytest.raises(error, match="^frame must be"):
-        ffeat.extract_to(rgb, tmp_path / "out", FEATURES, frame=bad)
-    with pytest.raises(InvalidParameterError, match="'frame' parameter"):
-        ffeat.Detector(frame=bad).fit(list(rgb) * 2, [0, 1])
-    with pytest.raises(InvalidParameterError, match="'frame' parameter"):
-        ffeat.FeatureExtractor(frame=bad).transform(rgb)
+        ffeat.Reading(faces="auto").replace(frame=bad)
+    with pytest.raises(InvalidParameterError, match="'reading' parameter"):
+        ffeat.Detector(reading=bad).fit(list(rgb) * 2, [0, 1])
+    with pytest.raises(InvalidParameterError, match="'reading' parameter"):
+        ffeat.FeatureExtractor(reading=bad).transform(rgb)
+    with pytest.raises(TypeError, match="reading must be an ffeat.Reading"):
+        ffeat.extract(rgb, FEATURES, reading=bad)
 
 
 # ------------------------------------------------------------------ command line
@@ -204,7 +208,7 @@ def test_cli_extract_and_train_take_a_frame(demo_dir, tmp_path, capsys):
     out = tmp_path / "f.npz"
     assert main(["extract", str(demo_dir), "-o", str(out), "--features", *FEATURES,
                  "--frame", "64", "-q"]) == 0
-    want = ffeat.extract(demo_dir, FEATURES, frame=64)
+    want = ffeat.extract(demo_dir, FEATURES, reading=ffeat.Reading(frame=64))
     np.testing.assert_array_equal(ffeat.read_features(out).X, want.X)
     out_native = tmp_path / "n.npz"
     assert main(["extract", str(demo_dir), "-o", str(out_native), "--features", *FEATURES,

@@ -152,7 +152,7 @@ def test_every_command_survives_the_hostile_folder(hostile, tmp_path, cache):
     assert run.returncode == 0, run.stderr
     assert model.is_file()
 
-    run = _ffeat(env, "predict", str(model), str(data), "--format", "csv", *flags)
+    run = _ffeat(env, "predict", "--model", str(model), str(data), "--format", "csv", *flags)
     assert run.returncode == 0, run.stderr
     text = os.fsdecode(run.stdout)
     for path in good:
@@ -164,12 +164,12 @@ def test_every_command_survives_the_hostile_folder(hostile, tmp_path, cache):
                  "--features", *FEATURES, *flags)
     assert run.returncode == 0, run.stderr
     rows = tmp_path / "rows.csv"
-    run = _ffeat(env, "predict", str(model), str(data), "--output", str(rows), *flags)
+    run = _ffeat(env, "predict", "--model", str(model), str(data), "--output", str(rows), *flags)
     assert run.returncode == 0, run.stderr
     text = os.fsdecode(rows.read_bytes())
     assert all(path in text for path in good) and "\x1b" not in text
 
-    run = _ffeat(env, "evaluate", str(model), str(data), "--json", *flags)
+    run = _ffeat(env, "evaluate", "--model", str(model), str(data), "--json", *flags)
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result["n_real"] + result["n_fake"] == len(good)

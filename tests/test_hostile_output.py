@@ -18,6 +18,7 @@ import ffeat
 from ffeat import Detector
 from ffeat._atomic import atomic_write, remove_stale_temps
 from ffeat._predictions import prediction_rows
+from ffeat._scoring import NO_SCORE, Scored
 from ffeat._sources import Item
 from ffeat._text import printable, spreadsheet_safe
 from ffeat.cli import main
@@ -96,14 +97,14 @@ def test_predict_output_hard_linked_to_an_input_is_refused(model, data, tmp_path
     before = image.read_bytes()
     out = tmp_path / "rows.csv"
     os.link(image, out)
-    assert main(["predict", str(model), str(data), "--output", str(out), "-q"]) == 2
+    assert main(["predict", "--model", str(model), str(data), "--output", str(out), "-q"]) == 2
     assert "is the input" in capsys.readouterr().err
     assert image.read_bytes() == before
 
 
 def test_report_folder_holding_the_inputs_is_refused(model, data, capsys):
     pytest.importorskip("matplotlib")
-    assert main(["evaluate", str(model), str(data), "--report", str(data), "-q"]) == 2
+    assert main(["evaluate", "--model", str(model), str(data), "--report", str(data), "-q"]) == 2
     assert "holds the input" in capsys.readouterr().err
     assert not (data / "index.html").exists()
 
@@ -211,7 +212,7 @@ def test_printable_escapes_what_acts_on_a_terminal():
 def _rows():
     names = ["ok.png", "bad\udcff.png", "=HYPERLINK(1).png", "new\nline.png", "\x1b]0;x\x07.png"]
     items = [Item(n, n) for n in names]
-    return list(prediction_rows(items, np.zeros(len(names)), [], 0.5)), names
+    return list(prediction_rows([Scored(it, 0.0, None) for it in items], 0.5)), names
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv"])
@@ -245,7 +246,7 @@ def test_skipped_files_are_escaped_on_stderr(tmp_path, capsys):
 def test_streamed_csv_defuses_formulas(model, tmp_path, monkeypatch):
     write_image(tmp_path / "=cmd.png")
     monkeypatch.chdir(tmp_path)
-    assert main(["predict", str(model), "=cmd.png", "--output", "rows.csv", "-q",
+    assert main(["predict", "--model", str(model), "=cmd.png", "--output", "rows.csv", "-q",
                  "--no-cache"]) == 0
     rows = list(csv.reader((tmp_path / "rows.csv").open(newline="")))
     assert [r[0] for r in rows] == ["path", "'=cmd.png"]
@@ -253,24 +254,37 @@ def test_streamed_csv_defuses_formulas(model, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------ scores and failures
 
-def test_nan_score_is_an_error_row():
-    items = [Item("a.png", "a.png"), Item("b.png", "b.png"), Item("c.png", "c.png")]
-    rows = list(prediction_rows(items, np.array([np.nan, 0.0, np.nan]),
-                                [ImageError("c.png", "unreadable")], 0.5))
-    assert [r["label"] for r in rows] == [None, "fake", None]
-    assert "NaN" in rows[0]["error"] and rows[2]["error"] == "unreadable"
+def test_an_error_record_is_an_error_row():
+    items = [Item("a.png", "a.png"), Item("b.png", "b.png")]
+    records = [Scored(items[0], float("nan"), ImageError("a.png", NO_SCORE)),
+               Scored(items[1], 0.0, None)]
+    rows = list(prediction_rows(records, 0.5))
+    assert [r["label"] for r in rows] == [None, "fake"]
+    assert "NaN" in rows[0]["error"] and rows[0]["prob_fake"] is None
 
 
-def test_evaluate_lists_a_nan_score_as_an_error():
+def test_a_nan_score_is_an_error_record_that_evaluate_lists():
     class NanOnFirst:
-        threshold = 0.5
+        """A model giving no number for the first image's row."""
 
-        def score_images(self, images, progress=False):
-            return np.array([np.nan, 1.0, -1.0]), []
+        kind = "logistic"
 
-    result = ffeat.evaluate(NanOnFirst(), ["a.png", "b.png", "c.png"], [1, 1, 0])
-    assert result.sources == ["b.png", "c.png"]
-    assert [(e.source, "NaN" in e.reason) for e in result.errors] == [("a.png", True)]
+        def __init__(self, model):
+            self.model = model
+
+        def decision_function(self, X):
+            out = self.model.decision_function(X)
+            out[0] = np.nan
+            return out
+
+    detector = ffeat.Detector("gray", "logistic", cache=False, jobs=1, augment=None,
+                              calibration=None, band=None)
+    images, labels = ffeat.make_demo_set(n_per_class=4, size=64)
+    detector.fit(images, labels)
+    detector.model_ = NanOnFirst(detector.model_)
+    result = ffeat.evaluate(detector, images[:3], labels[:3])
+    assert len(result.sources) == 2
+    assert [("NaN" in e.reason) for e in result.errors] == [True]
 
 
 @pytest.mark.parametrize("value", ["0", "-5", "x"])
@@ -293,7 +307,7 @@ def test_evaluate_with_nothing_readable_lists_the_reasons(model, tmp_path, capsy
     pytest.importorskip("matplotlib")
     _unreadable(tmp_path / "d")
     extra = ["--report", str(tmp_path / "report")] if report else []
-    assert main(["evaluate", str(model), str(tmp_path / "d"), "--no-cache", "-q",
+    assert main(["evaluate", "--model", str(model), str(tmp_path / "d"), "--no-cache", "-q",
                  *extra]) == 1
     err = capsys.readouterr().err
     assert err.count("skipped ") == 2 and "could be read" in err

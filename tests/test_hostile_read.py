@@ -106,13 +106,13 @@ def test_cache_key_never_opens_a_fifo_for_reading(tmp_path):
 
 _STUCK_WORKER = textwrap.dedent("""
     import sys, threading
-    import ffeat._reading
+    import ffeat._rows
     from ffeat.cli import main
     started = threading.Event()
     def stuck(*args, **kwargs):  # a read that never returns (stalled file system)
         started.set()
         threading.Event().wait()
-    ffeat._reading.load_image = stuck
+    ffeat._rows.load_image = stuck
     threading.Thread(target=lambda: (started.wait(), print("stuck", flush=True)),
                      daemon=True).start()
     sys.exit(main(sys.argv[1:]))

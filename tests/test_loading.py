@@ -433,9 +433,9 @@ def test_min_size_below_what_features_need_is_refused():
     with pytest.raises(ValueError, match="min_size must be at least 8"):
         ffeat.load_image(np.zeros((8, 8, 3), np.uint8), min_size=1)
     with pytest.raises(ValueError, match="min_size must be at least 8"):
-        ffeat.extract(np.zeros((8, 8, 3), np.uint8), min_size=0)
+        ffeat.Reading(min_size=0)
     assert ffeat.load_image(np.zeros((8, 9, 3), np.uint8), min_size=8).shape == (8, 9, 3)
-    row = ffeat.extract(np.zeros((8, 8, 3), np.uint8), min_size=8)
+    row = ffeat.extract(np.zeros((8, 8, 3), np.uint8), reading=ffeat.Reading(min_size=8))
     assert row.errors == [] and np.isfinite(row.X).all()
 
 

@@ -14,8 +14,8 @@ from sklearn import metrics as skm
 import ffeat
 from ffeat import Detector
 from ffeat._featurefile import save_extraction
-from ffeat._reading import ImageError, feature_rows
-from ffeat._scoring import score_items
+from ffeat._rows import ImageError, feature_rows
+from ffeat._scoring import score_items, scores_and_errors
 from ffeat._sources import expand_inputs
 from ffeat.evaluation import call_metrics, labelled_images
 from ffeat.features import resolve_features
@@ -50,9 +50,9 @@ def test_a_read_image_without_a_score_gets_its_record_in_input_order(small, demo
     images, _ = demo
     items = expand_inputs([images[0], str(tmp_path / "missing.png"), images[1]])
     detector = Detector.load(_saved(small)).set_params(jobs=1, cache=False)
-    first = feature_rows(items[:1], resolve_features("gray"), frame=detector.frame)[0][0, 0]
+    first = feature_rows(items[:1], resolve_features("gray"), detector.reading)[0][0, 0]
     detector.model_ = _NanForRow(detector.model_, first)
-    scores, errors, _ = score_items(detector, items)
+    scores, errors = scores_and_errors(score_items(detector, items))
     assert np.isnan(scores[:2]).all() and np.isfinite(scores[2])
     assert [e.source for e in errors] == [items[0].name, items[1].name]
     assert "no score" in errors[0].reason and "no such file" in errors[1].reason

@@ -81,7 +81,7 @@ def report(model, data, tmp_path_factory):
     before = _snapshot(data)
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        status = main(["evaluate", str(model), str(data), "--report", str(out), "--json",
+        status = main(["evaluate", "--model", str(model), str(data), "--report", str(out), "--json",
                        "-q", "--no-cache", "--perturb", "jpeg=90,50", "--perturb",
                        "resize=0.5", "--perturb", "blur=1", "--perturb", "noise=3"])
     assert status == 0, stderr.getvalue()
@@ -168,7 +168,7 @@ def test_report_without_matplotlib_says_what_to_install(model, data, tmp_path, m
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
-    assert main(["evaluate", str(model), str(data), "--report", str(tmp_path / "r")]) == 1
+    assert main(["evaluate", "--model", str(model), str(data), "--report", str(tmp_path / "r")]) == 1
     assert 'pip install "ffeat[report]"' in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
     with pytest.raises(ImportError, match="ffeat\\[report\\]"):
@@ -190,7 +190,7 @@ def test_import_ffeat_does_not_import_matplotlib():
     ("blur=1,,2", "give blur=VALUE"),
 ])
 def test_perturb_parsing_errors_exit_2(model, data, spec, message, capsys):
-    assert main(["evaluate", str(model), str(data), "--perturb", spec, "-q"]) == 2
+    assert main(["evaluate", "--model", str(model), str(data), "--perturb", spec, "-q"]) == 2
     err = capsys.readouterr().err
     assert "ffeat: error: --perturb" in err and message in err
 

@@ -105,23 +105,14 @@ def test_predict_model_option_scores_with_that_model(user_model, images, capsys)
     np.testing.assert_allclose(_probs(rows), detector.predict_proba(images)[:, 1], rtol=1e-6)
 
 
-def test_predict_old_positional_model_is_taken_with_a_warning(user_model, images, capsys):
-    path, detector = user_model
-    status, rows, err = _json(capsys, "predict", str(path), *images, "--format", "json", "-q")
-    assert status == 0
-    assert [r["path"] for r in rows] == images  # the model file is not scored as an image
-    np.testing.assert_allclose(_probs(rows), detector.predict_proba(images)[:, 1], rtol=1e-6)
-    assert "deprecated" in err and f"--model {path}" in err
-
-
-@pytest.mark.parametrize("also_named", [False, True])
-def test_predict_model_file_where_images_go_is_refused(user_model, images, capsys,
-                                                       also_named):
+def test_a_model_file_where_images_go_is_an_input_like_any_other(user_model, images,
+                                                                   capsys):
+    """The positional MODEL form of 0.x is gone: nothing sniffs an input to guess."""
     path = str(user_model[0])
-    argv = ["predict", path, *(images[:1] + ["--model", path] if also_named else [])]
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert f"{path} is an ffeat model file, not an image" in err and "--model" in err
+    status, rows, err = _json(capsys, "predict", path, *images, "--format", "json", "-q")
+    assert status == 0 and [r["path"] for r in rows] == [path, *images]
+    assert rows[0]["prob_fake"] is None and rows[0]["error"]  # not an image
+    assert all(r["error"] is None for r in rows[1:]) and "deprecated" not in err
 
 
 def test_a_zip_that_is_not_a_model_is_an_input_like_any_other(tmp_path, images, capsys):
@@ -144,20 +135,18 @@ def test_predict_output_counts_the_model_as_an_input(user_model, images, tmp_pat
     assert model.read_bytes() == user_model[0].read_bytes()
 
 
-def test_evaluate_takes_model_option_old_form_and_shipped_default(user_model, demo_dir,
+def test_evaluate_takes_the_model_option_and_the_shipped_default(user_model, demo_dir,
                                                                   capsys):
     path, _ = user_model
     status, named, err = _json(capsys, "evaluate", str(demo_dir), "--model", str(path),
                                "--json", "-q")
     assert status == 0 and err == ""
-    status, old, err = _json(capsys, "evaluate", str(path), str(demo_dir), "--json", "-q")
-    assert status == 0 and old == named
-    assert "deprecated" in err and f"--model {path}" in err
     status, shipped, _ = _json(capsys, "evaluate", str(demo_dir), "--json", "-q")
     assert status == 0 and shipped["n_real"] == shipped["n_fake"] == N
     assert shipped != named  # another model scored
-    assert main(["evaluate", str(path), str(demo_dir), "--model", str(path)]) == 2
-    assert "two models named" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # the positional MODEL form is gone
+        main(["evaluate", str(path), str(demo_dir), "--json"])
+    assert info.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
 
 
 # -- ffeat model -----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 import ffeat
-from ffeat._reading import feature_rows
+from ffeat._rows import feature_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -101,9 +101,11 @@ def test_recoded_copy_has_the_side_and_quality(corpus):
 
 
 def test_reading_parameters_pass_through():
-    det = ffeat.Detector(faces="auto", jobs=1, cache=False)
+    det = sources.make_detector({"faces": "auto", "jobs": 1, "cache": False})
+    assert det.reading == ffeat.Reading(faces="auto", frame=256)  # the Detector's frame kept
     got = sources.reading_params(det)
-    assert {"jobs": 1, "cache": False, "backend": "cpu", "faces": "auto"}.items() <= got.items()
+    assert {"jobs": 1, "cache": False, "backend": "cpu", "reading": det.reading}.items() \
+        <= got.items()
     # every Detector parameter the reading engine takes (frame too, where it exists)
     assert set(got) == set(inspect.signature(feature_rows).parameters) & set(det.get_params())
 

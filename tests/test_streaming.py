@@ -243,9 +243,9 @@ def test_scheduler_without_dask_names_the_extra(data, tmp_path, capsys, monkeypa
 
 def test_predict_to_csv_equals_stdout_csv(data, tmp_path, model_file, capsys):
     out = tmp_path / "p.csv"
-    assert main(["predict", str(model_file), str(data), "--format", "csv", "-q"]) == 0
+    assert main(["predict", "--model", str(model_file), str(data), "--format", "csv", "-q"]) == 0
     stdout = capsys.readouterr().out
-    assert main(["predict", str(model_file), str(data), "--output", str(out),
+    assert main(["predict", "--model", str(model_file), str(data), "--output", str(out),
                  "--shard-size", str(SHARD), "--no-cache"]) == 0
     assert out.read_text().splitlines() == stdout.splitlines()
     assert len(stdout.splitlines()) == 1 + 18
@@ -291,7 +291,7 @@ def test_predict_refusals(data, tmp_path, model_file, capsys):
     for argv, words in [(["--output", str(tmp_path / "p.txt")], ".csv"),
                         (["--output", str(out), "--format", "json"], "--format"),
                         (["--shard-size", "3"], "--output")]:
-        assert main(["predict", str(model_file), str(data), *argv]) == 2
+        assert main(["predict", "--model", str(model_file), str(data), *argv]) == 2
         assert words in capsys.readouterr().err
 
 
@@ -390,7 +390,7 @@ def test_a_second_run_on_a_locked_output_is_refused(data, tmp_path, model_file, 
             ffeat.predict_to(model_file, data, out, shard_size=SHARD)
         with pytest.raises(_lock.OutputLockedError, match="another ffeat run"):
             ffeat.extract_to(data, shards, "gray", shard_size=SHARD)
-        assert main(["predict", str(model_file), str(data), "--output", str(out)]) == 2
+        assert main(["predict", "--model", str(model_file), str(data), "--output", str(out)]) == 2
         assert "being written by another ffeat run" in capsys.readouterr().err
         assert not out.exists() and list(shards.iterdir()) == [shards / ".lock"]
     assert not (tmp_path / "p.csv.lock").exists()  # released and removed

@@ -6,6 +6,9 @@ extract
     Features of files, folders, bytes, PIL images or arrays, with per-file errors.
 load_image
     One input to the ``(H, W, 3)`` uint8 RGB working representation.
+Reading
+    How an image becomes pixels (face policy, analysis frame, size limits): one
+    frozen value passed to the estimators, ``extract`` and the streamed runs.
 Gray, Spectrum, Residual, Hog, Lbp, Npr
     The feature families, configurable and usable on their own.
 make_demo_set, write_demo_set
@@ -52,7 +55,7 @@ from ._version import __version__
 #: Module (below ``ffeat``) that defines each public name, imported on first access.
 _LAZY = {
     "extract": "extraction", "Extraction": "extraction", "ImageError": "extraction",
-    "DEFAULT_FEATURES": "extraction", "DEFAULT_FRAME": "extraction",
+    "DEFAULT_FEATURES": "extraction", "Reading": "reading",
     "load_image": "loading", "ImageReadError": "loading",
     "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
     "Lbp": "features", "Npr": "features", "make_demo_set": "demo", "write_demo_set": "demo",

@@ -39,7 +39,7 @@ from sklearn.model_selection import train_test_split
 
 from ._perturb import augment_perturbation
 from ._progress import Progress, status
-from ._reading import ImageError, default_jobs, read_item
+from ._rows import ImageError, default_jobs, read_item
 from ._sources import Item
 from .loading import ImageReadError
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ._npz import write_npz
 from ._version import __version__
-from ._reading import ImageError
+from ._rows import ImageError
 from .extraction import Extraction
 from .features import describe_features
 

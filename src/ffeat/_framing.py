@@ -3,7 +3,7 @@
 The families read texture at fixed pixel scales, so a 768 px face and a 256 px
 face differ in every statistic before either is judged; a classifier trained on
 sources of different sizes can then tell them apart by size alone. With a
-``frame`` of ``N`` the reading engine (``ffeat._reading``) gives the families the
+``frame`` of ``N`` the reading engine (``ffeat._rows``) gives the families the
 centre square of each decoded image (side ``min(H, W)``), resized to ``N x N``
 px with :data:`FRAME_FILTER`; ``None`` keeps the image as decoded. An image
 whose centre square is already ``N`` px is cut, never resampled.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-__all__ = ["FRAME_FILTER", "MIN_FRAME", "MAX_FRAME", "DETECTOR_FRAME", "check_frame",
+__all__ = ["FRAME_FILTER", "MIN_FRAME", "MAX_FRAME", "check_frame",
            "frame_image"]
 
 #: Pillow filter of the resize to the frame (bicubic: antialiased when shrinking).
@@ -22,11 +22,6 @@ FRAME_FILTER = Image.Resampling.BICUBIC
 MIN_FRAME = 32
 #: Largest frame, in pixels: bounds the memory of one framed image (48 MiB).
 MAX_FRAME = 4096
-#: The Detector's frame by default (``ffeat train``'s too): the shipped detector's, chosen
-#: by the multi-source protocol (``benchmarks/sources.py``), so that source size cannot
-#: separate the classes. ``ffeat.extract`` and ``FeatureExtractor`` read images at their
-#: own size unless given a frame.
-DETECTOR_FRAME = 256
 
 
 def check_frame(frame, name: str = "frame") -> None:

@@ -10,7 +10,8 @@ hold before any of it is read.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -20,8 +21,9 @@ if TYPE_CHECKING:  # scikit-learn is imported to train a model, never to score o
 
     from ._stacking import StackedLogistic
 
-__all__ = ["LinearModel", "TreeEnsemble", "MODELS", "CLASSIFIERS", "DEFAULT_CLASSIFIER",
-           "make_estimator", "model_class", "uses_features", "sigmoid"]
+__all__ = ["LinearModel", "TreeEnsemble", "ClassifierKind", "KINDS", "MODELS", "CLASSIFIERS",
+           "DEFAULT_CLASSIFIER", "kind_name", "saved_classifier", "make_estimator",
+           "model_class", "uses_features", "sigmoid"]
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -235,14 +237,125 @@ class TreeEnsemble:
         return cls(baseline, offsets, **nodes)
 
 
+class ClassifierKind(NamedTuple):
+    """One kind of feature classifier a Detector trains: everything about it is here.
+
+    Attributes
+    ----------
+    model : type
+        The array model (:class:`LinearModel`, :class:`TreeEnsemble`) a fitted
+        estimator of this kind becomes, is saved as and scored with.
+    make : callable
+        ``make(C, max_iter, learning_rate, random_state, blocks)``: the estimator of
+        the string shortcut (``Detector(classifier="stacked")``).
+    matches : callable
+        Whether an unfitted estimator given as ``Detector(classifier=...)`` is of
+        this kind.
+    saved : callable
+        The hyperparameters of such an estimator a model file records (``C``,
+        ``max_iter``, ``learning_rate``), so that it loads as the shortcut that
+        trains it again.
+    grouped : bool
+        Whether ``fit`` takes ``groups`` (an image and its augmented copies).
+    """
+
+    model: type
+    make: Callable
+    matches: Callable
+    saved: Callable
+    grouped: bool = False
+
+
+def _make_logistic(C, max_iter, learning_rate, random_state, blocks):
+    from ._stacking import standardised_logistic
+    return standardised_logistic(C, random_state)
+
+
+def _is_logistic(estimator) -> bool:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+    return isinstance(estimator, Pipeline) and len(estimator.steps) == 2 \
+        and isinstance(estimator[0], StandardScaler) \
+        and isinstance(estimator[-1], LogisticRegression)
+
+
+def _make_stacked(C, max_iter, learning_rate, random_state, blocks):
+    from ._stacking import StackedLogistic
+    return StackedLogistic(blocks=blocks, C=C, random_state=random_state)
+
+
+def _is_stacked(estimator) -> bool:
+    from ._stacking import StackedLogistic
+    return isinstance(estimator, StackedLogistic)
+
+
+def _make_hgb(C, max_iter, learning_rate, random_state, blocks):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
+                                          max_leaf_nodes=MAX_LEAF_NODES, early_stopping=False,
+                                          random_state=random_state)
+
+
+def _is_hgb(estimator) -> bool:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    return isinstance(estimator, HistGradientBoostingClassifier) \
+        and estimator.max_leaf_nodes is not None \
+        and estimator.max_leaf_nodes <= MAX_LEAF_NODES
+
+
+#: Every feature classifier, by the name a model file records and ``Detector(classifier=)``
+#: and ``ffeat train --classifier`` take as a shortcut. Adding a classifier is one entry.
+KINDS = {
+    "logistic": ClassifierKind(LinearModel, _make_logistic, _is_logistic,
+                               lambda e: {"C": e[-1].C}),
+    "stacked": ClassifierKind(LinearModel, _make_stacked, _is_stacked,
+                              lambda e: {"C": e.C}, grouped=True),
+    "hgb": ClassifierKind(TreeEnsemble, _make_hgb, _is_hgb,
+                          lambda e: {"max_iter": e.max_iter, "learning_rate": e.learning_rate}),
+}
 #: Model class of each feature classifier (a stack of linear models is linear).
-MODELS = {"logistic": LinearModel, "stacked": LinearModel, "hgb": TreeEnsemble}
+MODELS = {name: kind.model for name, kind in KINDS.items()}
 #: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
 #: (``ffeat._cnn``, optional: it needs PyTorch).
 CLASSIFIERS = (*MODELS, "cnn")
 #: The classifier a Detector trains unless told otherwise: the most accurate on
-#: the real face sets (README, "Accuracy on real faces").
+#: the real face sets (docs, "Accuracy on real faces").
 DEFAULT_CLASSIFIER = "stacked"
+
+
+def kind_name(classifier) -> str:
+    """The :data:`KINDS` name of a ``Detector(classifier=...)``: a shortcut, or the kind
+    an estimator is of.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or an estimator of no kind ffeat can save and score
+        without scikit-learn (the message lists those it can).
+    """
+    if isinstance(classifier, str):
+        if classifier not in KINDS:
+            raise ValueError(f"unknown classifier {classifier!r}; choose from "
+                             f"{', '.join(CLASSIFIERS)}")
+        return classifier
+    for name, kind in KINDS.items():
+        if kind.matches(classifier):
+            return name
+    raise ValueError(
+        f"classifier {type(classifier).__name__} is not one ffeat can save and score: give "
+        "ffeat.StackedLogistic(...), a Pipeline of StandardScaler and LogisticRegression, "
+        f"or HistGradientBoostingClassifier(max_leaf_nodes<={MAX_LEAF_NODES}), or one of "
+        f"the names {', '.join(KINDS)}")
+
+
+def saved_classifier(classifier) -> dict:
+    """What a model file records of a ``Detector(classifier=...)`` given as an estimator:
+    its kind's name and hyperparameters (a shortcut name records itself)."""
+    name = kind_name(classifier)
+    if isinstance(classifier, str):
+        return {"classifier": name}
+    return {"classifier": name, **KINDS[name].saved(classifier)}
 
 
 def uses_features(classifier: str) -> bool:
@@ -265,25 +378,21 @@ def model_class(classifier: str):
     return MODELS.get(classifier)
 
 
-def make_estimator(classifier: str, *, C: float, max_iter: int, learning_rate: float,
+def make_estimator(classifier, *, C: float, max_iter: int, learning_rate: float,
                    random_state: int | None, blocks: tuple[int, ...] = ()):
-    """The scikit-learn estimator that trains a ``classifier`` model.
+    """The unfitted scikit-learn estimator that trains a ``classifier`` model: a shortcut's
+    (:data:`KINDS`), or a fresh clone of an estimator given (a
+    :class:`~ffeat.StackedLogistic` without blocks gets ``blocks``).
 
     ``blocks`` are the column counts of the feature families, in order (``stacked``
     fits one model per family).
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier
+    name = kind_name(classifier)
+    if isinstance(classifier, str):
+        return KINDS[name].make(C, max_iter, learning_rate, random_state, blocks)
+    from sklearn.base import clone
 
-    from ._stacking import StackedLogistic, standardised_logistic
-
-    if classifier == "logistic":
-        return standardised_logistic(C, random_state)
-    if classifier == "stacked":
-        return StackedLogistic(blocks=blocks, C=C, random_state=random_state)
-    if classifier == "hgb":
-        return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=learning_rate,
-                                              max_leaf_nodes=MAX_LEAF_NODES,
-                                              early_stopping=False,
-                                              random_state=random_state)
-    raise ValueError(f"unknown classifier {classifier!r}; choose from "
-                     f"{', '.join(CLASSIFIERS)}")
+    estimator = clone(classifier)
+    if name == "stacked" and not estimator.blocks:
+        estimator.set_params(blocks=blocks)
+    return estimator

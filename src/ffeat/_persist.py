@@ -34,10 +34,11 @@ import numpy as np
 
 from ._calibration import Calibration
 from ._framing import check_frame
-from ._models import MODELS, model_class, uses_features
+from ._models import MODELS, model_class, saved_classifier, uses_features
 from ._npz import write_npz
 from ._version import __version__
 from .faces import FACE_POLICIES
+from .reading import Reading
 from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
 __all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
@@ -107,7 +108,7 @@ def save(detector, target) -> None:
         "ffeat_version": __version__,
         "features": describe_features(resolve_features(features)) if features else [],
         "feature_names": getattr(detector, "feature_names_", []),
-        "params": {k: getattr(detector, k) for k in _PARAMS if hasattr(detector, k)},
+        "params": _saved_params(detector),
         "training": detector.training_,
     }, default=_plain)
     arrays = {f"model/{k}": np.asarray(v) for k, v in detector.model_.to_arrays().items()}
@@ -117,6 +118,19 @@ def save(detector, target) -> None:
     content = {"meta": np.array(meta), **arrays}
     content["checksum"] = np.array(_checksum(meta, arrays))
     write_npz(target, content)
+
+
+def _saved_params(detector) -> dict:
+    """The parameters a detector saves, in :data:`_PARAMS` order: its own, for one that
+    reads features its reading's face policy and frame (``faces``, ``frame``), and for a
+    classifier given as an estimator its kind's name and hyperparameters."""
+    reading = getattr(detector, "reading", None)
+    owners = {k: reading if reading is not None and k in ("faces", "frame") else detector
+              for k in _PARAMS}
+    params = {k: getattr(owners[k], k) for k in _PARAMS if hasattr(owners[k], k)}
+    if not isinstance(params["classifier"], str):  # an estimator: its kind, its settings
+        params.update(saved_classifier(params["classifier"]))
+    return params
 
 
 def families_from(described: list[dict], path) -> tuple:
@@ -412,6 +426,8 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
         raise ModelFileError(f"{path}: {exc}; retrain with ffeat {__version__} or restore "
                              "the original file") from None
     kwargs = {"features": families, **params}
+    if uses_features(params["classifier"]):
+        kwargs["reading"] = Reading(faces=kwargs.pop("faces", "off"), frame=kwargs.pop("frame"))
     if hasattr(cls, "_parameter_constraints"):  # an estimator: of what ffeat saves, what
         # it takes (a file from before CnnDetector holds both kinds'); others are refused
         kwargs = {k: v for k, v in kwargs.items()

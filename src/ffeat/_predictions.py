@@ -2,7 +2,7 @@
 
 Under a face policy (:mod:`ffeat.faces`) a row also carries the box
 ``(x, y, w, h)`` of the face it was scored on (the most fake one) and ``faces``,
-the boxes of every face found, the most fake first: ``[]`` when none was found
+the boxes of every face scored, the most fake first: ``[]`` when none was found
 and the whole image was scored (``"auto"``); None (blank cells) under ``"off"``.
 """
 from __future__ import annotations
@@ -12,9 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ._calibration import labels_of, probability
-from ._reading import ImageError, match_errors
-from ._scoring import NO_SCORE
-from ._sources import Item
+from ._scoring import Scored
 from ._text import printable, spreadsheet_safe
 
 #: Columns of a prediction table, in order.
@@ -23,58 +21,44 @@ COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
 _BOX = ("x", "y", "w", "h")
 
 
-def _face_cells(boxes: list | None) -> dict:
-    """The box columns and ``faces`` of a row scored on ``boxes`` (see the module)."""
-    if boxes is None:
+def _face_cells(faces) -> dict:
+    """The box columns and ``faces`` of a row scored on ``faces`` (see the module)."""
+    if faces is None:
         return {**dict.fromkeys(_BOX), "faces": None}
-    found = [list(b) for b in boxes if b is not None]
+    found = [list(f.box) for f in faces if f.box is not None]
     return {**dict(zip(_BOX, found[0] if found else [None] * 4)), "faces": found}
 
 
-def prediction_rows(items: list[Item], scores: np.ndarray, errors: list[ImageError],
-                    threshold: float, boxes: list | None = None, *, detector=None,
-                    families: dict | None = None) -> Iterator[dict]:
-    """One dict per input (keys :data:`COLUMNS`), in input order, errors included.
+def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
+                    families: list[str] | None = None) -> Iterator[dict]:
+    """One dict per scoring record (keys :data:`COLUMNS`), in input order, errors included.
 
     Parameters
     ----------
-    items : list of Item
-        The inputs scored.
-    scores : ndarray
-        Log-odds of fake per input, NaN where it has no verdict.
-    errors : list of ImageError
-        Records of the inputs that could not be read, in input order (as
-        :func:`~ffeat._scoring.score_items` returns them).
+    records : list of Scored
+        The inputs scored (``ffeat._scoring.iter_scored``).
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
-    boxes : list, optional
-        Per input, its face boxes as ``ffeat._scoring.score_items`` gives them
-        (None: the whole image, no face policy).
     detector : Detector or SavedDetector, optional
         Whose calibration gives ``prob_fake`` and whose inconclusive band makes a
         label ``"inconclusive"`` (None: the logistic probability, no band).
-    families : dict, optional
-        Per family name, its log-odds per input (``ffeat._scoring.explain_items``):
-        adds a ``families`` dict to each scored row.
-
-    A score that is NaN without a recorded error (the model gave no number)
-    is an error row too, never a label.
+    families : list of str, optional
+        The detector's family names, for records scored with ``explain``: adds a
+        ``families`` dict (name to log-odds) to each row.
     """
-    boxes = [None] * len(items) if boxes is None else boxes
-    failed = np.isnan(scores)
-    proba = probability(detector, scores)
+    z = np.array([r.log_odds for r in records], dtype=np.float64)
+    proba = probability(detector, z)
     labels = labels_of(detector, proba, threshold)
-    for i, (item, record, found) in enumerate(zip(items, match_errors(items, failed, errors),
-                                                  boxes)):
-        if failed[i]:
-            row = {"path": item.name, "prob_fake": None, "label": None, **_face_cells(None),
-                   "error": NO_SCORE if record is None else record.reason}
+    for r, p, label in zip(records, proba, labels):
+        if r.error is not None:
+            row = {"path": r.item.name, "prob_fake": None, "label": None, **_face_cells(None),
+                   "error": r.error.reason}
         else:
-            row = {"path": item.name, "prob_fake": float(proba[i]), "label": labels[i],
-                   **_face_cells(found), "error": None}
+            row = {"path": r.item.name, "prob_fake": float(p), "label": label,
+                   **_face_cells(r.faces), "error": None}
         if families is not None:
-            row["families"] = None if failed[i] else {k: float(v[i])
-                                                      for k, v in families.items()}
+            row["families"] = None if r.error is not None else dict(
+                zip(families, map(float, r.families)))
         yield row
 
 

@@ -7,130 +7,191 @@ the same functions.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import NamedTuple
+
 import numpy as np
 
-from ._reading import ImageError, feature_rows, iter_rows, match_errors
+from ._rows import FaceRows, ImageError, iter_rows, match_errors
 from ._sources import Item
 from .features import n_columns, resolve_features
+from .reading import Reading
 
-__all__ = ["score_items", "explain_items", "SavedDetector", "NO_SCORE"]
+__all__ = ["Face", "Scored", "iter_scored", "score_items", "scores_and_errors",
+           "family_names", "SavedDetector", "NO_SCORE", "CHUNK_ROWS"]
 
 #: The reason recorded for an image that was read but given no score (NaN).
 NO_SCORE = "the model gave no score (NaN) for this image"
+#: Feature rows scored at once: bounds scoring memory whatever the number of images
+#: (64 rows of the default 41,444 columns are 10.6 MB of float32).
+CHUNK_ROWS = 64
 
 
-def _score_faces(model, families, items: list[Item], detector, progress: bool | None,
-                 explain):
-    """Log-odds, error records, boxes and (with ``explain``, a function of feature rows)
-    per-family log-odds under a face policy: every face scored, an item's score its
-    most fake face's, its boxes the most fake first."""
-    scores = np.full(len(items), np.nan)
-    shares = np.full((len(items), len(families)), np.nan) if explain else None
-    boxes: list = [None] * len(items)
-    errors = []
-    for position, (_, found) in enumerate(iter_rows(
-            items, families, jobs=detector.jobs, progress=progress, cache=False,
-            backend=detector.backend, faces=detector.faces, frame=detector.frame)):
-        if isinstance(found, ImageError):
-            errors.append(found)
+class Face(NamedTuple):
+    """One face scored: its box ``(x, y, w, h)`` (None: the whole image, read under
+    ``faces="auto"`` when no face was found) and its log-odds of fake."""
+
+    box: tuple | None
+    log_odds: float
+
+
+class Scored(NamedTuple):
+    """One input through scoring; nothing about it travels in a parallel list.
+
+    Attributes
+    ----------
+    item : Item
+        The input.
+    log_odds : float
+        Its log-odds of fake (under a face policy, its most fake face's); NaN
+        exactly when ``error`` is set.
+    error : ImageError or None
+        Why it has no score: unreadable, no face, or a model that gave no number.
+    faces : tuple of Face or None
+        Under a face policy, every face scored, the most fake first; None under
+        ``faces="off"`` and for an error.
+    row : ndarray or None
+        With ``keep_rows``: the feature row the score comes from (the most fake
+        face's).
+    families : ndarray or None
+        With ``explain``: each feature family's share of ``log_odds`` (see
+        :func:`iter_scored`).
+    """
+
+    item: Item
+    log_odds: float
+    error: ImageError | None
+    faces: tuple[Face, ...] | None = None
+    row: np.ndarray | None = None
+    families: np.ndarray | None = None
+
+
+def _failed(item: Item, error: ImageError) -> Scored:
+    return Scored(item, float("nan"), error)
+
+
+def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]:
+    """Records of ``(item, row)`` pairs whose rows were read: all their rows (every face's)
+    scored in one call of the model."""
+    stacks = [row.rows if isinstance(row, FaceRows) else row[None] for _, row in chunk]
+    X = np.vstack(stacks)
+    z = model.decision_function(X)
+    shares = explainer(X) if explainer is not None else None
+    out, start = [], 0
+    for (item, row), rows in zip(chunk, stacks):
+        span = slice(start, start + len(rows))
+        start = span.stop
+        if np.isnan(rows).any():
+            out.append(_failed(item, ImageError(item.name, "features failed: NaN values")))
             continue
-        face_scores = model.decision_function(found.rows)
-        order = np.argsort(-face_scores, kind="stable")
-        scores[position] = face_scores[order[0]]
-        boxes[position] = [found.boxes[i] for i in order]
-        if explain:
-            shares[position] = explain(found.rows[order[:1]])[0]
-    return scores, errors, boxes, shares
+        face_z = z[span]
+        best = int(np.argsort(-face_z, kind="stable")[0])
+        if np.isnan(face_z[best]):
+            out.append(_failed(item, ImageError(item.name, NO_SCORE)))
+            continue
+        faces = None
+        if isinstance(row, FaceRows):
+            order = np.argsort(-face_z, kind="stable")
+            faces = tuple(Face(row.boxes[i], float(face_z[i])) for i in order)
+        out.append(Scored(item, float(face_z[best]), None, faces,
+                          rows[best] if keep_rows else None,
+                          shares[span][best] if shares is not None else None))
+    return out
 
 
-def score_items(detector, items: list[Item], *,
-                progress: bool | None = False) -> tuple[np.ndarray, list[ImageError], list]:
-    """Log-odds of fake per item from a fitted detector's ``model_``, the error
-    records in input order, and the face boxes of each item.
+def _explainer(model, families):
+    """The per-family log-odds of feature rows under a linear ``model``."""
+    if not hasattr(model, "contributions"):
+        raise ValueError(f"per-family log-odds are available for the linear classifiers "
+                         f"(stacked, logistic), not for a {model.kind} model")
+    blocks = tuple(n_columns(f) for f in families)
+    return lambda rows: model.contributions(rows, blocks)
+
+
+def _cnn_scored(detector, items: list[Item], progress) -> Iterator[Scored]:
+    """Records of the CNN's scores (it reads pixels, not feature rows)."""
+    scores, errors = detector.model_.score_items(items, jobs=detector.jobs,
+                                                 batch_size=detector.batch_size,
+                                                 progress=progress)
+    failed = np.isnan(scores)
+    for item, z, bad, record in zip(items, scores, failed, match_errors(items, failed, errors)):
+        yield _failed(item, record or ImageError(item.name, NO_SCORE)) if bad \
+            else Scored(item, float(z), None)
+
+
+def iter_scored(detector, items: list[Item], *, progress: bool | None = False,
+                explain: bool = False, keep_rows: bool = False) -> Iterator[Scored]:
+    """Every input through a fitted detector, one :class:`Scored` record each, in input
+    order: the one scoring path of ffeat (``predict``, ``evaluate``, the report,
+    robustness, streamed predictions, the estimators' ``score_images``).
+
+    Rows are read by the reading engine (``ffeat._rows``) and scored in chunks of
+    :data:`CHUNK_ROWS`, so memory stays flat in the number of images.
 
     Parameters
     ----------
     detector : Detector or SavedDetector
-        Fitted; its ``features``, ``jobs``, ``cache``, ``backend``, ``faces``,
-        ``frame`` and ``batch_size`` say how the items are read.
+        Fitted; its ``features``, ``reading``, ``jobs``, ``cache`` and ``backend``
+        say how the items are read (a CNN: ``jobs`` and ``batch_size``).
     items : list of Item
     progress : bool or None, optional
-
-    Returns
-    -------
-    scores : ndarray of float64, shape (n_items,)
-        NaN exactly where ``errors`` holds a record for the item: unreadable, or
-        (recorded as such) a model that gave no number.
-    errors : list of ImageError
-    boxes : list
-        Per item: None under ``faces="off"``; else the boxes of every face found,
-        the most fake first (the item's score is that face's), ``[None]`` where
-        none was found and the whole image was scored (``"auto"``).
-    """
-    scores, errors, boxes, _ = _score(detector, items, progress, explain=False)
-    return scores, errors, boxes
-
-
-def explain_items(detector, items: list[Item], *, progress: bool | None = False):
-    """:func:`score_items`, and each feature family's share of every item's log-odds.
-
-    Returns
-    -------
-    scores, errors, boxes
-        As :func:`score_items`.
-    families : dict of str to ndarray
-        Per family name (in the detector's order), its log-odds per item (NaN where
-        the item has no score): the sum of coefficient times standardised feature
-        over the family's columns, so the score is the model's intercept plus their
-        sum. Log-odds before calibration.
+    explain : bool, optional
+        Give each record ``families``: per feature family (in the detector's order)
+        the sum of coefficient times standardised feature over its columns, so the
+        score is the model's intercept plus their sum; before calibration.
+    keep_rows : bool, optional
+        Give each record the feature ``row`` its score comes from.
 
     Raises
     ------
     ValueError
-        For a model that is not linear in its features (``hgb``, the CNN).
+        With ``explain``, for a model that is not linear in its features (``hgb``,
+        the CNN).
     """
-    scores, errors, boxes, shares = _score(detector, items, progress, explain=True)
-    names = [f.name for f in resolve_features(detector.features)]
-    return scores, errors, boxes, dict(zip(names, shares.T))
-
-
-def _score(detector, items: list[Item], progress: bool | None, *, explain: bool):
-    """Scores, errors, boxes, and with ``explain`` the per-family log-odds (else None)."""
     model = detector.model_
-    families = resolve_features(detector.features) if model.kind != "cnn" else ()
-    explainer = None
-    if explain:
-        if not hasattr(model, "contributions"):
-            raise ValueError(f"per-family log-odds are available for the linear classifiers "
-                             f"(stacked, logistic), not for a {model.kind} model")
-        blocks = tuple(n_columns(f) for f in families)
-        explainer = lambda rows: model.contributions(rows, blocks)  # noqa: E731
-    boxes: list = [None] * len(items)
-    shares = None
     if model.kind == "cnn":
-        scores, errors = model.score_items(items, jobs=detector.jobs,
-                                           batch_size=detector.batch_size, progress=progress)
-    elif detector.faces != "off":
-        scores, errors, boxes, shares = _score_faces(model, families, items, detector,
-                                                     progress, explainer)
-    else:
-        F, errors = feature_rows(items, families, jobs=detector.jobs,
-                                 cache=detector.cache, backend=detector.backend,
-                                 progress=progress, frame=detector.frame)
-        read = ~np.isnan(F).any(axis=1)
-        scores = np.full(len(F), np.nan)
         if explain:
-            shares = np.full((len(F), len(families)), np.nan)
-        if read.any():
-            scores[read] = model.decision_function(F[read])
-            if explain:
-                shares[read] = explainer(F[read])
-    failed = np.isnan(scores)
-    if shares is not None:
-        shares[failed] = np.nan
-    return scores, [record or ImageError(item.name, NO_SCORE) for item, record, bad
-                    in zip(items, match_errors(items, failed, errors), failed) if bad], \
-        boxes, shares
+            _explainer(model, ())  # raises: the CNN has no families
+        yield from _cnn_scored(detector, items, progress)
+        return
+    families = resolve_features(detector.features)
+    explainer = _explainer(model, families) if explain else None
+    chunk: list = []
+    n_rows = 0
+    for item, row in iter_rows(items, families, detector.reading, jobs=detector.jobs,
+                               progress=progress, cache=detector.cache,
+                               backend=detector.backend):
+        if isinstance(row, ImageError):
+            if chunk:  # records stay in input order
+                yield from _score_chunk(model, chunk, explainer, keep_rows)
+                chunk, n_rows = [], 0
+            yield _failed(item, row)
+            continue
+        chunk.append((item, row))
+        n_rows += len(row.rows) if isinstance(row, FaceRows) else 1
+        if n_rows >= CHUNK_ROWS:
+            yield from _score_chunk(model, chunk, explainer, keep_rows)
+            chunk, n_rows = [], 0
+    if chunk:
+        yield from _score_chunk(model, chunk, explainer, keep_rows)
+
+
+def score_items(detector, items: list[Item], *, progress: bool | None = False,
+                explain: bool = False) -> list[Scored]:
+    """All of :func:`iter_scored` as a list (records hold no feature rows)."""
+    return list(iter_scored(detector, items, progress=progress, explain=explain))
+
+
+def scores_and_errors(records: list[Scored]) -> tuple[np.ndarray, list[ImageError]]:
+    """The log-odds of every record (NaN where it failed) and the error records, in
+    input order."""
+    return (np.array([r.log_odds for r in records], dtype=np.float64),
+            [r.error for r in records if r.error is not None])
+
+
+def family_names(detector) -> list[str]:
+    """The names of a detector's feature families, in column order."""
+    return [f.name for f in resolve_features(detector.features)]
 
 
 class SavedDetector:
@@ -149,28 +210,28 @@ class SavedDetector:
         Probability of fake at and above which an image is called fake.
     batch_size : int
         CNN: images per scoring batch.
-    jobs, cache, backend, faces
+    jobs, cache, backend
         As for :class:`ffeat.Detector`.
-    frame : int or None
-        The saved analysis frame (files written before it existed: None).
+    reading : Reading
+        The saved reading (face policy and frame; files written before the frame
+        existed: native size).
     **saved
         The other saved parameters (classifier, C, ...), unused for scoring.
     """
 
     #: What :meth:`set_params` may change.
-    OPTIONS = ("threshold", "jobs", "cache", "backend", "faces")
+    OPTIONS = ("threshold", "jobs", "cache", "backend", "reading")
 
     def __init__(self, features, *, threshold: float = 0.5, batch_size: int = 32,
                  jobs: int | None = None, cache=True, backend: str = "cpu",
-                 faces: str = "off", frame: int | None = None, **saved) -> None:
+                 reading: Reading = Reading(), **saved) -> None:
         self.features = features
         self.threshold = threshold
         self.batch_size = batch_size
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
-        self.faces = faces
-        self.frame = frame
+        self.reading = reading
         self.saved = saved
 
     def set_params(self, **params) -> SavedDetector:

@@ -87,6 +87,8 @@ def summary(detector) -> dict:
     from .features import describe_features, resolve_features
 
     params = detector.get_params()
+    if (reading := params.pop("reading", None)) is not None:  # as a model file records it
+        params.update(faces=reading.faces, frame=reading.frame)
     features = params.get("features") or ()
     described = {
         "classifier": getattr(detector, "classifier", "cnn"),

@@ -9,12 +9,11 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval
 
 from ._perturb import parse_augment
 from .dataset import describe_data
-from .detector import ImageClassifier, image_items, seed_of, training_record, warn_errors
+from ._base import ImageClassifier, image_items, seed_of, training_record, warn_errors
+from ._sklearn_compat import Interval, _fit_context
 from .evaluation import labelled_images
 
 __all__ = ["CnnDetector"]

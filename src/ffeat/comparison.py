@@ -19,7 +19,8 @@ from sklearn.model_selection import train_test_split
 from ._models import CLASSIFIERS, uses_features
 from ._progress import status
 from .dataset import describe_data
-from .detector import ImageClassifier, make_detector
+from ._base import ImageClassifier
+from ._factory import make_detector
 from .evaluation import Evaluation, evaluate, labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import resolve_features

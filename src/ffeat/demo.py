@@ -16,20 +16,22 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 from scipy.ndimage import convolve1d
 
-__all__ = ["make_demo_set", "write_demo_set", "DEMO_READING"]
+from .reading import NATIVE
 
-#: How ``ffeat demo`` and the demo benchmark read the demo images: at their own size
-#: and without augmented copies. The images share one size and one pipeline, so the
+__all__ = ["make_demo_set", "write_demo_set", "DEMO_READING", "DEMO_AUGMENT"]
+
+#: How ``ffeat demo`` and the demo benchmark read the demo images (at their own size)
+#: and augment them (not at all). The images share one size and one pipeline, so the
 #: Detector's 256 px frame and recoded copies (against size and codec shortcuts between
 #: sources) have nothing to guard against here; with them the whole ``ffeat demo``
 #: took 4 min 20 s instead of 30 s on 2 cores (96 px images framed up to 256 px, twice
-#: the rows to fit). Read-only, so that no caller changes what the demo measures.
-DEMO_READING = MappingProxyType({"frame": None, "augment": None})
+#: the rows to fit). A frozen Reading, so that no caller changes what the demo measures.
+DEMO_READING = NATIVE
+DEMO_AUGMENT = None
 
 _PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field",
            "immunohistochemistry")

@@ -2,71 +2,44 @@
 from __future__ import annotations
 
 import os
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persist
+from ._base import (ImageClassifier, ImagesIn, check_fitted, image_items, seed_of,
+                    training_record, warn_errors)
 from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
-                           fit_calibration, labels_of, probability)
-from ._checks import check_images
-from ._framing import DETECTOR_FRAME, MAX_FRAME, MIN_FRAME
+                           fit_calibration)
 from ._gpu import BACKENDS
-from ._models import DEFAULT_CLASSIFIER, MODELS, make_estimator
+from ._models import DEFAULT_CLASSIFIER, KINDS as CLASSIFIER_KINDS, kind_name, make_estimator
 from ._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
-from ._reading import ImageError, feature_rows
-from ._scoring import score_items
-from ._sources import Item, single_item
+from ._rows import feature_rows
+from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
+from ._sources import Item
 from .dataset import describe_data
 from .evaluation import labelled_images
-from .extraction import DEFAULT_FEATURES, DEFAULT_FRAME
-from .faces import FACE_POLICIES
+from .extraction import DEFAULT_FEATURES
 from .features import column_names, n_columns, resolve_features
+from .reading import DETECTOR_READING, NATIVE, Reading
 
-__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "ImageClassifier",
-           "check_fitted", "image_items", "warn_errors", "seed_of", "training_record",
-           "DETECTOR_FRAME", "DETECTOR_AUGMENT"]
-
+__all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "DETECTOR_AUGMENT"]
 
 #: Parameter constraints shared by the estimators that read images.
 _READING_CONSTRAINTS = {
     "features": "no_validation",  # resolve_features names what is wrong
+    "reading": [Reading],
     "jobs": [Integral, None],
     "cache": ["boolean", str, os.PathLike],
     "backend": [StrOptions(set(BACKENDS))],
-    "faces": [StrOptions(set(FACE_POLICIES))],
-    "frame": [Interval(Integral, MIN_FRAME, MAX_FRAME, closed="both"), None],
 }
+#: The string shortcuts' hyperparameters and their defaults (unused, and refused when
+#: changed, with a classifier given as an estimator: set them on the estimator).
+_SHORTCUT_DEFAULTS = {"C": 0.1, "max_iter": 300, "learning_rate": 0.1}
 
 
-def image_items(images, name: str = "X") -> list[Item]:
-    """The items of a sequence of images (argument ``name``; a single image is refused)."""
-    return [single_item(obj, i) for i, obj in enumerate(check_images(images, name))]
-
-
-def warn_errors(errors: list[ImageError], n: int, what: str) -> None:
-    if errors:
-        shown = "; ".join(map(str, errors[:3])) + ("; ..." if len(errors) > 3 else "")
-        warnings.warn(f"{len(errors)} of {n} images could not be read and {what}: {shown}",
-                      stacklevel=3)
-
-
-class _ImagesIn:
-    """scikit-learn tags of an estimator whose samples are images (paths, bytes, PIL
-    images or arrays, one per sample), not the rows of a 2-D array."""
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        return tags
-
-
-class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
+class FeatureExtractor(ImagesIn, TransformerMixin, BaseEstimator):
     """Feature families as a scikit-learn transformer over images.
 
     ``transform`` maps a sequence of images (paths, bytes, PIL images or
@@ -78,16 +51,15 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
     ----------
     features : str, family object, or sequence of those
         As for :func:`ffeat.extract`.
+    reading : Reading, optional
+        How images become pixels (:class:`~ffeat.Reading`; default: native size,
+        no face policy). Under a face policy a row is the most certain face's.
     jobs : int, optional
         Worker threads (``None``: all cores).
     cache : bool or path, optional
         Feature cache for files on disk, as for :func:`ffeat.extract`.
     backend : {"cpu", "cuda", "auto"}, optional
         Where features are computed, as for :func:`ffeat.extract`.
-    faces : {"off", "crop", "auto"}, optional
-        Face policy (see :class:`Detector`); a row is the most certain face's.
-    frame : int or None, optional
-        Analysis frame, as for :func:`ffeat.extract`.
 
     Nothing is learnt, so ``transform`` works without ``fit``. Parameters are
     checked by ``fit`` and ``transform`` (scikit-learn's
@@ -96,15 +68,13 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = dict(_READING_CONSTRAINTS)
 
-    def __init__(self, features=DEFAULT_FEATURES, *, jobs: int | None = None,
-                 cache=False, backend: str = "cpu", faces: str = "off",
-                 frame: int | None = DEFAULT_FRAME) -> None:
+    def __init__(self, features=DEFAULT_FEATURES, *, reading: Reading = NATIVE,
+                 jobs: int | None = None, cache=False, backend: str = "cpu") -> None:
         self.features = features
+        self.reading = reading
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
-        self.faces = faces
-        self.frame = frame
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -132,9 +102,8 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
         ndarray of float64, shape (n_images, n_features)
         """
         self._validate_params()
-        F, errors = feature_rows(image_items(X), resolve_features(self.features), jobs=self.jobs,
-                                 cache=self.cache, backend=self.backend, faces=self.faces,
-                                 frame=self.frame)
+        F, errors = feature_rows(image_items(X), resolve_features(self.features), self.reading,
+                                 jobs=self.jobs, cache=self.cache, backend=self.backend)
         warn_errors(errors, len(F), "have NaN rows")
         return F
 
@@ -145,7 +114,7 @@ class FeatureExtractor(_ImagesIn, TransformerMixin, BaseEstimator):
 
 class FeatureClassifier(ClassifierMixin, BaseEstimator):
     """A fitted array model (``ffeat._models``) as a scikit-learn classifier over feature
-    rows: the classifier step of a fitted :class:`Detector` (``Detector.estimator_``).
+    rows: the classifier step of a fitted :class:`Detector` (``Detector.classifier_``).
 
     Parameters
     ----------
@@ -199,116 +168,6 @@ class FeatureClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= self.threshold).astype(np.int64)
 
 
-class ImageClassifier(_ImagesIn, ClassifierMixin, BaseEstimator):
-    """What the image-in classifiers (:class:`Detector`, :class:`~ffeat.CnnDetector`) share:
-    scoring images through ``score_items``, ``predict`` with -1 for an unreadable image,
-    ``save`` and ``load``. A subclass fits ``model_``, ``classes_``, ``training_`` and
-    ``errors_`` and has ``threshold`` and ``jobs``.
-    """
-
-    #: Parameters every image classifier takes (subclasses add theirs).
-    _parameter_constraints: dict = {
-        "threshold": [Interval(Real, 0, 1, closed="both")],
-        "jobs": [Integral, None],
-        "augment": [str, list, tuple, None],
-        "random_state": [Interval(Integral, 0, 2**32 - 1, closed="both"), None],
-    }
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False
-        return tags
-
-    def score_images(self, images, *, progress: bool | None = False):
-        """Log-odds of fake for every image, NaN where it could not be read.
-
-        Parameters
-        ----------
-        images : sequence of images, or a 4-D array batch
-            Paths, bytes, PIL images or arrays (one image each). A single image
-            is refused with a ``TypeError``: pass ``[image]``.
-        progress : bool or None, optional
-            Progress bar on stderr (``None``: on a terminal).
-
-        Returns
-        -------
-        scores : ndarray of float64, shape (n_images,)
-        errors : list of ImageError
-        """
-        items = image_items(images, "images")
-        check_fitted(self)
-        scores, errors, _ = score_items(self, items, progress=progress)
-        return scores, errors
-
-    def decision_function(self, X) -> np.ndarray:
-        """Log-odds of fake per image (NaN, with a warning, where unreadable)."""
-        scores, errors = self.score_images(check_images(X, "X"))
-        warn_errors(errors, len(scores), "have NaN scores")
-        return scores
-
-    def predict_proba(self, X) -> np.ndarray:
-        """``[P(real), P(fake)]`` per image (NaN, with a warning, where unreadable);
-        calibrated when the detector was fitted with a calibration."""
-        p = probability(self, self.decision_function(X))
-        return np.column_stack([1 - p, p])
-
-    def predict(self, X) -> np.ndarray:
-        """1 = fake, 0 = real, -1 where the image could not be read.
-
-        -1 is outside ``classes_`` on purpose: an unreadable image has no verdict,
-        and calling it real (or fake) would hide it among the answers. Accuracy
-        (:meth:`score`) counts it as wrong; keep ``predict(X) >= 0`` for the
-        images that were read, and see :meth:`score_images` for the reasons.
-        """
-        p = self.predict_proba(X)[:, 1]
-        return np.where(np.isnan(p), -1, p >= self.threshold).astype(np.int64)
-
-    def label(self, images) -> np.ndarray:
-        """``"fake"``, ``"real"`` or ``"inconclusive"`` per image, None where unreadable.
-
-        Fake at and above ``threshold``, as :meth:`predict`, except that a probability
-        inside the detector's inconclusive band (``band_``; see :class:`Detector`) is
-        ``"inconclusive"``; a detector without a band answers fake or real.
-
-        Parameters
-        ----------
-        images : sequence of images, or a 4-D array batch
-            As for :meth:`score_images`.
-
-        Returns
-        -------
-        ndarray of object, shape (n_images,)
-        """
-        scores, errors = self.score_images(images)
-        warn_errors(errors, len(scores), "have no label (None)")
-        return labels_of(self, probability(self, scores), self.threshold)
-
-    def set_run_options(self, **options) -> ImageClassifier:
-        """Set those of the run options ``jobs``, ``cache`` and ``backend`` this detector
-        takes (the CNN has neither a feature cache nor a feature backend), for code that
-        runs a loaded model of either kind; returns ``self``."""
-        return self.set_params(**{k: v for k, v in options.items() if k in self.get_params()})
-
-    def save(self, path) -> None:
-        """Write the fitted detector to ``path`` (arrays and JSON; loading runs no code)."""
-        check_fitted(self)
-        _persist.save(self, path)
-
-    @classmethod
-    def load(cls, path):
-        """Read a detector of this class written by :meth:`save`.
-
-        Raises
-        ------
-        ffeat.ModelFileError
-            When the file is not an ffeat model, was modified, was written by an
-            incompatible ffeat version, or holds the other kind of detector (the
-            message names the class that loads it; :func:`ffeat.load_detector`
-            loads either).
-        """
-        return _persist.load(cls, path)
-
-
 class Detector(ImageClassifier):
     """Tell AI-generated (fake) face images from real photographs.
 
@@ -322,20 +181,25 @@ class Detector(ImageClassifier):
     ----------
     features : str, family object, or sequence of those
         Feature families, as for :func:`ffeat.extract`.
-    classifier : {"stacked", "logistic", "hgb"}
+    classifier : {"stacked", "logistic", "hgb"} or estimator
+        The classifier step, as an unfitted scikit-learn estimator (e.g.
+        ``ffeat.StackedLogistic(C=0.05)``; a ``StackedLogistic`` without
+        ``blocks`` gets one block per family) or a shortcut name:
         ``"stacked"`` (the default): one logistic regression on standardised
         features per feature family, combined by a logistic regression on their
         5-fold out-of-fold log-odds (the result is one linear model; see
-        ``ffeat._stacking``); ``"logistic"``: one over all features;
-        ``"hgb"``: ``HistGradientBoostingClassifier``.
+        ``ffeat._stacking``); ``"logistic"``: one over all features
+        (``StandardScaler`` then ``LogisticRegression``); ``"hgb"``:
+        ``HistGradientBoostingClassifier``. Estimators of those kinds only: a
+        fitted detector is saved and scored as arrays (``ffeat._models.KINDS``).
     C : float
-        Inverse regularisation strength of the logistic regression; stacked:
-        of each family's, shrunk to ``C * 1000 / n`` for a family of ``n > 1000``
-        columns.
+        Shortcuts only: inverse regularisation strength of the logistic
+        regression; stacked: of each family's, shrunk to ``C * 1000 / n`` for a
+        family of ``n > 1000`` columns.
     max_iter : int
-        Boosting iterations (``hgb``).
+        Shortcuts only: boosting iterations (``hgb``).
     learning_rate : float
-        Boosting learning rate (``hgb``).
+        Shortcuts only: boosting learning rate (``hgb``).
     threshold : float
         Probability of fake at and above which :meth:`predict` says fake.
     jobs : int, optional
@@ -346,22 +210,16 @@ class Detector(ImageClassifier):
         them again.
     backend : {"cpu", "cuda", "auto"}
         Where features are computed, as for :func:`ffeat.extract`.
-    faces : {"off", "crop", "auto"}
-        Face policy (:mod:`ffeat.faces`): ``"off"`` reads the whole image;
-        ``"crop"`` finds the frontal faces and gives each the framing of the
-        aligned ``140k`` training faces (an image without a face is an error,
-        "no face found"); ``"auto"`` does the same but scores the whole image
-        when no face is found. Training uses each image's most certain face;
-        scoring scores every face, and an image's score is its most fake face's.
-        Saved with the model. CPU backend only (the CNN reads whole images).
-    frame : int or None
-        Canonical analysis frame (:func:`ffeat.extract`): every image, or face
-        crop, is read as its centre square resized to ``frame x frame`` px, so
-        that source size cannot separate the classes; ``None``: native size,
-        uncropped. Augmented copies are made before framing (a ``resize`` copy is
-        framed back to ``frame``, as a low-resolution source would be). Default
-        256 (the shipped detector's). Saved with the model and used when it
-        scores (files saved before it existed load with None).
+    reading : Reading
+        How images become pixels (:class:`~ffeat.Reading`): the face policy and
+        the analysis frame. Default ``Reading(frame=256)`` (the shipped
+        detector's: every image read as its centre square at 256 px, so that
+        source size cannot separate the classes; ``ffeat.reading.DETECTOR_READING``).
+        Under a face policy training uses each image's most certain face, and
+        scoring scores every face: an image's score is its most fake face's.
+        Augmented copies are made before framing (a ``resize`` copy is framed
+        back, as a low-resolution source would be). Saved with the model and used
+        when it scores (files saved before frames existed load at native size).
     augment : str or sequence of str, optional
         Training augmentation: ``"jpeg,blur,resize,flip"`` (any subset, or a
         list of those names) adds, for every training image and every named
@@ -409,12 +267,14 @@ class Detector(ImageClassifier):
         from: a resolved path, or a description of in-memory images).
     errors_ : list of ImageError
         Training images that could not be read and were left out.
-    estimator_ : FeatureClassifier
+    features_ : FeatureExtractor
+        The fitted feature step: the families under the detector's reading.
+    classifier_ : FeatureClassifier
         The fitted classifier step over the feature rows, the same after ``fit``
-        and after :meth:`load` (it scores with the saved arrays).
+        and after :meth:`load` (it scores with the saved arrays, calibrated).
     pipeline_ : sklearn.pipeline.Pipeline
-        The detector as its two steps, ``"features"`` (a :class:`FeatureExtractor`)
-        then ``"classifier"`` (``estimator_``); it scores readable images as the
+        The detector as its two steps, ``"features"`` (``features_``) then
+        ``"classifier"`` (``classifier_``); it scores readable images as the
         detector does.
 
     Examples
@@ -439,7 +299,7 @@ class Detector(ImageClassifier):
     _parameter_constraints: dict = {
         **ImageClassifier._parameter_constraints,
         **_READING_CONSTRAINTS,
-        "classifier": [StrOptions(set(MODELS))],
+        "classifier": [StrOptions(set(CLASSIFIER_KINDS)), HasMethods(["fit", "get_params"])],
         "C": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -447,11 +307,11 @@ class Detector(ImageClassifier):
         "band": [StrOptions({"auto"}), tuple, list, None],
     }
 
-    def __init__(self, features=DEFAULT_FEATURES, classifier: str = DEFAULT_CLASSIFIER, *,
+    def __init__(self, features=DEFAULT_FEATURES, classifier=DEFAULT_CLASSIFIER, *,
                  C: float = 0.1, max_iter: int = 300, learning_rate: float = 0.1,
                  threshold: float = 0.5, jobs: int | None = None, cache=True,
-                 backend: str = "cpu", faces: str = "off",
-                 frame: int | None = DETECTOR_FRAME, augment=DETECTOR_AUGMENT,
+                 backend: str = "cpu", reading: Reading = DETECTOR_READING,
+                 augment=DETECTOR_AUGMENT,
                  random_state: int | None = 0, calibration: str | None = DEFAULT_CALIBRATION,
                  band=DEFAULT_BAND) -> None:
         self.features = features
@@ -463,8 +323,7 @@ class Detector(ImageClassifier):
         self.jobs = jobs
         self.cache = cache
         self.backend = backend
-        self.faces = faces
-        self.frame = frame
+        self.reading = reading
         self.augment = augment
         self.random_state = random_state
         self.calibration = calibration
@@ -515,15 +374,15 @@ class Detector(ImageClassifier):
         """
         kinds = parse_augment(self.augment)
         _check_band(self.band)
+        self._check_classifier()
         images, y = labelled_images(X, y, name="X")
         families = resolve_features(self.features)
         items = image_items(images)
         n = len(items)
         items += _augmented_items(items, kinds, self.random_state)
         y_all = np.tile(y, 1 + len(kinds))
-        F, errors = feature_rows(items, families, jobs=self.jobs, cache=self.cache,
-                                 backend=self.backend, progress=progress, faces=self.faces,
-                                 frame=self.frame)
+        F, errors = feature_rows(items, families, self.reading, jobs=self.jobs,
+                                 cache=self.cache, backend=self.backend, progress=progress)
         ok = ~np.isnan(F).any(axis=1)  # exactly the rows with an error record
         n_bad = int((~ok[:n]).sum())
         errors, n_aug_errors = errors[:n_bad], len(errors) - n_bad
@@ -536,13 +395,23 @@ class Detector(ImageClassifier):
         self.calibration_ = fit_calibration(
             estimator, F[ok], y_all[ok], groups[ok], kind=self.calibration,
             band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
-        self.model_ = MODELS[self.classifier].from_estimator(estimator)
+        self.model_ = CLASSIFIER_KINDS[kind_name(self.classifier)].model.from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
         self.training_ = training_record(y[ok[:n]], errors, kinds, describe_data(X),
                                          n_rows=int(ok.sum()),
                                          n_augment_errors=int(n_aug_errors))
         return self
+
+    def _check_classifier(self) -> None:
+        """Refuse a classifier of no kind ffeat saves, and shortcut hyperparameters set
+        beside an estimator (they would be silently unused)."""
+        kind_name(self.classifier)
+        changed = [k for k, v in _SHORTCUT_DEFAULTS.items() if getattr(self, k) != v]
+        if not isinstance(self.classifier, str) and changed:
+            raise ValueError(f"{', '.join(changed)} set the string shortcuts' classifiers; "
+                             f"with classifier={type(self.classifier).__name__}(...) set them "
+                             "on that estimator instead")
 
     def _estimator(self):
         """The unfitted scikit-learn estimator this detector trains on its feature rows
@@ -556,12 +425,19 @@ class Detector(ImageClassifier):
         """:meth:`_estimator` fitted on feature rows ``X, y``; ``groups`` (an image and its
         augmented copies) keep the stacked classifier's out-of-fold scores honest."""
         estimator = self._estimator()
-        if self.classifier == "stacked":
+        if CLASSIFIER_KINDS[kind_name(self.classifier)].grouped:
             return estimator.fit(X, y, groups=groups)
         return estimator.fit(X, y)
 
     @property
-    def estimator_(self) -> FeatureClassifier:
+    def features_(self) -> FeatureExtractor:
+        """The fitted feature step: images to feature rows (see the class docstring)."""
+        check_fitted(self)
+        return FeatureExtractor(self.features, reading=self.reading, jobs=self.jobs,
+                                cache=self.cache, backend=self.backend).fit()
+
+    @property
+    def classifier_(self) -> FeatureClassifier:
         """The fitted classifier step over the feature rows (see the class docstring)."""
         check_fitted(self)
         return FeatureClassifier(self.model_, threshold=self.threshold,
@@ -577,7 +453,8 @@ class Detector(ImageClassifier):
 
     @property
     def pipeline_(self):
-        """The detector as a fitted ``Pipeline``: features, then ``estimator_``.
+        """The detector as a fitted ``Pipeline`` of its two steps, ``features_`` then
+        ``classifier_``.
 
         Under a face policy the features are each image's most certain face's (as
         in training), where the detector itself scores an image by its most fake
@@ -585,44 +462,7 @@ class Detector(ImageClassifier):
         """
         from sklearn.pipeline import Pipeline
 
-        classifier = self.estimator_
-        features = FeatureExtractor(self.features, jobs=self.jobs, cache=self.cache,
-                                    backend=self.backend, faces=self.faces, frame=self.frame)
-        return Pipeline([("features", features.fit()), ("classifier", classifier)])
-
-
-def make_detector(classifier: str, **params) -> ImageClassifier:
-    """An unfitted detector for ``classifier``: a :class:`Detector` for a feature
-    classifier, a :class:`~ffeat.CnnDetector` for ``"cnn"`` (PyTorch is not imported).
-
-    ``params`` may hold the parameters of both kinds (one set of command-line
-    options serves both); each gets those it takes, the others are not used.
-    """
-    if classifier == "cnn":
-        from .cnn_detector import CnnDetector
-
-        if params.get("faces", "off") != "off":
-            raise ValueError(f"faces={params['faces']!r} works with the feature classifiers; "
-                             "the CNN reads whole images: use faces='off'")
-        cls, params = CnnDetector, dict(params)
-    else:
-        cls, params = Detector, {"classifier": classifier, **params}
-    return cls(**{k: v for k, v in params.items() if k in cls._parameter_constraints})
-
-
-def check_fitted(detector: ImageClassifier) -> None:
-    """Refuse to score before ``fit`` or ``load``, or with invalid parameters.
-
-    Raises
-    ------
-    sklearn.exceptions.NotFittedError
-        Before ``fit`` or ``load``.
-    sklearn.utils._param_validation.InvalidParameterError
-        When a parameter set since is invalid (the message names it).
-    """
-    check_is_fitted(detector, "model_", msg="this %(name)s is not fitted yet: call fit() "
-                                            "or %(name)s.load() first")
-    detector._validate_params()  # scikit-learn's, inherited by Detector
+        return Pipeline([("features", self.features_), ("classifier", self.classifier_)])
 
 
 def _check_band(band) -> None:
@@ -633,20 +473,6 @@ def _check_band(band) -> None:
     if not ok or not 0 <= band[0] <= band[1] <= 1:
         raise ValueError(f"band must be 'auto', None or (lo, hi) with 0 <= lo <= hi <= 1, "
                          f"got {band!r}")
-
-
-def seed_of(random_state: int | None) -> int:
-    """``random_state`` as an int; a fresh random one for None."""
-    if random_state is None:
-        return int(np.random.SeedSequence().entropy % 2**32)
-    return int(random_state)
-
-
-def training_record(y_read: np.ndarray, errors: list[ImageError], kinds: tuple[str, ...],
-                     data: str, **extra) -> dict:
-    """``training_``: counts of the training images read, errors, augmentation, origin."""
-    return {"n_real": int((y_read == 0).sum()), "n_fake": int((y_read == 1).sum()),
-            "n_errors": len(errors), **extra, "augment": list(kinds), "data": data}
 
 
 def _augmented_items(items: list[Item], kinds: tuple[str, ...],

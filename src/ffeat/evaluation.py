@@ -10,9 +10,7 @@ from sklearn import metrics as skm
 
 from ._checks import check_images, check_probability
 from ._calibration import band_of, probability
-from ._reading import ImageError
-from ._scoring import NO_SCORE
-from ._sources import single_item
+from ._rows import ImageError
 from .dataset import Dataset, load_dataset
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
@@ -239,35 +237,38 @@ class Evaluation:
         }
 
     @classmethod
-    def of_scores(cls, detector, sources: list[str], labels: np.ndarray, scores: np.ndarray,
-                  threshold: float, errors: list[ImageError], *,
-                  data_sources: list[str] | None = None) -> Evaluation:
-        """The evaluation of ``detector`` from its log-odds of the images it read.
+    def of_records(cls, detector, records: list, labels, threshold: float, *,
+                   data_sources: list[str] | None = None) -> Evaluation:
+        """The evaluation of ``detector`` from its scoring records of labelled images.
+
+        What :func:`evaluate`, the report and :func:`~ffeat.robustness` all build, so
+        that the same records give the same metrics everywhere.
 
         Parameters
         ----------
         detector : Detector
-            Fitted; its calibration (if any) maps ``scores`` to probabilities, and its
-            inconclusive band is the evaluation's.
-        sources : list of str
-            The images read.
+            Fitted; its calibration (if any) maps the log-odds to probabilities, and
+            its inconclusive band is the evaluation's.
+        records : list of Scored
+            One per image, in order (``ffeat._scoring``; :meth:`Detector.score_records`).
         labels : array-like of {0, 1}
-            Their true labels.
-        scores : ndarray of float
-            Their log-odds of fake (:meth:`Detector.score_images`).
+            The true label of each image.
         threshold : float
             Probability at and above which an image is called fake.
-        errors : list of ImageError
-            Images that could not be read.
         data_sources : list of str, optional
-            The source of each image read (see the class docstring).
+            The source of each image (see the class docstring).
 
         Returns
         -------
         Evaluation
         """
-        return cls(sources, np.asarray(labels).astype(int), probability(detector, scores),
-                   float(threshold), errors, data_sources=data_sources,
+        ok = np.array([r.error is None for r in records], dtype=bool)
+        z = np.array([r.log_odds for r in records], dtype=np.float64)
+        return cls([r.item.name for r in records if r.error is None],
+                   np.asarray(labels)[ok].astype(int), probability(detector, z[ok]),
+                   float(threshold), [r.error for r in records if r.error is not None],
+                   data_sources=None if data_sources is None
+                   else [s for s, good in zip(data_sources, ok) if good],
                    band=band_of(detector))
 
     @property
@@ -376,24 +377,17 @@ def evaluate(detector, data, labels=None, *, threshold: float | None = None,
     Raises
     ------
     TypeError
-        When ``detector`` has no ``score_images``, or ``data`` or ``threshold``
+        When ``detector`` has no ``score_records``, or ``data`` or ``threshold``
         is of the wrong kind (the message names the argument).
     ValueError
         When ``threshold`` lies outside [0, 1], or as for :func:`labelled_images`.
     """
-    if not callable(getattr(detector, "score_images", None)):
-        raise TypeError(f"detector must be a fitted ffeat.Detector (or have score_images), "
+    if not callable(getattr(detector, "score_records", None)):
+        raise TypeError(f"detector must be a fitted ffeat.Detector (or have score_records), "
                         f"got {type(detector).__name__}")
     threshold = detector.threshold if threshold is None else threshold
     check_probability(threshold, "threshold")
     images, labels, data_sources = labelled_data(data, labels, classes)
-    scores, errors = detector.score_images(images, progress=progress)
-    ok = ~np.isnan(scores)
-    names = [single_item(obj, i).name for i, obj in enumerate(images)]
-    failed = {e.source for e in errors}
-    errors = errors + [ImageError(names[i], NO_SCORE)
-                       for i in np.flatnonzero(~ok) if names[i] not in failed]
-    sources = [name for name, good in zip(names, ok) if good]
-    return Evaluation.of_scores(detector, sources, labels[ok], scores[ok], threshold, errors,
-                                data_sources=None if data_sources is None
-                                else [s for s, good in zip(data_sources, ok) if good])
+    records = detector.score_records(images, progress=progress)
+    return Evaluation.of_records(detector, records, labels, threshold,
+                                 data_sources=data_sources)

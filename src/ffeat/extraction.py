@@ -7,20 +7,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int
-from ._framing import check_frame
-from ._reading import ImageError, image_row, iter_rows
+from ._rows import ImageError, image_row, iter_rows
 from ._sources import Item, expand_inputs
 from .features import column_names, resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
+from .reading import Reading, as_reading
 
-__all__ = ["ImageError", "Extraction", "extract", "extract_items", "DEFAULT_FEATURES",
-           "DEFAULT_FRAME"]
+__all__ = ["ImageError", "Extraction", "extract", "extract_items", "DEFAULT_FEATURES"]
 
 #: Families computed when none are named.
 DEFAULT_FEATURES = ("gray", "spectrum", "residual", "hog", "lbp")
-#: Analysis frame when none is given (``Detector``, ``extract``, the command line): the
-#: side in pixels every image is brought to before the features, None for native size.
-DEFAULT_FRAME = None
 
 
 class Extraction(NamedTuple):
@@ -47,11 +42,9 @@ class Extraction(NamedTuple):
     errors: list[ImageError]
 
 
-def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
-            on_error: str = "collect", progress: bool | None = False,
-            max_pixels: int = DEFAULT_MAX_PIXELS,
-            min_size: int = DEFAULT_MIN_SIZE, cache=False, backend: str = "cpu",
-            faces: str = "off", frame: int | None = DEFAULT_FRAME) -> Extraction:
+def extract(images, features=DEFAULT_FEATURES, *, reading: Reading | None = None,
+            jobs: int | None = None, on_error: str = "collect",
+            progress: bool | None = False, cache=False, backend: str = "cpu") -> Extraction:
     """Compute forensic features for a collection of images.
 
     Parameters
@@ -64,6 +57,16 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``"residual"``, ``"hog"``, ``"lbp"`` or configured :class:`~ffeat.Gray`,
         :class:`~ffeat.Spectrum`, :class:`~ffeat.Residual`, :class:`~ffeat.Hog`,
         :class:`~ffeat.Lbp` objects.
+    reading : Reading, optional
+        How each image becomes pixels (:class:`~ffeat.Reading`: face policy,
+        analysis frame, size limits); None (default): as decoded, native size.
+        Under a face policy (``Reading(faces="crop")`` or ``"auto"``) an image's
+        row is that of its most certain face, in the framing of the aligned
+        training faces (``"crop"`` records an image without a face as an error,
+        "no face found"; CPU backend only; not cached). With a frame, after
+        decoding (and after the face crop) the centre square of side
+        ``min(H, W)`` is resized to ``frame x frame`` px (Pillow, bicubic; an
+        image already of that size is not resampled).
     jobs : int, optional
         Worker threads that decode and compute in parallel; ``None`` or less
         than 1 means all available cores.
@@ -72,8 +75,6 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``"raise"`` raises :class:`~ffeat.ImageReadError` at the first one.
     progress : bool or None, optional
         Show a progress bar on stderr (``None``: only when it is a terminal).
-    max_pixels, min_size : int, optional
-        Limits passed to :func:`~ffeat.load_image`.
     backend : {"cpu", "cuda", "auto"}, optional
         Where the features are computed. ``"cuda"`` decodes on ``jobs`` CPU
         threads and computes batches of same-size images on the GPU with CuPy
@@ -86,18 +87,6 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         ``True`` uses ``$FFEAT_CACHE_DIR`` (default ``~/.cache/ffeat``), a path
         uses that folder, ``False`` (default) caches nothing. The CPU backend
         reads and writes it; the CUDA backend computes every row.
-    faces : {"off", "crop", "auto"}, optional
-        Face policy (see :class:`~ffeat.Detector`): with ``"crop"`` or ``"auto"``
-        an image's row is that of its most certain face, in the framing of the
-        aligned training faces; ``"crop"`` records an image without a face as an
-        error, "no face found". CPU backend only; not cached.
-    frame : int or None, optional
-        Canonical analysis frame: after decoding (and after the face policy's
-        crop), the centre square of side ``min(H, W)`` is resized to
-        ``frame x frame`` px (Pillow, bicubic; an image already of that size is
-        not resampled), so images of every source size are read at one scale.
-        An integer from 32 to 4096; ``None`` reads every image at its native
-        size, uncropped.
 
     Returns
     -------
@@ -113,25 +102,24 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     >>> result.X.shape
     (2, 64)
     """
+    reading = as_reading(reading)
     check_int(jobs, "jobs", none=True)
-    check_int(max_pixels, "max_pixels", minimum=1)
-    check_frame(frame)
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise TypeError(f"cache must be True, False or a folder path, got {cache!r}")
-    return extract_items(expand_inputs(images), resolve_features(features), jobs=jobs,
-                         on_error=on_error, progress=progress, max_pixels=max_pixels,
-                         min_size=min_size, cache=cache, backend=backend, faces=faces,
-                         frame=frame)
+    return extract_items(expand_inputs(images), resolve_features(features), reading,
+                         jobs=jobs, on_error=on_error, progress=progress, cache=cache,
+                         backend=backend)
 
 
-def extract_items(items: list[Item], families, **options) -> Extraction:
-    """The :class:`Extraction` of listed inputs (``ffeat._sources``) and resolved families.
+def extract_items(items: list[Item], families, reading: Reading, **options) -> Extraction:
+    """The :class:`Extraction` of listed inputs (``ffeat._sources``) and resolved families
+    read under ``reading``.
 
-    ``options`` are those of :func:`ffeat._reading.iter_rows`; what
+    ``options`` are the run options of :func:`ffeat._rows.iter_rows`; what
     :func:`extract` and each streamed shard compute.
     """
     rows, sources, labels, errors = [], [], [], []
-    for item, row in iter_rows(items, families, **options):
+    for item, row in iter_rows(items, families, reading, **options):
         if isinstance(row, ImageError):
             errors.append(row)
             continue

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import numpy as np
 
 from ._perturb import Perturbation, Perturbed, parse_perturbations
 from ._progress import status
@@ -69,10 +68,9 @@ def robustness(detector, data, perturbations: Iterable[str | Perturbation], labe
         status(f"robustness {n}/{len(todo)}: {p.label}", progress)
         copies = [Perturbed(obj, p, seed=i, name=f"{names[i]} [{p.label}]")
                   for i, obj in enumerate(images)]
-        scores, errors = detector.score_images(copies, progress=progress)
-        ok = ~np.isnan(scores)
-        result = Evaluation.of_scores(detector, [names[i] for i in np.flatnonzero(ok)], y[ok],
-                                      scores[ok], t, errors)
+        result = Evaluation.of_records(detector, detector.score_records(copies,
+                                                                        progress=progress),
+                                       y, t)
         rows.append(_row(p.kind, p.strength, p.label, result))
     return rows
 

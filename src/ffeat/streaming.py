@@ -38,14 +38,12 @@ from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
 from ._version import __version__
-from ._framing import check_frame
-from .extraction import DEFAULT_FEATURES, DEFAULT_FRAME, Extraction, extract_items
-from .faces import check_faces
+from .extraction import DEFAULT_FEATURES, Extraction, extract_items
 from .features import column_names, describe_features, resolve_features
-from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
+from .reading import NATIVE, Reading, as_reading
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
-    from .detector import ImageClassifier
+    from ._base import ImageClassifier
 
 __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
            "DEFAULT_SHARD_SIZE"]
@@ -61,34 +59,32 @@ MANIFEST = "manifest.json"
 class _FeatureJob:
     """Feature rows of a shard, as an :class:`~ffeat.Extraction`."""
 
-    def __init__(self, families, *, jobs, cache, max_pixels, min_size, backend,
-                 faces: str, frame: int | None) -> None:
+    def __init__(self, families, reading: Reading, *, jobs, cache, backend) -> None:
         self.families = families
-        self.options = {"jobs": jobs, "cache": cache, "max_pixels": max_pixels,
-                        "min_size": min_size, "backend": backend, "faces": faces,
-                        "frame": frame}
+        self.reading = reading
+        self.options = {"jobs": jobs, "cache": cache, "backend": backend}
 
     def __call__(self, items: list[Item]) -> Extraction:
-        return extract_items(items, self.families, **self.options)
+        return extract_items(items, self.families, self.reading, **self.options)
 
 
 class _PredictJob:
     """Prediction rows of a shard. Carries the model as its file's bytes (arrays and
     JSON, never a pickled estimator) and loads it once where it runs."""
 
-    def __init__(self, model: bytes, threshold: float, *, jobs, cache, backend,
-                 faces: str) -> None:
+    def __init__(self, model: bytes, threshold: float, reading: Reading | None, *, jobs,
+                 cache, backend) -> None:
         self.model = model
         self.threshold = threshold
-        self.options = {"jobs": jobs, "cache": cache, "backend": backend, "faces": faces}
+        self.options = {"jobs": jobs, "cache": cache, "backend": backend,
+                        **({"reading": reading} if reading is not None else {})}
 
     @functools.cached_property
     def detector(self) -> ImageClassifier:
         return load_detector(io.BytesIO(self.model)).set_run_options(**self.options)
 
     def __call__(self, items: list[Item]) -> list[dict]:
-        scores, errors, boxes = score_items(self.detector, items)
-        return list(prediction_rows(items, scores, errors, self.threshold, boxes,
+        return list(prediction_rows(score_items(self.detector, items), self.threshold,
                                     detector=self.detector))
 
 
@@ -207,10 +203,9 @@ def _check_shard_size(shard_size: int) -> None:
 
 def extract_to(images, output, features=DEFAULT_FEATURES, *,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
-               jobs: int | None = None, progress: bool | None = False,
-               max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-               cache=False, backend: str = "cpu", faces: str = "off",
-               frame: int | None = DEFAULT_FRAME) -> RunSummary:
+               reading: Reading | None = None, jobs: int | None = None,
+               progress: bool | None = False, cache=False,
+               backend: str = "cpu") -> RunSummary:
     """Compute features of any number of images into a folder of shards.
 
     Writes ``output/shard-00000.npz``, ... (each a features file as written by
@@ -236,7 +231,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         ``pip install "ffeat[dask]"``.
     workers : int, optional
         Worker processes of ``scheduler="local"``.
-    jobs, progress, max_pixels, min_size, cache, backend, faces, frame
+    reading, jobs, progress, cache, backend
         As for :func:`ffeat.extract` (on dask, each task runs on one thread).
 
     Returns
@@ -255,15 +250,14 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         When ``scheduler`` is given and dask.distributed is not installed.
     """
     _check_shard_size(shard_size)
-    check_min_size(min_size)
-    check_faces(faces)
-    check_frame(frame)
+    reading = as_reading(reading)
     families = resolve_features(features)
     folder = Path(output)
     config = {"features": describe_features(families), "ffeat": __version__,
-              "max_pixels": max_pixels, "min_size": min_size, "shard_size": shard_size,
-              **({"faces": faces} if faces != "off" else {}),  # earlier runs resume
-              **({"frame": frame} if frame is not None else {})}
+              "max_pixels": reading.max_pixels, "min_size": reading.min_size,
+              "shard_size": shard_size,
+              **({"faces": reading.faces} if reading.faces != "off" else {}),  # earlier
+              **({"frame": reading.frame} if reading.frame is not None else {})}  # runs resume
     if folder.exists() and not folder.is_dir():
         raise ResumeError(f"{folder} exists and is not a folder; the shards need a folder")
     if folder.is_dir() and not (folder / MANIFEST).exists() \
@@ -271,9 +265,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
         raise ResumeError(f"{folder} is not empty and holds no {MANIFEST}; give a new or "
                           "empty folder for the shards")
     folder.mkdir(exist_ok=True)
-    job = _FeatureJob(families, jobs=1 if scheduler is not None else jobs, cache=cache,
-                      max_pixels=max_pixels, min_size=min_size, backend=backend, faces=faces,
-                      frame=frame)
+    job = _FeatureJob(families, reading, jobs=1 if scheduler is not None else jobs,
+                      cache=cache, backend=backend)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
         return run_shards(iter_inputs(images), shard_size=shard_size,
@@ -284,7 +277,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
 
 def _model_file(model) -> tuple[ImageClassifier, bytes]:
     """A fitted detector (either kind) and its saved file's bytes, from either."""
-    from .detector import ImageClassifier
+    from ._base import ImageClassifier
 
     if not isinstance(model, ImageClassifier):
         return load_detector(model), Path(model).read_bytes()
@@ -296,7 +289,7 @@ def _model_file(model) -> tuple[ImageClassifier, bytes]:
 def predict_to(model, images, output, *, threshold: float | None = None,
                shard_size: int = DEFAULT_SHARD_SIZE, scheduler=None, workers: int = 2,
                jobs: int | None = None, progress: bool | None = False, cache=False,
-               backend: str = "cpu", faces: str | None = None) -> RunSummary:
+               backend: str = "cpu", reading: Reading | None = None) -> RunSummary:
     """Score any number of images into a CSV file, shard by shard.
 
     Writes ``output`` (columns ``path, prob_fake, label, x, y, w, h, faces,
@@ -320,8 +313,9 @@ def predict_to(model, images, output, *, threshold: float | None = None,
         the model's).
     shard_size, scheduler, workers, jobs, progress, cache, backend
         As for :func:`extract_to`.
-    faces : {"off", "crop", "auto"}, optional
-        Face policy (see :class:`~ffeat.Detector`; default: the model's).
+    reading : Reading, optional
+        How images become pixels (default: the model's own; a feature detector
+        only, the CNN reads whole images).
 
     Returns
     -------
@@ -344,14 +338,15 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     threshold = detector.threshold if threshold is None else float(threshold)
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    faces = getattr(detector, "faces", "off") if faces is None else faces  # CNN: "off"
-    check_faces(faces)
+    if reading is not None:
+        as_reading(reading)
+    faces = (reading or getattr(detector, "reading", NATIVE)).faces  # the CNN: "off"
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
               "ffeat": __version__, "shard_size": shard_size, "faces": faces}
-    job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
-                      cache=cache, backend=backend, faces=faces)
+    job = _PredictJob(model_bytes, threshold, reading,
+                      jobs=1 if scheduler is not None else jobs, cache=cache, backend=backend)
     with locked(path):
         if path.exists() and not path.is_file():
             raise ResumeError(f"{path} exists and is not a regular file; choose another "

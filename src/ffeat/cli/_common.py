@@ -8,8 +8,8 @@ import warnings
 from .._framing import MAX_FRAME, MIN_FRAME
 from .._gpu import BACKENDS
 from .._perturb import DETECTOR_AUGMENT, parse_augment
-from ..extraction import DEFAULT_FRAME
 from ..faces import FACE_POLICIES
+from ..reading import NATIVE, Reading
 from .._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
@@ -76,6 +76,21 @@ def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
                              f"whole image when no face is found (default: {default})")
 
 
+def reading_of(args: argparse.Namespace) -> Reading:
+    """The :class:`~ffeat.Reading` of a command's ``--faces`` and ``--frame`` (made and
+    checked once, here, for every command that trains or extracts)."""
+    return Reading(faces=args.faces, frame=args.frame)
+
+
+def faces_reading(detector, faces: str | None) -> dict:
+    """``{"reading": ...}``: a saved feature model's reading with the face policy of
+    ``--faces`` when it was given; ``{}`` otherwise (and for the CNN, which reads
+    whole images)."""
+    if faces is None or not hasattr(detector, "reading"):
+        return {}
+    return {"reading": detector.reading.replace(faces=faces)}
+
+
 def _frame(text: str) -> int | None:
     """``type=`` of ``--frame``: a side in pixels, or ``none`` (argparse exits 2)."""
     if text.strip().lower() == "none":
@@ -90,7 +105,7 @@ def _frame(text: str) -> int | None:
     return value
 
 
-def add_frame_option(parser: argparse.ArgumentParser, default: int | None = DEFAULT_FRAME
+def add_frame_option(parser: argparse.ArgumentParser, default: int | None = NATIVE.frame
                      ) -> None:
     """``--frame N|none``: the canonical analysis frame of the feature families."""
     parser.add_argument("--frame", type=_frame, default=default, metavar="N|none",

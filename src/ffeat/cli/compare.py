@@ -5,15 +5,16 @@ import argparse
 import json
 from pathlib import Path
 
-from .._framing import DETECTOR_FRAME
 from .._models import CLASSIFIERS
 from ..comparison import compare
 from ..dataset import load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
+from ..reading import DETECTOR_READING
 from ._common import (add_augment_option, add_classes_option, add_cnn_options,
                       add_features_option, add_frame_option, add_run_options, augment_params,
-                      cnn_params, fail, parse_classes, progress, quiet_warnings, say)
+                      cnn_params, fail, parse_classes, progress, quiet_warnings, reading_of,
+                      say)
 from ._output import claim_output
 
 
@@ -38,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
             result = compare(data, test, classifiers=args.classifiers,
                              test_size=args.test_size, random_state=args.seed,
                              progress=progress(args), features=families,
-                             frame=args.frame, jobs=args.jobs, backend=args.backend,
+                             reading=reading_of(args), jobs=args.jobs, backend=args.backend,
                              **augment_params(args), **cnn_params(args))
     except (ValueError, ImportError) as exc:
         return fail(str(exc))
@@ -82,7 +83,7 @@ def add_parser(sub, summary: str) -> None:
     p.add_argument("--curves", metavar="FILE.png", default=None,
                    help="also draw the CNN's training curves (needs matplotlib)")
     add_features_option(p, DEFAULT_FEATURES)
-    add_frame_option(p, DETECTOR_FRAME)
+    add_frame_option(p, DETECTOR_READING.frame)
     add_augment_option(p, "training augmentation for every detector, as for ffeat train")
     add_cnn_options(p)
     add_classes_option(p)

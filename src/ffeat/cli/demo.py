@@ -6,7 +6,7 @@ import time
 
 from sklearn.model_selection import train_test_split
 
-from ..demo import DEMO_READING, make_demo_set
+from ..demo import DEMO_AUGMENT, DEMO_READING, make_demo_set
 from ..detector import Detector
 from ..evaluation import evaluate
 from ..extraction import DEFAULT_FEATURES
@@ -32,7 +32,8 @@ def _run(args: argparse.Namespace) -> int:
         # figures do not depend on calibration
         uncalibrated = {"calibration": None, "band": None} if classifier == "hgb" else {}
         detector = Detector(DEFAULT_FEATURES, classifier, jobs=args.jobs, cache=False,
-                            backend=args.backend, **DEMO_READING, **uncalibrated)
+                            backend=args.backend, reading=DEMO_READING,
+                            augment=DEMO_AUGMENT, **uncalibrated)
         start = time.perf_counter()
         detector.fit(train_x, train_y)
         fitted = time.perf_counter()

@@ -14,8 +14,8 @@ from ..dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_faces_option, add_model_option, add_run_options,
-                      add_threshold_option, fail, model_file, parse_classes, progress,
-                      report_skipped, say, threshold_problem, warn)
+                      add_threshold_option, faces_reading, fail, model_file, parse_classes,
+                      progress, report_skipped, say, threshold_problem)
 from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",
@@ -69,14 +69,6 @@ def _inputs(args: argparse.Namespace, classes) -> Iterator[str]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.legacy_model is not None:  # ffeat evaluate MODEL DATA, the form before --model
-        if args.model is not None:
-            return fail(f"two models named ({args.legacy_model} and --model {args.model}); "
-                        "name the model with --model only: ffeat evaluate DATA --model FILE",
-                        2)
-        warn(f"'ffeat evaluate MODEL DATA' is deprecated: name the model with --model "
-             f"{args.legacy_model} (without --model, the detector shipped with ffeat is used)")
-        args.model = args.legacy_model
     args.model = model_file(args)
     try:
         perturbations = parse_perturbations(args.perturb or ())
@@ -101,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     except ModelFileError as exc:  # the model named is unusable: a usage error
         return fail(str(exc), 2)
     detector.set_run_options(jobs=args.jobs, cache=args.cache, backend=args.backend,
-                             **({"faces": args.faces} if args.faces else {}))
+                             **faces_reading(detector, args.faces))
     rows = None
     try:
         if args.report is not None:
@@ -157,7 +149,6 @@ def add_parser(sub, summary: str) -> None:
                     "accuracy on those, the confusion matrix and the counts (fake is the "
                     "positive class); when DATA holds several sources (top-level "
                     "subfolders, or a manifest's source column), the same per source.")
-    p.add_argument("legacy_model", nargs="?", default=None, help=argparse.SUPPRESS)
     p.add_argument("data", metavar="DATA", help="dataset folder or CSV manifest")
     add_model_option(p)
     p.add_argument("--json", action="store_true",

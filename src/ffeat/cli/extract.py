@@ -12,17 +12,19 @@ from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
 from ..streaming import extract_to
+from ..reading import Reading
 from ._common import (add_faces_option, add_features_option, add_frame_option,
-                      add_run_options, add_scale_options, fail, progress, report_skipped, run_sharded, say)
+                      add_run_options, add_scale_options, fail, progress, reading_of,
+                      report_skipped, run_sharded, say)
 from ._output import claim_output, listed_files
 
 
-def _with_demo(result: Extraction, families, jobs: int | None, backend: str,
-               frame: int | None) -> Extraction:
+def _with_demo(result: Extraction, families, reading: Reading, jobs: int | None,
+               backend: str) -> Extraction:
     """Append the embedded demo set's rows, named and labelled like files on disk."""
     images, labels = make_demo_set()
-    demo = extract(images, families, jobs=jobs, on_error="raise", backend=backend,
-                   frame=frame)
+    demo = extract(images, families, reading=reading.replace(faces="off"), jobs=jobs,
+                   on_error="raise", backend=backend)
     names = [f"demo/{'fake' if y else 'real'}/{i:04d}.png" for i, y in enumerate(labels)]
     return result._replace(X=np.vstack([result.X, demo.X]), sources=result.sources + names,
                            labels=np.concatenate([result.labels, labels]).astype(np.int8))
@@ -48,15 +50,14 @@ def _run(args: argparse.Namespace) -> int:
         families = resolve_features(args.features)
     except ValueError as exc:
         return fail(str(exc), 2)
+    reading = reading_of(args)
     if sharded:
-        return run_sharded(args, extract_to, args.data, out, families, faces=args.faces,
-                           frame=args.frame)
+        return run_sharded(args, extract_to, args.data, out, families, reading=reading)
 
-    result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
-                     cache=args.cache, backend=args.backend, faces=args.faces,
-                     frame=args.frame)
+    result = extract(args.data, families, reading=reading, jobs=args.jobs,
+                     progress=progress(args), cache=args.cache, backend=args.backend)
     if args.demo:
-        result = _with_demo(result, families, args.jobs, args.backend, args.frame)
+        result = _with_demo(result, families, reading, args.jobs, args.backend)
 
     report_skipped(result.errors)
     if not result.sources:

@@ -4,25 +4,17 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from pathlib import Path
 
 from .. import _persist
 from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
-from .._scoring import SavedDetector, explain_items, score_items
+from .._scoring import SavedDetector, family_names, score_items
 from .._sources import expand_inputs
 from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
-                      add_threshold_option, fail, model_file, progress, run_sharded,
-                      threshold_problem, warn)
+                      add_threshold_option, faces_reading, fail, model_file, progress,
+                      run_sharded, threshold_problem)
 from ._output import claim_output, listed_files
-
-#: First member of a model file: ``ffeat._npz`` writes members in name order
-#: (``calibration/...``, ``checksum``, ``meta``, ``model/...``).
-_FIRST_MEMBERS = (b"calibration/band.npy", b"checksum.npy", b"meta.npy")
-#: The local header of a zip archive's first member, up to its name (30 bytes).
-_ZIP_HEADER = 30
-
 
 def _family_cells(row: dict, names: list[str]) -> list[str]:
     """A row's per-family log-odds (``--explain``) to 4 decimals, blank where unscored."""
@@ -54,7 +46,7 @@ def _write(rows: list[dict], fmt: str, families: list[str] = ()) -> None:
         out.write("\n")
 
 
-def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
+def _run_sharded(args: argparse.Namespace, detector: SavedDetector, threshold: float) -> int:
     """``--output FILE.csv``: rows streamed to the file shard by shard, resumably."""
     out = Path(args.output)
     if out.suffix.lower() != ".csv":
@@ -70,46 +62,10 @@ def _run_sharded(args: argparse.Namespace, threshold: float) -> int:
     from ..streaming import predict_to  # loads the full Detector
 
     return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold,
-                       faces=args.faces)
-
-
-def _is_model_file(path: str) -> bool:
-    """Whether ``path`` is a regular file that opens as an ffeat model file does: a zip
-    archive whose first member is the one ffeat writes first (no image format starts
-    so). Reads at most 42 bytes; the file is loaded, and checked, only as a model."""
-    if not os.path.isfile(path):  # folders, pipes and devices are inputs like any other
-        return False
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_ZIP_HEADER + max(map(len, _FIRST_MEMBERS)))
-    except OSError:
-        return False
-    name_length = int.from_bytes(head[26:28], "little")
-    return head[:4] == b"PK\x03\x04" \
-        and head[_ZIP_HEADER:_ZIP_HEADER + name_length] in _FIRST_MEMBERS
-
-
-def _legacy_model(args: argparse.Namespace) -> int | None:
-    """``ffeat predict MODEL PATH...``, the form before ``--model``: a first PATH that is
-    a model file is taken as the model, with a warning, so that old scripts keep
-    scoring what they scored; a usage error (its exit status) when ``--model`` is
-    given too or no image follows."""
-    first = args.paths[0]
-    if not _is_model_file(first):
-        return None
-    if args.model is not None or len(args.paths) == 1:
-        return fail(f"{first} is an ffeat model file, not an image: name one model with "
-                    "--model FILE and the images after it (ffeat predict --model FILE "
-                    "PATH...)", 2)
-    warn(f"'ffeat predict MODEL PATH...' is deprecated: name the model with --model {first} "
-         "(without --model, the detector shipped with ffeat is used)")
-    args.model, args.paths = first, args.paths[1:]
-    return None
+                       **faces_reading(detector, args.faces))
 
 
 def _run(args: argparse.Namespace) -> int:
-    if (status := _legacy_model(args)) is not None:
-        return status
     args.model = model_file(args)
     try:
         detector = _persist.load(SavedDetector, args.model)  # scoring needs no scikit-learn
@@ -121,24 +77,19 @@ def _run(args: argparse.Namespace) -> int:
     if args.output is not None:
         if args.explain:
             return fail("--explain writes to stdout; it does not combine with --output", 2)
-        return _run_sharded(args, threshold)
+        return _run_sharded(args, detector, threshold)
     if args.shard_size is not None or args.scheduler is not None:
         return fail("--shard-size and --scheduler need --output FILE.csv", 2)
     detector.set_params(jobs=args.jobs, cache=args.cache, backend=args.backend,
-                        faces=args.faces or detector.faces)
-    items = expand_inputs(args.paths)
-    families = None
-    if args.explain:
-        try:
-            scores, errors, boxes, families = explain_items(detector, items,
-                                                            progress=progress(args))
-        except ValueError as exc:  # a model without per-family log-odds
-            return fail(f"--explain: {exc}", 2)
-    else:
-        scores, errors, boxes = score_items(detector, items, progress=progress(args))
-    rows = list(prediction_rows(items, scores, errors, threshold, boxes, detector=detector,
-                                families=families))
-    _write(rows, args.format or "table", list(families or ()))
+                        **faces_reading(detector, args.faces))
+    families = family_names(detector) if args.explain else None
+    try:
+        records = score_items(detector, expand_inputs(args.paths), progress=progress(args),
+                              explain=args.explain)
+    except ValueError as exc:  # --explain of a model without per-family log-odds
+        return fail(f"--explain: {exc}", 2)
+    rows = list(prediction_rows(records, threshold, detector=detector, families=families))
+    _write(rows, args.format or "table", families or [])
     n_bad = sum(r["error"] is not None for r in rows)
     if n_bad == len(rows):
         return fail(f"none of the {len(rows)} inputs could be read")

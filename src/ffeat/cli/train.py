@@ -7,17 +7,18 @@ import time
 from pathlib import Path
 
 from .._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
-from .._framing import DETECTOR_FRAME
 from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
-from ..detector import ImageClassifier, make_detector
+from .._base import ImageClassifier
+from .._factory import make_detector
+from ..reading import DETECTOR_READING
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ._common import (add_augment_option, add_classes_option, add_cnn_options,
                       add_faces_option, add_features_option, add_frame_option, add_run_options,
                       augment_params, cnn_params, fail, parse_classes, progress,
-                      quiet_warnings, report_skipped, say)
+                      quiet_warnings, reading_of, report_skipped, say)
 from ._output import claim_output
 
 
@@ -75,8 +76,8 @@ def _run(args: argparse.Namespace) -> int:
         families = resolve_features(args.features)
         dataset = load_dataset(args.data, parse_classes(args.classes))
         detector = make_detector(args.classifier, features=families, jobs=args.jobs,
-                                 cache=args.cache, backend=args.backend, faces=args.faces,
-                                 frame=args.frame, calibration=args.calibration,
+                                 cache=args.cache, backend=args.backend,
+                                 reading=reading_of(args), calibration=args.calibration,
                                  band=args.band, **augment_params(args),
                                  **cnn_params(args))
     except ValueError as exc:  # also --faces with the CNN
@@ -150,7 +151,7 @@ def add_parser(sub, summary: str) -> None:
                         "probability in [LO, HI)), none: always fake or real (feature "
                         f"classifiers; default: {DEFAULT_BAND or 'none'})")
     add_faces_option(p, saved=False)
-    add_frame_option(p, DETECTOR_FRAME)
+    add_frame_option(p, DETECTOR_READING.frame)
     add_cnn_options(p)
     add_classes_option(p)
     add_run_options(p)

@@ -25,13 +25,13 @@ from .._framing import frame_image
 from .._models import uses_features
 from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
-from .._reading import default_jobs, feature_rows, read_item
+from .._rows import default_jobs, read_item
+from .._scoring import iter_scored
 from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
-from ..detector import check_fitted
+from .._base import check_fitted
 from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_data
-from ..faces import find_faces
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
@@ -231,19 +231,17 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     items = [single_item(obj, i) for i, obj in enumerate(images)]
 
     status(f"report: features of {len(items)} images", progress)
-    F_all, errors = feature_rows(items, families, jobs=detector.jobs, cache=detector.cache,
-                                 backend=detector.backend, progress=progress,
-                                 faces=detector.faces, frame=detector.frame)
-    ok = ~np.isnan(F_all).any(axis=1)
+    records = list(iter_scored(detector, items, progress=progress, keep_rows=True))
+    ok = np.array([r.error is None for r in records], dtype=bool)
+    errors = [r.error for r in records if r.error is not None]
     if not ok.any():
         raise NoReadableImages(errors)
-    F, y = F_all[ok], y_all[ok]
-    kept = [items[i] for i in np.flatnonzero(ok)]
-    scores = detector.model_.decision_function(F)
     t = detector.threshold if threshold is None else float(threshold)
-    evaluation = Evaluation.of_scores(detector, [it.name for it in kept], y, scores, t, errors,
-                                      data_sources=None if data_sources is None
-                                      else [data_sources[i] for i in np.flatnonzero(ok)])
+    evaluation = Evaluation.of_records(detector, records, y_all, t, data_sources=data_sources)
+    scored = [r for r in records if r.error is None]
+    F, y = np.vstack([r.row for r in scored]), y_all[ok]
+    kept = [r.item for r in scored]
+    scores = np.array([r.log_odds for r in scored])
     called = evaluation.proba >= t
     correct = called == (y == 1)
     calibration = getattr(detector, "calibration_", None)
@@ -275,7 +273,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
     # -- image statistics, spectra -----------------------------------------------------
     status("report: image statistics and spectra", progress)
     stats = _imagestats.image_stats(kept, y, jobs=jobs, progress=progress,
-                                    faces=detector.faces != "off")
+                                    faces=detector.reading.faces != "off")
     plot("spectra.png", _plots.spectra, stats.spectrum, y)
     plot("residual_spectrum.png", _plots.residual_spectrum, stats.residual_power, stats.crop)
     plot("dataset.png", _plots.distributions, stats.brightness, stats.saturation,
@@ -290,18 +288,18 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         thumbs[gallery] = []
         for j, i in enumerate(rows):
             try:
-                rgb = read_item(kept[i])
+                rgb = read_item(kept[i], detector.reading)
             except ImageReadError:
                 continue
             name = f"thumbs/{gallery}-{j:02d}.jpg"
             write_thumbnail(rgb, out / name,
-                            boxes=find_faces(rgb) if detector.faces != "off" else ())
+                            boxes=[f.box for f in scored[i].faces or () if f.box is not None])
             files[name] = name
             entry = {"src": name, "source": kept[i].name, "proba": float(evaluation.proba[i]),
                      "label": int(y[i]), "correct": bool(correct[i])}
             thumbs[gallery].append(entry)
             if j < n_maps:
-                view = frame_image(rgb, detector.frame)  # at the scale the model reads
+                view = frame_image(rgb, detector.reading.frame)  # the scale the model reads
                 pmap = _explain.patch_map(view, families, detector.model_)
                 emap = _explain.residual_energy_map(view)
                 title = f"{os.path.basename(kept[i].name)}  P(fake)={entry['proba']:.3f}"

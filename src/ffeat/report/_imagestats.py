@@ -10,7 +10,7 @@ from PIL import Image
 from scipy import ndimage
 
 from .._progress import Progress
-from .._reading import read_item
+from .._rows import read_item
 from .._sources import Item
 from ..faces import find_faces
 from ..features import RESIDUAL_FILTERS, Spectrum

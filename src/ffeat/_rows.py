@@ -30,17 +30,17 @@ from typing import NamedTuple
 import numpy as np
 
 from ._cache import FeatureCache, resolve_cache
-from ._framing import check_frame, frame_image
+from ._framing import frame_image
 from ._gpu import resolve_backend
 from ._perturb import Perturbed
 from ._progress import Progress
 from ._sources import Item
 from ._version import __version__
 from ._workers import DaemonPool
-from .faces import FRAME_SIZE, NoFaceError, check_faces, face_crops
+from .faces import FRAME_SIZE, NoFaceError, face_crops
 from .features import column_names, describe_features
-from .loading import (DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, ImageReadError, check_min_size,
-                      load_image)
+from .loading import ImageReadError, load_image
+from .reading import NATIVE, Reading
 
 __all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
            "feature_error", "image_row", "iter_rows", "feature_rows", "match_errors"]
@@ -67,12 +67,13 @@ def default_jobs(jobs: int | None = None) -> int:
         return os.cpu_count() or 1
 
 
-def read_item(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
-              min_size: int = DEFAULT_MIN_SIZE) -> np.ndarray:
-    """The ``(H, W, 3)`` uint8 image of one input; every failure raises
-    :class:`~ffeat.ImageReadError` naming the input (safe to run in a worker)."""
+def read_item(item: Item, reading: Reading = NATIVE) -> np.ndarray:
+    """The ``(H, W, 3)`` uint8 image of one input, decoded within ``reading``'s size
+    limits; every failure raises :class:`~ffeat.ImageReadError` naming the input (safe
+    to run in a worker)."""
     if item.error is not None:
         raise ImageReadError(item.name, item.error)
+    max_pixels, min_size = reading.max_pixels, reading.min_size
     try:
         if isinstance(item.obj, Perturbed):  # a copy made in memory from its source
             return item.obj.load(max_pixels=max_pixels, min_size=min_size, name=item.name)
@@ -81,14 +82,12 @@ def read_item(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
 
 
-def read_views(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
-               min_size: int = DEFAULT_MIN_SIZE, faces: str = "off",
-               frame: int | None = None) -> list[tuple[tuple | None, np.ndarray]]:
-    """What the families see of one input: its ``(box, view)`` records.
+def read_views(item: Item, reading: Reading = NATIVE) -> list[tuple[tuple | None, np.ndarray]]:
+    """What the families see of one input under ``reading``: its ``(box, view)`` records.
 
     The input is decoded (:func:`read_item`), cut into the face policy's crops
-    (:func:`ffeat.faces.face_crops`, each face resized to ``frame``, or to
-    :data:`~ffeat.faces.FRAME_SIZE` when ``frame`` is None), and each crop is put
+    (:func:`ffeat.faces.face_crops`, each face resized to the frame, or to
+    :data:`~ffeat.faces.FRAME_SIZE` when there is none), and each crop is put
     in the analysis frame (:func:`ffeat._framing.frame_image`). Under
     ``faces="off"`` one record, ``(None, view)``.
 
@@ -98,19 +97,20 @@ def read_views(item: Item, max_pixels: int = DEFAULT_MAX_PIXELS,
         When the input cannot be read, holds no face under ``faces="crop"``, or
         cannot be cropped or framed (:func:`feature_error`).
     """
-    rgb = read_item(item, max_pixels, min_size)
+    rgb = read_item(item, reading)
+    frame = reading.frame
     try:
         return [(box, frame_image(crop, frame))
-                for box, crop in face_crops(rgb, faces, size=frame or FRAME_SIZE)]
+                for box, crop in face_crops(rgb, reading.faces, size=frame or FRAME_SIZE)]
     except NoFaceError as exc:
         raise ImageReadError(item.name, str(exc)) from exc
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
 
 
-def _read_view(item: Item, max_pixels: int, min_size: int, frame: int | None) -> np.ndarray:
+def _read_view(item: Item, reading: Reading) -> np.ndarray:
     """The one view of an input read without a face policy (the CUDA pipeline's read)."""
-    return read_views(item, max_pixels, min_size, "off", frame)[0][1]
+    return read_views(item, reading)[0][1]
 
 
 def feature_error(name: str, exc: Exception) -> ImageReadError:
@@ -133,36 +133,34 @@ def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
     return row.rows[0] if isinstance(row, FaceRows) else row
 
 
-def _features_of(item: Item, families, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None, faces: str = "off",
-                 frame: int | None = None) -> np.ndarray | FaceRows:
+def _features_of(item: Item, families, reading: Reading,
+                 cache: FeatureCache | None) -> np.ndarray | FaceRows:
     """Read one input and compute its feature row, or under a face policy other than
     ``"off"`` the :class:`FaceRows` of its faces (runs in a worker thread)."""
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
     if key is not None and (row := cache.get(key)) is not None:
         return row
-    views = read_views(item, max_pixels, min_size, faces, frame)
+    views = read_views(item, reading)
     try:
         rows = np.vstack([np.concatenate([f.compute(view)[0] for f in families])
                           for _, view in views])
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
-    if faces != "off":
+    if reading.faces != "off":
         return FaceRows([box for box, _ in views], rows)
     if key is not None:
         cache.put(key, rows[0])
     return rows[0]
 
 
-def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
-                 cache: FeatureCache | None, faces: str, frame: int | None):
+def _cpu_results(items: list[Item], families, reading: Reading, jobs: int,
+                 cache: FeatureCache | None):
     """``(item, future)`` in input order from a thread pool computing one image per task
     (daemon threads: Ctrl-C ends the process even when a worker is stuck in a read)."""
     with DaemonPool(jobs) as pool:
 
         def submit(item: Item):
-            return item, pool.submit(_features_of, item, families, max_pixels, min_size, cache,
-                                     faces, frame)
+            return item, pool.submit(_features_of, item, families, reading, cache)
 
         # A bounded window of tasks in flight keeps memory flat for any input count.
         todo = iter(items)
@@ -179,32 +177,27 @@ def _cpu_results(items: list[Item], families, jobs: int, max_pixels: int, min_si
                 future.cancel()
 
 
-def _cuda_results(items: list[Item], families, jobs: int, max_pixels: int, min_size: int,
-                  frame: int | None):
+def _cuda_results(items: list[Item], families, reading: Reading, jobs: int):
     """``(item, future)`` in input order from the batched CUDA pipeline (framed on the
     CPU, in the decoding threads)."""
     from ._gpu._backend import import_cupy
     from ._gpu._pipeline import batched_results
     return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=feature_error,
-                           read=functools.partial(_read_view, max_pixels=max_pixels,
-                                                  min_size=min_size, frame=frame))
+                           read=functools.partial(_read_view, reading=reading))
 
 
-def _open_cache(cache, families, max_pixels: int, min_size: int,
-                frame: int | None) -> FeatureCache | None:
+def _open_cache(cache, families, reading: Reading) -> FeatureCache | None:
     root = resolve_cache(cache)
     if root is None:
         return None
     config = {"features": describe_features(families), "ffeat": __version__,
-              "max_pixels": max_pixels, "min_size": min_size,
-              **({"frame": frame} if frame is not None else {})}  # earlier rows stay valid
+              **reading.cache_config()}
     return FeatureCache(root, config, len(column_names(families)))
 
 
-def iter_rows(items: list[Item], families, *, jobs: int | None = None,
-              on_error: str = "collect", progress: bool | None = False,
-              max_pixels: int = DEFAULT_MAX_PIXELS, min_size: int = DEFAULT_MIN_SIZE,
-              cache=False, backend: str = "cpu", faces: str = "off", frame: int | None = None,
+def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
+              jobs: int | None = None, on_error: str = "collect",
+              progress: bool | None = False, cache=False, backend: str = "cpu",
               ) -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
     """``(item, row)`` for every input in input order, ``row`` the float feature row of
     ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
@@ -216,28 +209,27 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
         The inputs (see ``ffeat._sources``).
     families : sequence of families
         Resolved feature families, in column order.
-    jobs, progress, max_pixels, min_size, cache, backend, faces, frame
+    reading : Reading, optional
+        How each input becomes pixels (face policy, frame, size limits).
+    jobs, progress, cache, backend
         As for :func:`ffeat.extract`.
     on_error : {"collect", "raise"}, optional
         ``"raise"``: raise :class:`~ffeat.ImageReadError` at the first unreadable input.
     """
     if on_error not in ("collect", "raise"):
         raise ValueError(f"on_error must be 'collect' or 'raise', got {on_error!r}")
-    check_min_size(min_size)
-    check_faces(faces)
-    check_frame(frame)
+    if not isinstance(reading, Reading):
+        raise TypeError(f"reading must be an ffeat.Reading, got {type(reading).__name__}")
     backend = resolve_backend(backend)
     jobs = default_jobs(jobs)
     if backend == "cuda":
-        if faces != "off":
-            raise ValueError(f"faces={faces!r} runs on the CPU backend only; use "
+        if reading.faces != "off":
+            raise ValueError(f"faces={reading.faces!r} runs on the CPU backend only; use "
                              "backend='cpu' or faces='off'")
-        results = _cuda_results(items, families, jobs, max_pixels, min_size, frame)
+        results = _cuda_results(items, families, reading, jobs)
     else:
-        cache = _open_cache(cache, families, max_pixels, min_size, frame) \
-            if faces == "off" else None
-        results = _cpu_results(items, families, jobs, max_pixels, min_size, cache, faces,
-                               frame)
+        cache = _open_cache(cache, families, reading) if reading.faces == "off" else None
+        results = _cpu_results(items, families, reading, jobs, cache)
     bar = Progress(len(items), "ffeat extract", enabled=progress)
     try:
         for item, future in results:
@@ -256,9 +248,9 @@ def iter_rows(items: list[Item], families, *, jobs: int | None = None,
         bar.close()
 
 
-def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=False,
-                 backend: str = "cpu", progress: bool | None = False, faces: str = "off",
-                 frame: int | None = None) -> tuple[np.ndarray, list[ImageError]]:
+def feature_rows(items: list[Item], families, reading: Reading = NATIVE, *,
+                 jobs: int | None = None, cache=False, backend: str = "cpu",
+                 progress: bool | None = False) -> tuple[np.ndarray, list[ImageError]]:
     """The float64 feature matrix of ``items`` (one row per input) and the error records;
     under a face policy an image's row is its most certain face's (:func:`image_row`).
 
@@ -268,10 +260,9 @@ def feature_rows(items: list[Item], families, *, jobs: int | None = None, cache=
     """
     X = np.full((len(items), len(column_names(families))), np.nan)
     errors = []
-    for position, (item, row) in enumerate(iter_rows(items, families, jobs=jobs,
+    for position, (item, row) in enumerate(iter_rows(items, families, reading, jobs=jobs,
                                                      progress=progress, cache=cache,
-                                                     backend=backend, faces=faces,
-                                                     frame=frame)):
+                                                     backend=backend)):
         if isinstance(row, ImageError):
             errors.append(row)
             continue
