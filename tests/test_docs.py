@@ -49,6 +49,12 @@ def test_slug_matches_github():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_code_fences_are_closed(page):
+    fences = re.findall(r"^```", page.read_text(encoding="utf-8"), flags=re.M)
+    assert len(fences) % 2 == 0, f"{page.name}: a code block is not closed"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(page):
     broken = []
     for target in LINK.findall(_prose(page.read_text(encoding="utf-8"))):
