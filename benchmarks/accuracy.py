@@ -1,4 +1,4 @@
-"""The fixed accuracy protocol of the README's "Accuracy on real faces" table.
+"""The fixed accuracy protocol of docs/measurements.md, "Accuracy on real faces".
 
 For every feature family alone, the default set and all families together, and
 for each classifier (the Detector's own estimators, on the same feature rows):
@@ -134,7 +134,8 @@ def measure(classifiers, n_per_class: int | None) -> dict:
 
 
 def markdown(result: dict) -> str:
-    """The table as in the README."""
+    """The table, one row per feature set and classifier (docs/measurements.md renders
+    its own from the JSON: benchmarks/render_docs.py)."""
     lines = [f"{result['n_140k']} images of 140k, {result['n_tpdne']} of tpdne; "
              f"JPEG decode {result['decode_ms_per_image']:.2f} ms/img", "",
              "| features | classifier | dims | 140k AUC | acc | tpdne AUC | ms/img |",

@@ -1,4 +1,4 @@
-"""The fixed face-finding protocol of the README's "Faces in photos" section.
+"""The fixed face-finding protocol of docs/faces.md ("Faces in photos").
 
 - ``found``: the share of images of every source of ``$FFEAT_FACES`` (default
   ``../shared/faces``) in which :func:`ffeat.faces.find_faces` finds a face, and
@@ -313,7 +313,7 @@ def measure_reframed(n: int | None, seed: int,
 
 
 def markdown(result: dict) -> str:
-    """The tables as in the README."""
+    """The tables (docs/faces.md renders its own from the JSON: benchmarks/render_docs.py)."""
     found = result["found"]
     lines = ["| source | images | face found | faces destroyed: found | "
              "frame on the aligned image | misses (first) |", "|---|---|---|---|---|---|"]
