@@ -17,7 +17,8 @@ from ffeat._featurefile import save_extraction
 from ffeat._rows import ImageError, feature_rows
 from ffeat._scoring import score_items, scores_and_errors
 from ffeat._sources import expand_inputs
-from ffeat.evaluation import call_metrics, labelled_images
+from ffeat.dataset import labelled_images
+from ffeat.evaluation import call_metrics
 from ffeat.features import resolve_features
 
 N, SIZE = 6, 48

@@ -14,7 +14,7 @@ from ._perturb import parse_augment
 from .dataset import describe_data
 from ._base import ImageClassifier, image_items, seed_of, training_record, warn_errors
 from ._sklearn_compat import Interval, _fit_context
-from .evaluation import labelled_images
+from .dataset import labelled_images
 
 __all__ = ["CnnDetector"]
 

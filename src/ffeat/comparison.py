@@ -16,12 +16,12 @@ from pathlib import Path
 
 from sklearn.model_selection import train_test_split
 
-from ._models import CLASSIFIERS, uses_features
-from ._progress import status
-from .dataset import describe_data
 from ._base import ImageClassifier
 from ._factory import make_detector
-from .evaluation import Evaluation, evaluate, labelled_images
+from ._models import CLASSIFIERS, uses_features
+from ._progress import status
+from .dataset import describe_data, labelled_images
+from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES
 from .features import resolve_features
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ._checks import check_images
 from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, scan_folder
 
-__all__ = ["Dataset", "load_dataset", "describe_data"]
+__all__ = ["Dataset", "load_dataset", "describe_data", "labelled_images", "labelled_data"]
 
 _LABEL_WORDS = {"real": 0, "fake": 1, "0": 0, "1": 1}
 _PATH_COLUMNS = ("path", "filepath", "file", "filename", "image", "image_path", "images_id",
@@ -278,3 +279,63 @@ def describe_data(data) -> str:
     except TypeError:
         return "in-memory images"
     return f"{n} in-memory images"
+
+
+def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
+    """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels
+    (:func:`labelled_data` without the sources)."""
+    images, labels, _ = labelled_data(data, labels, classes, name=name)
+    return images, labels
+
+
+def labelled_data(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
+    """Images, their 0/1 labels and their sources from a dataset path, a Dataset, or
+    images + labels.
+
+    Parameters
+    ----------
+    data : path, Dataset, or sequence of images
+        A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`; a path
+        is always a dataset, never one image), a :class:`~ffeat.Dataset`, or
+        images (a sequence, or a 4-D array batch).
+    labels : array-like of {0, 1}, optional
+        One per image: needed for a sequence of images, replaces a dataset's own.
+    classes : mapping, optional
+        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
+    name : str, optional
+        The argument ``data`` is to the caller, for messages.
+
+    Returns
+    -------
+    images : list
+    labels : ndarray of int64
+    sources : list of str or None
+        The dataset's :attr:`~ffeat.Dataset.sources`; None for a single source
+        or for images given in memory.
+
+    Raises
+    ------
+    ValueError
+        When the dataset cannot be listed, or labels are missing or do not match.
+    TypeError
+        When ``data`` is neither a path, a Dataset nor a sequence of images.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = load_dataset(data, classes)
+    sources = None
+    if isinstance(data, Dataset):
+        images, labels = list(data.paths), data.labels if labels is None else labels
+        sources = data.sources
+    else:
+        images = check_images(data, name)
+    if labels is None:
+        raise ValueError(f"labels are needed (1 = fake, 0 = real) when {name} is a sequence "
+                         "of images; or give a dataset folder or ffeat.Dataset")
+    labels = np.asarray(labels)
+    if labels.shape != (len(images),):
+        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}; "
+                         "give one label per image")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
+                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
+    return images, labels.astype(np.int64), sources

@@ -18,8 +18,7 @@ from ._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_a
 from ._rows import feature_rows
 from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
 from ._sources import Item
-from .dataset import describe_data
-from .evaluation import labelled_images
+from .dataset import describe_data, labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import column_names, n_columns, resolve_features
 from .reading import DETECTOR_READING, NATIVE, Reading

@@ -1,20 +1,19 @@
 """Scoring a detector on labelled data: the metrics analysts report."""
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn import metrics as skm
 
-from ._checks import check_images, check_probability
+from ._checks import check_probability
 from ._calibration import band_of, probability
 from ._rows import ImageError
-from .dataset import Dataset, load_dataset
+from .dataset import labelled_data
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
-           "labelled_images", "labelled_data", "call_metrics", "source_breakdown",
+           "call_metrics", "source_breakdown",
            "calibration_metrics", "ECE_BINS"]
 
 #: Equal-width probability bins of the expected calibration error.
@@ -285,66 +284,6 @@ class Evaluation:
                 "band": None if self.band is None else list(self.band),
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors],
                 **({"by_source": by_source} if by_source is not None else {})}
-
-
-def labelled_images(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
-    """Images and their 0/1 labels from a dataset path, a Dataset, or images + labels
-    (:func:`labelled_data` without the sources)."""
-    images, labels, _ = labelled_data(data, labels, classes, name=name)
-    return images, labels
-
-
-def labelled_data(data, labels=None, classes: Mapping | None = None, *, name: str = "data"):
-    """Images, their 0/1 labels and their sources from a dataset path, a Dataset, or
-    images + labels.
-
-    Parameters
-    ----------
-    data : path, Dataset, or sequence of images
-        A dataset folder or CSV manifest (see :func:`~ffeat.load_dataset`; a path
-        is always a dataset, never one image), a :class:`~ffeat.Dataset`, or
-        images (a sequence, or a 4-D array batch).
-    labels : array-like of {0, 1}, optional
-        One per image: needed for a sequence of images, replaces a dataset's own.
-    classes : mapping, optional
-        Class names for a dataset path, as for :func:`~ffeat.load_dataset`.
-    name : str, optional
-        The argument ``data`` is to the caller, for messages.
-
-    Returns
-    -------
-    images : list
-    labels : ndarray of int64
-    sources : list of str or None
-        The dataset's :attr:`~ffeat.Dataset.sources`; None for a single source
-        or for images given in memory.
-
-    Raises
-    ------
-    ValueError
-        When the dataset cannot be listed, or labels are missing or do not match.
-    TypeError
-        When ``data`` is neither a path, a Dataset nor a sequence of images.
-    """
-    if isinstance(data, (str, os.PathLike)):
-        data = load_dataset(data, classes)
-    sources = None
-    if isinstance(data, Dataset):
-        images, labels = list(data.paths), data.labels if labels is None else labels
-        sources = data.sources
-    else:
-        images = check_images(data, name)
-    if labels is None:
-        raise ValueError(f"labels are needed (1 = fake, 0 = real) when {name} is a sequence "
-                         "of images; or give a dataset folder or ffeat.Dataset")
-    labels = np.asarray(labels)
-    if labels.shape != (len(images),):
-        raise ValueError(f"got {len(images)} images but labels of shape {labels.shape}; "
-                         "give one label per image")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"labels must be 0 (real) or 1 (fake); got values "
-                         f"{sorted(set(labels.tolist()) - {0, 1})[:5]}")
-    return images, labels.astype(np.int64), sources
 
 
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Mapping
 from ._perturb import Perturbation, Perturbed, parse_perturbations
 from ._progress import status
 from ._sources import single_item
-from .evaluation import Evaluation, evaluate, labelled_images
+from .dataset import labelled_images
+from .evaluation import Evaluation, evaluate
 
 __all__ = ["robustness", "format_robustness"]
 

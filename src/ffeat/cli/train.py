@@ -6,15 +6,15 @@ import os
 import time
 from pathlib import Path
 
+from .._base import ImageClassifier
 from .._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
+from .._factory import make_detector
 from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from .._perturb import parse_augment
 from ..dataset import describe_data, load_dataset
-from .._base import ImageClassifier
-from .._factory import make_detector
-from ..reading import DETECTOR_READING
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
+from ..reading import DETECTOR_READING
 from ._common import (add_augment_option, add_classes_option, add_cnn_options,
                       add_faces_option, add_features_option, add_frame_option, add_run_options,
                       augment_params, cnn_params, fail, parse_classes, progress,

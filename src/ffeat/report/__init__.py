@@ -31,7 +31,8 @@ from .._sources import single_item
 from .._version import __version__
 from ..dataset import Dataset, describe_data
 from .._base import check_fitted
-from ..evaluation import Evaluation, NoReadableImages, call_metrics, labelled_data
+from ..dataset import labelled_data
+from ..evaluation import Evaluation, NoReadableImages, call_metrics
 from ..families import column_groups, resolve_features
 from ..loading import ImageReadError
 from ..robustness import robustness as _robustness
