@@ -167,6 +167,8 @@ def reading_params(detector: ffeat.Detector) -> dict:
 
 
 def _jsonable(value):
+    if dataclasses.is_dataclass(value):  # a Reading: its fields
+        return dataclasses.asdict(value)
     return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
 
@@ -391,7 +393,8 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
         "ffeat": ffeat.__version__,
         "detector": {k: _jsonable(v) for k, v in detector.get_params().items()},
         "params": {k: _jsonable(v) for k, v in (params or {}).items()},
-        "reading": {k: _jsonable(v) for k, v in reading_params(detector).items()},
+        "reading": {**{k: _jsonable(v) for k, v in reading_params(detector).items()
+                       if k != "reading"}, **dataclasses.asdict(detector.reading)},
         "threshold": threshold, "train_sources": list(mix), "seed": SEED, "folds": FOLDS,
         "n_per_half": n, "faces_root": str(root or _data.faces_root()),
         "split": {name: dict(zip(("train", "test"), map(len, _corpus.split(name, root, n))))

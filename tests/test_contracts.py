@@ -273,8 +273,9 @@ def test_grid_search_over_image_paths(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     search = GridSearchCV(Detector(features="spectrum", classifier="logistic", cache=False,
-                                   jobs=1, augment=None), {"C": [0.01, 1.0],
-                                                           "frame": [None, 256]}, cv=2)
+                                   jobs=1, augment=None),
+                          {"C": [0.01, 1.0],
+                           "reading": [ffeat.Reading(), ffeat.Reading(frame=256)]}, cv=2)
     search.fit(paths, labels)
     assert search.best_params_["C"] in (0.01, 1.0) and len(search.cv_results_["params"]) == 4
     assert search.best_estimator_.predict(paths[:2]).tolist() == labels[:2].tolist()

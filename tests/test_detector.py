@@ -23,6 +23,8 @@ from sklearn.utils._param_validation import InvalidParameterError
 import ffeat
 import ffeat._rows
 from ffeat import Detector, FeatureExtractor, ModelFileError, _persist
+from ffeat._scoring import Scored
+from ffeat._sources import Item
 from ffeat.features import describe_features
 from conftest import counts
 
@@ -683,7 +685,7 @@ def test_clone_and_params(fitted):
     assert det.C == 0.1 and det.threshold == 0.4
     assert set(Detector().get_params()) == {"features", "classifier", "C", "max_iter",
                                             "learning_rate", "threshold", "jobs", "cache",
-                                            "backend", "faces", "frame", "augment",
+                                            "backend", "reading", "augment",
                                             "random_state", "calibration", "band"}
     with pytest.raises(ValueError):
         copy.set_params(colour="red")
@@ -737,10 +739,10 @@ class _FixedScores:
     def __init__(self, scores):
         self.scores = np.asarray(scores, dtype=float)
 
-    def score_images(self, images, *, progress=False):
-        bad = np.isnan(self.scores)
-        errors = [ffeat.ImageError(str(images[i]), "unreadable") for i in np.flatnonzero(bad)]
-        return self.scores, errors
+    def score_records(self, images, *, progress=False):
+        return [Scored(Item(im, str(im)), z, None if np.isfinite(z)
+                       else ffeat.ImageError(str(im), "unreadable"))
+                for im, z in zip(images, self.scores)]
 
 
 def test_evaluate_perfectly_separable():

@@ -412,9 +412,10 @@ def test_demo_prints_every_feature_classifier(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, expected", [
-    ([], {"frame": 256}),
-    (["--frame", "none", "--augment", "none"], {"frame": None, "augment": None}),
-    (["--augment", "jpeg,blur"], {"frame": 256, "augment": ["jpeg", "blur"]}),
+    ([], {"reading": ffeat.Reading(frame=256)}),
+    (["--frame", "none", "--augment", "none"], {"reading": ffeat.Reading(), "augment": None}),
+    (["--augment", "jpeg,blur"], {"reading": ffeat.Reading(frame=256),
+                                  "augment": ["jpeg", "blur"]}),
 ])
 def test_compare_passes_frame_and_augment_as_train_does(demo_dir, monkeypatch, argv, expected):
     """Without --augment each detector keeps its own default (recode for the feature
@@ -429,4 +430,4 @@ def test_compare_passes_frame_and_augment_as_train_does(demo_dir, monkeypatch, a
 
     monkeypatch.setattr(compare_cli, "compare", fake)
     assert main(["compare", str(demo_dir), "-q", *argv]) == 1
-    assert {k: seen[k] for k in ("frame", "augment") if k in seen} == expected
+    assert {k: seen[k] for k in ("reading", "augment") if k in seen} == expected

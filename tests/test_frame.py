@@ -218,7 +218,7 @@ def test_cli_extract_and_train_take_a_frame(demo_dir, tmp_path, capsys):
     assert main(["train", str(demo_dir), "-o", str(model), "--features", *FEATURES,
                  "--classifier", "logistic", "--frame", "64", "--no-cache"]) == 0
     assert "in a 64 px frame" in capsys.readouterr().err
-    assert ffeat.Detector.load(model).frame == 64
+    assert ffeat.Detector.load(model).reading.frame == 64
 
 
 @pytest.mark.parametrize("value", ["8", "5000", "big", "64.5"])

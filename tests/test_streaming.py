@@ -143,7 +143,7 @@ def test_deleted_shard_is_computed_again(data, tmp_path):
 @pytest.mark.parametrize("change, words", [
     ({"features": "gray"}, "another configuration"),
     ({"shard_size": SHARD + 1}, "shard_size"),
-    ({"min_size": 40}, "min_size"),
+    ({"reading": ffeat.Reading(min_size=40)}, "min_size"),
 ])
 def test_resume_with_another_configuration_is_refused(data, tmp_path, change, words):
     out = tmp_path / "shards"

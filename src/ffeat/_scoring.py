@@ -70,33 +70,44 @@ def _failed(item: Item, error: ImageError) -> Scored:
     return Scored(item, float("nan"), error)
 
 
+def _rows_of(row) -> np.ndarray:
+    """The feature rows an input was read as: one per face, or the image's one row."""
+    return row.rows if isinstance(row, FaceRows) else row[None]
+
+
 def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]:
-    """Records of ``(item, row)`` pairs whose rows were read: all their rows (every face's)
-    scored in one call of the model."""
-    stacks = [row.rows if isinstance(row, FaceRows) else row[None] for _, row in chunk]
-    X = np.vstack(stacks)
-    z = model.decision_function(X)
-    shares = explainer(X) if explainer is not None else None
+    """Records of ``(item, row)`` pairs in input order, ``row`` an :class:`ImageError` or
+    what was read: all the rows (every face's) scored in one call of the model."""
+    stacks = [_rows_of(row) for _, row in chunk if not isinstance(row, ImageError)]
+    X = np.vstack(stacks) if stacks else np.empty((0, 0))
+    z = model.decision_function(X) if stacks else X
+    shares = explainer(X) if explainer is not None and stacks else None
     out, start = [], 0
-    for (item, row), rows in zip(chunk, stacks):
-        span = slice(start, start + len(rows))
+    for item, row in chunk:
+        if isinstance(row, ImageError):
+            out.append(_failed(item, row))
+            continue
+        span = slice(start, start + len(_rows_of(row)))
         start = span.stop
-        if np.isnan(rows).any():
-            out.append(_failed(item, ImageError(item.name, "features failed: NaN values")))
-            continue
-        face_z = z[span]
-        best = int(np.argsort(-face_z, kind="stable")[0])
-        if np.isnan(face_z[best]):
-            out.append(_failed(item, ImageError(item.name, NO_SCORE)))
-            continue
-        faces = None
-        if isinstance(row, FaceRows):
-            order = np.argsort(-face_z, kind="stable")
-            faces = tuple(Face(row.boxes[i], float(face_z[i])) for i in order)
-        out.append(Scored(item, float(face_z[best]), None, faces,
-                          rows[best] if keep_rows else None,
-                          shares[span][best] if shares is not None else None))
+        out.append(_scored(item, row, z[span], None if shares is None else shares[span],
+                           keep_rows))
     return out
+
+
+def _scored(item: Item, row, z: np.ndarray, shares, keep_rows: bool) -> Scored:
+    """The record of one input read as ``row`` whose rows scored ``z`` (per-family
+    ``shares`` with ``explain``)."""
+    rows = _rows_of(row)
+    if np.isnan(rows).any():
+        return _failed(item, ImageError(item.name, "features failed: NaN values"))
+    order = np.argsort(-z, kind="stable")
+    best = int(order[0])
+    if np.isnan(z[best]):
+        return _failed(item, ImageError(item.name, NO_SCORE))
+    faces = tuple(Face(row.boxes[i], float(z[i])) for i in order) \
+        if isinstance(row, FaceRows) else None
+    return Scored(item, float(z[best]), None, faces, rows[best] if keep_rows else None,
+                  None if shares is None else shares[best])
 
 
 def _explainer(model, families):
@@ -156,19 +167,14 @@ def iter_scored(detector, items: list[Item], *, progress: bool | None = False,
         return
     families = resolve_features(detector.features)
     explainer = _explainer(model, families) if explain else None
-    chunk: list = []
+    chunk: list = []  # (item, rows or error), in input order
     n_rows = 0
     for item, row in iter_rows(items, families, detector.reading, jobs=detector.jobs,
                                progress=progress, cache=detector.cache,
                                backend=detector.backend):
-        if isinstance(row, ImageError):
-            if chunk:  # records stay in input order
-                yield from _score_chunk(model, chunk, explainer, keep_rows)
-                chunk, n_rows = [], 0
-            yield _failed(item, row)
-            continue
         chunk.append((item, row))
-        n_rows += len(row.rows) if isinstance(row, FaceRows) else 1
+        if not isinstance(row, ImageError):
+            n_rows += len(_rows_of(row))
         if n_rows >= CHUNK_ROWS:
             yield from _score_chunk(model, chunk, explainer, keep_rows)
             chunk, n_rows = [], 0

@@ -8,8 +8,8 @@ these names against the new release, then move it.
 """
 from __future__ import annotations
 
-from sklearn.base import _fit_context
+from sklearn.base import _fit_context as fit_context
 from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
                                              StrOptions)
 
-__all__ = ["_fit_context", "HasMethods", "Interval", "InvalidParameterError", "StrOptions"]
+__all__ = ["fit_context", "HasMethods", "Interval", "InvalidParameterError", "StrOptions"]

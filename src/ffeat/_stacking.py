@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._sklearn_compat import Interval, _fit_context
+from ._sklearn_compat import Interval, fit_context
 
 __all__ = ["StackedLogistic", "standardised_logistic", "grouped_folds"]
 
@@ -138,7 +138,7 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = False
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, groups=None) -> StackedLogistic:
         """Fit the blocks, then the combiner on their out-of-fold log-odds.
 

@@ -13,7 +13,7 @@ import numpy as np
 from ._perturb import parse_augment
 from .dataset import describe_data
 from ._base import ImageClassifier, image_items, seed_of, training_record, warn_errors
-from ._sklearn_compat import Interval, _fit_context
+from ._sklearn_compat import Interval, fit_context
 from .dataset import labelled_images
 
 __all__ = ["CnnDetector"]
@@ -99,7 +99,7 @@ class CnnDetector(ImageClassifier):
         self.jobs = jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, progress: bool | None = False) -> CnnDetector:
         """Train the network on labelled images.
 

@@ -16,7 +16,7 @@ from ._gpu import BACKENDS
 from ._models import DEFAULT_CLASSIFIER, KINDS as CLASSIFIER_KINDS, kind_name, make_estimator
 from ._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
 from ._rows import feature_rows
-from ._sklearn_compat import HasMethods, Interval, StrOptions, _fit_context
+from ._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
 from ._sources import Item
 from .dataset import describe_data, labelled_images
 from .extraction import DEFAULT_FEATURES
@@ -80,7 +80,7 @@ class FeatureExtractor(ImagesIn, TransformerMixin, BaseEstimator):
         tags.requires_fit = False
         return tags
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None) -> FeatureExtractor:
         """Check the configuration; nothing is learnt (no image is read)."""
         self.feature_names_ = column_names(resolve_features(self.features))
@@ -349,7 +349,7 @@ class Detector(ImageClassifier):
 
     # -- training ---------------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, *, progress: bool | None = False) -> Detector:
         """Train on labelled images.
 

@@ -78,8 +78,9 @@ def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
 
 def reading_of(args: argparse.Namespace) -> Reading:
     """The :class:`~ffeat.Reading` of a command's ``--faces`` and ``--frame`` (made and
-    checked once, here, for every command that trains or extracts)."""
-    return Reading(faces=args.faces, frame=args.frame)
+    checked once, here, for every command that trains or extracts; a command without
+    ``--faces`` reads whole images)."""
+    return Reading(faces=getattr(args, "faces", "off"), frame=args.frame)
 
 
 def faces_reading(detector, faces: str | None) -> dict:
