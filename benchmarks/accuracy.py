@@ -37,7 +37,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat._models import MODELS, sigmoid  # noqa: E402
+from ffeat.models._models import MODELS, sigmoid  # noqa: E402
 from ffeat.features import FAMILIES, resolve_features  # noqa: E402
 
 SEED = 0

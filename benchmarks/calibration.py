@@ -5,7 +5,7 @@ each calibration (None, ``"sigmoid"``, ``"isotonic"``), on stratified 5-fold
 cross-validation of ``140k`` (seed 0), the Detector's own procedure is run on
 the training folds' feature rows: its estimator on all training rows, the
 calibrator and the automatic band on the training rows' out-of-fold scores
-(``ffeat._calibration``). The held-out fold gives:
+(``ffeat.models._calibration``). The held-out fold gives:
 
 - ``ece`` (10 equal-width bins) and ``brier`` of the probability of fake;
 - ``accuracy`` at the threshold (0.5), clean and after JPEG q50, resize 0.5 and
@@ -36,10 +36,10 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat import _calibration as cal  # noqa: E402
-from ffeat._perturb import Perturbed, parse_perturbations  # noqa: E402
-from ffeat._rows import feature_rows  # noqa: E402
-from ffeat._sources import Item  # noqa: E402
+from ffeat.models import _calibration as cal
+from ffeat.reading._perturb import Perturbed, parse_perturbations  # noqa: E402
+from ffeat.reading._rows import feature_rows  # noqa: E402
+from ffeat.reading._sources import Item  # noqa: E402
 from ffeat.detector import _augmented_items, image_items  # noqa: E402
 from ffeat.evaluation import calibration_metrics, call_metrics  # noqa: E402
 from ffeat.features import resolve_features  # noqa: E402

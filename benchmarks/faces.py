@@ -1,7 +1,7 @@
 """The fixed face-finding protocol of docs/faces.md ("Faces in photos").
 
 - ``found``: the share of images of every source of ``$FFEAT_FACES`` (default
-  ``../shared/faces``) in which :func:`ffeat.faces.find_faces` finds a face, and
+  ``../shared/faces``) in which :func:`ffeat.reading.faces.find_faces` finds a face, and
   the share of the same images with their faces destroyed (cut into a 4 x 4 grid
   of blocks shuffled with a fixed seed) in which it still finds one, as it does in
   scikit-image's photographs without faces (:data:`NON_FACES`); for
@@ -56,7 +56,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat.faces import FRAMED, face_crops, find_faces, frame, frame_overlap  # noqa: E402
+from ffeat.reading.faces import FRAMED, face_crops, find_faces, frame, frame_overlap  # noqa: E402
 from ffeat.features import resolve_features  # noqa: E402
 
 SEED = 0

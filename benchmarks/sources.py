@@ -6,7 +6,7 @@ KEY=VALUE`` overrides), trained on the training halves of the training mix
 (``--train-sources``, default all eight sources of ``_corpus.py``) with the
 Detector's own estimator (``Detector._fit_rows``) on the feature rows the
 reading engine gives for the Detector's reading parameters (jobs, cache, backend,
-faces and whatever else ``ffeat._rows.feature_rows`` takes), and augmented rows
+faces and whatever else ``ffeat.reading._rows.feature_rows`` takes), and augmented rows
 from the Detector's own deferred copies (``augment``). It reports, on the test
 halves (``_corpus.py``: seed 0, sorted paths):
 
@@ -62,13 +62,13 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat._models import sigmoid  # noqa: E402
-from ffeat._perturb import Perturbation, Perturbed, parse_augment  # noqa: E402
-from ffeat._rows import feature_rows  # noqa: E402
-from ffeat._sources import Item  # noqa: E402
+from ffeat.models._models import sigmoid  # noqa: E402
+from ffeat.reading._perturb import Perturbation, Perturbed, parse_augment  # noqa: E402
+from ffeat.reading._rows import feature_rows  # noqa: E402
+from ffeat.reading._sources import Item  # noqa: E402
 from ffeat.detector import _augmented_items  # noqa: E402
 from ffeat.features import column_names, resolve_features  # noqa: E402
-from ffeat.loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, load_image  # noqa: E402
+from ffeat.reading.loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, load_image  # noqa: E402
 
 SEED = _corpus.SEED
 FOLDS = 5

@@ -7,7 +7,7 @@ during the fit, the feature cache is off, and the model records a description
 of its data that does not depend on where the faces folder lies
 (``Detector.save`` writes the same bytes for the same detector).
 
-It writes ``default.model`` and ``default.card.json`` (see ``ffeat._shipped``)
+It writes ``default.model`` and ``default.card.json`` (see ``ffeat.models._shipped``)
 into ``src/ffeat/models`` or ``--out DIR``. ``--protocol FILE`` copies the
 figures of ``benchmarks/sources.py``'s JSON into the card (absent: the card says
 "not measured"). ``--check`` retrains into a temporary folder and compares the
@@ -38,7 +38,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import sources
 
 import ffeat  # noqa: E402
-from ffeat._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  # noqa: E402
+from ffeat.models._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  # noqa: E402
                             file_sha256, model_path, read_card, seal_card, summary)
 
 # -- the shipped detector's configuration: the one place to change it ----------------------

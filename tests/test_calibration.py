@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 import ffeat
-from ffeat import Detector, ModelFileError, _calibration, _persist, _stacking
-from ffeat._predictions import prediction_rows
-from ffeat._scoring import SavedDetector, Scored, family_names, score_items
-from ffeat._sources import Item
-from ffeat._stacking import StackedLogistic
+from ffeat import Detector, ModelFileError
+from ffeat.models import _calibration, _persist, _stacking
+from ffeat.models._predictions import prediction_rows
+from ffeat.models._scoring import SavedDetector, Scored, family_names, score_items
+from ffeat.reading._sources import Item
+from ffeat.models._stacking import StackedLogistic
 from ffeat.cli import main
 from ffeat._base import image_items
 from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics

@@ -107,7 +107,7 @@ def test_fit_leaves_out_unreadable_training_images(torch, demo_dir, tmp_path, ba
 
 
 def test_augmentation_flips_shifts_and_perturbs_in_memory(torch):
-    from ffeat import _cnn
+    from ffeat.models import _cnn
     rng = np.random.default_rng(0)
     batch = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     before = batch.copy()
@@ -154,7 +154,7 @@ def test_save_load_round_trip_gives_identical_probabilities(cnn, cnn_file, demo,
 
 def test_a_cnn_file_of_the_previous_layout_loads(cnn, cnn_file, tmp_path, demo):
     # Before CnnDetector, a CNN file held every Detector parameter and the features.
-    from ffeat import _npz, _persist
+    from ffeat.models import _npz, _persist
     meta, arrays, _, _ = _persist._read(Path(cnn_file), Path(cnn_file))
     meta["params"] |= {"C": 0.1, "max_iter": 300, "learning_rate": 0.1}
     meta["features"] = [{"family": "spectrum"}]
@@ -180,7 +180,7 @@ def test_model_file_holds_arrays_and_json_only(cnn_file):
 
 
 def test_a_cnn_file_with_wrong_weights_is_refused(cnn_file, tmp_path):
-    from ffeat import _persist
+    from ffeat.models import _persist
     meta, arrays, kind, cls = _persist._read(Path(cnn_file), Path(cnn_file))
     arrays["weights/0.weight"] = arrays["weights/0.weight"][:8]
     with pytest.raises(ModelFileError, match="do not fit its configuration"):

@@ -18,9 +18,10 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-from ffeat import CnnDetector, Detector, FeatureExtractor, ModelFileError, _persist
-from ffeat._scoring import SavedDetector, score_items
-from ffeat._sources import expand_inputs
+from ffeat import CnnDetector, Detector, FeatureExtractor, ModelFileError
+from ffeat.models import _persist
+from ffeat.models._scoring import SavedDetector, score_items
+from ffeat.reading._sources import expand_inputs
 from ffeat.cli import main
 
 N, SIZE = 12, 64

@@ -15,7 +15,7 @@ from PIL import Image
 import ffeat
 from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
-from ffeat._rows import feature_error, read_item
+from ffeat.reading._rows import feature_error, read_item
 from ffeat.families import compute_families
 from ffeat.families._common import is_cupy, to_host
 from ffeat.families.residual import _filter_bank, _pair_counts_generic, _residual_map_generic

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import ffeat
-from ffeat import _dask, streaming
+from ffeat.running import _dask, streaming
 from ffeat.cli import main
 from test_streaming import (FEATURES, SHARD, Interrupt, files_of,  # noqa: F401 (fixtures)
                             interrupt_after, data, model_file)

@@ -15,11 +15,11 @@ from skimage import data
 
 import ffeat
 from ffeat import Detector, Reading, StackedLogistic
-from ffeat._scoring import CHUNK_ROWS, iter_scored, score_items
-from ffeat._sources import Item
+from ffeat.models._scoring import CHUNK_ROWS, iter_scored, score_items
+from ffeat.reading._sources import Item
 from ffeat.cli import main
 from ffeat.detector import FeatureClassifier, FeatureExtractor
-from ffeat.faces import find_faces
+from ffeat.reading.faces import find_faces
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "ffeat"  # the source tree (CI tests an installed copy)

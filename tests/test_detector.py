@@ -21,10 +21,11 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-import ffeat._rows
-from ffeat import Detector, FeatureExtractor, ModelFileError, _persist
-from ffeat._scoring import Scored
-from ffeat._sources import Item
+import ffeat.reading._rows
+from ffeat import Detector, FeatureExtractor, ModelFileError
+from ffeat.models import _persist
+from ffeat.models._scoring import Scored
+from ffeat.reading._sources import Item
 from ffeat.features import describe_features
 from conftest import counts
 
@@ -415,7 +416,7 @@ def test_an_absurd_feature_configuration_is_refused_before_naming_its_columns(
     ({"input_size": 2}, "input_size must be a whole number"),
 ])
 def test_a_cnn_configuration_is_checked_before_the_network_is_built(change, words):
-    from ffeat._cnn import _ARCHITECTURE, CHANNELS, DROPOUT, CnnModel
+    from ffeat.models._cnn import _ARCHITECTURE, CHANNELS, DROPOUT, CnnModel
     config = {"architecture": _ARCHITECTURE, "input_size": 128, "channels": list(CHANNELS),
               "dropout": DROPOUT, **change}
     with pytest.raises(ValueError, match=words):  # before torch is needed: no torch here
@@ -831,13 +832,13 @@ def test_evaluate_a_real_detector_on_a_folder(fitted, demo_files, tmp_path, bad_
 def count_decodes(monkeypatch):
     """Count the images the extraction decodes."""
     calls = []
-    real = ffeat._rows.load_image
+    real = ffeat.reading._rows.load_image
 
     def counting(source, **kw):
         calls.append(str(source))
         return real(source, **kw)
 
-    monkeypatch.setattr(ffeat._rows, "load_image", counting)
+    monkeypatch.setattr(ffeat.reading._rows, "load_image", counting)
     return calls
 
 

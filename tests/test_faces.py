@@ -1,4 +1,4 @@
-"""Tests of ``ffeat.faces``: finding faces (scikit-image's cascade) and the canonical
+"""Tests of ``ffeat.reading.faces``: finding faces (scikit-image's cascade) and the canonical
 frame, on scikit-image's astronaut photograph (no shared data needed)."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from skimage import data
 
-from ffeat.faces import (FRAME_SIZE, FRAMED, NoFaceError, face_crops, find_faces, frame,
+from ffeat.reading.faces import (FRAME_SIZE, FRAMED, NoFaceError, face_crops, find_faces, frame,
                          frame_overlap)
 
 #: The astronaut's face in scikit-image's 512 px photograph (x, y, w, h), by eye.
@@ -134,7 +134,7 @@ def test_the_face_policy_is_a_validated_parameter():
 
 def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astronaut):
     import ffeat
-    from ffeat._scoring import score_items
+    from ffeat.models._scoring import score_items
     from ffeat._base import image_items
 
     detector, path = face_model
@@ -269,10 +269,10 @@ def test_the_faces_benchmark_controls_destroy_faces_and_misframe_as_asked(astron
 
 
 def test_a_crowd_gives_at_most_max_faces(astronaut, monkeypatch):
-    import ffeat.faces
+    import ffeat.reading.faces
 
     face = frame(astronaut, find_faces(astronaut)[0], size=100)
     crowd = np.tile(face, (3, 3, 1))  # nine faces
     assert len(find_faces(crowd)) >= 4
-    monkeypatch.setattr(ffeat.faces, "MAX_FACES", 2)
+    monkeypatch.setattr(ffeat.reading.faces, "MAX_FACES", 2)
     assert len(find_faces(crowd)) == 2

@@ -10,12 +10,12 @@ from PIL import Image
 from sklearn.utils._param_validation import InvalidParameterError
 
 import ffeat
-from ffeat import _npz, _persist
-from ffeat._framing import FRAME_FILTER, frame_image
-from ffeat._perturb import Perturbation, Perturbed
-from ffeat._rows import read_views
-from ffeat._scoring import SavedDetector, score_items
-from ffeat._sources import Item
+from ffeat.models import _npz, _persist
+from ffeat.reading._framing import FRAME_FILTER, frame_image
+from ffeat.reading._perturb import Perturbation, Perturbed
+from ffeat.reading._rows import read_views
+from ffeat.models._scoring import SavedDetector, score_items
+from ffeat.reading._sources import Item
 from ffeat.cli import main
 
 N, SIZE = 8, 48  # the demo set of the conftest fixtures
@@ -96,7 +96,7 @@ def test_a_crop_or_frame_that_fails_is_an_error_record(step, faces, monkeypatch)
     def fail(*args, **kwargs):
         raise MemoryError("no room")
 
-    monkeypatch.setattr(ffeat._rows, step, fail)
+    monkeypatch.setattr(ffeat.reading._rows, step, fail)
     result = ffeat.extract([_smooth(64, 64)], FEATURES, reading=ffeat.Reading(faces=faces, frame=32))
     assert [e.reason for e in result.errors] == ["features failed: no room"]
 

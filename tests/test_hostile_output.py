@@ -16,10 +16,10 @@ import pytest
 
 import ffeat
 from ffeat import Detector
-from ffeat._atomic import atomic_write, remove_stale_temps
-from ffeat._predictions import prediction_rows
-from ffeat._scoring import NO_SCORE, Scored
-from ffeat._sources import Item
+from ffeat.running._atomic import atomic_write, remove_stale_temps
+from ffeat.models._predictions import prediction_rows
+from ffeat.models._scoring import NO_SCORE, Scored
+from ffeat.reading._sources import Item
 from ffeat._text import printable, spreadsheet_safe
 from ffeat.cli import main
 from ffeat.cli._output import claim_output, output_problem

@@ -20,8 +20,8 @@ from PIL import EpsImagePlugin, Image, ImageFile
 
 import ffeat
 from ffeat import ImageReadError, load_image
-from ffeat._cache import FeatureCache
-from ffeat.dataset import describe_data
+from ffeat.running._cache import FeatureCache
+from ffeat.reading.dataset import describe_data
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types")
 
@@ -106,13 +106,13 @@ def test_cache_key_never_opens_a_fifo_for_reading(tmp_path):
 
 _STUCK_WORKER = textwrap.dedent("""
     import sys, threading
-    import ffeat._rows
+    import ffeat.reading._rows
     from ffeat.cli import main
     started = threading.Event()
     def stuck(*args, **kwargs):  # a read that never returns (stalled file system)
         started.set()
         threading.Event().wait()
-    ffeat._rows.load_image = stuck
+    ffeat.reading._rows.load_image = stuck
     threading.Thread(target=lambda: (started.wait(), print("stuck", flush=True)),
                      daemon=True).start()
     sys.exit(main(sys.argv[1:]))

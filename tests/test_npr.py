@@ -7,7 +7,7 @@ from _images import random_image, smooth_image
 
 import ffeat
 from ffeat import Npr
-from ffeat._persist import families_from
+from ffeat.models._persist import families_from
 from ffeat.families import (CHANNELS, NPR_DIRECTIONS, compute_families, describe_features,
                             resolve_features)
 

@@ -13,11 +13,11 @@ from sklearn import metrics as skm
 
 import ffeat
 from ffeat import Detector
-from ffeat._featurefile import save_extraction
-from ffeat._rows import ImageError, feature_rows
-from ffeat._scoring import score_items, scores_and_errors
-from ffeat._sources import expand_inputs
-from ffeat.dataset import labelled_images
+from ffeat.running._featurefile import save_extraction
+from ffeat.reading._rows import ImageError, feature_rows
+from ffeat.models._scoring import score_items, scores_and_errors
+from ffeat.reading._sources import expand_inputs
+from ffeat.reading.dataset import labelled_images
 from ffeat.evaluation import call_metrics
 from ffeat.features import resolve_features
 

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 import ffeat
-from ffeat import _persist
-from ffeat._perturb import Perturbation, Perturbed, parse_augment, parse_perturbations
+from ffeat.models import _persist
+from ffeat.reading._perturb import Perturbation, Perturbed, parse_augment, parse_perturbations
 from ffeat.cli import main
 
 SPECIAL = "a<b>&\"c'"  # a file name with every HTML special character

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import ffeat
-from ffeat import _shipped
+from ffeat.models import _shipped
 from ffeat.cli import main
 
 N, SIZE = 4, 64

@@ -8,9 +8,9 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator
 
 import ffeat
-from ffeat._models import LinearModel, make_estimator
-from ffeat import _stacking
-from ffeat._stacking import StackedLogistic, standardised_logistic
+from ffeat.models._models import LinearModel, make_estimator
+from ffeat.models import _stacking
+from ffeat.models._stacking import StackedLogistic, standardised_logistic
 
 
 def _data(n=120, seed=0):

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 
 import ffeat
-from ffeat import _lock, streaming
-from ffeat._sources import expand_inputs
+from ffeat.running import _lock, streaming
+from ffeat.reading._sources import expand_inputs
 from ffeat.cli import main
 
 SHARD = 5
@@ -150,7 +150,7 @@ def test_resume_with_another_configuration_is_refused(data, tmp_path, change, wo
     ffeat.extract_to(data, out, FEATURES, shard_size=SHARD)
     before = files_of(out)
     options = {"features": FEATURES, "shard_size": SHARD, **change}
-    with pytest.raises(ffeat.streaming.ResumeError, match=words):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match=words):
         ffeat.extract_to(data, out, **options)
     assert files_of(out) == before
 
@@ -159,7 +159,7 @@ def test_resume_with_other_inputs_is_refused(data, tmp_path):
     out = tmp_path / "shards"
     ffeat.extract_to(data, out, FEATURES, shard_size=SHARD)
     Image.new("RGB", (40, 40)).save(data / "fake" / "00-new.png")  # sorts into shard 0
-    with pytest.raises(ffeat.streaming.ResumeError, match="inputs changed since shard 0"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match="inputs changed since shard 0"):
         ffeat.extract_to(data, out, FEATURES, shard_size=SHARD)
 
 
@@ -167,7 +167,7 @@ def test_fewer_inputs_than_recorded_is_refused(data, tmp_path):
     out = tmp_path / "shards"
     ffeat.extract_to(data, out, FEATURES, shard_size=SHARD)
     first_three_shards = [item.name for item in expand_inputs(data)][:3 * SHARD]
-    with pytest.raises(ffeat.streaming.ResumeError, match=r"shards \[3\]"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match=r"shards \[3\]"):
         ffeat.extract_to(first_three_shards, out, FEATURES, shard_size=SHARD)
 
 
@@ -175,7 +175,7 @@ def test_folder_of_other_files_is_not_used(data, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ffeat.streaming.ResumeError, match="not empty"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match="not empty"):
         ffeat.extract_to(data, out, FEATURES)
     assert files_of(out) == {"notes.txt": b"mine"}
 
@@ -281,12 +281,12 @@ def test_predict_to_takes_a_detector_or_its_file(data, tmp_path, model_file):
 def test_predict_refusals(data, tmp_path, model_file, capsys):
     out = tmp_path / "p.csv"
     out.write_text("someone's spreadsheet\n")
-    with pytest.raises(ffeat.streaming.ResumeError, match="no p.csv.manifest.json"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match="no p.csv.manifest.json"):
         ffeat.predict_to(model_file, data, out)
     assert out.read_text() == "someone's spreadsheet\n"
     out.unlink()
     ffeat.predict_to(model_file, data, out, shard_size=SHARD)
-    with pytest.raises(ffeat.streaming.ResumeError, match="threshold"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match="threshold"):
         ffeat.predict_to(model_file, data, out, shard_size=SHARD, threshold=0.9)
     for argv, words in [(["--output", str(tmp_path / "p.txt")], ".csv"),
                         (["--output", str(out), "--format", "json"], "--format"),
@@ -340,7 +340,7 @@ def test_a_changed_file_under_the_same_name_is_not_skipped(data, tmp_path):
     Image.new("RGB", (48, 48), (200, 10, 10)).save(victim, "JPEG" if victim.suffix == ".jpg"
                                                    else "PNG")
     os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    with pytest.raises(ffeat.streaming.ResumeError, match="changed since the shard was"):
+    with pytest.raises(ffeat.running.streaming.ResumeError, match="changed since the shard was"):
         ffeat.extract_to(data, out, "gray", shard_size=SHARD)
 
 
@@ -364,7 +364,7 @@ def test_a_malformed_manifest_is_refused_naming_what_is_wrong(data, tmp_path, ed
     _edit_manifest(out / "manifest.json", edit)
     for run in (lambda: ffeat.extract_to(data, out, "gray", shard_size=SHARD),
                 lambda: ffeat.read_features(out)):
-        with pytest.raises(ffeat.streaming.ResumeError, match=words) as info:
+        with pytest.raises(ffeat.running.streaming.ResumeError, match=words) as info:
             run()
         assert str(out / "manifest.json") in str(info.value)
 

@@ -56,17 +56,17 @@ from ._version import __version__
 _LAZY = {
     "extract": "extraction", "Extraction": "extraction", "ImageError": "extraction",
     "DEFAULT_FEATURES": "extraction", "Reading": "reading",
-    "load_image": "loading", "ImageReadError": "loading",
+    "load_image": "reading.loading", "ImageReadError": "reading.loading",
     "Gray": "features", "Spectrum": "features", "Residual": "features", "Hog": "features",
     "Lbp": "features", "Npr": "features", "make_demo_set": "demo", "write_demo_set": "demo",
     "Detector": "detector", "FeatureExtractor": "detector", "CnnDetector": "cnn_detector",
-    "load_detector": "_persist", "StackedLogistic": "_stacking",
-    "load_dataset": "dataset", "Dataset": "dataset", "evaluate": "evaluation",
-    "Evaluation": "evaluation", "ModelFileError": "_persist", "robustness": "robustness",
-    "Perturbation": "_perturb", "parse_perturbations": "_perturb",
+    "load_detector": "models._persist", "StackedLogistic": "models._stacking",
+    "load_dataset": "reading.dataset", "Dataset": "reading.dataset", "evaluate": "evaluation",
+    "Evaluation": "evaluation", "ModelFileError": "models._persist", "robustness": "robustness",
+    "Perturbation": "reading._perturb", "parse_perturbations": "reading._perturb",
     "write_report": "report", "write_training_curves": "report", "compare": "comparison",
-    "Comparison": "comparison", "extract_to": "streaming", "predict_to": "streaming",
-    "read_features": "streaming",
+    "Comparison": "comparison", "extract_to": "running.streaming",
+    "predict_to": "running.streaming", "read_features": "running.streaming",
 }
 
 __all__ = [*_LAZY, "__version__"]

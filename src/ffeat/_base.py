@@ -13,13 +13,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from . import _persist
-from ._calibration import labels_of, probability
+from .models import _persist
+from .models._calibration import labels_of, probability
 from ._checks import check_images
-from ._rows import ImageError
-from ._scoring import Scored, score_items, scores_and_errors
-from ._sklearn_compat import Interval
-from ._sources import Item, single_item
+from .reading._rows import ImageError
+from .models._scoring import Scored, score_items, scores_and_errors
+from .models._sklearn_compat import Interval
+from .reading._sources import Item, single_item
 
 __all__ = ["ImagesIn", "ImageClassifier", "image_items", "warn_errors", "check_fitted", "seed_of",
            "training_record"]
@@ -69,7 +69,7 @@ class ImageClassifier(ImagesIn, ClassifierMixin, BaseEstimator):
         return tags
 
     def score_records(self, images, *, progress: bool | None = False) -> list[Scored]:
-        """Every image through the detector: one :class:`~ffeat._scoring.Scored` record
+        """Every image through the detector: one :class:`~ffeat.models._scoring.Scored` record
         each, in order (the input, its log-odds or its error, the faces scored).
 
         Parameters

@@ -1,6 +1,6 @@
 """The CNN over pixels as its own image-in estimator: :class:`CnnDetector`.
 
-The network, its training loop and its model arrays live in ``ffeat._cnn``;
+The network, its training loop and its model arrays live in ``ffeat.models._cnn``;
 this module is the scikit-learn face of it. Parameters are checked before
 PyTorch is imported, so an invalid one is named even where PyTorch is missing.
 """
@@ -10,11 +10,11 @@ from numbers import Integral
 
 import numpy as np
 
-from ._perturb import parse_augment
-from .dataset import describe_data
+from .reading._perturb import parse_augment
+from .reading.dataset import describe_data
 from ._base import ImageClassifier, image_items, seed_of, training_record, warn_errors
-from ._sklearn_compat import Interval, fit_context
-from .dataset import labelled_images
+from .models._sklearn_compat import Interval, fit_context
+from .reading.dataset import labelled_images
 
 __all__ = ["CnnDetector"]
 
@@ -25,7 +25,7 @@ class CnnDetector(ImageClassifier):
     Needs PyTorch (``pip install "ffeat[cnn]"``), imported only when the network
     is trained or loaded; it runs on a CUDA device when PyTorch sees one. Every
     image is resized whole to ``input_size`` pixels square; the network and its
-    training are described in ``ffeat._cnn``. Labels are 1 = fake and 0 = real;
+    training are described in ``ffeat.models._cnn``. Labels are 1 = fake and 0 = real;
     probabilities are the probability of fake.
 
     Parameters
@@ -127,7 +127,7 @@ class CnnDetector(ImageClassifier):
             When fewer than two images of a class could be read (``errors_``
             lists why each failed).
         """
-        from . import _cnn
+        from .models import _cnn
 
         kinds = parse_augment(self.augment)
         images, y = labelled_images(X, y, name="X")

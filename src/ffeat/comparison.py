@@ -18,9 +18,9 @@ from sklearn.model_selection import train_test_split
 
 from ._base import ImageClassifier
 from ._factory import make_detector
-from ._models import CLASSIFIERS, uses_features
-from ._progress import status
-from .dataset import describe_data, labelled_images
+from .models._models import CLASSIFIERS, uses_features
+from .running._progress import status
+from .reading.dataset import describe_data, labelled_images
 from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES
 from .features import resolve_features
@@ -166,7 +166,7 @@ def compare(data, test=None, *, classifiers: Sequence[str] = CLASSIFIERS,
     if unknown or not classifiers:
         raise ValueError(f"unknown classifiers {unknown}; choose from {', '.join(CLASSIFIERS)}")
     if "cnn" in classifiers:
-        from ._cnn import import_torch
+        from .models._cnn import import_torch
         import_torch()
     images, labels = labelled_images(data, classes=classes)
     tests = labelled_images(test, classes=classes) if test is not None else None

@@ -10,15 +10,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import (ImageClassifier, ImagesIn, check_fitted, image_items, seed_of,
                     training_record, warn_errors)
-from ._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
+from .models._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
                            fit_calibration)
 from ._gpu import BACKENDS
-from ._models import DEFAULT_CLASSIFIER, KINDS as CLASSIFIER_KINDS, kind_name, make_estimator
-from ._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
-from ._rows import feature_rows
-from ._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
-from ._sources import Item
-from .dataset import describe_data, labelled_images
+from .models._models import DEFAULT_CLASSIFIER, KINDS as CLASSIFIER_KINDS, kind_name, make_estimator
+from .reading._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
+from .reading._rows import feature_rows
+from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
+from .reading._sources import Item
+from .reading.dataset import describe_data, labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import column_names, n_columns, resolve_features
 from .reading import DETECTOR_READING, NATIVE, Reading
@@ -112,7 +112,7 @@ class FeatureExtractor(ImagesIn, TransformerMixin, BaseEstimator):
 
 
 class FeatureClassifier(ClassifierMixin, BaseEstimator):
-    """A fitted array model (``ffeat._models``) as a scikit-learn classifier over feature
+    """A fitted array model (``ffeat.models._models``) as a scikit-learn classifier over feature
     rows: the classifier step of a fitted :class:`Detector` (``Detector.classifier_``).
 
     Parameters
@@ -187,10 +187,10 @@ class Detector(ImageClassifier):
         ``"stacked"`` (the default): one logistic regression on standardised
         features per feature family, combined by a logistic regression on their
         5-fold out-of-fold log-odds (the result is one linear model; see
-        ``ffeat._stacking``); ``"logistic"``: one over all features
+        ``ffeat.models._stacking``); ``"logistic"``: one over all features
         (``StandardScaler`` then ``LogisticRegression``); ``"hgb"``:
         ``HistGradientBoostingClassifier``. Estimators of those kinds only: a
-        fitted detector is saved and scored as arrays (``ffeat._models.KINDS``).
+        fitted detector is saved and scored as arrays (``ffeat.models._models.KINDS``).
     C : float
         Shortcuts only: inverse regularisation strength of the logistic
         regression; stacked: of each family's, shrunk to ``C * 1000 / n`` for a
@@ -233,7 +233,7 @@ class Detector(ImageClassifier):
     random_state : int, optional
         Seed of the classifier and of the augmentation.
     calibration : {"sigmoid", "isotonic"} or None
-        How ``prob_fake`` is calibrated (``ffeat._calibration``): a calibrator fitted
+        How ``prob_fake`` is calibrated (``ffeat.models._calibration``): a calibrator fitted
         on 5-fold out-of-fold log-odds of the training rows (fixed seed; an image's
         augmented copies stay in its fold), the classifier itself on all rows.
         ``"sigmoid"`` (the default, the shipped detector's): Platt scaling;
@@ -343,7 +343,7 @@ class Detector(ImageClassifier):
         ffeat.ModelFileError
             When the shipped file is missing or damaged (reinstall ffeat).
         """
-        from ._shipped import model_path
+        from .models._shipped import model_path
 
         return cls.load(model_path())
 

@@ -8,9 +8,9 @@ import numpy as np
 from sklearn import metrics as skm
 
 from ._checks import check_probability
-from ._calibration import band_of, probability
-from ._rows import ImageError
-from .dataset import labelled_data
+from .models._calibration import band_of, probability
+from .reading._rows import ImageError
+from .reading.dataset import labelled_data
 
 __all__ = ["Evaluation", "NoReadableImages", "evaluate", "equal_error_rate",
            "call_metrics", "source_breakdown",
@@ -249,7 +249,7 @@ class Evaluation:
             Fitted; its calibration (if any) maps the log-odds to probabilities, and
             its inconclusive band is the evaluation's.
         records : list of Scored
-            One per image, in order (``ffeat._scoring``; :meth:`Detector.score_records`).
+            One per image, in order (``ffeat.models._scoring``; :meth:`Detector.score_records`).
         labels : array-like of {0, 1}
             The true label of each image.
         threshold : float

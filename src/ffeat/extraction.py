@@ -7,8 +7,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int
-from ._rows import ImageError, image_row, iter_rows
-from ._sources import Item, expand_inputs
+from .reading._rows import ImageError, image_row, iter_rows
+from .reading._sources import Item, expand_inputs
 from .features import column_names, resolve_features
 from .reading import Reading, as_reading
 
@@ -112,10 +112,10 @@ def extract(images, features=DEFAULT_FEATURES, *, reading: Reading | None = None
 
 
 def extract_items(items: list[Item], families, reading: Reading, **options) -> Extraction:
-    """The :class:`Extraction` of listed inputs (``ffeat._sources``) and resolved families
+    """The :class:`Extraction` of listed inputs (``ffeat.reading._sources``) and resolved families
     read under ``reading``.
 
-    ``options`` are the run options of :func:`ffeat._rows.iter_rows`; what
+    ``options`` are the run options of :func:`ffeat.reading._rows.iter_rows`; what
     :func:`extract` and each streamed shard compute.
     """
     rows, sources, labels, errors = [], [], [], []

@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 
-from ._perturb import Perturbation, Perturbed, parse_perturbations
-from ._progress import status
-from ._sources import single_item
-from .dataset import labelled_images
+from .reading._perturb import Perturbation, Perturbed, parse_perturbations
+from .running._progress import status
+from .reading._sources import single_item
+from .reading.dataset import labelled_images
 from .evaluation import Evaluation, evaluate
 
 __all__ = ["robustness", "format_robustness"]

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .._workers import DaemonPool
+from ..running._workers import DaemonPool
 from ..families import compute_families
 from ..families._common import is_cupy
 
@@ -85,7 +85,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
 
     Parameters
     ----------
-    items : list of ffeat._sources.Item
+    items : list of ffeat.reading._sources.Item
     families : sequence of Gray, Spectrum, Residual, Hog, Lbp
     read : callable
         ``read(item)`` returns the ``(H, W, 3)`` uint8 image or raises

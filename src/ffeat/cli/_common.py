@@ -5,16 +5,16 @@ import argparse
 import sys
 import warnings
 
-from .._framing import MAX_FRAME, MIN_FRAME
+from ..reading._framing import MAX_FRAME, MIN_FRAME
 from .._gpu import BACKENDS
-from .._perturb import DETECTOR_AUGMENT, parse_augment
-from ..faces import FACE_POLICIES
+from ..reading._perturb import DETECTOR_AUGMENT, parse_augment
+from ..reading.faces import FACE_POLICIES
 from ..reading import NATIVE, Reading
-from .._lock import OutputLockedError
+from ..running._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
-from .._manifest import ResumeError
-from ..streaming import DEFAULT_SHARD_SIZE
+from ..running._manifest import ResumeError
+from ..running.streaming import DEFAULT_SHARD_SIZE
 
 
 def _lines(message: str) -> str:
@@ -206,7 +206,7 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
 
 def model_file(args: argparse.Namespace) -> str:
     """The model file a command uses: ``--model``, or the shipped detector's."""
-    from .._shipped import model_path
+    from ..models._shipped import model_path
 
     return args.model if args.model is not None else str(model_path())
 

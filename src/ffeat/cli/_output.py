@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .._atomic import remove_stale_temps
-from .._sources import iter_inputs
+from ..running._atomic import remove_stale_temps
+from ..reading._sources import iter_inputs
 
 
 def _identity(path) -> tuple[int, int] | None:
@@ -79,7 +79,7 @@ def claim_output(output, inputs: Iterable, *, folder: bool = False,
                  also: Iterable = ()) -> str | None:
     """:func:`output_problem` of ``output`` (and of each of ``also``, files written
     beside it); when there is none, remove the temporary files killed writes of
-    them left (see :func:`ffeat._atomic.remove_stale_temps`).
+    them left (see :func:`ffeat.running._atomic.remove_stale_temps`).
 
     Returns
     -------

@@ -5,9 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
-from .._models import CLASSIFIERS
+from ..models._models import CLASSIFIERS
 from ..comparison import compare
-from ..dataset import load_dataset
+from ..reading.dataset import load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ..reading import DETECTOR_READING

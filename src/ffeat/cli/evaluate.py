@@ -7,10 +7,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from .._perturb import parse_perturbations
-from .._persist import ModelFileError, load_detector
+from ..reading._perturb import parse_perturbations
+from ..models._persist import ModelFileError, load_detector
 from .._text import printable
-from ..dataset import load_dataset
+from ..reading.dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
 from ..robustness import format_robustness, robustness
 from ._common import (add_classes_option, add_faces_option, add_model_option, add_run_options,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .._featurefile import save_extraction
+from ..running._featurefile import save_extraction
 from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
-from ..streaming import extract_to
+from ..running.streaming import extract_to
 from ..reading import Reading
 from ._common import (add_faces_option, add_features_option, add_frame_option,
                       add_run_options, add_scale_options, fail, progress, reading_of,

@@ -6,8 +6,8 @@ import json
 import sys
 import textwrap
 
-from .._persist import ModelFileError, load_detector
-from .. import _shipped
+from ..models._persist import ModelFileError, load_detector
+from ..models import _shipped
 from .._text import printable
 from ._common import add_model_option, fail, model_file
 
@@ -34,7 +34,7 @@ def _pairs(mapping: dict) -> str:
 
 
 def _detector_lines(d: dict) -> list[str]:
-    """The model's own metadata (:func:`ffeat._shipped.summary`) as labelled lines."""
+    """The model's own metadata (:func:`ffeat.models._shipped.summary`) as labelled lines."""
     features = ", ".join(f"{f['family']}({_pairs({k: v for k, v in f.items() if k != 'family'})})"
                          for f in d["features"]) or "none (the CNN reads pixels)"
     frame = d["params"].get("frame")

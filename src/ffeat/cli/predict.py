@@ -7,10 +7,10 @@ import json
 import sys
 from pathlib import Path
 
-from .. import _persist
-from .._predictions import COLUMNS, cells, csv_cells, prediction_rows
-from .._scoring import SavedDetector, family_names, score_items
-from .._sources import expand_inputs
+from ..models import _persist
+from ..models._predictions import COLUMNS, cells, csv_cells, prediction_rows
+from ..models._scoring import SavedDetector, family_names, score_items
+from ..reading._sources import expand_inputs
 from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
                       add_threshold_option, faces_reading, fail, model_file, progress,
                       run_sharded, threshold_problem)
@@ -59,7 +59,7 @@ def _run_sharded(args: argparse.Namespace, detector: SavedDetector, threshold: f
     if (problem := claim_output(out, listed_files([args.model, *args.paths]),
                                      also=[manifest])) is not None:
         return fail(problem, 2)
-    from ..streaming import predict_to  # loads the full Detector
+    from ..running.streaming import predict_to  # loads the full Detector
 
     return run_sharded(args, predict_to, args.model, args.paths, out, threshold=threshold,
                        **faces_reading(detector, args.faces))

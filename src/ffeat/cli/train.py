@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 from .._base import ImageClassifier
-from .._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
+from ..models._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
 from .._factory import make_detector
-from .._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
-from .._perturb import parse_augment
-from ..dataset import describe_data, load_dataset
+from ..models._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
+from ..reading._perturb import parse_augment
+from ..reading.dataset import describe_data, load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
 from ..reading import DETECTOR_READING

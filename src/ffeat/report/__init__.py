@@ -20,21 +20,21 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from .._calibration import probability
-from .._framing import frame_image
-from .._models import uses_features
-from .._perturb import Perturbation, parse_perturbations
-from .._progress import status
-from .._rows import default_jobs, read_item
-from .._scoring import iter_scored
-from .._sources import single_item
+from ..models._calibration import probability
+from ..reading._framing import frame_image
+from ..models._models import uses_features
+from ..reading._perturb import Perturbation, parse_perturbations
+from ..running._progress import status
+from ..reading._rows import default_jobs, read_item
+from ..models._scoring import iter_scored
+from ..reading._sources import single_item
 from .._version import __version__
-from ..dataset import Dataset, describe_data
+from ..reading.dataset import Dataset, describe_data
 from .._base import check_fitted
-from ..dataset import labelled_data
+from ..reading.dataset import labelled_data
 from ..evaluation import Evaluation, NoReadableImages, call_metrics
 from ..families import column_groups, resolve_features
-from ..loading import ImageReadError
+from ..reading.loading import ImageReadError
 from ..robustness import robustness as _robustness
 from ._gallery import select, write_thumbnail
 

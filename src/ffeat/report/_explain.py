@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-from .._models import LinearModel
+from ..models._models import LinearModel
 from ..features import RESIDUAL_FILTERS
 from ._imagestats import luma
 

@@ -9,12 +9,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from .._progress import Progress
-from .._rows import read_item
-from .._sources import Item
-from ..faces import find_faces
+from ..running._progress import Progress
+from ..reading._rows import read_item
+from ..reading._sources import Item
+from ..reading.faces import find_faces
 from ..features import RESIDUAL_FILTERS, Spectrum
-from ..loading import ImageReadError, open_image
+from ..reading.loading import ImageReadError, open_image
 
 __all__ = ["ImageStats", "image_stats", "luma"]
 
@@ -51,7 +51,7 @@ class ImageStats:
         ``crop``, per class (None when the class has no images).
     crop : int
     face_found : ndarray of bool or None
-        Whether :func:`ffeat.faces.find_faces` finds a face (None: not looked for).
+        Whether :func:`ffeat.reading.faces.find_faces` finds a face (None: not looked for).
     """
 
     height: np.ndarray

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from sklearn import metrics as skm
 
-from .._perturb import KINDS
+from ..reading._perturb import KINDS
 
 __all__ = ["curves", "score_histograms", "spectra", "residual_spectrum", "embedding",
            "coefficients", "permutation", "image_maps", "distributions", "robustness",

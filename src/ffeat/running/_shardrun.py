@@ -3,7 +3,7 @@
 A *job* maps one shard's items to a payload (it runs where the work is done:
 this process, or a dask worker); a *sink* writes payloads (in this process)
 and says what it wrote; an *executor* runs jobs and hands back finished shards;
-the :class:`~ffeat._manifest.Manifest` remembers finished shards. Only the
+the :class:`~ffeat.running._manifest.Manifest` remembers finished shards. Only the
 shards in flight are held in memory.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Protocol
 
 from ._manifest import Manifest, shard_fingerprint
 from ._progress import Progress
-from ._sources import Item
+from ..reading._sources import Item
 
 __all__ = ["RunSummary", "LocalExecutor", "run_shards"]
 

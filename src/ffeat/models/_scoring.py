@@ -1,7 +1,7 @@
 """Scoring images with a fitted model: feature rows, then the model's log-odds.
 
 Nothing here imports scikit-learn: a fitted feature model is plain arrays
-(``ffeat._models``), so scoring a saved model (``ffeat predict``, the shards of
+(``ffeat.models._models``), so scoring a saved model (``ffeat predict``, the shards of
 :func:`ffeat.predict_to`) starts fast. :class:`~ffeat.Detector` scores through
 the same functions.
 """
@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._rows import FaceRows, ImageError, iter_rows, match_errors
-from ._sources import Item
-from .features import n_columns, resolve_features
-from .reading import Reading
+from ..reading._rows import FaceRows, ImageError, iter_rows, match_errors
+from ..reading._sources import Item
+from ..features import n_columns, resolve_features
+from ..reading import Reading
 
 __all__ = ["Face", "Scored", "iter_scored", "score_items", "scores_and_errors",
            "family_names", "SavedDetector", "NO_SCORE", "CHUNK_ROWS"]
@@ -136,7 +136,7 @@ def iter_scored(detector, items: list[Item], *, progress: bool | None = False,
     order: the one scoring path of ffeat (``predict``, ``evaluate``, the report,
     robustness, streamed predictions, the estimators' ``score_images``).
 
-    Rows are read by the reading engine (``ffeat._rows``) and scored in chunks of
+    Rows are read by the reading engine (``ffeat.reading._rows``) and scored in chunks of
     :data:`CHUNK_ROWS`, so memory stays flat in the number of images.
 
     Parameters

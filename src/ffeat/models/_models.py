@@ -35,7 +35,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 class LinearModel:
     """Standardisation followed by a linear decision function.
 
-    Also the form of a trained :class:`~ffeat._stacking.StackedLogistic`: each
+    Also the form of a trained :class:`~ffeat.models._stacking.StackedLogistic`: each
     block is linear in its standardised columns and the combiner is linear in
     the blocks' log-odds, so the stack folds into one coefficient vector.
     """
@@ -317,7 +317,7 @@ KINDS = {
 #: Model class of each feature classifier (a stack of linear models is linear).
 MODELS = {name: kind.model for name, kind in KINDS.items()}
 #: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
-#: (``ffeat._cnn``, optional: it needs PyTorch).
+#: (``ffeat.models._cnn``, optional: it needs PyTorch).
 CLASSIFIERS = (*MODELS, "cnn")
 #: The classifier a Detector trains unless told otherwise: the most accurate on
 #: the real face sets (docs, "Accuracy on real faces").

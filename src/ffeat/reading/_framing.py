@@ -3,7 +3,7 @@
 The families read texture at fixed pixel scales, so a 768 px face and a 256 px
 face differ in every statistic before either is judged; a classifier trained on
 sources of different sizes can then tell them apart by size alone. With a
-``frame`` of ``N`` the reading engine (``ffeat._rows``) gives the families the
+``frame`` of ``N`` the reading engine (``ffeat.reading._rows``) gives the families the
 centre square of each decoded image (side ``min(H, W)``), resized to ``N x N``
 px with :data:`FRAME_FILTER`; ``None`` keeps the image as decoded. An image
 whose centre square is already ``N`` px is cut, never resampled.

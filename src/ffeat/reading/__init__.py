@@ -6,7 +6,7 @@ feature cache, the backend, a progress bar) travels apart from it, as keyword
 arguments. It is made and checked in one place, here, and passed as one object
 from :class:`~ffeat.Detector`, :class:`~ffeat.FeatureExtractor`,
 :func:`~ffeat.extract`, the streamed runs and the command line down to the reader
-(``ffeat._rows``). A fitted detector saves its reading and scores with it.
+(``ffeat.reading._rows``). A fitted detector saves its reading and scores with it.
 
 The names are the reading's own: ``frame`` is the analysis frame (the side every
 image, or face crop, is brought to), ``faces`` the face policy.
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from ._checks import check_int
+from .._checks import check_int
 from ._framing import check_frame
 from .faces import check_faces
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE, check_min_size
@@ -30,7 +30,7 @@ class Reading:
     Parameters
     ----------
     faces : {"off", "crop", "auto"}, optional
-        Face policy (:mod:`ffeat.faces`): ``"off"`` reads the whole image;
+        Face policy (:mod:`ffeat.reading.faces`): ``"off"`` reads the whole image;
         ``"crop"`` finds the frontal faces and gives each the framing of the
         aligned ``140k`` training faces (an image without a face is an error, "no
         face found"); ``"auto"`` does the same but reads the whole image when no

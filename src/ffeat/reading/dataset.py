@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import check_images
+from .._checks import check_images
 from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, scan_folder
 
 __all__ = ["Dataset", "load_dataset", "describe_data", "labelled_images", "labelled_data"]

@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._atomic import atomic_write
+from ..running._atomic import atomic_write
 
 __all__ = ["write_npz"]
 
@@ -37,7 +37,7 @@ def write_npz(target, arrays: dict[str, np.ndarray]) -> None:
     Parameters
     ----------
     target : path or binary file object
-        A path is written atomically (see ``ffeat._atomic``); a file object
+        A path is written atomically (see ``ffeat.running._atomic``); a file object
         opened for writing gets the archive at its position.
     arrays : dict of str to ndarray
         Member names (``/`` makes folders) and their arrays; object arrays are

@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 
 from ._calibration import Calibration
-from ._framing import check_frame
+from ..reading._framing import check_frame
 from ._models import MODELS, model_class, saved_classifier, uses_features
 from ._npz import write_npz
-from ._version import __version__
-from .faces import FACE_POLICIES
-from .reading import Reading
-from .features import FAMILIES, column_names, describe_features, n_columns, resolve_features
+from .._version import __version__
+from ..reading.faces import FACE_POLICIES
+from ..reading import Reading
+from ..features import FAMILIES, column_names, describe_features, n_columns, resolve_features
 
 __all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
 
@@ -208,7 +208,7 @@ def _estimator(classifier: str, cls, path: Path):
     name = ESTIMATORS[classifier]
     module, _, attr = name.partition(".")
     if cls is None:
-        return getattr(importlib.import_module(f".{module}", __package__), attr)
+        return getattr(importlib.import_module(f"ffeat.{module}"), attr)
     lineage = {f"{c.__module__}.{c.__qualname__}" for c in cls.__mro__}
     if any(f"ffeat.{other}" in lineage for other in set(ESTIMATORS.values()) - {name}):
         raise ModelFileError(f"{path}: holds a {classifier} model, which ffeat.{attr} loads, "

@@ -32,18 +32,18 @@ import numpy as np
 from ._featurefile import load_extraction, save_extraction
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
-from ._persist import families_from, load_detector
-from ._predictions import COLUMNS, csv_cells, prediction_rows
-from ._scoring import score_items
+from ..models._persist import families_from, load_detector
+from ..models._predictions import COLUMNS, csv_cells, prediction_rows
+from ..models._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
-from ._sources import Item, iter_inputs
-from ._version import __version__
-from .extraction import DEFAULT_FEATURES, Extraction, extract_items
-from .features import column_names, describe_features, resolve_features
-from .reading import NATIVE, Reading, as_reading
+from ..reading._sources import Item, iter_inputs
+from .._version import __version__
+from ..extraction import DEFAULT_FEATURES, Extraction, extract_items
+from ..features import column_names, describe_features, resolve_features
+from ..reading import NATIVE, Reading, as_reading
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
-    from ._base import ImageClassifier
+    from .._base import ImageClassifier
 
 __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeError",
            "DEFAULT_SHARD_SIZE"]
@@ -189,7 +189,7 @@ def _intact_regions(path: Path, shards: dict[int, dict], intact: set[int]) -> in
 # -- running ----------------------------------------------------------------------------
 
 def _executor(job, scheduler, workers: int):
-    """In this process (``scheduler=None``), or on dask (see :class:`~ffeat._dask.DaskExecutor`)."""
+    """In this process (``scheduler=None``), or on dask (see :class:`~ffeat.running._dask.DaskExecutor`)."""
     if scheduler is None:
         return contextlib.nullcontext(LocalExecutor(job))
     from ._dask import DaskExecutor
@@ -244,7 +244,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
     ------
     ResumeError
         When ``output`` holds another extraction or was made from other inputs.
-    ffeat._lock.OutputLockedError
+    ffeat.running._lock.OutputLockedError
         When another run is writing ``output`` now.
     ImportError
         When ``scheduler`` is given and dask.distributed is not installed.
@@ -277,7 +277,7 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
 
 def _model_file(model) -> tuple[ImageClassifier, bytes]:
     """A fitted detector (either kind) and its saved file's bytes, from either."""
-    from ._base import ImageClassifier
+    from .._base import ImageClassifier
 
     if not isinstance(model, ImageClassifier):
         return load_detector(model), Path(model).read_bytes()
@@ -326,7 +326,7 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     ResumeError
         When ``output`` exists without its manifest, or was made with another
         model, threshold or inputs.
-    ffeat._lock.OutputLockedError
+    ffeat.running._lock.OutputLockedError
         When another run is writing ``output`` now.
     ffeat.ModelFileError
         When ``model`` is a path that cannot be loaded.

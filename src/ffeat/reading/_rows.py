@@ -14,7 +14,7 @@ its records in input order, as a list.
 
 Per image the work is: :func:`read_item` (decode, and perturb an augmented or
 perturbed copy), then :func:`read_views` (the face policy's crops, each put in
-the analysis frame, ``ffeat._framing``), then the families' ``compute`` on each
+the analysis frame, ``ffeat.reading._framing``), then the families' ``compute`` on each
 ``(H, W, 3)`` view, in ``_features_of`` (CPU) or the batched CUDA pipeline.
 Every path reads through :func:`read_views`, so the frame applies to all alike.
 """
@@ -29,18 +29,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._cache import FeatureCache, resolve_cache
+from ..running._cache import FeatureCache, resolve_cache
 from ._framing import frame_image
-from ._gpu import resolve_backend
+from .._gpu import resolve_backend
 from ._perturb import Perturbed
-from ._progress import Progress
+from ..running._progress import Progress
 from ._sources import Item
-from ._version import __version__
-from ._workers import DaemonPool
+from .._version import __version__
+from ..running._workers import DaemonPool
 from .faces import FRAME_SIZE, NoFaceError, face_crops
-from .features import column_names, describe_features
+from ..features import column_names, describe_features
 from .loading import ImageReadError, load_image
-from .reading import NATIVE, Reading
+from . import NATIVE, Reading
 
 __all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
            "feature_error", "image_row", "iter_rows", "feature_rows", "match_errors"]
@@ -86,9 +86,9 @@ def read_views(item: Item, reading: Reading = NATIVE) -> list[tuple[tuple | None
     """What the families see of one input under ``reading``: its ``(box, view)`` records.
 
     The input is decoded (:func:`read_item`), cut into the face policy's crops
-    (:func:`ffeat.faces.face_crops`, each face resized to the frame, or to
-    :data:`~ffeat.faces.FRAME_SIZE` when there is none), and each crop is put
-    in the analysis frame (:func:`ffeat._framing.frame_image`). Under
+    (:func:`ffeat.reading.faces.face_crops`, each face resized to the frame, or to
+    :data:`~ffeat.reading.faces.FRAME_SIZE` when there is none), and each crop is put
+    in the analysis frame (:func:`ffeat.reading._framing.frame_image`). Under
     ``faces="off"`` one record, ``(None, view)``.
 
     Raises
@@ -180,8 +180,8 @@ def _cpu_results(items: list[Item], families, reading: Reading, jobs: int,
 def _cuda_results(items: list[Item], families, reading: Reading, jobs: int):
     """``(item, future)`` in input order from the batched CUDA pipeline (framed on the
     CPU, in the decoding threads)."""
-    from ._gpu._backend import import_cupy
-    from ._gpu._pipeline import batched_results
+    from .._gpu._backend import import_cupy
+    from .._gpu._pipeline import batched_results
     return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=feature_error,
                            read=functools.partial(_read_view, reading=reading))
 
@@ -206,7 +206,7 @@ def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
     Parameters
     ----------
     items : list of Item
-        The inputs (see ``ffeat._sources``).
+        The inputs (see ``ffeat.reading._sources``).
     families : sequence of families
         Resolved feature families, in column order.
     reading : Reading, optional

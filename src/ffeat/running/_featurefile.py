@@ -2,7 +2,7 @@
 
 It holds ``X``, ``names``, ``paths``, ``labels``, ``error_paths``,
 ``error_reasons``, ``features`` (the configuration as JSON) and
-``ffeat_version``. It is written by ``ffeat._npz`` (the same extraction always
+``ffeat_version``. It is written by ``ffeat.models._npz`` (the same extraction always
 gives the same bytes), atomically, and read back with ``allow_pickle=False``.
 """
 from __future__ import annotations
@@ -12,11 +12,11 @@ import zipfile
 
 import numpy as np
 
-from ._npz import write_npz
-from ._version import __version__
-from ._rows import ImageError
-from .extraction import Extraction
-from .features import describe_features
+from ..models._npz import write_npz
+from .._version import __version__
+from ..reading._rows import ImageError
+from ..extraction import Extraction
+from ..features import describe_features
 
 __all__ = ["save_extraction", "load_extraction"]
 

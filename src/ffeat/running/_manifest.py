@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._atomic import atomic_write
-from ._sources import Item
+from ..reading._sources import Item
 
 __all__ = ["Manifest", "ResumeError", "read_record", "shard_fingerprint"]
 

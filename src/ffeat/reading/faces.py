@@ -20,7 +20,7 @@ photo is not: this module finds the faces and cuts each one out in that framing.
 * **Canonical frame**: a square of :data:`FRAME_MARGIN` times the box width,
   centred :data:`FRAME_OFFSET` box widths below the box centre (negative: above),
   cut from the full-resolution pixels (parts outside the image repeat its edge
-  pixels) and resized to the analysis frame (``frame``, see ``ffeat._framing``),
+  pixels) and resized to the analysis frame (``frame``, see ``ffeat.reading._framing``),
   :data:`FRAME_SIZE` when there is none. Both constants were measured on
   ``140k`` (``benchmarks/faces.py``): there the frame of an image is the image
   itself, up to a few pixels. An image that is already framed so (the frame

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from ._sources import Item
+from ..reading._sources import Item
 
 __all__ = ["DaskExecutor", "import_distributed"]
 

@@ -37,11 +37,11 @@ import numpy as np
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from ._perturb import augment_perturbation
-from ._progress import Progress, status
-from ._rows import ImageError, default_jobs, read_item
-from ._sources import Item
-from .loading import ImageReadError
+from ..reading._perturb import augment_perturbation
+from ..running._progress import Progress, status
+from ..reading._rows import ImageError, default_jobs, read_item
+from ..reading._sources import Item
+from ..reading.loading import ImageReadError
 
 __all__ = ["CnnModel", "TORCH_MISSING", "TooFewImages", "import_torch", "train"]
 

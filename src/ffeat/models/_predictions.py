@@ -1,6 +1,6 @@
 """Prediction rows: one per input, errors included, and their text cells.
 
-Under a face policy (:mod:`ffeat.faces`) a row also carries the box
+Under a face policy (:mod:`ffeat.reading.faces`) a row also carries the box
 ``(x, y, w, h)`` of the face it was scored on (the most fake one) and ``faces``,
 the boxes of every face scored, the most fake first: ``[]`` when none was found
 and the whole image was scored (``"auto"``); None (blank cells) under ``"off"``.
@@ -13,7 +13,7 @@ import numpy as np
 
 from ._calibration import labels_of, probability
 from ._scoring import Scored
-from ._text import printable, spreadsheet_safe
+from .._text import printable, spreadsheet_safe
 
 #: Columns of a prediction table, in order.
 COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
@@ -36,7 +36,7 @@ def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
     Parameters
     ----------
     records : list of Scored
-        The inputs scored (``ffeat._scoring.iter_scored``).
+        The inputs scored (``ffeat.models._scoring.iter_scored``).
     threshold : float
         Probability of fake at and above which the label is ``"fake"``.
     detector : Detector or SavedDetector, optional

@@ -24,7 +24,7 @@ encoded images of more than ``max_pixels`` pixels, before decoding (a
 decompression bomb is refused from its header). Only regular files are read: a
 FIFO, socket, device or folder is refused without blocking, and so are symbolic
 link loops and dangling links. Truncated data is refused, also a JPEG cut short
-with an end marker appended (see :mod:`ffeat._jpeg`). Decoding takes at most
+with an end marker appended (see :mod:`ffeat.reading._jpeg`). Decoding takes at most
 about 10 bytes per pixel (the decoded image and its RGB array). Inputs are never
 modified: files are opened read-only and arrays are copied before conversion.
 """
@@ -41,7 +41,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ._checks import check_int
+from .._checks import check_int
 from ._jpeg import gray_fill, missing_data, read_layout
 
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]

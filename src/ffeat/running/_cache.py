@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_write
-from .loading import ImageReadError, open_regular_file
+from ..reading.loading import ImageReadError, open_regular_file
 
 __all__ = ["FeatureCache", "default_cache_dir", "resolve_cache"]
 

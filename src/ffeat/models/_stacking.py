@@ -109,7 +109,7 @@ class StackedLogistic(ClassifierMixin, BaseEstimator):
         Every training row's out-of-fold final log-odds: the combiner refitted
         without the row's fold, on the blocks' out-of-fold log-odds (the same
         folds). What a calibration is fitted on, in place of refitting the whole
-        stack once per fold (``ffeat._calibration``).
+        stack once per fold (``ffeat.models._calibration``).
     """
 
     _parameter_constraints: dict = {

@@ -52,7 +52,7 @@ class ModelCardError(ValueError):
 def model_path() -> Path:
     """The shipped model file (it may be missing from a damaged installation: loading it
     then raises :class:`~ffeat.ModelFileError` naming the path)."""
-    return Path(files(__package__).joinpath("models", MODEL_NAME))
+    return Path(files(__package__).joinpath(MODEL_NAME))
 
 
 def card_path(model) -> Path:
@@ -84,7 +84,7 @@ def summary(detector) -> dict:
         out) and ``training`` (the ``training_`` record: counts, augmentation,
         data).
     """
-    from .features import describe_features, resolve_features
+    from ..features import describe_features, resolve_features
 
     params = detector.get_params()
     if (reading := params.pop("reading", None)) is not None:  # as a model file records it
