@@ -5,15 +5,20 @@ The families compare histograms at fixed positions, and every training face
 an oriented square (the *quad*) placed from the eye centres and mouth corners,
 and a resampling of that square. This module repeats the recipe on any photo:
 
-* **Finding**: dlib's HOG frontal-face detector on a gray copy whose longest side
-  is at most :data:`DETECT_SIDE` pixels (never enlarged), so its cost does not
-  grow with the image. It finds upright frontal faces of about 80 pixels of that
-  copy and more (in a 4000 px photo, faces of about a sixth of its side);
+* **Finding**: dlib's HOG frontal-face detector on gray copies whose longest side
+  is at most :data:`DETECT_SIDES` pixels (never enlarged), so its cost does not
+  grow with the image. It finds upright frontal faces of about 80 pixels of a
+  copy and more: a quarter of the image's side in the first pass, an eighth in
+  the second, run only when the first finds no face;
   profiles and faces turned further than about 30 degrees are missed. Faces
   scoring under :data:`MIN_SCORE` are dropped, at most :data:`MAX_FACES` kept
   (the most certain first).
-* **Landmarks**: dlib's shape predictor (:data:`LANDMARKS`) on the full-resolution
-  gray image, inside the detector's box.
+* **Landmarks**: dlib's 68-point shape predictor inside the detector's box, on a
+  gray copy of the face's surroundings at full resolution (thinned to
+  :data:`LANDMARK_FACE` pixels for a larger face). The 68-point model was chosen
+  over the 5-point one by measurement (``benchmarks/faces.py``, ``landmarks``):
+  the 5-point model has no mouth, and the best linear estimate of the mouth corners
+  from its points doubles the quad's corner error on ``140k``.
 * **Verification**: a face whose landmarks are not shaped like a face (eyes level
   within the box, mouth under them at a plausible distance: :func:`plausible`)
   is dropped, as is one smaller than :data:`MIN_FACE` pixels.
@@ -29,7 +34,9 @@ and a resampling of that square. This module repeats the recipe on any photo:
 dlib (the ``dlib-bin`` wheel) and the landmark model (``face-recognition-models``)
 are imported only when a face is aligned. Terms: dlib is under the Boost Software
 License; its 68-point landmark model was trained on the iBUG 300-W data set, whose
-terms exclude commercial use, so the model carries them; the 5-point model is CC0.
+terms exclude commercial use, so the model carries them (the package that ships it,
+``face-recognition-models``, is MIT-licensed and says CC0 for the files; the
+restriction comes from the training data).
 
 The step the reading path calls is :func:`aligned_faces`, which maps a decoded
 RGB array to :class:`AlignedFace` records (box, quad, crop).
@@ -43,13 +50,16 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image
 
-__all__ = ["ALIGNED", "DETECT_SIDE", "LANDMARKS", "MAX_FACES", "MIN_FACE", "MIN_SCORE",
-           "SUPERSAMPLE", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
+__all__ = ["ALIGNED", "DETECT_SIDES", "MAX_FACES", "MIN_FACE", "MIN_SCORE",
+           "SUPERSAMPLE", "LANDMARK_FACE", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
            "ffhq_quad", "find_landmarks", "plausible", "warp"]
 
-#: Longest side of the gray copy the detector searches (larger images are reduced to
-#: it, smaller ones are searched as they are): bounds the cost of finding faces.
-DETECT_SIDE = 512
+#: Longest sides of the gray copies the detector searches, in turn until a face is
+#: found (a larger image is reduced to each, a smaller one searched as it is, once):
+#: they bound the cost of finding faces. The detector sees faces of about 80 pixels
+#: and more, so the first pass finds faces of a quarter of the image's side and
+#: more, the second (only when the first finds none) faces of an eighth.
+DETECT_SIDES = (320, 640)
 #: Lowest detector score kept (dlib's own threshold is 0).
 MIN_SCORE = 0.0
 #: Most faces kept per image, the most certain first.
@@ -59,11 +69,12 @@ MIN_FACE = 40
 #: Largest distance of a quad corner from the image's corner, as a fraction of the
 #: image's side, for an image to count as aligned already (used as it is).
 ALIGNED = 0.05
-#: The quad is resampled to this many times the output side, then shrunk (FFHQ: 4).
-SUPERSAMPLE = 4
-#: Landmark model: ``"68"`` (iBUG 300-W, non-commercial) or ``"5"`` (CC0, mouth
-#: corners estimated by :data:`_FIVE_TO_FFHQ`).
-LANDMARKS = "68"
+#: Most the quad is resampled to, in output sides, before it is shrunk to the output
+#: (FFHQ's script: 4; here the quad is first shrunk to under twice the output side, so
+#: 2 is always enough to resample without aliasing).
+SUPERSAMPLE = 2
+#: Widest face the landmarks are fitted at, in pixels: a larger face is thinned to it.
+LANDMARK_FACE = 256
 
 Box = tuple[int, int, int, int]
 
@@ -141,62 +152,31 @@ def ffhq_points(landmarks: np.ndarray) -> np.ndarray:
     return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[48], lm[54]])
 
 
-#: Linear map from the 5-point model's landmarks to the four FFHQ points, both in the
-#: frame of the 5-point eye centres (origin at their midpoint, unit their distance,
-#: x along them): rows are the 8 outputs, columns the 10 inputs and a constant.
-#: Fitted by ``benchmarks/faces.py --fit-five`` (see there); None until fitted.
-_FIVE_TO_FFHQ: np.ndarray | None = None
-
-
-def _five_frame(five: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Origin, rotation (rows: unit x, unit y) and scale of the 5-point eye frame."""
-    left, right = five[2:4].mean(0), five[0:2].mean(0)  # dlib: 0-1 image right, 2-3 left
-    across = right - left
-    scale = math.hypot(*across)
-    ux = across / scale
-    return (left + right) / 2, np.array([ux, [-ux[1], ux[0]]]), scale
-
-
-def five_features(five: np.ndarray) -> np.ndarray:
-    """The 5-point landmarks in their eye frame, flattened, with a constant 1."""
-    origin, rot, scale = _five_frame(np.asarray(five, dtype=np.float64))
-    return np.append(((np.asarray(five, dtype=np.float64) - origin) @ rot.T / scale).ravel(),
-                     1.0)
-
-
-def five_to_ffhq(five: np.ndarray, coef: np.ndarray | None = None) -> np.ndarray:
-    """The four FFHQ points estimated from the 5-point model's landmarks."""
-    coef = _FIVE_TO_FFHQ if coef is None else coef
-    if coef is None:
-        raise RuntimeError("the 5-point map is not fitted")
-    five = np.asarray(five, dtype=np.float64)
-    origin, rot, scale = _five_frame(five)
-    local = (coef @ five_features(five)).reshape(4, 2)
-    return local * scale @ rot + origin
-
-
 def plausible(points: np.ndarray, box: Box) -> bool:
     """Whether the eye centres and mouth corners are shaped like a frontal face
     inside the detector's box.
 
     In the frame of the eyes (origin their midpoint, unit their distance), the
-    mouth's midpoint must lie under them (0.7 to 1.6 eye distances down, within
-    0.35 sideways), the mouth be 0.5 to 1.3 eye distances wide and nearly level,
-    and the eye distance be 0.25 to 0.6 of the box's width (bounds from the
-    measured spread of real faces, ``benchmarks/faces.py``).
+    mouth's midpoint must lie 0.6 to 2 eye distances under them and within 0.4
+    sideways, the mouth be 0.4 to 1.5 eye distances wide and tilted at most 0.3 of
+    its width, and the eye distance be 0.2 to 0.65 of the box's width. The bounds
+    are wider than the 0.1 and 99.9 percentiles of the faces of the shared sets
+    (``benchmarks/faces.py``): they drop broken fits only. The landmark model fits
+    a face-shaped set of points to whatever it is given, so the shape does not tell
+    a false detection from a face; the detector's score (:data:`MIN_SCORE`) does.
     """
     p = np.asarray(points, dtype=np.float64)
     across = p[1] - p[0]
     eye = math.hypot(*across)
-    if not eye > 0 or not 0.25 <= eye / max(box[2], 1) <= 0.6:
+    if not eye > 0 or not 0.2 <= eye / max(box[2], 1) <= 0.65:
         return False
     ux = across / eye
     rot = np.array([ux, [-ux[1], ux[0]]])
     local = (p - (p[0] + p[1]) / 2) @ rot.T / eye
     mouth = (local[2] + local[3]) / 2
     width = local[3] - local[2]
-    return bool(0.7 <= mouth[1] <= 1.6 and abs(mouth[0]) <= 0.35
-                and 0.5 <= width[0] <= 1.3 and abs(width[1]) <= 0.3 * width[0])
+    return bool(0.6 <= mouth[1] <= 2.0 and abs(mouth[0]) <= 0.4
+                and 0.4 <= width[0] <= 1.5 and abs(width[1]) <= 0.3 * width[0])
 
 
 def aligned_error(quad: np.ndarray, shape: tuple[int, ...]) -> float:
@@ -226,7 +206,7 @@ def _detector():
 
 
 @lru_cache(maxsize=2)
-def _predictor(model: str):
+def _predictor(model: str = "68"):
     dlib = _dlib()
     try:
         import face_recognition_models as frm
@@ -240,26 +220,51 @@ def _predictor(model: str):
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
     """Luma of ``rgb`` as uint8 (ITU-R 601, as Pillow's ``convert("L")``)."""
-    return np.asarray(Image.fromarray(rgb).convert("L"))
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb)).convert("L"))
 
 
-def _reduced(gray: np.ndarray, side: int) -> tuple[np.ndarray, float]:
-    """``gray`` with its longest side at most ``side`` and the factor from it to the
-    image (1 when not reduced). A large image is first thinned by a whole stride, then
-    resampled: the cost stays that of a copy of a few times ``side``."""
-    height, width = gray.shape
+def _thinned(rgb: np.ndarray, step: int) -> np.ndarray:
+    """Gray copy of every ``step``-th pixel of ``rgb`` (no copy of the full image)."""
+    return _gray(rgb[::step, ::step] if step > 1 else rgb)
+
+
+def _detection_copy(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """The gray copy the detector searches (longest side at most ``side``) and the
+    factor from its pixels to the image's. A large image is first thinned by a whole
+    stride (to between once and twice the side), then resampled: the cost stays that
+    of a copy of a few times ``side``, whatever the image's size."""
+    height, width = rgb.shape[:2]
     longest = max(height, width)
     if longest <= side:
-        return gray, 1.0
-    step = max(1, longest // (2 * side))
-    thin = np.ascontiguousarray(gray[::step, ::step]) if step > 1 else gray
+        return _gray(rgb), 1.0
+    thin = _thinned(rgb, max(1, longest // side))
     scale = side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(Image.fromarray(thin).resize(size, Image.BILINEAR, reducing_gap=2.0))
+    small = np.asarray(Image.fromarray(thin).resize(size, Image.BILINEAR))
     return small, width / size[0]
 
 
-def find_landmarks(rgb: np.ndarray, model: str | None = None, max_faces: int = MAX_FACES,
+def _landmarks(rgb: np.ndarray, box: Box, predictor) -> np.ndarray:
+    """The predictor's landmarks of the face in ``box``, in pixels of ``rgb``, fitted on
+    a gray copy of the face's surroundings thinned so that the face is at most
+    :data:`LANDMARK_FACE` pixels wide (bounded cost for a large face)."""
+    dlib = _dlib()
+    x, y, w, h = box
+    height, width = rgb.shape[:2]
+    x0, y0 = max(x - w // 2, 0), max(y - h // 2, 0)
+    x1, y1 = min(x + w + w // 2, width), min(y + h + h // 2, height)
+    step = max(1, w // LANDMARK_FACE)
+    gray = _thinned(rgb[y0:y1, x0:x1], step)
+    rect = dlib.rectangle(round((x - x0) / step), round((y - y0) / step),
+                          round((x + w - x0) / step), round((y + h - y0) / step))
+    shape = predictor(gray, rect)
+    pts = np.array([(shape.part(k).x, shape.part(k).y) for k in range(shape.num_parts)],
+                   dtype=np.float64)
+    # A thinned pixel k covers image pixels [k * step, (k + 1) * step): its centre.
+    return pts * step + (step - 1) / 2 + (x0, y0)
+
+
+def find_landmarks(rgb: np.ndarray, max_faces: int = MAX_FACES,
                    min_score: float = MIN_SCORE, verify: bool = True
                    ) -> list[tuple[Box, float, np.ndarray]]:
     """The frontal faces of an image, with the FFHQ points of each.
@@ -268,8 +273,6 @@ def find_landmarks(rgb: np.ndarray, model: str | None = None, max_faces: int = M
     ----------
     rgb : ndarray of shape (H, W, 3), uint8
         The decoded image.
-    model : {"68", "5"}, optional
-        Landmark model (default :data:`LANDMARKS`).
     max_faces : int, default MAX_FACES
         Most faces returned.
     min_score : float, default MIN_SCORE
@@ -284,15 +287,21 @@ def find_landmarks(rgb: np.ndarray, model: str | None = None, max_faces: int = M
         The detector's box (x, y, w, h) in pixels of ``rgb``, its score, and the
         eye centres and mouth corners (4, 2); the most certain face first.
     """
-    dlib = _dlib()
-    model = LANDMARKS if model is None else model
-    gray = _gray(rgb)
-    small, factor = _reduced(gray, DETECT_SIDE)
+    predictor = _predictor()
+    longest = max(rgb.shape[:2])
+    out: list = []
+    for n, side in enumerate(DETECT_SIDES):
+        if n and (out or longest <= DETECT_SIDES[n - 1]):
+            break  # a face found, or the image was searched whole already
+        _search(rgb, side, predictor, max_faces, min_score, verify, out)
+    return out
+
+
+def _search(rgb, side, predictor, max_faces, min_score, verify, out) -> None:
+    """One detection pass of :func:`find_landmarks` on a copy of ``side`` pixels."""
+    small, factor = _detection_copy(rgb, side)
     rects, scores, _ = _detector().run(small, 0, min(min_score, 0.0))
-    order = sorted(range(len(rects)), key=lambda i: -scores[i])
-    out = []
-    predictor = _predictor(model)
-    for i in order:
+    for i in sorted(range(len(rects)), key=lambda i: -scores[i]):
         if scores[i] < min_score:
             continue
         r = rects[i]
@@ -300,17 +309,13 @@ def find_landmarks(rgb: np.ndarray, model: str | None = None, max_faces: int = M
                round(r.width() * factor), round(r.height() * factor))
         if verify and box[2] < MIN_FACE:
             continue
-        full = dlib.rectangle(*box[:2], box[0] + box[2], box[1] + box[3])
-        shape = predictor(gray, full)
-        pts = np.array([(shape.part(k).x, shape.part(k).y) for k in range(shape.num_parts)],
-                       dtype=np.float64)
-        points = ffhq_points(pts) if model == "68" else five_to_ffhq(pts)
+        pts = _landmarks(rgb, box, predictor)
+        points = ffhq_points(pts)
         if verify and not plausible(points, box):
             continue
         out.append((box, float(scores[i]), points))
         if len(out) >= max_faces:
             break
-    return out
 
 
 # --- the crop ---------------------------------------------------------------------------
@@ -321,11 +326,13 @@ def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
     """The quad of ``rgb`` resampled to a ``size`` square, as FFHQ's script cuts it.
 
     The region around the quad (a tenth of its side more, at least 3 pixels) is
-    cut out; shrunk by a whole factor when the quad is at least four times ``size``
-    (Lanczos); padded where the quad leaves the image (by reflection, at least 0.3
-    of the quad's side, then blurred and faded toward the median colour with the
-    distance from the image's edge); resampled bilinearly to ``supersample *
-    size`` and shrunk with Lanczos to ``size``.
+    cut out; shrunk by a whole factor (averaging blocks of pixels) when the quad is at least twice
+    ``size`` (FFHQ's script: four times), so that it is under twice ``size``; padded
+    where the quad and its border leave the image (by reflection, at least 0.3 of the
+    quad's side, then blurred and faded toward the median colour with the distance
+    from the image's edge, as FFHQ's script pads); resampled bilinearly to
+    ``k * size``, ``k`` the quad's side over ``size`` rounded up and at most
+    ``supersample``; and shrunk with Lanczos to ``size``.
 
     Returns
     -------
@@ -346,10 +353,9 @@ def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
         raise ValueError("the face's square lies outside the image")
     img = Image.fromarray(np.ascontiguousarray(rgb[y0:y1, x0:x1]))
     quad -= (x0, y0)
-    shrink = int(qsize / size * 0.5)
+    shrink = int(qsize / size)
     if shrink > 1:
-        img = img.resize((max(1, round(img.width / shrink)), max(1, round(img.height / shrink))),
-                         Image.LANCZOS, reducing_gap=3.0)
+        img = img.reduce(shrink)  # box filter: FFHQ's script uses Lanczos, 5 times slower
         quad /= shrink
         qsize /= shrink
         border = max(round(qsize * 0.1), 3)
@@ -362,7 +368,7 @@ def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
     if padded:
         img, shift = _pad(np.asarray(img), pad, qsize)
         quad += shift
-    big = supersample * size
+    big = max(1, min(supersample, math.ceil(qsize / size))) * size
     # FFHQ's script adds half a pixel to the quad: with Pillow's convention (pixel centres
     # at half-integers) that shifts the crop by half a source pixel, 0.06 px of a 256 px
     # FFHQ crop at most; here the quad is passed as it is.
@@ -393,8 +399,8 @@ def _pad(arr: np.ndarray, pad: np.ndarray, qsize: float) -> tuple[Image.Image, n
     return out, np.array([left, top], dtype=np.float64)
 
 
-def aligned_faces(rgb: np.ndarray, size: int = 256, max_faces: int = MAX_FACES,
-                  model: str | None = None) -> list[AlignedFace]:
+def aligned_faces(rgb: np.ndarray, size: int = 256,
+                  max_faces: int = MAX_FACES) -> list[AlignedFace]:
     """Every frontal face of an image, aligned as FFHQ's faces are.
 
     Parameters
@@ -405,8 +411,6 @@ def aligned_faces(rgb: np.ndarray, size: int = 256, max_faces: int = MAX_FACES,
         Side of each crop in pixels (the analysis frame).
     max_faces : int, default MAX_FACES
         Most faces returned.
-    model : {"68", "5"}, optional
-        Landmark model (default :data:`LANDMARKS`).
 
     Returns
     -------
@@ -417,7 +421,7 @@ def aligned_faces(rgb: np.ndarray, size: int = 256, max_faces: int = MAX_FACES,
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} {rgb.dtype}")
     out = []
-    for box, score, points in find_landmarks(rgb, model, max_faces):
+    for box, score, points in find_landmarks(rgb, max_faces):
         quad = ffhq_quad(points)
         if aligned_error(quad, rgb.shape) <= ALIGNED:
             crop, padded = rgb, False
