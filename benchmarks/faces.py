@@ -35,9 +35,31 @@
   from their true square with seeded normal errors of its position and side
   (:data:`TOLERANCES`), scored by the model trained on the aligned images.
 
-Usage: ``python benchmarks/faces.py [--n N] [--seed S] [--train VARIANT ...]
-[--json FILE] [--plot FILE]`` (``--n``: at most N images per source and class,
-all by default).
+With ``--finder align`` (or ``--finder cascade align``) the same protocol measures
+:mod:`ffeat.align` (``faces="align"``: dlib's detector, 68 landmarks, FFHQ's quad):
+
+- ``align_found``: per source the found rate, the found rate on the destroyed faces,
+  the share of images used as they are (their quad within ``ALIGNED`` of their
+  corners) and of images whose crop was padded; faces found in the faceless
+  photographs (and which); on 140k the distance of the quad's corners from the
+  image's (the true FFHQ crop), mean and largest of the 4 corners, as percentiles.
+- ``landmarks``: the landmark model chosen by measurement (:func:`measure_landmarks`:
+  68-point against 5-point with a linear mouth fitted on the other sources).
+- ``align_cost``: ms per image of :func:`ffeat.align.aligned_faces` on one core,
+  crops included: 140k images resized to 256, 512, 1024 and 4000 px (aligned
+  already: found and used as they are; 4 images at 4000), the same faces pasted at
+  a third of the side into a 4000 px photograph (found, cut and resampled), and
+  ``unsplash`` portraits (cut and resampled; most need the second pass).
+- ``reframed`` gains the ``align`` policy (its model trained on the aligned crops of
+  the training half) and the ``tight`` test images (the centre 70% of each aligned
+  image: FFHQ's quad leaves it, so its crop is padded); each row gives the mean
+  score of the real and fake images; ``padding`` is the cross-validated ROC AUC of
+  the cheap families telling a padded crop (``tight``) from an unpadded one of the
+  same pixels (``margin``).
+
+Usage: ``python benchmarks/faces.py [--finder cascade|align ...] [--n N] [--seed S]
+[--train VARIANT ...] [--skip PART ...] [--json FILE] [--plot FILE]`` (``--n``: at
+most N images per source and class, all by default).
 """
 from __future__ import annotations
 

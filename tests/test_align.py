@@ -201,3 +201,19 @@ def test_140k_images_are_used_as_they_are(dlib):
         assert faces, f.name
         used += faces[0].crop is rgb
     assert used >= 6
+
+
+def test_extract_scores_the_aligned_face_and_records_no_face(dlib, astronaut):
+    import ffeat
+
+    flat = np.full((100, 100, 3), 100, np.uint8)
+    result = ffeat.extract([astronaut, flat], features="hog", faces="align", jobs=1)
+    assert len(result.X) == 1 and "no frontal face found" in result.errors[0].reason
+    crop = align.aligned_faces(astronaut, 256)[0].crop
+    np.testing.assert_array_equal(result.X[0], ffeat.extract([crop], features="hog").X[0])
+
+
+def test_a_detector_takes_the_align_policy():
+    import ffeat
+
+    assert ffeat.Detector(features="hog", faces="align").get_params()["faces"] == "align"
