@@ -217,3 +217,12 @@ def test_a_detector_takes_the_align_policy():
     import ffeat
 
     assert ffeat.Detector(features="hog", faces="align").get_params()["faces"] == "align"
+
+
+def test_threads_give_the_same_faces(dlib, astronaut):
+    import ffeat
+
+    images = [astronaut, astronaut[:, ::-1].copy(), astronaut[50:450, 30:480].copy()] * 2
+    one = ffeat.extract(images, features="hog", faces="align", jobs=1).X
+    np.testing.assert_array_equal(ffeat.extract(images, features="hog", faces="align",
+                                                jobs=3).X, one)

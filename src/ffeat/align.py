@@ -44,6 +44,7 @@ RGB array to :class:`AlignedFace` records (box, quad, crop).
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -200,9 +201,16 @@ def _dlib():
     return dlib
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _detector():
-    return _dlib().get_frontal_face_detector()
+    """dlib's frontal-face detector, one per thread (ffeat reads images on threads; the
+    landmark model, read-only once loaded, is shared)."""
+    detector = getattr(_local, "detector", None)
+    if detector is None:
+        detector = _local.detector = _dlib().get_frontal_face_detector()
+    return detector
 
 
 @lru_cache(maxsize=2)
