@@ -42,8 +42,10 @@ __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAME
            "frame", "frame_overlap"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
-#: ``"auto"``: each face found, the whole image (box ``None``) when none is.
-FACE_POLICIES = ("off", "crop", "auto")
+#: ``"auto"``: each face found, the whole image (box ``None``) when none is;
+#: ``"align"``: each face found by its landmarks and cut as FFHQ's faces were
+#: (:mod:`ffeat.reading.align`, needs dlib), none is an error.
+FACE_POLICIES = ("off", "crop", "auto", "align")
 #: Side of the canonical frame in box widths (median over ``140k``).
 FRAME_MARGIN = 1.41
 #: Centre of the frame below the box centre, in box widths (``140k`` median).
@@ -232,11 +234,13 @@ def face_crops(rgb: np.ndarray, policy: str,
     ----------
     rgb : ndarray of shape (H, W, 3), uint8
         The decoded image.
-    policy : {"off", "crop", "auto"}
+    policy : {"off", "crop", "auto", "align"}
         ``"off"``: the whole image; ``"crop"``: the canonical frame of each face
         found (the image itself, not resampled, where that frame overlaps it by
         at least :data:`FRAMED`); ``"auto"``: as ``"crop"``, or the whole image
-        when no face is found.
+        when no face is found; ``"align"``: FFHQ's crop of each face found by its
+        landmarks (:func:`ffeat.reading.align.aligned_faces`; the image itself where it
+        is already so aligned).
     size : int, default FRAME_SIZE
         Side of each face's crop in pixels (the analysis frame).
 
@@ -249,13 +253,20 @@ def face_crops(rgb: np.ndarray, policy: str,
     Raises
     ------
     NoFaceError
-        Under ``"crop"``, when no face is found.
+        Under ``"crop"`` and ``"align"``, when no face is found.
     ValueError
         When ``policy`` is not one of :data:`FACE_POLICIES`.
     """
     check_faces(policy)
     if policy == "off":
         return [(None, rgb)]
+    if policy == "align":
+        from .align import aligned_faces
+        found = aligned_faces(rgb, size)
+        if not found:
+            raise NoFaceError("no frontal face found (faces='align'); use faces='off' to "
+                              "score the whole image")
+        return [(face.box, face.crop) for face in found]
     boxes = find_faces(rgb)
     if not boxes:
         if policy == "crop":
