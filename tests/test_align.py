@@ -217,7 +217,8 @@ def test_extract_scores_the_aligned_face_and_records_no_face(dlib, astronaut):
     import ffeat
 
     flat = np.full((100, 100, 3), 100, np.uint8)
-    result = ffeat.extract([astronaut, flat], features="hog", faces="align", jobs=1)
+    result = ffeat.extract([astronaut, flat], features="hog",
+                           reading=ffeat.Reading(faces="align"), jobs=1)
     assert len(result.X) == 1 and "no frontal face found" in result.errors[0].reason
     crop = align.aligned_faces(astronaut, 256)[0].crop
     np.testing.assert_array_equal(result.X[0], ffeat.extract([crop], features="hog").X[0])
@@ -226,13 +227,16 @@ def test_extract_scores_the_aligned_face_and_records_no_face(dlib, astronaut):
 def test_a_detector_takes_the_align_policy():
     import ffeat
 
-    assert ffeat.Detector(features="hog", faces="align").get_params()["faces"] == "align"
+    reading = ffeat.Reading(faces="align", frame=256)
+    assert ffeat.Detector(features="hog", reading=reading).get_params()["reading"].faces == \
+        "align"
 
 
 def test_threads_give_the_same_faces(dlib, astronaut):
     import ffeat
 
     images = [astronaut, astronaut[:, ::-1].copy(), astronaut[50:450, 30:480].copy()] * 2
-    one = ffeat.extract(images, features="hog", faces="align", jobs=1).X
-    np.testing.assert_array_equal(ffeat.extract(images, features="hog", faces="align",
+    aligned = ffeat.Reading(faces="align")
+    one = ffeat.extract(images, features="hog", reading=aligned, jobs=1).X
+    np.testing.assert_array_equal(ffeat.extract(images, features="hog", reading=aligned,
                                                 jobs=3).X, one)
