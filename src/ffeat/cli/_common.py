@@ -73,7 +73,9 @@ def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
                         help="off: the whole image; crop: find the frontal faces, score "
                              "each in the framing of the aligned training faces, the most "
                              "fake one counts (no face: an error row); auto: as crop, the "
-                             f"whole image when no face is found (default: {default})")
+                             "whole image when no face is found; align: find each face's "
+                             "landmarks and cut it as FFHQ's faces were cut (dlib; no face: "
+                             f"an error row) (default: {default})")
 
 
 def reading_of(args: argparse.Namespace) -> Reading:

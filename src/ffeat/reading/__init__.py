@@ -29,12 +29,14 @@ class Reading:
 
     Parameters
     ----------
-    faces : {"off", "crop", "auto"}, optional
+    faces : {"off", "crop", "auto", "align"}, optional
         Face policy (:mod:`ffeat.reading.faces`): ``"off"`` reads the whole image;
         ``"crop"`` finds the frontal faces and gives each the framing of the
         aligned ``140k`` training faces (an image without a face is an error, "no
         face found"); ``"auto"`` does the same but reads the whole image when no
-        face is found. CPU backend only.
+        face is found; ``"align"`` finds each face's landmarks and cuts it as FFHQ's
+        faces were cut (:mod:`ffeat.reading.align`; no face is an error). CPU
+        backend only.
     frame : int or None, optional
         The analysis frame: after decoding (and after the face policy's crop) the
         centre square is resized to ``frame x frame`` px (32 to 4096), so images
