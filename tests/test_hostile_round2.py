@@ -1,0 +1,264 @@
+"""Hostile inputs, second round (issue 29): every malformed file an error record naming
+it, never the end of a batch; locks, manifests and cache rows that cannot be turned
+against the analyst; names printed losslessly on any stdout; bounded options."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import subprocess
+import sys
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import ffeat
+from ffeat import ImageReadError, load_image
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types")
+
+TIMEOUT = 120
+FEATURES = ["gray", "spectrum"]
+
+
+# ------------------------------------------------------------------ corpus helpers
+
+def _encode(fmt: str, seed: int = 0, size=(48, 40), **kw) -> bytes:
+    rgb = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def _ifd_type_variants(tiff: bytes):
+    """The TIFF ``tiff`` with the type field of each entry of its first IFD set to each
+    of the 12 TIFF types in turn (a width stored as RATIONAL, offsets as DOUBLE, ...)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    start = struct.unpack(order + "I", tiff[4:8])[0]
+    count = struct.unpack(order + "H", tiff[start:start + 2])[0]
+    for i in range(count):
+        at = start + 2 + 12 * i + 2
+        for kind in range(1, 13):
+            yield tiff[:at] + struct.pack(order + "H", kind) + tiff[at + 2:]
+
+
+def _exif_jpeg() -> bytes:
+    exif = Image.Exif()
+    exif[274] = 6  # orientation: rotate
+    exif[282] = 72.0
+    exif[305] = "camera"
+    return _encode("JPEG", exif=exif.tobytes())
+
+
+#: (format, save options) of every accepted format, and a few variants.
+_FORMATS = [("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("WEBP", {}),
+            ("WEBP", {"lossless": True}), ("BMP", {}), ("TIFF", {}),
+            ("TIFF", {"compression": "tiff_deflate"}), ("GIF", {})]
+
+
+def fuzz_corpus(per_format: int = 60, seed: int = 29) -> dict[str, bytes]:
+    """Mutated headers of every accepted format, made from ``seed``: 1-4 bytes of the
+    first 128 changed, the file cut short (sometimes), every 1-3 byte prefix, and every
+    type of every TIFF tag (also in a JPEG's EXIF block)."""
+    rng = np.random.default_rng(seed)
+    corpus = {}
+    for fmt, options in _FORMATS:
+        data = _encode(fmt, **options)
+        tag = f"{fmt}{'-' + '-'.join(map(str, options.values())) if options else ''}"
+        for n in (1, 2, 3):
+            corpus[f"{tag}-first{n}"] = data[:n]
+        for k in range(per_format):
+            mutated = bytearray(data[:int(rng.integers(1, len(data) + 1))]
+                                if rng.random() < 0.3 else data)
+            for _ in range(int(rng.integers(1, 5))):
+                mutated[int(rng.integers(0, min(len(mutated), 128)))] = int(rng.integers(256))
+            corpus[f"{tag}-mut{k}"] = bytes(mutated)
+    for i, variant in enumerate(_ifd_type_variants(_encode("TIFF"))):
+        corpus[f"tiff-type{i}"] = variant
+    jpeg = _exif_jpeg()
+    at = jpeg.index(b"Exif\0\0") + 6
+    for i, variant in enumerate(_ifd_type_variants(jpeg[at:])):
+        corpus[f"exif-type{i}"] = jpeg[:at] + variant
+    return corpus
+
+
+def _png(width: int, height: int, raw: bytes, interlace: int = 0) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, interlace))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def _rows(rgb: np.ndarray) -> bytes:
+    return b"".join(b"\0" + row.tobytes() for row in rgb)
+
+
+def _gray_bottom_jpeg(subsampling: int = 0) -> bytes:
+    """A complete JPEG whose last 16 rows are mid-gray (128): letterbox bars."""
+    rgb = np.random.default_rng(3).integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    rgb[-16:] = 128
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=95, subsampling=subsampling)
+    return buf.getvalue()
+
+
+def _ffeat(*args, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ffeat", *args], env=env,
+                          capture_output=True, timeout=TIMEOUT, **kw)
+
+
+# ------------------------------------------------------------------ N1: malformed files
+
+def test_n1_fuzz_corpus_gives_only_image_read_errors():
+    corpus = fuzz_corpus()
+    assert len(corpus) > 500
+    wrong = {}
+    for name, data in corpus.items():
+        try:
+            load_image(data, name=name)
+        except ImageReadError as exc:
+            assert exc.source == name
+        except Exception as exc:  # noqa: BLE001 - what the test looks for
+            wrong[name] = f"{type(exc).__name__}: {exc}"
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("data", [b"x", b"\xff", b"\xff\xd8", b"xyz", b"BM", b"II*"])
+def test_n1_one_to_three_byte_files_are_error_records(tmp_path, data):
+    (tmp_path / "b.jpg").write_bytes(data)
+    (tmp_path / "good.png").write_bytes(_encode("PNG"))
+    result = ffeat.extract(tmp_path, features="gray", jobs=1)
+    assert result.sources == [str(tmp_path / "good.png")]
+    assert [e.source for e in result.errors] == [str(tmp_path / "b.jpg")]
+
+
+def test_n1_fuzz_corpus_in_collect_mode_one_record_per_bad_file(tmp_path):
+    corpus = fuzz_corpus(per_format=8)
+    for name, data in corpus.items():
+        (tmp_path / f"{name}.img").write_bytes(data)
+    paths = sorted(str(p) for p in tmp_path.iterdir())
+    result = ffeat.extract(paths, features="gray", jobs=2)
+    assert len(result.sources) + len(result.errors) == len(paths)
+    assert {e.source for e in result.errors} <= set(paths)
+
+
+def _lying_ihdr_png() -> bytes:
+    data = _encode("PNG")
+    return data[:8] + (99).to_bytes(4, "big") + data[12:]
+
+
+def _rational_width_tiff() -> bytes:
+    for i, variant in enumerate(_ifd_type_variants(_encode("TIFF"))):
+        if i // 12 == 0 and i % 12 + 1 == 5:  # first tag (ImageWidth) as RATIONAL
+            return variant
+    raise AssertionError
+
+
+@pytest.fixture
+def malformed_folder(tmp_path):
+    """real/ and fake/ with 3 good PNGs each, and malformed files beside them."""
+    data = tmp_path / "data"
+    good = []
+    for label in ("real", "fake"):
+        (data / label).mkdir(parents=True)
+        for i in range(3):
+            path = data / label / f"{i}.png"
+            path.write_bytes(_encode("PNG", seed=i + (10 if label == "fake" else 0)))
+            good.append(str(path))
+    bad = {"b.jpg": b"x", "ihdr.png": _lying_ihdr_png(), "width.tif": _rational_width_tiff(),
+           "short.png": _png(64, 64, _rows(np.zeros((32, 64, 3), np.uint8)))}
+    for name, content in bad.items():
+        (data / "real" / name).write_bytes(content)
+    return data, good, sorted(bad)
+
+
+def test_n1_every_command_scores_around_malformed_files(malformed_folder, tmp_path):
+    data, good, bad = malformed_folder
+    env = dict(os.environ, PYTHONIOENCODING="utf-8")
+    model = tmp_path / "m.model"
+    run = _ffeat("train", str(data), "-o", str(model), "--features", *FEATURES,
+                 "--classifier", "logistic", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    for name in bad:
+        assert name in os.fsdecode(run.stderr)
+    run = _ffeat("evaluate", str(data), "--model", str(model), "--json", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    assert sorted(Path(e["path"]).name for e in json.loads(run.stdout)["errors"]) == bad
+    run = _ffeat("predict", str(data), "--model", str(model), "--format", "json", "-q",
+                 env=env)
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)
+    assert sorted(Path(r["path"]).name for r in rows if r["error"]) == bad
+    assert sum(r["error"] is None for r in rows) == len(good)
+    out = tmp_path / "rows.csv"
+    run = _ffeat("predict", str(data), "--model", str(model), "--output", str(out),
+                 "--shard-size", "2", "-q", env=env)
+    assert run.returncode == 0, run.stderr
+    run = _ffeat("extract", str(data), "-o", f"{tmp_path / 'shards'}/", "--shard-size", "2",
+                 "--features", *FEATURES, "-q", env=env)
+    assert run.returncode == 0, run.stderr
+
+
+# ------------------------------------------------------------------ N3: gray last row
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_n3_complete_jpeg_with_gray_last_row_is_read(subsampling):
+    data = _gray_bottom_jpeg(subsampling)
+    rgb = load_image(data)
+    assert rgb.shape == (96, 80, 3) and (rgb[-8:] == 128).all()
+
+
+@pytest.mark.parametrize("subsampling", [0, 2])
+def test_n3_jpeg_cut_short_with_end_marker_is_still_refused(subsampling):
+    data = _gray_bottom_jpeg(subsampling)
+    with pytest.raises(ImageReadError, match="truncated JPEG"):
+        load_image(data[:int(len(data) * 0.7)] + b"\xff\xd9")
+
+
+# ------------------------------------------------------------------ N5: PNG rows missing
+
+def test_n5_png_with_fewer_rows_than_declared_is_refused():
+    rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert load_image(_png(64, 64, _rows(rgb))).shape == (64, 64, 3)
+    with pytest.raises(ImageReadError, match="truncated or corrupt PNG"):
+        load_image(_png(64, 64, _rows(rgb[:32])))
+
+
+def test_n5_tiny_png_declaring_a_huge_image_is_refused_from_its_chunks():
+    data = _png(9400, 9400, b"\0" * 10)
+    assert len(data) < 120
+    with pytest.raises(ImageReadError, match="truncated PNG") as info:
+        load_image(data)
+    assert "need at least" in info.value.reason
+
+
+def test_n5_interlaced_png_complete_and_short():
+    width, height, raw = 37, 45, b""
+    rng = np.random.default_rng(1)
+    for x0, y0, dx, dy in ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+                           (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)):
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        raw += b"".join(b"\0" + rng.integers(0, 256, w * 3, dtype=np.uint8).tobytes()
+                        for _ in range(h))
+    assert load_image(_png(width, height, raw, interlace=1)).shape == (45, 37, 3)
+    with pytest.raises(ImageReadError, match="PNG"):
+        load_image(_png(width, height, raw[:-5], interlace=1))
+
+
+# ------------------------------------------------------------------ N18: format names
+
+def test_n18_tga_and_xpm_are_named_as_such():
+    with pytest.raises(ImageReadError, match="unsupported format: TGA"):
+        load_image(_encode("TGA"))
+    xpm = b'/* XPM */\nstatic char *x[] = {\n"2 2 1 1",\n"a c #000000",\n"aa",\n"aa"};\n'
+    with pytest.raises(ImageReadError, match="unsupported format: XPM"):
+        load_image(xpm)
+    with pytest.raises(ImageReadError, match="unsupported format: XBM"):
+        load_image(b"#define x_width 2\n#define x_height 2\nstatic char x_bits[] = {0,0};\n")
