@@ -262,3 +262,83 @@ def test_n18_tga_and_xpm_are_named_as_such():
         load_image(xpm)
     with pytest.raises(ImageReadError, match="unsupported format: XBM"):
         load_image(b"#define x_width 2\n#define x_height 2\nstatic char x_bits[] = {0,0};\n")
+
+
+# ------------------------------------------------------------------ N2, N15: locks
+
+def _image_folder(root: Path, n: int = 2) -> Path:
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            (root / label / f"{i}.png").write_bytes(
+                _encode("PNG", seed=i + (10 if label == "fake" else 0)))
+    return root
+
+
+@pytest.mark.parametrize("folder", [False, True], ids=["file.lock", "DIR/.lock"])
+def test_n2_hard_link_at_the_lock_name_is_never_written(tmp_path, folder):
+    from ffeat import _lock
+
+    victim = tmp_path / "input.jpg"
+    victim.write_bytes(_encode("JPEG"))
+    before = victim.read_bytes()
+    out = tmp_path / ("shards" if folder else "out.csv")
+    if folder:
+        out.mkdir()
+    os.link(victim, _lock.lock_path(out))
+    with pytest.raises(OSError, match="hard link"):
+        with _lock.locked(out):
+            pass
+    assert victim.read_bytes() == before
+    assert os.stat(victim).st_nlink == 2  # the link is left as it was, not removed
+
+
+def test_n2_other_files_at_the_lock_name_are_left_alone(tmp_path):
+    from ffeat import _lock
+
+    out = tmp_path / "out.csv"
+    lock = _lock.lock_path(out)
+    lock.write_text("my notes, not a lock\n")
+    with pytest.raises(OSError, match="other content"):
+        with _lock.locked(out):
+            pass
+    assert lock.read_text() == "my notes, not a lock\n"
+    lock.unlink()
+    os.mkfifo(lock)
+    done = threading.Event()
+    caught = []
+
+    def take():
+        try:
+            with _lock.locked(out):
+                pass
+        except OSError as exc:
+            caught.append(exc)
+        done.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    assert done.wait(10), "locking blocked on a FIFO at the lock's name"
+    assert caught and "not a regular file" in str(caught[0])
+    lock.unlink()
+    lock.write_text("pid 1 on gone since 2020-01-01T00:00:00+00:00\n")  # a killed run's
+    with _lock.locked(out):
+        assert f"pid {os.getpid()}" in lock.read_text()
+    assert not lock.exists()
+
+
+@pytest.mark.parametrize("command", ["extract", "train"])
+def test_n15_single_file_outputs_are_locked(tmp_path, command, capsys):
+    from ffeat import _lock
+    from ffeat.cli import main
+
+    data = _image_folder(tmp_path / "data")
+    out = tmp_path / ("f.npz" if command == "extract" else "f.model")
+    args = [command, str(data), "-o", str(out), "--features", "gray", "-q", "--no-cache"]
+    if command == "train":
+        args += ["--classifier", "logistic", "--calibration", "none", "--band", "none"]
+    with _lock.locked(out):
+        assert main(args) == 2
+        assert "being written by another ffeat run" in capsys.readouterr().err
+        assert not out.exists()
+    assert main(args) == 0 and out.is_file()
+    assert not _lock.lock_path(out).exists()

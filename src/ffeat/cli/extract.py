@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ..features import resolve_features
 from ..streaming import extract_to
 from ._common import (add_faces_option, add_features_option, add_frame_option,
                       add_run_options, add_scale_options, fail, progress, report_skipped, run_sharded, say)
+from .._lock import OutputLockedError, locked
 from ._output import claim_output, listed_files
 
 
@@ -51,7 +53,18 @@ def _run(args: argparse.Namespace) -> int:
     if sharded:
         return run_sharded(args, extract_to, args.data, out, families, faces=args.faces,
                            frame=args.frame)
+    with contextlib.ExitStack() as held:
+        try:  # held from the first read to the rename: one writer at a time
+            held.enter_context(locked(out))
+        except OutputLockedError as exc:
+            return fail(str(exc), 2)
+        except OSError as exc:  # the lock file cannot be made (read-only folder, not ours)
+            return fail(f"cannot lock {out}: {exc}")
+        return _extract_one(args, out, families)
 
+
+def _extract_one(args: argparse.Namespace, out: Path, families) -> int:
+    """``-o FILE.npz``: every row in memory, written at once."""
     result = extract(args.data, families, jobs=args.jobs, progress=progress(args),
                      cache=args.cache, backend=args.backend, faces=args.faces,
                      frame=args.frame)
