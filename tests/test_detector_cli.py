@@ -172,7 +172,7 @@ def test_train_uses_the_feature_cache_unless_told_not_to(demo_dir, tmp_path, mon
                  "--no-cache"]) == 0
     assert not cache.exists()
     assert main(["train", str(demo_dir), "-o", str(tmp_path / "b.model"), "-q"]) == 0
-    assert len(list(cache.rglob("*.npy"))) == 2 * N
+    assert len(list(cache.rglob("*.row"))) == 2 * N
 
 
 @pytest.mark.parametrize("case", ["output_folder", "no_data", "bad_classes", "bad_features",

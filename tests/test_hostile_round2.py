@@ -342,3 +342,68 @@ def test_n15_single_file_outputs_are_locked(tmp_path, command, capsys):
         assert not out.exists()
     assert main(args) == 0 and out.is_file()
     assert not _lock.lock_path(out).exists()
+
+
+# ------------------------------------------------------------------ N16, N11: the cache
+
+def _rows_in(cache: Path) -> list[Path]:
+    """The row files of a cache folder (whatever their format)."""
+    return [p for p in cache.rglob("*") if p.is_file() and len(p.stem) >= 64]
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", ""])
+    child.wait()
+    return child.pid
+
+
+def test_n16_a_planted_cache_row_is_not_trusted(tmp_path):
+    data = _image_folder(tmp_path / "data")
+    cache = tmp_path / "cache"
+    first = ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    rows = _rows_in(cache)
+    assert len(rows) == len(first.sources)
+    n = first.X.shape[1]
+    for row in rows:  # what an attacker with write access to the folder plants
+        content = row.read_bytes()
+        row.write_bytes(content[:-4 * n] + np.full(n, 7.0, dtype="<f4").tobytes())
+    again = ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    np.testing.assert_array_equal(again.X, first.X)
+
+
+def test_n16_cache_key_file_is_private_and_a_shared_one_is_not_used(tmp_path):
+    from ffeat._cache import KEY_NAME
+
+    data = _image_folder(tmp_path / "data", n=1)
+    cache = tmp_path / "cache"
+    ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    key = cache / KEY_NAME
+    assert key.is_file() and key.stat().st_mode & 0o777 == 0o600
+    assert cache.stat().st_mode & 0o077 == 0
+    key.chmod(0o644)
+    with pytest.warns(RuntimeWarning, match="not trusted"):
+        result = ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    assert len(result.sources) == 2
+
+
+def test_n16_files_over_the_size_bound_are_not_hashed(tmp_path):
+    from ffeat._cache import FeatureCache
+
+    big = tmp_path / "sparse.jpg"
+    with open(big, "wb") as fh:
+        fh.truncate((256 << 20) + 1)  # sparse: costs no disk
+    assert FeatureCache.key(big) is None
+
+
+def test_n11_temporary_rows_of_killed_runs_are_removed(tmp_path):
+    data = _image_folder(tmp_path / "data", n=1)
+    cache = tmp_path / "cache"
+    ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    row = _rows_in(cache)[0]
+    stale = row.parent / f".{row.name}.ffeat-{_dead_pid()}-abcd1234.tmp"
+    stale.write_bytes(b"half a row")
+    live = row.parent / f".{row.name}.ffeat-{os.getpid()}-abcd1234.tmp"
+    live.write_bytes(b"a row being written now")
+    ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    assert not stale.exists()
+    assert live.exists()
