@@ -407,3 +407,182 @@ def test_n11_temporary_rows_of_killed_runs_are_removed(tmp_path):
     ffeat.extract(data, features="gray", cache=cache, jobs=1)
     assert not stale.exists()
     assert live.exists()
+
+
+# ------------------------------------------------------------------ N8: FIFOs never waited on
+
+def _within(seconds: float, call):
+    """``call()`` in a thread; its result or exception, failing the test when it blocks."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s (blocked on a FIFO?)"
+    return box
+
+
+def _release(fifo: Path) -> None:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(8)]
+    path = tmp_path_factory.mktemp("model") / "m.model"
+    ffeat.Detector(["gray"], "logistic", cache=False, calibration=None, band=None).fit(
+        images, [0, 1] * 4).save(path)
+    return path
+
+
+def test_n8_fifo_at_the_shard_manifest_is_refused_at_once(tmp_path):
+    from ffeat._manifest import ResumeError
+
+    data = _image_folder(tmp_path / "data", n=1)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    os.mkfifo(shards / "manifest.json")
+    try:
+        box = _within(20, lambda: ffeat.extract_to(data, shards, "gray"))
+    finally:
+        _release(shards / "manifest.json")
+    assert isinstance(box.get("error"), ResumeError)
+    assert "named pipe (FIFO)" in str(box["error"])
+
+
+def test_n8_fifo_at_the_csv_manifest_is_refused_at_once(tmp_path, small_model):
+    from ffeat._manifest import ResumeError
+
+    data = _image_folder(tmp_path / "data", n=1)
+    out = tmp_path / "rows.csv"
+    fifo = tmp_path / "rows.csv.manifest.json"
+    os.mkfifo(fifo)
+    try:
+        box = _within(20, lambda: ffeat.predict_to(small_model, data, out))
+    finally:
+        _release(fifo)
+    assert isinstance(box.get("error"), ResumeError), box
+    assert "named pipe (FIFO)" in str(box["error"])
+
+
+def test_n8_fifo_at_a_cache_row_is_a_miss(tmp_path):
+    data = _image_folder(tmp_path / "data", n=1)
+    cache = tmp_path / "cache"
+    first = ffeat.extract(data, features="gray", cache=cache, jobs=1)
+    fifos = _rows_in(cache)
+    for row in fifos:
+        row.unlink()
+        os.mkfifo(row)
+    try:
+        box = _within(20, lambda: ffeat.extract(data, features="gray", cache=cache, jobs=1))
+    finally:
+        for row in fifos:
+            _release(row)
+    np.testing.assert_array_equal(box["result"].X, first.X)
+
+
+# ------------------------------------------------------------------ N18: misleading messages
+
+def test_n18_fifo_given_as_the_model_is_named_as_a_fifo(tmp_path, capsys):
+    from ffeat.cli import main
+
+    fifo = tmp_path / "m.model"
+    os.mkfifo(fifo)
+    try:
+        box = _within(20, lambda: main(["model", "--model", str(fifo)]))
+    finally:
+        _release(fifo)
+    assert box["result"] == 2
+    err = capsys.readouterr().err
+    assert "named pipe (FIFO), not a model file" in err and "no such" not in err
+
+
+def test_n18_fifo_in_a_manifest_is_an_error_record_not_a_missing_manifest(tmp_path):
+    data = _image_folder(tmp_path / "data", n=2)
+    os.mkfifo(data / "real" / "pipe.png")
+    manifest = data / "data.csv"
+    rows = ["path,label", "real/0.png,real", "real/1.png,real", "fake/0.png,fake",
+            "fake/1.png,fake", "real/pipe.png,real"]
+    manifest.write_text("\n".join(rows) + "\n")
+    dataset = ffeat.load_dataset(manifest)
+    assert len(dataset.paths) == 5
+    try:
+        box = _within(20, lambda: ffeat.extract(dataset.paths, features="gray", jobs=1))
+    finally:
+        _release(data / "real" / "pipe.png")
+    [error] = box["result"].errors
+    assert error.source.endswith("pipe.png") and "named pipe (FIFO)" in error.reason
+    with pytest.raises(ValueError, match="named pipe"):
+        ffeat.load_dataset(data / "real" / "pipe.png")
+
+
+# ------------------------------------------------------------------ N10: training metadata
+
+def _model_with_training(path: Path, small_model: Path, training) -> Path:
+    """A copy of ``small_model`` whose training record is ``training`` (checksum redone)."""
+    from ffeat import _persist
+
+    detector = ffeat.Detector.load(small_model)
+    detector.training_ = training
+    _persist.save(detector, path)
+    return path
+
+
+@pytest.mark.parametrize("training", [{"n_real": "many", "n_fake": 3},
+                                      {"n_real": 2, "n_fake": [1]},
+                                      {"augment": "jpeg", "n_real": 1},
+                                      {"data": 7}, ["not", "a", "dict"]],
+                         ids=["str-count", "list-count", "str-augment", "int-data", "list"])
+def test_n10_model_command_refuses_training_metadata_of_wrong_types(tmp_path, small_model,
+                                                                     training, capsys):
+    from ffeat.cli import main
+
+    path = _model_with_training(tmp_path / "bad.model", small_model, training)
+    assert main(["model", "--model", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "malformed training record" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ N14: API arguments
+
+def test_n14_none_arguments_get_clear_type_errors(tmp_path, small_model):
+    rgb = np.zeros((40, 40, 3), np.uint8)
+    with pytest.raises(TypeError, match="features must be a family name"):
+        ffeat.extract(rgb, features=None)
+    with pytest.raises(TypeError, match="features must be a family name"):
+        ffeat.Detector(features=None).fit([rgb] * 4, [0, 1] * 2)
+    with pytest.raises(TypeError, match="load needs a file path.*Detector.default"):
+        ffeat.Detector.load(None)
+    with pytest.raises(TypeError, match="save needs a file path"):
+        ffeat.Detector.load(small_model).save(None)
+
+
+def test_n14_nul_byte_in_a_path_is_an_error_record(tmp_path):
+    good = _image_folder(tmp_path / "data", n=1) / "real" / "0.png"
+    for cache in (False, tmp_path / "cache"):
+        result = ffeat.extract([os.fspath(good) + "\0x.png", good], features="gray",
+                               cache=cache)
+        assert result.sources == [str(good)]
+        assert "NUL byte" in result.errors[0].reason
+
+
+def test_n14_one_d_array_of_paths_is_read_alike_by_extract_and_detector(tmp_path,
+                                                                      small_model):
+    data = _image_folder(tmp_path / "data", n=1)
+    paths = np.array(sorted(str(p) for p in data.rglob("*.png")))
+    result = ffeat.extract(paths, features="gray")
+    assert result.sources == list(paths) and not result.errors
+    np.testing.assert_array_equal(result.X, ffeat.extract(list(paths), features="gray").X)
+    detector = ffeat.Detector.load(small_model)
+    np.testing.assert_array_equal(detector.decision_function(paths),
+                                  detector.decision_function(list(paths)))

@@ -165,15 +165,43 @@ def _bomb(source: str, exc: Exception) -> ImageReadError:
                                   "PIL.Image.MAX_IMAGE_PIXELS and max_pixels if it is genuine")
 
 
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words: ``"a named pipe (FIFO)"``..."""
+    return ("a regular file" if stat.S_ISREG(mode) else
+            "a folder" if stat.S_ISDIR(mode) else
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+
+
 def _refuse_non_regular(mode: int, source: str) -> None:
     """Raise the error for anything but a regular file."""
     if stat.S_ISREG(mode):
         return
-    kind = ("a folder" if stat.S_ISDIR(mode) else
-            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-    raise ImageReadError(source, f"is {kind}, not an image file; give regular files only")
+    raise ImageReadError(source, f"is {file_kind(mode)}, not an image file; give regular "
+                                 "files only")
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, socket, device or folder where a regular file is read."""
+
+
+def open_regular(path) -> BinaryIO:
+    """Open the regular file ``path`` for binary reading without ever blocking: anything
+    else (a FIFO, which would block ``open()`` until a writer comes, a socket, a device,
+    a folder) raises :class:`NotRegularFileError` naming what it is; other failures
+    raise the usual ``OSError``. For ffeat's own files (manifests, cards)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(errno.EINVAL, f"{os.fspath(path)} is {file_kind(mode)}, "
+                                                "not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # swapped after the first look
+        os.close(fd)
+        raise NotRegularFileError(errno.EINVAL, f"{os.fspath(path)} is {file_kind(mode)}, "
+                                                "not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def open_regular_file(path, source: str) -> BinaryIO:
@@ -210,6 +238,8 @@ def open_regular_file(path, source: str) -> BinaryIO:
                              if os.path.islink(path) else "no such file") from None
     except PermissionError:
         raise ImageReadError(source, "permission denied") from None
+    except ImageReadError:
+        raise
     except ValueError:  # "embedded null byte": no file can have that name
         raise ImageReadError(source, "the path holds a NUL byte; no file has such a "
                                      "name") from None
