@@ -586,3 +586,50 @@ def test_n14_one_d_array_of_paths_is_read_alike_by_extract_and_detector(tmp_path
     detector = ffeat.Detector.load(small_model)
     np.testing.assert_array_equal(detector.decision_function(paths),
                                   detector.decision_function(list(paths)))
+
+
+# ------------------------------------------------------------------ N7: others' temp files
+
+def _hour_old(path: Path, content: bytes = b"mine") -> Path:
+    path.write_bytes(content)
+    old = __import__("time").time() - 3600
+    os.utime(path, (old, old))
+    return path
+
+
+def test_n7_folder_outputs_leave_temp_files_they_do_not_own(tmp_path, small_model, capsys):
+    from ffeat.cli import main
+
+    data = _image_folder(tmp_path / "data", n=1)
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    (shards / "notes.txt").write_text("not a folder of shards")
+    mine = _hour_old(shards / ".draft.abcdefgh.tmp")
+    dead = _hour_old(shards / f".notes.txt.ffeat-{_dead_pid()}-abcd1234.tmp")
+    assert main(["extract", str(data), "-o", f"{shards}/", "--features", "gray", "-q",
+                 "--no-cache"]) == 2  # refused: not empty, no manifest
+    assert mine.exists() and dead.exists()
+
+    report = tmp_path / "report"
+    report.mkdir()
+    theirs = _hour_old(report / ".index.html.abcdefgh.tmp")
+    main(["evaluate", str(data), "--model", str(small_model), "--report", str(report), "-q",
+          "--no-cache"])
+    capsys.readouterr()
+    assert theirs.exists()
+
+
+def test_n7_an_accepted_shard_folder_is_cleared_of_its_dead_writers_temps(tmp_path):
+    from ffeat.cli import main
+
+    data = _image_folder(tmp_path / "data", n=1)
+    shards = tmp_path / "shards"
+    assert main(["extract", str(data), "-o", f"{shards}/", "--features", "gray", "-q",
+                 "--no-cache"]) == 0
+    stale = _hour_old(shards / f".shard-00001.npz.ffeat-{_dead_pid()}-abcd1234.tmp")
+    legacy = _hour_old(shards / ".shard-00001.npz.abcdefgh.tmp")
+    foreign = _hour_old(shards / f".notes.txt.ffeat-{_dead_pid()}-abcd1234.tmp")
+    assert main(["extract", str(data), "-o", f"{shards}/", "--features", "gray", "-q",
+                 "--no-cache"]) == 0
+    assert not stale.exists()
+    assert legacy.exists() and foreign.exists()

@@ -24,12 +24,14 @@ import hashlib
 import io
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._featurefile import load_extraction, save_extraction
+from ._atomic import remove_stale_temps
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
 from ._persist import families_from, load_detector
@@ -54,6 +56,8 @@ __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeErr
 DEFAULT_SHARD_SIZE = 4096
 #: Name of the manifest in a folder of feature shards.
 MANIFEST = "manifest.json"
+#: The files ffeat writes in a folder of shards (their temporary files are swept).
+_SHARD_TARGETS = re.compile(r"shard-\d{5,}\.npz|manifest\.json")
 
 
 # -- jobs: one shard's items to its payload, wherever the work runs -------------------
@@ -276,6 +280,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                       frame=frame)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
+        # Accepted and locked: clear what killed writes of its shards left.
+        remove_stale_temps(folder, targets=_SHARD_TARGETS)
         return run_shards(iter_inputs(images), shard_size=shard_size,
                           sink=_ShardFiles(folder, families), manifest=manifest,
                           executor=executor, progress=progress, label="ffeat extract",
