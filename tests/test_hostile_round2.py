@@ -633,3 +633,30 @@ def test_n7_an_accepted_shard_folder_is_cleared_of_its_dead_writers_temps(tmp_pa
                  "--no-cache"]) == 0
     assert not stale.exists()
     assert legacy.exists() and foreign.exists()
+
+
+# ------------------------------------------------------------------ N13: bounded options
+
+@pytest.mark.parametrize("option", [["--shard-size", str(10 ** 20)], ["--shard-size", str(2 ** 31)],
+                                    ["-j", "30000"], ["--workers", str(10 ** 12)]],
+                         ids=["shard-size-huge", "shard-size-c-int", "jobs", "workers"])
+def test_n13_out_of_range_counts_are_usage_errors(tmp_path, option, capsys):
+    from ffeat.cli import main
+
+    data = _image_folder(tmp_path / "data", n=1)
+    with pytest.raises(SystemExit) as info:
+        main(["extract", str(data), "-o", f"{tmp_path / 'shards'}/", "--features", "gray",
+              "-q", "--no-cache", *option])
+    assert info.value.code == 2
+    assert "must be at most" in capsys.readouterr().err
+
+
+def test_n13_api_bounds_jobs_and_shard_size(tmp_path):
+    data = _image_folder(tmp_path / "data", n=1)
+    with pytest.raises(ValueError, match="jobs must be at most"):
+        ffeat.extract(data, features="gray", jobs=30000)
+    with pytest.raises(ValueError, match="shard_size must be at most"):
+        ffeat.extract_to(data, tmp_path / "shards", "gray", shard_size=10 ** 20)
+    from ffeat._workers import MAX_JOBS, DaemonPool
+    with DaemonPool(10 ** 6) as pool:  # other callers get at most MAX_JOBS threads
+        assert pool._jobs == MAX_JOBS

@@ -10,6 +10,7 @@ from ._checks import check_int
 from ._framing import check_frame
 from ._reading import ImageError, image_row, iter_rows
 from ._sources import Item, expand_inputs
+from ._workers import MAX_JOBS
 from .features import column_names, resolve_features
 from .loading import DEFAULT_MAX_PIXELS, DEFAULT_MIN_SIZE
 
@@ -66,7 +67,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
         :class:`~ffeat.Lbp` objects.
     jobs : int, optional
         Worker threads that decode and compute in parallel; ``None`` or less
-        than 1 means all available cores.
+        than 1 means all available cores; at most 256.
     on_error : {"collect", "raise"}, optional
         ``"collect"`` records unreadable inputs in ``errors`` and goes on;
         ``"raise"`` raises :class:`~ffeat.ImageReadError` at the first one.
@@ -113,7 +114,7 @@ def extract(images, features=DEFAULT_FEATURES, *, jobs: int | None = None,
     >>> result.X.shape
     (2, 64)
     """
-    check_int(jobs, "jobs", none=True)
+    check_int(jobs, "jobs", none=True, maximum=MAX_JOBS)
     check_int(max_pixels, "max_pixels", minimum=1)
     check_frame(frame)
     if not isinstance(cache, (bool, str, os.PathLike)):

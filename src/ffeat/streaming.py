@@ -54,6 +54,8 @@ __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeErr
 
 #: Inputs per shard when none is given.
 DEFAULT_SHARD_SIZE = 4096
+#: Most inputs per shard (a shard's rows and records are held in memory at once).
+MAX_SHARD_SIZE = 1 << 20
 #: Name of the manifest in a folder of feature shards.
 MANIFEST = "manifest.json"
 #: The files ffeat writes in a folder of shards (their temporary files are swept).
@@ -205,8 +207,11 @@ def _executor(job, scheduler, workers: int):
 
 
 def _check_shard_size(shard_size: int) -> None:
-    if not isinstance(shard_size, int) or shard_size < 1:
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
+    if shard_size > MAX_SHARD_SIZE:
+        raise ValueError(f"shard_size must be at most {MAX_SHARD_SIZE:,} (a shard's rows "
+                         f"are held in memory), got {shard_size}")
 
 
 def extract_to(images, output, features=DEFAULT_FEATURES, *,
