@@ -239,7 +239,8 @@ def test_predict_csv(model, mixed, capsys):
     status, out, err = _predict(model, folder, "--format", "csv", capsys=capsys)
     assert status == 0 and err == ""
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error"]
+    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error",
+                             "path_escaped"]
     assert {r["faces"] for r in rows} == {""}  # no face policy: no boxes
     # Folder order: the bad/ subfolder's files after the top-level ones, sorted.
     _check_rows(rows, model, good, sorted(bad))

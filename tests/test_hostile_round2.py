@@ -660,3 +660,120 @@ def test_n13_api_bounds_jobs_and_shard_size(tmp_path):
     from ffeat._workers import MAX_JOBS, DaemonPool
     with DaemonPool(10 ** 6) as pool:  # other callers get at most MAX_JOBS threads
         assert pool._jobs == MAX_JOBS
+
+
+# ------------------------------------------------------------------ N9, N17: names on stdout
+
+_NAMES = ["café.jpg", "写真.png", "a\u200fb.png", "zero\u200bwidth.png", "lrm\u200e.png",
+          "=cmd.png", "'quote.png", "back\\slash.png", "nb\u00a0sp.png"]
+_RAW_NAMES = [b"bad\xff.png", b"new\nline.png"]
+
+
+@pytest.fixture
+def named_folder(tmp_path):
+    """A folder of PNGs with names that need escaping; returns it and the exact names."""
+    folder = tmp_path / "named"
+    folder.mkdir()
+    names = _NAMES + [os.fsdecode(n) for n in _RAW_NAMES]
+    for i, name in enumerate(names):
+        (folder / name).write_bytes(_encode("PNG", seed=i))
+    return folder, names
+
+
+@pytest.mark.parametrize("env", [{"LC_ALL": "C", "PYTHONIOENCODING": ""},
+                                 {"PYTHONIOENCODING": "ascii"},
+                                 {"PYTHONIOENCODING": "latin-1"}],
+                         ids=["LC_ALL=C", "ascii", "latin-1"])
+@pytest.mark.parametrize("fmt", ["table", "csv"])
+def test_n9_ascii_or_latin1_stdout_prints_every_name(named_folder, small_model, env, fmt):
+    folder, names = named_folder
+    environ = {k: v for k, v in os.environ.items() if k not in ("LANG", "LC_CTYPE")}
+    environ.update(env)
+    environ.pop("PYTHONUTF8", None)
+    run = _ffeat("predict", str(folder), "--model", str(small_model), "--format", fmt,
+                 "-q", "--no-cache", env=environ)
+    assert run.returncode == 0, run.stderr
+    assert b"Traceback" not in run.stderr
+    text = run.stdout.decode(env["PYTHONIOENCODING"] or "utf-8")  # C: UTF-8 (PEP 538)
+    assert len(text.splitlines()) == 1 + len(names)
+
+
+def test_n17_invisible_and_bidi_characters_are_escaped():
+    from ffeat._text import printable
+
+    for ch in ("\u200e", "\u200f", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",
+               "\u061c", "\U000e0041"):
+        assert ch not in printable(f"a{ch}b.png")
+    assert printable("a\u200fb") == "a\\u200fb"
+
+
+def test_n17_csv_path_column_maps_back_to_the_exact_name(named_folder, small_model,
+                                                          tmp_path):
+    import csv
+
+    from ffeat._text import unescape
+
+    folder, names = named_folder
+    expected = {os.fspath(folder / n) for n in names}
+    for encoding in ("utf-8", "ascii"):
+        environ = dict(os.environ, PYTHONIOENCODING=encoding)
+        run = _ffeat("predict", str(folder), "--model", str(small_model), "--format", "csv",
+                     "-q", "--no-cache", env=environ)
+        assert run.returncode == 0, run.stderr
+        rows = list(csv.DictReader(io.StringIO(run.stdout.decode(encoding))))
+        assert {unescape(r["path"], r["path_escaped"] == "1") for r in rows} == expected
+        assert not any(c in run.stdout.decode(encoding) for c in "\u200e\u200f\u200b")
+    out = tmp_path / "rows.csv"
+    run = _ffeat("predict", str(folder), "--model", str(small_model), "--output", str(out),
+                 "-q", "--no-cache")
+    assert run.returncode == 0, run.stderr
+    rows = list(csv.DictReader(out.open(newline="", encoding="utf-8")))
+    assert {unescape(r["path"], r["path_escaped"] == "1") for r in rows} == expected
+    run = _ffeat("predict", str(folder), "--model", str(small_model), "--format", "json",
+                 "-q", "--no-cache")
+    assert {r["path"] for r in json.loads(run.stdout)} == expected  # JSON: exact as is
+
+
+# ------------------------------------------------------------------ N12: closed or full stdout
+
+def test_n12_closed_stdout_is_refused_before_scoring(small_model, tmp_path):
+    data = _image_folder(tmp_path / "data", n=1)
+    run = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "ffeat",
+                          "predict", str(data), "--model", str(small_model), "--no-cache"],
+                         capture_output=False, stderr=subprocess.PIPE, timeout=TIMEOUT)
+    err = run.stderr.decode()
+    assert run.returncode == 2 and "Traceback" not in err
+    assert "standard output is closed" in err
+
+
+def test_n12_full_stdout_is_a_clean_error(small_model, tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    data = _image_folder(tmp_path / "data", n=1)
+    with open("/dev/full", "w") as full:
+        run = subprocess.run([sys.executable, "-m", "ffeat", "predict", str(data), "--model",
+                              str(small_model), "--no-cache"], stdout=full,
+                             stderr=subprocess.PIPE, timeout=TIMEOUT)
+    err = run.stderr.decode()
+    assert run.returncode == 1 and "Traceback" not in err
+    assert "cannot write the results to standard output" in err
+
+
+# ------------------------------------------------------------------ N6: report names
+
+def test_n6_report_with_non_utf8_names(tmp_path, small_model):
+    pytest.importorskip("matplotlib")
+    data = tmp_path / os.fsdecode(b"data\xff")
+    for label in ("real", "fake"):
+        (data / label).mkdir(parents=True)
+        for i in range(3):
+            name = os.fsdecode(b"img\xfe\x1b%d.png" % i)
+            (data / label / name).write_bytes(
+                _encode("PNG", seed=i + (10 if label == "fake" else 0)))
+    report = tmp_path / "report"
+    run = _ffeat("evaluate", str(data), "--model", str(small_model), "--report", str(report),
+                 "-q", "--no-cache")
+    assert run.returncode == 0, run.stderr
+    page = (report / "index.html").read_bytes()
+    text = page.decode("utf-8")  # valid UTF-8
+    assert "data\\xff" in text and "\x1b" not in text

@@ -35,7 +35,7 @@ from ._atomic import remove_stale_temps
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
 from ._persist import families_from, load_detector
-from ._predictions import COLUMNS, csv_cells, prediction_rows
+from ._predictions import CSV_COLUMNS, csv_cells, prediction_rows
 from ._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ._sources import Item, iter_inputs
@@ -142,7 +142,7 @@ class _CsvRows:
             self.fh.truncate(end)
             self.fh.seek(end)
         else:
-            self._append([COLUMNS])
+            self._append([CSV_COLUMNS])
 
     def _append(self, lines) -> None:
         text = io.StringIO()
@@ -360,7 +360,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
-              "ffeat": __version__, "shard_size": shard_size, "faces": faces}
+              "ffeat": __version__, "shard_size": shard_size, "faces": faces,
+              "columns": list(CSV_COLUMNS)}  # a file of other columns is not continued
     job = _PredictJob(model_bytes, threshold, jobs=1 if scheduler is not None else jobs,
                       cache=cache, backend=backend, faces=faces)
     with locked(path):

@@ -27,6 +27,7 @@ from .._perturb import Perturbation, parse_perturbations
 from .._progress import status
 from .._reading import default_jobs, feature_rows, read_item
 from .._sources import single_item
+from .._text import printable
 from .._version import __version__
 from ..dataset import Dataset, describe_data
 from ..detector import check_fitted
@@ -304,7 +305,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                 view = frame_image(rgb, detector.frame)  # at the scale the model reads
                 pmap = _explain.patch_map(view, families, detector.model_)
                 emap = _explain.residual_energy_map(view)
-                title = f"{os.path.basename(kept[i].name)}  P(fake)={entry['proba']:.3f}"
+                name = printable(os.path.basename(kept[i].name))  # a plot title: one line
+                title = f"{name}  P(fake)={entry['proba']:.3f}"
                 src = plot(f"maps/{gallery}-{j:02d}.png", _plots.image_maps, view, pmap,
                            emap, title, t_logit)
                 map_rows.append({**entry, "map": src, "gallery": gallery})
@@ -367,6 +369,6 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         perturb_asked=bool(todo), elapsed=time.perf_counter() - started)
     page = build_page(content)
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    index.write_text(page, encoding="utf-8", errors="backslashreplace")
     status(f"report: wrote {index} in {time.perf_counter() - started:.1f} s", progress)
     return Report(index, evaluation, rob, summary)
