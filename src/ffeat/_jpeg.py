@@ -182,19 +182,23 @@ def gray_fill(im: Image.Image, layout: JpegLayout) -> bool:
 
 #: Seed of the filler bytes of :func:`scan_ends_early` (any bytes but 0xFF do).
 _FILLER_SEED = 29
+#: Filler bytes per declared 8x8 block: random bytes decode at about 7 bytes a block
+#: with libjpeg's standard tables, so 32 cover every block a scan may lack.
+_FILLER_PER_BLOCK = 32
 
 
 def scan_ends_early(fp: BinaryIO, layout: JpegLayout) -> bool:
     """Whether the last scan of a JPEG whose last row of blocks came out gray
     (:func:`gray_fill`) ends before its last block: decoded again with filler bytes
-    (one per 8x8 block, at least 4 kB) inserted where its coded data end, a complete
-    scan ignores them and keeps its gray row, one that ended early decodes them into
-    the blocks it lacked. Costs one more decode, only for images ending in gray."""
+    (32 per declared 8x8 block, at least 4 kB) inserted where its coded data end, a
+    complete scan ignores them and keeps its gray row, one that ended early decodes
+    them into the blocks it lacked. Costs one more decode (and the filler: 32 bytes a
+    block, 0.5 bytes a pixel), only for images ending in gray."""
     size = fp.seek(0, io.SEEK_END)
     if not 0 < layout.scan_end <= size:
         return True
     filler = np.random.default_rng(_FILLER_SEED).integers(
-        0, 0xFF, max(layout.blocks, 4096), dtype=np.uint8).tobytes()
+        0, 0xFF, max(_FILLER_PER_BLOCK * layout.blocks, 4096), dtype=np.uint8).tobytes()
     data = _read_at(fp, 0, layout.scan_end) + filler + _read_at(fp, layout.scan_end,
                                                                  size - layout.scan_end)
     if not data.endswith(b"\xff\xd9"):

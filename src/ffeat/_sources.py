@@ -79,8 +79,9 @@ def iter_inputs(images) -> Iterator[Item]:
     whatever its extension. Files are labelled by the deepest ``real``/``fake``
     folder on their path as given. A bare 4-D array is a batch of images and a
     1-D array a sequence of inputs (paths, as :func:`ffeat._checks.check_images`
-    reads them for the estimators); any other single object is one input. Folders are listed as the items are
-    consumed, so a million files are never held as items at once.
+    reads them for the estimators); any other single object is one input.
+    Folders are listed as the items are consumed, so a million files are never
+    held as items at once.
     """
     if isinstance(images, np.ndarray) and images.ndim in (1, 4):
         images = list(images)  # a batch, or a 1-D array of paths: as the estimators read it
