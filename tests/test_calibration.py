@@ -276,7 +276,7 @@ def test_cli_predict_explain_and_evaluate_calibration(fitted, demo_dir, tmp_path
     fitted["sigmoid"].save(model)
     assert main(["predict", "--model", str(model), str(demo_dir), "--explain", "--format", "csv"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split(",")[-2:] == ["log_odds_spectrum", "error"]
+    assert lines[0].split(",")[-3:] == ["log_odds_spectrum", "error", "path_escaped"]
     assert len(lines) == 2 * N + 1
     assert main(["predict", "--model", str(model), str(demo_dir), "--explain", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

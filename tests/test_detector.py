@@ -843,7 +843,7 @@ def count_decodes(monkeypatch):
 
 
 def _cache_rows(folder):
-    return sorted(folder.rglob("*.npy"))
+    return sorted(folder.rglob("*.row"))
 
 
 def test_second_fit_reads_the_cache_not_the_images(demo_files, tmp_path, count_decodes):

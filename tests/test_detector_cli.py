@@ -172,7 +172,7 @@ def test_train_uses_the_feature_cache_unless_told_not_to(demo_dir, tmp_path, mon
                  "--no-cache"]) == 0
     assert not cache.exists()
     assert main(["train", str(demo_dir), "-o", str(tmp_path / "b.model"), "-q"]) == 0
-    assert len(list(cache.rglob("*.npy"))) == 2 * N
+    assert len(list(cache.rglob("*.row"))) == 2 * N
 
 
 @pytest.mark.parametrize("case", ["output_folder", "no_data", "bad_classes", "bad_features",
@@ -239,7 +239,8 @@ def test_predict_csv(model, mixed, capsys):
     status, out, err = _predict(model, folder, "--format", "csv", capsys=capsys)
     assert status == 0 and err == ""
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error"]
+    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error",
+                             "path_escaped"]
     assert {r["faces"] for r in rows} == {""}  # no face policy: no boxes
     # Folder order: the bad/ subfolder's files after the top-level ones, sorted.
     _check_rows(rows, model, good, sorted(bad))

@@ -20,16 +20,17 @@ def _shown(value) -> str:
     return f"{text[:60]}..." if len(text) > 63 else text
 
 
-def check_int(value, name: str, *, minimum: int | None = None, none: bool = False) -> None:
-    """Refuse a ``value`` that is not an integer (or None, if ``none``) of at least
-    ``minimum``; the error names the argument ``name``.
+def check_int(value, name: str, *, minimum: int | None = None, none: bool = False,
+              maximum: int | None = None) -> None:
+    """Refuse a ``value`` that is not an integer (or None, if ``none``) from ``minimum``
+    to ``maximum``; the error names the argument ``name``.
 
     Raises
     ------
     TypeError
         When ``value`` is not an integer.
     ValueError
-        When it is below ``minimum``.
+        When it is below ``minimum`` or above ``maximum``.
     """
     if none and value is None:
         return
@@ -38,6 +39,8 @@ def check_int(value, name: str, *, minimum: int | None = None, none: bool = Fals
                         f"{_shown(value)} ({type(value).__name__})")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum:,}, got {value}")
 
 
 def check_probability(value, name: str) -> None:

@@ -7,10 +7,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ._checks import check_int
-from .reading._rows import ImageError, image_row, iter_rows
-from .reading._sources import Item, expand_inputs
 from .features import column_names, resolve_features
 from .reading import Reading, as_reading
+from .reading._rows import ImageError, image_row, iter_rows
+from .reading._sources import Item, expand_inputs
+from .running._workers import MAX_JOBS
 
 __all__ = ["ImageError", "Extraction", "extract", "extract_items", "DEFAULT_FEATURES"]
 
@@ -69,7 +70,7 @@ def extract(images, features=DEFAULT_FEATURES, *, reading: Reading | None = None
         image already of that size is not resampled).
     jobs : int, optional
         Worker threads that decode and compute in parallel; ``None`` or less
-        than 1 means all available cores.
+        than 1 means all available cores; at most 256.
     on_error : {"collect", "raise"}, optional
         ``"collect"`` records unreadable inputs in ``errors`` and goes on;
         ``"raise"`` raises :class:`~ffeat.ImageReadError` at the first one.
@@ -103,7 +104,7 @@ def extract(images, features=DEFAULT_FEATURES, *, reading: Reading | None = None
     (2, 64)
     """
     reading = as_reading(reading)
-    check_int(jobs, "jobs", none=True)
+    check_int(jobs, "jobs", none=True, maximum=MAX_JOBS)
     if not isinstance(cache, (bool, str, os.PathLike)):
         raise TypeError(f"cache must be True, False or a folder path, got {cache!r}")
     return extract_items(expand_inputs(images), resolve_features(features), reading,

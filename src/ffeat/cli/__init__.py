@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -57,13 +58,95 @@ def _silence_stdout() -> None:
     os.close(null)
 
 
+class StdoutError(Exception):
+    """Standard output cannot be written (closed, full, an I/O error): not an error of
+    any input or output file, so it is raised apart from ``OSError``."""
+
+
+class _GuardedStdout:
+    """``sys.stdout`` for a command: a failed write or flush raises :class:`StdoutError`
+    (a ``BrokenPipeError`` passes as it is); everything else is the stream's own."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def _guarded(self, call, *args):
+        try:
+            return call(*args)
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed
+            raise StdoutError(str(getattr(exc, "strerror", None) or exc)) from None
+
+    def write(self, text: str) -> int:
+        return self._guarded(self._stream.write, text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        self._guarded(self._stream.flush)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+#: Commands that print their results on standard output (predict: unless --output).
+_PRINTING = ("predict", "evaluate", "model", "compare", "demo")
+
+
+def _open_std_fds() -> set[int]:
+    """Point standard input, output and error at the null device where they are closed
+    (``>&-``), so that no file ffeat opens later takes their number and receives what
+    is printed; the numbers that were closed."""
+    closed = set()
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            closed.add(fd)
+    for fd in sorted(closed):
+        null = os.open(os.devnull, os.O_RDWR)
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+    return closed
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    closed = _open_std_fds()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if 1 in closed and _chosen(argv) in _PRINTING and not _writes_a_file(argv):
+        from ._common import fail
+        return fail("standard output is closed; ffeat prints its results there: give it "
+                    "a file or a pipe (or --output FILE.csv for predict)", 2)
+    stdout = sys.stdout
+    if stdout is not None:
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stdout.reconfigure(errors="backslashreplace")  # any encoding: never a crash
+        sys.stdout = _GuardedStdout(stdout)
     try:
-        return _run(sys.argv[1:] if argv is None else list(argv))
+        status = _run(argv)
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return status
     except BrokenPipeError:  # the reader went away (ffeat model | head): stop quietly,
         _silence_stdout()     # with the status of a Unix tool ended by SIGPIPE
         return 128 + signal.SIGPIPE
+    except StdoutError as exc:  # closed or full: say so once, without a traceback
+        _silence_stdout()
+        from ._common import fail
+        return fail(f"cannot write the results to standard output: {exc}")
+    finally:
+        if isinstance(sys.stdout, _GuardedStdout):
+            sys.stdout = stdout
+
+
+def _writes_a_file(argv: list[str]) -> bool:
+    """Whether ``ffeat predict`` writes its rows to a file (``--output``, ``-o``)."""
+    return any(a in ("--output", "-o") or a.startswith(("--output=", "-o")) for a in argv)
 
 
 def _run(argv: list[str]) -> int:

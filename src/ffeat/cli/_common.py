@@ -14,7 +14,8 @@ from ..running._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
 from ..running._manifest import ResumeError
-from ..running.streaming import DEFAULT_SHARD_SIZE
+from ..running._workers import MAX_JOBS
+from ..running.streaming import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
 
 
 def _lines(message: str) -> str:
@@ -39,21 +40,44 @@ def say(args: argparse.Namespace, message: str) -> None:
         print(f"ffeat: {_lines(message)}", file=sys.stderr)
 
 
-def positive_int(text: str) -> int:
-    """``type=`` of an integer option that means nothing below 1 (argparse exits 2)."""
+#: Largest value of any integer option without a bound of its own: every count an
+#: option gives (epochs, batch size, workers...) is far below it, and values above it
+#: would only end in errors deep inside (C integers, thread limits).
+MAX_OPTION_INT = 1 << 20
+
+
+def positive_int(text: str, maximum: int = MAX_OPTION_INT) -> int:
+    """``type=`` of an integer option that means nothing below 1 nor above ``maximum``
+    (argparse exits 2)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    """``type=`` of ``--jobs``: any integer up to :data:`~ffeat.running._workers.MAX_JOBS` (below 1:
+    all cores; argparse exits 2 above it)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value > MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_JOBS} worker threads, got "
+                                         f"{value}")
     return value
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
     """``--jobs``, ``--backend``, ``--quiet`` and (optionally) ``--no-cache``."""
-    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                        help="parallel worker threads (default, or N < 1: all cores)")
+    parser.add_argument("--jobs", "-j", type=_jobs, default=None, metavar="N",
+                        help=f"parallel worker threads, at most {MAX_JOBS} (default, or "
+                             "N < 1: all cores)")
     parser.add_argument("--backend", choices=BACKENDS, default="cpu",
                         help="where features are computed: cpu, cuda (CuPy and an NVIDIA "
                              "GPU: pip install 'ffeat[cuda]'), or auto (cuda when "
@@ -144,14 +168,17 @@ def augment_params(args: argparse.Namespace) -> dict:
 
 def add_scale_options(parser: argparse.ArgumentParser) -> None:
     """``--shard-size``, ``--scheduler`` and ``--workers`` of sharded runs."""
-    parser.add_argument("--shard-size", type=positive_int, default=None, metavar="N",
-                        help=f"inputs per shard of a sharded run (default {DEFAULT_SHARD_SIZE})")
+    parser.add_argument("--shard-size", type=lambda t: positive_int(t, MAX_SHARD_SIZE),
+                        default=None, metavar="N",
+                        help=f"inputs per shard of a sharded run, at most {MAX_SHARD_SIZE:,} "
+                             f"(default {DEFAULT_SHARD_SIZE})")
     parser.add_argument("--scheduler", default=None, metavar="local|ADDRESS",
                         help="run the shards on dask.distributed (pip install "
                              "'ffeat[dask]'): 'local' starts --workers worker processes "
                              "on this machine, tcp://HOST:8786 uses a running scheduler")
-    parser.add_argument("--workers", type=positive_int, default=2, metavar="N",
-                        help="worker processes of --scheduler local (default 2)")
+    parser.add_argument("--workers", type=lambda t: positive_int(t, MAX_JOBS), default=2,
+                        metavar="N", help=f"worker processes of --scheduler local, at most "
+                                          f"{MAX_JOBS} (default 2)")
 
 
 def run_sharded(args: argparse.Namespace, run, *positional, **options) -> int:
@@ -186,7 +213,8 @@ def add_cnn_options(parser: argparse.ArgumentParser) -> None:
                        help="most passes over the training images (default: 30)")
     group.add_argument("--batch-size", type=positive_int, default=32, metavar="N",
                        help="images per gradient step (default: 32)")
-    group.add_argument("--input-size", type=int, default=128, metavar="PX",
+    group.add_argument("--input-size", type=lambda t: positive_int(t, 4096), default=128,
+                       metavar="PX",
                        help="side images are resized to, at least 32 (default: 128)")
     group.add_argument("--patience", type=positive_int, default=5, metavar="N",
                        help="epochs without a better validation loss before training "

@@ -79,7 +79,7 @@ def claim_output(output, inputs: Iterable, *, folder: bool = False,
                  also: Iterable = ()) -> str | None:
     """:func:`output_problem` of ``output`` (and of each of ``also``, files written
     beside it); when there is none, remove the temporary files killed writes of
-    them left (see :func:`ffeat.running._atomic.remove_stale_temps`).
+    the file outputs left (see :func:`ffeat.running._atomic.remove_stale_temps`).
 
     Returns
     -------
@@ -93,11 +93,11 @@ def claim_output(output, inputs: Iterable, *, folder: bool = False,
         if (problem := output_problem(path, inputs, folder=is_folder)) is not None:
             return problem
     for path, is_folder in outputs:
-        if is_folder:
-            remove_stale_temps(path)
-        else:  # atomic_write names its temporary file after the resolved path
+        if not is_folder:  # atomic_write names its temporary file after the resolved path
             real = Path(os.path.realpath(path))
             remove_stale_temps(real.parent, real.name)
+    # A folder is swept by its writer once it has accepted and locked it (a folder of
+    # shards: ffeat.running.streaming.extract_to), never here: it may yet be refused.
     return None
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from ..features import resolve_features
 from ..running.streaming import extract_to
 from ..reading import Reading
 from ._common import (add_faces_option, add_features_option, add_frame_option,
-                      add_run_options, add_scale_options, fail, progress, reading_of,
-                      report_skipped, run_sharded, say)
+                      add_run_options, add_scale_options, fail, progress, report_skipped, run_sharded, say)
+from ..running._lock import OutputLockedError, locked
 from ._output import claim_output, listed_files
 
 
@@ -53,7 +54,18 @@ def _run(args: argparse.Namespace) -> int:
     reading = reading_of(args)
     if sharded:
         return run_sharded(args, extract_to, args.data, out, families, reading=reading)
+    with contextlib.ExitStack() as held:
+        try:  # held from the first read to the rename: one writer at a time
+            held.enter_context(locked(out))
+        except OutputLockedError as exc:
+            return fail(str(exc), 2)
+        except OSError as exc:  # the lock file cannot be made (read-only folder, not ours)
+            return fail(f"cannot lock {out}: {exc}")
+        return _extract_one(args, out, families, reading)
 
+
+def _extract_one(args: argparse.Namespace, out: Path, families, reading: Reading) -> int:
+    """``-o FILE.npz``: every row in memory, written at once."""
     result = extract(args.data, families, reading=reading, jobs=args.jobs,
                      progress=progress(args), cache=args.cache, backend=args.backend)
     if args.demo:

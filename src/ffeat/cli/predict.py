@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from ..models import _persist
-from ..models._predictions import COLUMNS, cells, csv_cells, prediction_rows
+from ..models._predictions import COLUMNS, CSV_COLUMNS, cells, csv_cells, prediction_rows
 from ..models._scoring import SavedDetector, family_names, score_items
 from ..reading._sources import expand_inputs
 from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
@@ -26,19 +26,20 @@ def _write(rows: list[dict], fmt: str, families: list[str] = ()) -> None:
     """Rows on stdout; ``families`` (``--explain``) adds a column ``log_odds_<family>``
     per family before the reason (a ``families`` object in JSON)."""
     out = sys.stdout
+    encoding = getattr(out, "encoding", None)  # names the stdout cannot write: escaped
     if fmt == "json":
-        json.dump(rows, out, indent=1)
+        json.dump(rows, out, indent=1)  # ASCII, names exact (\udcNN for non-UTF-8 bytes)
         out.write("\n")
         return
     head = [*COLUMNS[:-1], *(f"log_odds_{n}" for n in families), COLUMNS[-1]]
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow(head)
-        writer.writerows([*c[:-1], *_family_cells(r, families), c[-1]]
-                         for r, c in ((r, csv_cells(r)) for r in rows))
+        writer.writerow([*head, CSV_COLUMNS[-1]])
+        writer.writerows([*c[:-2], *_family_cells(r, families), *c[-2:]]
+                         for r, c in ((r, csv_cells(r, encoding)) for r in rows))
         return
     table = [[*c[:-1], *_family_cells(r, families), c[-1]]
-             for r, c in ((r, cells(r)) for r in rows)]
+             for r, c in ((r, cells(r, encoding)) for r in rows)]
     last = len(head) - 1  # the reason, unpadded
     widths = [max([len(c[i]) for c in table] + [len(head[i])]) for i in range(last)]
     for line in [head] + table:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -19,6 +20,7 @@ from ._common import (add_augment_option, add_classes_option, add_cnn_options,
                       add_faces_option, add_features_option, add_frame_option, add_run_options,
                       augment_params, cnn_params, fail, parse_classes, progress,
                       quiet_warnings, reading_of, report_skipped, say)
+from ..running._lock import OutputLockedError, locked
 from ._output import claim_output
 
 
@@ -85,6 +87,18 @@ def _run(args: argparse.Namespace) -> int:
     curves = [_curves_path(out)] if args.classifier == "cnn" else []
     if (problem := claim_output(out, [args.data, *dataset.paths], also=curves)) is not None:
         return fail(problem, 2)
+    with contextlib.ExitStack() as held:
+        try:  # held from the first read to the rename: one writer at a time
+            held.enter_context(locked(out))
+        except OutputLockedError as exc:
+            return fail(str(exc), 2)
+        except OSError as exc:  # the lock file cannot be made (read-only folder, not ours)
+            return fail(f"cannot lock {out}: {exc}")
+        return _train(args, out, families, dataset, detector)
+
+
+def _train(args: argparse.Namespace, out: Path, families, dataset, detector) -> int:
+    """Fit ``detector`` on ``dataset`` and save it to ``out`` (locked)."""
     n_real, n_fake = dataset.counts()
     inputs = (f"features {', '.join(f.name for f in families)}"
               + (f" in a {args.frame} px frame" if args.frame else "")

@@ -64,6 +64,9 @@ def resolve_features(features) -> tuple[Family, ...]:
     types = tuple(FAMILIES.values())
     if isinstance(features, (str, *types)):
         features = [features]
+    if features is None or not hasattr(features, "__iter__") or isinstance(features, dict):
+        raise TypeError(f"features must be a family name ({', '.join(FAMILIES)}), a family "
+                        f"object or a sequence of those, got {features!r}")
     resolved = []
     for f in features:
         if isinstance(f, str):

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import re
+import stat
 import zipfile
 from pathlib import Path
 
@@ -38,8 +39,8 @@ from ._models import MODELS, model_class, saved_classifier, uses_features
 from ._npz import write_npz
 from .._version import __version__
 from ..reading.faces import FACE_POLICIES
-from ..reading import Reading
 from ..features import FAMILIES, column_names, describe_features, n_columns, resolve_features
+from ..reading.loading import file_kind
 
 __all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
 
@@ -101,6 +102,7 @@ def _plain(value: object) -> object:
 def save(detector, target) -> None:
     """Write a fitted detector to ``target``: a path (atomically) or a binary file object
     (see the module docstring; the same detector always gives the same bytes)."""
+    _check_target(target, "save")
     features = getattr(detector, "features", ())  # the CNN reads pixels: none
     meta = json.dumps({
         "format": FORMAT,
@@ -131,6 +133,20 @@ def _saved_params(detector) -> dict:
     if not isinstance(params["classifier"], str):  # an estimator: its kind, its settings
         params.update(saved_classifier(params["classifier"]))
     return params
+
+
+def _check_target(target, verb: str) -> None:
+    """Refuse what is neither a path nor a binary file object, naming what was given."""
+    if isinstance(target, (str, os.PathLike)):
+        return
+    attr = "write" if verb == "save" else "read"
+    if target is None or not hasattr(target, attr) or isinstance(target, (bytes, bytearray)):
+        given = "None" if target is None else f"a {type(target).__name__}"
+        raise TypeError(f"{verb} needs a file path or a binary file object open for "
+                        f"{'writing' if verb == 'save' else 'reading'}, got {given}"
+                        + ("; for the detector shipped with ffeat use ffeat.Detector.default() "
+                           "or ffeat.load_detector()" if verb == "load" and target is None
+                           else ""))
 
 
 def families_from(described: list[dict], path) -> tuple:
@@ -249,10 +265,16 @@ def _read(source, path, cls=None) -> tuple[dict, dict[str, np.ndarray], type, ty
     metadata is read first (at most ``MAX_META_BYTES``), and bounds the arrays.
     """
     if isinstance(source, Path):
-        if path.is_dir():
-            raise ModelFileError(f"{path}: is a folder, not a model file")
-        if not path.is_file():
-            raise ModelFileError(f"{path}: no such model file")
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: no such model file" + (
+                " (a dangling symbolic link)" if os.path.islink(path) else "")) from None
+        except (OSError, ValueError) as exc:  # a link loop, no permission, a NUL byte
+            raise ModelFileError(f"{path}: cannot read the model file "
+                                 f"({getattr(exc, 'strerror', None) or exc})") from None
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"{path}: is {file_kind(mode)}, not a model file")
     if not zipfile.is_zipfile(source):
         try:
             if isinstance(source, Path):
@@ -345,6 +367,7 @@ def load(cls, source):
     """Read a detector of class ``cls`` (None: the class the file's classifier names in
     :data:`ESTIMATORS`) from ``source``, a path or a binary file object open for reading
     (seekable); :class:`ModelFileError` if unfit."""
+    _check_target(source, "load")
     if isinstance(source, (str, os.PathLike)):
         source = path = Path(source)
     else:
@@ -441,6 +464,36 @@ def _build(cls, meta: dict, arrays: dict[str, np.ndarray], kind, path: Path):
     if uses_features(params["classifier"]):
         detector.feature_names_ = names
         detector.calibration_ = calibration
-    detector.training_ = meta.get("training", {})
+    detector.training_ = _training(meta.get("training", {}), path)
     detector.errors_ = []
     return detector
+
+
+#: Keys of a saved training record and the type each must have when present (counts are
+#: non-negative integers); other keys are kept as saved.
+_TRAINING = {"n_real": "count", "n_fake": "count", "n_errors": "count", "n_rows": "count",
+             "n_augment_errors": "count", "n_validation": "count", "epochs_run": "count",
+             "best_epoch": "count", "augment": "names", "data": str, "seconds": "number",
+             "history": list}
+
+
+def _training(record: object, path: Path) -> dict:
+    """A saved ``training_`` record, checked: what readers print (``ffeat model``, the
+    report, the card) must have its type; :class:`ModelFileError` naming the key."""
+    if not isinstance(record, dict):
+        raise ModelFileError(f"{path}: malformed training record ({type(record).__name__}, "
+                             "not an object); retrain or restore the original file")
+    for key, kind in _TRAINING.items():
+        if key not in record or (key == "augment" and record[key] is None):
+            continue
+        value = record[key]
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 0
+              if kind == "count" else
+              isinstance(value, list) and all(isinstance(v, str) for v in value)
+              if kind == "names" else
+              isinstance(value, (int, float)) and not isinstance(value, bool)
+              and math.isfinite(value) if kind == "number" else isinstance(value, kind))
+        if not ok:
+            raise ModelFileError(f"{path}: malformed training record: {key} is "
+                                 f"{str(value)[:60]!r}; retrain or restore the original file")
+    return record

@@ -13,10 +13,14 @@ import numpy as np
 
 from ._calibration import labels_of, probability
 from ._scoring import Scored
-from .._text import printable, spreadsheet_safe
+from .._text import lossless, printable, spreadsheet_safe
 
 #: Columns of a prediction table, in order.
 COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
+#: Columns of a prediction CSV: :data:`COLUMNS`, then ``path_escaped``: 1 where the path
+#: cell is the escaped form of the file name (``ffeat._text.unescape`` gives it back
+#: exactly), 0 where it is the name itself.
+CSV_COLUMNS = (*COLUMNS, "path_escaped")
 #: The columns of the scored face's box.
 _BOX = ("x", "y", "w", "h")
 
@@ -69,18 +73,22 @@ def _faces_text(faces: list | None) -> str:
     return ";".join(",".join(map(str, b)) for b in faces) if faces else "none"
 
 
-def cells(row: dict) -> list[str]:
+def cells(row: dict, encoding: str | None = None) -> list[str]:
     """The text of one row's cells: probability to 4 decimals, blanks for None, the
-    path and the reason :func:`~ffeat._text.printable` (one line, any encoding)."""
-    return [printable(row["path"]),
+    path and the reason :func:`~ffeat._text.printable` (one line that ``encoding``,
+    the output's, can write; None: UTF-8)."""
+    return [printable(row["path"], encoding),
             "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
             row["label"] or "", *("" if row[k] is None else str(row[k]) for k in _BOX),
-            _faces_text(row["faces"]), printable(row["error"] or "")]
+            _faces_text(row["faces"]), printable(row["error"] or "", encoding)]
 
 
-def csv_cells(row: dict) -> list[str]:
-    """:func:`cells` for a CSV file, the path and the reason (text from outside)
+def csv_cells(row: dict, encoding: str | None = None) -> list[str]:
+    """The cells of one CSV row (:data:`CSV_COLUMNS`): the path in the lossless form of
+    :func:`~ffeat._text.lossless` with its ``path_escaped`` flag last, the reason (text
+    from outside) :func:`~ffeat._text.printable` and
     :func:`~ffeat._text.spreadsheet_safe`; the other cells are ffeat's own numbers
     (a box may start left of or above the image: a negative number)."""
-    text = cells(row)
-    return [spreadsheet_safe(text[0]), *text[1:-1], spreadsheet_safe(text[-1])]
+    text = cells(row, encoding)
+    path, escaped = lossless(row["path"], encoding)
+    return [path, *text[1:-1], spreadsheet_safe(text[-1]), "1" if escaped else "0"]

@@ -229,11 +229,13 @@ def read_card(model, detector) -> dict | None:
         Naming the card and why it is refused (too large, not JSON, another
         layout, written for another model file), and what to do.
     """
+    from ..reading.loading import open_regular
+
     path = card_path(model)
     if not path.is_file():
         return None
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # never waits on a FIFO swapped in
             text = fh.read(MAX_CARD_BYTES + 1)
         if len(text) > MAX_CARD_BYTES:
             raise ValueError(f"it is larger than the {MAX_CARD_BYTES:,} bytes a card may take")

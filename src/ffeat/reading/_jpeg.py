@@ -13,7 +13,11 @@ checks catch it:
 * before decoding, a progressive JPEG whose scans do not send every coefficient
   (DC and AC 1-63) of every component down to its last bit;
 * after decoding a sequential JPEG, a last row of blocks that is exactly 128 in
-  every channel across the full width: libjpeg's fill for missing data.
+  every channel across the full width: libjpeg's fill for missing data, or a
+  genuine gray row (letterbox bars, padding). The two are told apart by decoding
+  once more with filler bytes put where the last scan's data end: a scan that ended
+  early decodes them into its missing blocks, so the last row changes; a complete
+  one ignores them (libjpeg skips data after the last block), so it stays gray.
 
 A cut inside the last row of blocks, or inside the last scan of a progressive
 JPEG, is not seen; an arithmetic-coded JPEG is only checked for missing scans.
@@ -28,7 +32,7 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 from PIL import Image
 
-__all__ = ["JpegLayout", "read_layout", "missing_data", "gray_fill"]
+__all__ = ["JpegLayout", "read_layout", "missing_data", "gray_fill", "scan_ends_early"]
 
 #: Start-of-frame markers of Huffman-coded frames (sequential and progressive).
 _HUFFMAN_FRAMES = {0xC0, 0xC1, 0xC2}
@@ -57,12 +61,16 @@ class JpegLayout(NamedTuple):
     unsent : int
         Coefficients of the frame's components whose last bit no scan sends (0
         for a complete file; counted for progressive JPEGs).
+    scan_end : int
+        Where the last scan's coded data end: the offset of the marker after them,
+        or the file's size.
     """
 
     frame: int
     blocks: int
     coded_bytes: int
     unsent: int
+    scan_end: int = 0
 
 
 def _ceil(a: int, b: int) -> int:
@@ -113,7 +121,7 @@ def _walk(fp: BinaryIO) -> JpegLayout | None:
     if _read_at(fp, 0, 2) != b"\xff\xd8":
         return None
     size = fp.seek(0, io.SEEK_END)
-    frame, blocks, ids, first_scan, sent = None, 0, [], None, {}
+    frame, blocks, ids, first_scan, sent, scan_end = None, 0, [], None, {}, 0
     pos = 2
     while pos + 4 <= size:
         head = _read_at(fp, pos, 4)
@@ -141,12 +149,12 @@ def _walk(fp: BinaryIO) -> JpegLayout | None:
                 low = sent.setdefault(segment[1 + 2 * i], {})
                 for k in range(ss, min(se, 63) + 1):
                     low[k] = min(low.get(k, 99), ahal & 15)
-            pos = _next_marker(fp, pos)
+            pos = scan_end = _next_marker(fp, pos)
     if frame is None or first_scan is None:
         return None
     unsent = 0 if frame not in _PROGRESSIVE_FRAMES else \
         sum(sum(sent.get(c, {}).get(k, 99) > 0 for k in range(64)) for c in ids)
-    return JpegLayout(frame, blocks, size - first_scan, unsent)
+    return JpegLayout(frame, blocks, size - first_scan, unsent, scan_end)
 
 
 def missing_data(layout: JpegLayout) -> str | None:
@@ -170,3 +178,34 @@ def gray_fill(im: Image.Image, layout: JpegLayout) -> bool:
     if h < _FILL_ROWS:
         return False
     return bool((np.asarray(im.crop((0, h - _FILL_ROWS, w, h))) == 128).all())
+
+
+#: Seed of the filler bytes of :func:`scan_ends_early` (any bytes but 0xFF do).
+_FILLER_SEED = 29
+#: Filler bytes per declared 8x8 block: random bytes decode at about 7 bytes a block
+#: with libjpeg's standard tables, so 32 cover every block a scan may lack.
+_FILLER_PER_BLOCK = 32
+
+
+def scan_ends_early(fp: BinaryIO, layout: JpegLayout) -> bool:
+    """Whether the last scan of a JPEG whose last row of blocks came out gray
+    (:func:`gray_fill`) ends before its last block: decoded again with filler bytes
+    (32 per declared 8x8 block, at least 4 kB) inserted where its coded data end, a
+    complete scan ignores them and keeps its gray row, one that ended early decodes
+    them into the blocks it lacked. Costs one more decode (and the filler: 32 bytes a
+    block, 0.5 bytes a pixel), only for images ending in gray."""
+    size = fp.seek(0, io.SEEK_END)
+    if not 0 < layout.scan_end <= size:
+        return True
+    filler = np.random.default_rng(_FILLER_SEED).integers(
+        0, 0xFF, max(_FILLER_PER_BLOCK * layout.blocks, 4096), dtype=np.uint8).tobytes()
+    data = _read_at(fp, 0, layout.scan_end) + filler + _read_at(fp, layout.scan_end,
+                                                                 size - layout.scan_end)
+    if not data.endswith(b"\xff\xd9"):
+        data += b"\xff\xd9"
+    try:
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as again:
+            again.load()
+            return not gray_fill(again, layout)
+    except Exception:  # noqa: BLE001 - a decoder failing on the filler: data were missing
+        return True

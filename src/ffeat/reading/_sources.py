@@ -77,12 +77,14 @@ def iter_inputs(images) -> Iterator[Item]:
     A folder contributes every image file below it (by extension, sorted, so
     the order is the same on every run); a file given by name is always read,
     whatever its extension. Files are labelled by the deepest ``real``/``fake``
-    folder on their path as given. A bare 4-D array is a batch of images; any
-    other single object is one input. Folders are listed as the items are
-    consumed, so a million files are never held as items at once.
+    folder on their path as given. A bare 4-D array is a batch of images and a
+    1-D array a sequence of inputs (paths, as :func:`ffeat._checks.check_images`
+    reads them for the estimators); any other single object is one input.
+    Folders are listed as the items are consumed, so a million files are never
+    held as items at once.
     """
-    if isinstance(images, np.ndarray) and images.ndim == 4:
-        images = list(images)
+    if isinstance(images, np.ndarray) and images.ndim in (1, 4):
+        images = list(images)  # a batch, or a 1-D array of paths: as the estimators read it
     elif isinstance(images, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)) \
             or not hasattr(images, "__iter__"):
         images = [images]

@@ -12,6 +12,7 @@ import numpy as np
 
 from .._checks import check_images
 from ._sources import CLASS_FOLDERS, IMAGE_EXTENSIONS, scan_folder
+from .loading import file_kind
 
 __all__ = ["Dataset", "load_dataset", "describe_data", "labelled_images", "labelled_data"]
 
@@ -144,9 +145,13 @@ def _resolve_row_path(base: Path, value: str, label_word: str, label: int) -> Pa
 
 
 def _names_a_file(path: Path) -> bool:
-    """A file, or a symbolic link even when broken or looping: reading it then
-    gives an error record, not a missing manifest row."""
-    return path.is_file() or path.is_symlink()
+    """Anything but a folder: a file, a FIFO, socket or device, or a symbolic link even
+    when broken or looping: reading it then gives an error record naming what it is,
+    not a missing manifest row."""
+    try:
+        return os.path.lexists(path) and not path.is_dir()
+    except (OSError, ValueError):  # a NUL byte in the name: an error record when read
+        return False
 
 
 def _source_column(header: list[str], given: str | None, source) -> str | None:
@@ -255,7 +260,11 @@ def load_dataset(root, classes: Mapping | None = None, *, path_column: str | Non
             raise ValueError(f"{root} is a file but not a CSV manifest; give a folder with "
                              "real/ and fake/ images, or a .csv with path and label columns")
         return _from_manifest(root, names, path_column, label_column, source_column)
-    raise ValueError(f"{root}: no such folder or manifest")
+    try:
+        mode = os.stat(root).st_mode
+    except (OSError, ValueError):
+        raise ValueError(f"{root}: no such folder or manifest") from None
+    raise ValueError(f"{root} is {file_kind(mode)}, not a folder or a CSV manifest")
 
 
 def describe_data(data) -> str:

@@ -24,7 +24,10 @@ encoded images of more than ``max_pixels`` pixels, before decoding (a
 decompression bomb is refused from its header). Only regular files are read: a
 FIFO, socket, device or folder is refused without blocking, and so are symbolic
 link loops and dangling links. Truncated data is refused, also a JPEG cut short
-with an end marker appended (see :mod:`ffeat.reading._jpeg`). Decoding takes at most
+with an end marker appended (see :mod:`ffeat.reading._jpeg`), and a PNG whose compressed
+data are too short for its declared size, from its chunks (:mod:`ffeat.reading._png`).
+Whatever a decoder raises on malformed data (``struct.error``, ``TypeError``, ...)
+becomes an :class:`ImageReadError` naming the input. Decoding takes at most
 about 10 bytes per pixel (the decoded image and its RGB array). Inputs are never
 modified: files are opened read-only and arrays are copied before conversion.
 """
@@ -42,7 +45,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._checks import check_int
-from ._jpeg import gray_fill, missing_data, read_layout
+from ._jpeg import gray_fill, missing_data, read_layout, scan_ends_early
+from ._png import png_problem
 
 __all__ = ["ImageReadError", "load_image", "DEFAULT_MAX_PIXELS", "DEFAULT_MIN_SIZE"]
 
@@ -161,15 +165,43 @@ def _bomb(source: str, exc: Exception) -> ImageReadError:
                                   "PIL.Image.MAX_IMAGE_PIXELS and max_pixels if it is genuine")
 
 
+def file_kind(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, in words: ``"a named pipe (FIFO)"``..."""
+    return ("a regular file" if stat.S_ISREG(mode) else
+            "a folder" if stat.S_ISDIR(mode) else
+            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+
+
 def _refuse_non_regular(mode: int, source: str) -> None:
     """Raise the error for anything but a regular file."""
     if stat.S_ISREG(mode):
         return
-    kind = ("a folder" if stat.S_ISDIR(mode) else
-            "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
-    raise ImageReadError(source, f"is {kind}, not an image file; give regular files only")
+    raise ImageReadError(source, f"is {file_kind(mode)}, not an image file; give regular "
+                                 "files only")
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, socket, device or folder where a regular file is read."""
+
+
+def open_regular(path) -> BinaryIO:
+    """Open the regular file ``path`` for binary reading without ever blocking: anything
+    else (a FIFO, which would block ``open()`` until a writer comes, a socket, a device,
+    a folder) raises :class:`NotRegularFileError` naming what it is; other failures
+    raise the usual ``OSError``. For ffeat's own files (manifests, cards)."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(errno.EINVAL, f"{os.fspath(path)} is {file_kind(mode)}, "
+                                                "not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):  # swapped after the first look
+        os.close(fd)
+        raise NotRegularFileError(errno.EINVAL, f"{os.fspath(path)} is {file_kind(mode)}, "
+                                                "not a regular file")
+    return os.fdopen(fd, "rb")
 
 
 def open_regular_file(path, source: str) -> BinaryIO:
@@ -206,6 +238,11 @@ def open_regular_file(path, source: str) -> BinaryIO:
                              if os.path.islink(path) else "no such file") from None
     except PermissionError:
         raise ImageReadError(source, "permission denied") from None
+    except ImageReadError:
+        raise
+    except ValueError:  # "embedded null byte": no file can have that name
+        raise ImageReadError(source, "the path holds a NUL byte; no file has such a "
+                                     "name") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise ImageReadError(source, "symbolic link loop") from None
@@ -233,16 +270,48 @@ def _stream(obj, source: str) -> BinaryIO:
 
 
 def _identify(fp: BinaryIO) -> str | None:
-    """The format Pillow would take data for, from its first 16 bytes only (no
-    plugin parses or decodes anything), or None."""
+    """The format Pillow would take data for, from its first 18 bytes only (no
+    plugin parses or decodes anything), or None. Each plugin's ``accept`` is
+    called guarded (some index short data); a few are told apart further, where
+    one format's signature matches another's data (see :func:`_refine`)."""
     fp.seek(0)
-    prefix = fp.read(16)
+    head = fp.read(18)
+    prefix = head[:16]
     Image.init()
     for fmt in Image.ID:
         accept = Image.OPEN[fmt][1]
-        if accept is not None and accept(prefix):
-            return fmt
-    return None
+        try:
+            accepted = accept is not None and accept(prefix)
+        except Exception:  # noqa: BLE001 - an accept() failing on short or odd data
+            accepted = False
+        if accepted:
+            return _refine(fmt, head)
+    return _refine(None, head)
+
+
+#: TGA image types (uncompressed and RLE colour-mapped, truecolour, gray).
+_TGA_TYPES = {1, 2, 3, 9, 10, 11}
+
+
+def _looks_tga(head: bytes) -> bool:
+    """Whether an 18-byte header is a plausible TGA header (TGA has no signature)."""
+    if len(head) < 18 or head[1] not in (0, 1) or head[2] not in _TGA_TYPES:
+        return False
+    width, height = int.from_bytes(head[12:14], "little"), int.from_bytes(head[14:16], "little")
+    return width > 0 and height > 0 and head[16] in (1, 8, 15, 16, 24, 32)
+
+
+def _refine(fmt: str | None, head: bytes) -> str | None:
+    """Formats whose signature another's data match: XPM files start with
+    ``/* XPM */``; an ICO or CUR header declares at least one picture, where a
+    TGA header (TGA has no signature: Pillow's TGA plugin has no ``accept``) holds a
+    plausible type, size and depth instead."""
+    if head.lstrip().startswith(b"/* XPM */"):
+        return "XPM"
+    if fmt in ("ICO", "CUR", None) and (fmt is None or head[4:6] == b"\0\0") \
+            and _looks_tga(head):
+        return "TGA"
+    return fmt
 
 
 def _open(fp: BinaryIO, source: str) -> Image.Image:
@@ -263,12 +332,31 @@ def _open(fp: BinaryIO, source: str) -> Image.Image:
         raise ImageReadError(source, f"cannot open: {exc}") from None
 
 
+def _guarded(source: str, step, *args):
+    """``step(*args)``, with any failure but :class:`ImageReadError` turned into one
+    naming ``source``: Pillow's plugins raise many kinds of exception on hostile data
+    (``struct.error``, ``ValueError``, ``TypeError``, ``IndexError``, ...), and one
+    file must never stop a batch. ``MemoryError`` is reported as such."""
+    try:
+        return step(*args)
+    except ImageReadError:
+        raise
+    except MemoryError:
+        raise ImageReadError(source, "not enough memory to decode the image") from None
+    except RecursionError:
+        raise ImageReadError(source, "corrupt image data (nested too deeply)") from None
+    except Exception as exc:  # noqa: BLE001 - see above
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise ImageReadError(source, f"corrupt or unreadable image data ({detail})") from None
+
+
 @contextlib.contextmanager
 def open_image(obj, source: str) -> Iterator[Image.Image]:
     """Open a path or encoded bytes as :func:`load_image` does, without decoding.
 
     Only a regular file is opened, without blocking, and only by the in-process
     decoders of :data:`ACCEPTED_FORMATS`: for reading a header (size, format).
+    Any failure to open is an :class:`ImageReadError`.
 
     Parameters
     ----------
@@ -287,12 +375,23 @@ def open_image(obj, source: str) -> Iterator[Image.Image]:
     ImageReadError
         Naming the input and why it cannot be opened.
     """
-    with _stream(obj, source) as fp, _open(fp, source) as im:
-        yield im
+    with _stream(obj, source) as fp:
+        im = _guarded(source, _open, fp, source)
+        try:
+            yield im
+        finally:
+            with contextlib.suppress(Exception):
+                im.close()
 
 
 def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
-    with _stream(obj, source) as fp, _open(fp, source) as im:
+    with _stream(obj, source) as fp:
+        return _guarded(source, _decode_open, fp, source, max_pixels)
+
+
+def _decode_open(fp: BinaryIO, source: str, max_pixels: int) -> np.ndarray:
+    """Decode the image data in ``fp`` (see :func:`_decode`; every call guarded)."""
+    with _open(fp, source) as im:
         w, h = im.size
         if w * h > max_pixels:
             raise ImageReadError(
@@ -301,6 +400,8 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
         layout = read_layout(fp) if im.format in ("JPEG", "MPO") else None
         if layout is not None and (problem := missing_data(layout)):
             raise ImageReadError(source, problem)
+        if im.format == "PNG" and (problem := png_problem(fp)):
+            raise ImageReadError(source, problem)
         try:
             im.seek(0)  # first frame of animations
             im.load()
@@ -308,7 +409,7 @@ def _decode(obj, source: str, max_pixels: int) -> np.ndarray:
             raise _bomb(source, exc) from None
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageReadError(source, f"truncated or corrupt image data ({exc})") from None
-        if layout is not None and gray_fill(im, layout):
+        if layout is not None and gray_fill(im, layout) and scan_ends_early(fp, layout):
             raise ImageReadError(source, "truncated JPEG: its last row of blocks is the "
                                          "uniform gray libjpeg puts where data is missing")
         try:
@@ -358,12 +459,7 @@ def load_image(source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     if isinstance(source, np.ndarray):
         rgb = _array_to_rgb(np.array(source, copy=True), name)
     elif isinstance(source, Image.Image):
-        try:
-            rgb = _pil_to_rgb(ImageOps.exif_transpose(source), name)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, ImageReadError):
-                raise
-            raise ImageReadError(name, f"cannot convert PIL image ({exc})") from None
+        rgb = _guarded(name, lambda: _pil_to_rgb(ImageOps.exif_transpose(source), name))
     elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
         rgb = _decode(source, name, max_pixels)
     else:

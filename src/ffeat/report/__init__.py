@@ -25,9 +25,10 @@ from ..reading._framing import frame_image
 from ..models._models import uses_features
 from ..reading._perturb import Perturbation, parse_perturbations
 from ..running._progress import status
-from ..reading._rows import default_jobs, read_item
 from ..models._scoring import iter_scored
+from ..reading._rows import default_jobs, read_item
 from ..reading._sources import single_item
+from .._text import printable
 from .._version import __version__
 from ..reading.dataset import Dataset, describe_data
 from .._base import check_fitted
@@ -303,7 +304,8 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                 view = frame_image(rgb, detector.reading.frame)  # the scale the model reads
                 pmap = _explain.patch_map(view, families, detector.model_)
                 emap = _explain.residual_energy_map(view)
-                title = f"{os.path.basename(kept[i].name)}  P(fake)={entry['proba']:.3f}"
+                name = printable(os.path.basename(kept[i].name))  # a plot title: one line
+                title = f"{name}  P(fake)={entry['proba']:.3f}"
                 src = plot(f"maps/{gallery}-{j:02d}.png", _plots.image_maps, view, pmap,
                            emap, title, t_logit)
                 map_rows.append({**entry, "map": src, "gallery": gallery})
@@ -366,6 +368,6 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
         perturb_asked=bool(todo), elapsed=time.perf_counter() - started)
     page = build_page(content)
     index = out / "index.html"
-    index.write_text(page, encoding="utf-8")
+    index.write_text(page, encoding="utf-8", errors="backslashreplace")
     status(f"report: wrote {index} in {time.perf_counter() - started:.1f} s", progress)
     return Report(index, evaluation, rob, summary)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import html
 
+from .._text import printable
+
 __all__ = ["esc", "table", "figure", "section", "page", "fmt"]
 
 _CSS = """
@@ -32,8 +34,12 @@ border:3px solid #ccc}.thumb.wrong img{border-color:#d00000}.thumb.right img{bor
 
 
 def esc(value) -> str:
-    """HTML-escape any value for text or attribute use."""
-    return html.escape(str(value), quote=True)
+    """HTML-escape any value for text or attribute use, each line
+    :func:`~ffeat._text.printable` first: a file name with bytes that are not UTF-8,
+    control, bidirectional or zero-width characters is shown escaped, and the page
+    is always valid UTF-8."""
+    text = "\n".join(printable(line) for line in str(value).split("\n"))
+    return html.escape(text, quote=True)
 
 
 def fmt(value, digits: int = 4) -> str:

@@ -92,14 +92,17 @@ def _writer_gone(pid: int) -> bool:
     return False
 
 
-def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
+def remove_stale_temps(folder, name: str | None = None, *,
+                       targets: re.Pattern | None = None) -> list[Path]:
     """Delete what killed :func:`atomic_write` calls left in ``folder``.
 
-    Only files named like ffeat's temporary files (``.NAME.ffeat-PID-*.tmp``,
-    and ``.NAME.XXXXXXXX.tmp`` of earlier versions) are touched, only those of
-    target ``name`` when it is given, and only when their writer process is
-    gone (for the earlier names: no write for ten minutes) or they are older
-    than a day, so a concurrent writer's file is left alone.
+    Only files named like ffeat's temporary files (``.NAME.ffeat-PID-*.tmp``)
+    are touched, only those of target ``name`` when it is given (or of a target
+    matching ``targets``), and only when their writer process is gone or they
+    are older than a day, so a concurrent writer's file is left alone. Names of
+    earlier versions (``.NAME.XXXXXXXX.tmp``, without a process id, removed after
+    ten minutes without a write) are only matched for a given ``name``: in a
+    whole-folder sweep they could be anyone's files.
 
     Parameters
     ----------
@@ -108,6 +111,9 @@ def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
     name : str, optional
         The output's file name; ``None``: every output in ``folder`` (for a
         folder ffeat writes whole, such as a folder of shards).
+    targets : re.Pattern, optional
+        With ``name`` None: only temporary files of targets whose names match it
+        in full (the files ffeat writes in that folder).
 
     Returns
     -------
@@ -122,7 +128,9 @@ def remove_stale_temps(folder, name: str | None = None) -> list[Path]:
     now = time.time()
     for entry in entries:
         match = _TEMP.fullmatch(entry.name)
-        if match is None or (name is not None and match["name"] != name):
+        if match is None or (name is not None and match["name"] != name) \
+                or (name is None and (match["pid"] is None or (
+                    targets is not None and not targets.fullmatch(match["name"])))):
             continue
         try:
             if not entry.is_file(follow_symlinks=False):

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ._atomic import atomic_write
 from ..reading._sources import Item
+from ..reading.loading import open_regular
 
 __all__ = ["Manifest", "ResumeError", "read_record", "shard_fingerprint"]
 
@@ -114,7 +115,7 @@ def read_record(path: Path, kind: str) -> dict:
         return ResumeError(f"{path}: {what}; delete the output to start over")
 
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:  # a FIFO at its name is refused, not waited on
             text = fh.read(MAX_BYTES + 1)
         saved = json.loads(text) if len(text) <= MAX_BYTES else None
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: [[[[...
@@ -170,7 +171,7 @@ class Manifest:
         ResumeError
             When the file is not a manifest of ``kind`` or records another configuration.
         """
-        if not path.exists():
+        if not os.path.lexists(path):
             manifest = cls(path, kind, config)
             manifest._write(complete=False)  # the output is ours from now on
             return manifest

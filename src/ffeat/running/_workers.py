@@ -13,7 +13,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 
-__all__ = ["DaemonPool"]
+__all__ = ["DaemonPool", "MAX_JOBS"]
+
+#: Most worker threads a pool starts (``jobs`` above it is refused by the command line
+#: and by :func:`ffeat.extract`; other callers get this many).
+MAX_JOBS = 256
 
 
 class DaemonPool:
@@ -25,12 +29,12 @@ class DaemonPool:
     Parameters
     ----------
     jobs : int
-        Number of worker threads, at least 1.
+        Number of worker threads, at least 1 and at most :data:`MAX_JOBS`.
     """
 
     def __init__(self, jobs: int) -> None:
         self._tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self._jobs = max(1, jobs)
+        self._jobs = max(1, min(jobs, MAX_JOBS))
         for _ in range(self._jobs):
             threading.Thread(target=self._work, name="ffeat-worker", daemon=True).start()
 

@@ -24,16 +24,18 @@ import hashlib
 import io
 import itertools
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._featurefile import load_extraction, save_extraction
+from ._atomic import remove_stale_temps
 from ._lock import locked
 from ._manifest import Manifest, ResumeError, read_record
 from ..models._persist import families_from, load_detector
-from ..models._predictions import COLUMNS, csv_cells, prediction_rows
+from ..models._predictions import CSV_COLUMNS, csv_cells, prediction_rows
 from ..models._scoring import score_items
 from ._shardrun import LocalExecutor, RunSummary, run_shards
 from ..reading._sources import Item, iter_inputs
@@ -50,8 +52,12 @@ __all__ = ["extract_to", "predict_to", "read_features", "RunSummary", "ResumeErr
 
 #: Inputs per shard when none is given.
 DEFAULT_SHARD_SIZE = 4096
+#: Most inputs per shard (a shard's rows and records are held in memory at once).
+MAX_SHARD_SIZE = 1 << 20
 #: Name of the manifest in a folder of feature shards.
 MANIFEST = "manifest.json"
+#: The files ffeat writes in a folder of shards (their temporary files are swept).
+_SHARD_TARGETS = re.compile(r"shard-\d{5,}\.npz|manifest\.json")
 
 
 # -- jobs: one shard's items to its payload, wherever the work runs -------------------
@@ -132,7 +138,7 @@ class _CsvRows:
             self.fh.truncate(end)
             self.fh.seek(end)
         else:
-            self._append([COLUMNS])
+            self._append([CSV_COLUMNS])
 
     def _append(self, lines) -> None:
         text = io.StringIO()
@@ -197,8 +203,11 @@ def _executor(job, scheduler, workers: int):
 
 
 def _check_shard_size(shard_size: int) -> None:
-    if not isinstance(shard_size, int) or shard_size < 1:
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise ValueError(f"shard_size must be a positive integer, got {shard_size!r}")
+    if shard_size > MAX_SHARD_SIZE:
+        raise ValueError(f"shard_size must be at most {MAX_SHARD_SIZE:,} (a shard's rows "
+                         f"are held in memory), got {shard_size}")
 
 
 def extract_to(images, output, features=DEFAULT_FEATURES, *,
@@ -269,6 +278,8 @@ def extract_to(images, output, features=DEFAULT_FEATURES, *,
                       cache=cache, backend=backend)
     with locked(folder), _executor(job, scheduler, workers) as executor:
         manifest = Manifest.open(folder / MANIFEST, "features", config)
+        # Accepted and locked: clear what killed writes of its shards left.
+        remove_stale_temps(folder, targets=_SHARD_TARGETS)
         return run_shards(iter_inputs(images), shard_size=shard_size,
                           sink=_ShardFiles(folder, families), manifest=manifest,
                           executor=executor, progress=progress, label="ffeat extract",
@@ -344,7 +355,8 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
-              "ffeat": __version__, "shard_size": shard_size, "faces": faces}
+              "ffeat": __version__, "shard_size": shard_size, "faces": faces,
+              "columns": list(CSV_COLUMNS)}  # a file of other columns is not continued
     job = _PredictJob(model_bytes, threshold, reading,
                       jobs=1 if scheduler is not None else jobs, cache=cache, backend=backend)
     with locked(path):
