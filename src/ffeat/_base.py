@@ -13,12 +13,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from ._checks import check_images
 from .models import _persist
 from .models._calibration import labels_of, probability
-from ._checks import check_images
-from .reading._rows import ImageError
 from .models._scoring import Scored, score_items, scores_and_errors
 from .models._sklearn_compat import Interval
+from .reading._rows import ImageError
 from .reading._sources import Item, single_item
 
 __all__ = ["ImagesIn", "ImageClassifier", "image_items", "warn_errors", "check_fitted", "seed_of",

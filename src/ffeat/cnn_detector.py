@@ -10,11 +10,10 @@ from numbers import Integral
 
 import numpy as np
 
-from .reading._perturb import parse_augment
-from .reading.dataset import describe_data
 from ._base import ImageClassifier, image_items, seed_of, training_record, warn_errors
 from .models._sklearn_compat import Interval, fit_context
-from .reading.dataset import labelled_images
+from .reading._perturb import parse_augment
+from .reading.dataset import describe_data, labelled_images
 
 __all__ = ["CnnDetector"]
 

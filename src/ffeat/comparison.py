@@ -18,12 +18,12 @@ from sklearn.model_selection import train_test_split
 
 from ._base import ImageClassifier
 from ._factory import make_detector
-from .models._models import CLASSIFIERS, uses_features
-from .running._progress import status
-from .reading.dataset import describe_data, labelled_images
 from .evaluation import Evaluation, evaluate
 from .extraction import DEFAULT_FEATURES
 from .features import resolve_features
+from .models._models import CLASSIFIERS, uses_features
+from .reading.dataset import describe_data, labelled_images
+from .running._progress import status
 
 __all__ = ["Comparison", "compare"]
 

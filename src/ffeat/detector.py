@@ -8,20 +8,38 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import (ImageClassifier, ImagesIn, check_fitted, image_items, seed_of,
-                    training_record, warn_errors)
-from .models._calibration import (DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS, calibrated,
-                           fit_calibration)
+from ._base import (
+    ImageClassifier,
+    ImagesIn,
+    check_fitted,
+    image_items,
+    seed_of,
+    training_record,
+    warn_errors,
+)
 from ._gpu import BACKENDS
-from .models._models import DEFAULT_CLASSIFIER, KINDS as CLASSIFIER_KINDS, kind_name, make_estimator
-from .reading._perturb import DETECTOR_AUGMENT, Perturbed, augment_perturbation, parse_augment
-from .reading._rows import feature_rows
-from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
-from .reading._sources import Item
-from .reading.dataset import describe_data, labelled_images
 from .extraction import DEFAULT_FEATURES
 from .features import column_names, n_columns, resolve_features
+from .models._calibration import (
+    DEFAULT_BAND,
+    DEFAULT_CALIBRATION,
+    KINDS,
+    calibrated,
+    fit_calibration,
+)
+from .models._models import DEFAULT_CLASSIFIER, kind_name, make_estimator
+from .models._models import KINDS as CLASSIFIER_KINDS
+from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
 from .reading import DETECTOR_READING, NATIVE, Reading
+from .reading._perturb import (
+    DETECTOR_AUGMENT,
+    Perturbed,
+    augment_perturbation,
+    parse_augment,
+)
+from .reading._rows import feature_rows
+from .reading._sources import Item
+from .reading.dataset import describe_data, labelled_images
 
 __all__ = ["Detector", "FeatureExtractor", "FeatureClassifier", "DETECTOR_AUGMENT"]
 

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-
+from .evaluation import Evaluation, evaluate
 from .reading._perturb import Perturbation, Perturbed, parse_perturbations
-from .running._progress import status
 from .reading._sources import single_item
 from .reading.dataset import labelled_images
-from .evaluation import Evaluation, evaluate
+from .running._progress import status
 
 __all__ = ["robustness", "format_robustness"]
 

@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..running._workers import DaemonPool
 from ..families import compute_families
 from ..families._common import is_cupy
+from ..running._workers import DaemonPool
 
 __all__ = ["batched_results", "DEFAULT_BATCH_SIZE", "PIXEL_BUDGET"]
 

@@ -5,14 +5,14 @@ import argparse
 import sys
 import warnings
 
-from ..reading._framing import MAX_FRAME, MIN_FRAME
 from .._gpu import BACKENDS
-from ..reading._perturb import DETECTOR_AUGMENT, parse_augment
-from ..reading.faces import FACE_POLICIES
-from ..reading import NATIVE, Reading
-from ..running._lock import OutputLockedError
 from .._text import printable
 from ..features import FAMILIES
+from ..reading import NATIVE, Reading
+from ..reading._framing import MAX_FRAME, MIN_FRAME
+from ..reading._perturb import DETECTOR_AUGMENT, parse_augment
+from ..reading.faces import FACE_POLICIES
+from ..running._lock import OutputLockedError
 from ..running._manifest import ResumeError
 from ..running._workers import MAX_JOBS
 from ..running.streaming import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE

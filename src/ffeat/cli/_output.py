@@ -10,8 +10,8 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..running._atomic import remove_stale_temps
 from ..reading._sources import iter_inputs
+from ..running._atomic import remove_stale_temps
 
 
 def _identity(path) -> tuple[int, int] | None:

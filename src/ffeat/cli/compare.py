@@ -5,16 +5,28 @@ import argparse
 import json
 from pathlib import Path
 
-from ..models._models import CLASSIFIERS
 from ..comparison import compare
-from ..reading.dataset import load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
+from ..models._models import CLASSIFIERS
 from ..reading import DETECTOR_READING
-from ._common import (add_augment_option, add_classes_option, add_cnn_options,
-                      add_features_option, add_frame_option, add_run_options, augment_params,
-                      cnn_params, fail, parse_classes, progress, quiet_warnings, reading_of,
-                      say)
+from ..reading.dataset import load_dataset
+from ._common import (
+    add_augment_option,
+    add_classes_option,
+    add_cnn_options,
+    add_features_option,
+    add_frame_option,
+    add_run_options,
+    augment_params,
+    cnn_params,
+    fail,
+    parse_classes,
+    progress,
+    quiet_warnings,
+    reading_of,
+    say,
+)
 from ._output import claim_output
 
 

@@ -7,15 +7,27 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..reading._perturb import parse_perturbations
-from ..models._persist import ModelFileError, load_detector
 from .._text import printable
-from ..reading.dataset import load_dataset
 from ..evaluation import Evaluation, NoReadableImages, evaluate
+from ..models._persist import ModelFileError, load_detector
+from ..reading._perturb import parse_perturbations
+from ..reading.dataset import load_dataset
 from ..robustness import format_robustness, robustness
-from ._common import (add_classes_option, add_faces_option, add_model_option, add_run_options,
-                      add_threshold_option, faces_reading, fail, model_file, parse_classes,
-                      progress, report_skipped, say, threshold_problem)
+from ._common import (
+    add_classes_option,
+    add_faces_option,
+    add_model_option,
+    add_run_options,
+    add_threshold_option,
+    faces_reading,
+    fail,
+    model_file,
+    parse_classes,
+    progress,
+    report_skipped,
+    say,
+    threshold_problem,
+)
 from ._output import claim_output
 
 _LABELS = {"accuracy": "accuracy", "precision": "precision (fake)", "recall": "recall (fake)",

@@ -8,15 +8,26 @@ from pathlib import Path
 
 import numpy as np
 
-from ..running._featurefile import save_extraction
 from ..demo import make_demo_set
 from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
-from ..running.streaming import extract_to
 from ..reading import Reading
-from ._common import (add_faces_option, add_features_option, add_frame_option,
-                      add_run_options, add_scale_options, fail, progress, report_skipped, run_sharded, say)
+from ..running._featurefile import save_extraction
 from ..running._lock import OutputLockedError, locked
+from ..running.streaming import extract_to
+from ._common import (
+    add_faces_option,
+    add_features_option,
+    add_frame_option,
+    add_run_options,
+    add_scale_options,
+    fail,
+    progress,
+    reading_of,
+    report_skipped,
+    run_sharded,
+    say,
+)
 from ._output import claim_output, listed_files
 
 

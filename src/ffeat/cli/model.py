@@ -6,9 +6,9 @@ import json
 import sys
 import textwrap
 
-from ..models._persist import ModelFileError, load_detector
-from ..models import _shipped
 from .._text import printable
+from ..models import _shipped
+from ..models._persist import ModelFileError, load_detector
 from ._common import add_model_option, fail, model_file
 
 #: What the card says when it lacks a figure (or the model has no card).

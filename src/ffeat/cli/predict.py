@@ -8,13 +8,30 @@ import sys
 from pathlib import Path
 
 from ..models import _persist
-from ..models._predictions import COLUMNS, CSV_COLUMNS, cells, csv_cells, prediction_rows
+from ..models._predictions import (
+    COLUMNS,
+    CSV_COLUMNS,
+    cells,
+    csv_cells,
+    prediction_rows,
+)
 from ..models._scoring import SavedDetector, family_names, score_items
 from ..reading._sources import expand_inputs
-from ._common import (add_faces_option, add_model_option, add_run_options, add_scale_options,
-                      add_threshold_option, faces_reading, fail, model_file, progress,
-                      run_sharded, threshold_problem)
+from ._common import (
+    add_faces_option,
+    add_model_option,
+    add_run_options,
+    add_scale_options,
+    add_threshold_option,
+    faces_reading,
+    fail,
+    model_file,
+    progress,
+    run_sharded,
+    threshold_problem,
+)
 from ._output import claim_output, listed_files
+
 
 def _family_cells(row: dict, names: list[str]) -> list[str]:
     """A row's per-family log-odds (``--explain``) to 4 decimals, blank where unscored."""

@@ -8,19 +8,33 @@ import time
 from pathlib import Path
 
 from .._base import ImageClassifier
-from ..models._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
 from .._factory import make_detector
-from ..models._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
-from ..reading._perturb import parse_augment
-from ..reading.dataset import describe_data, load_dataset
 from ..extraction import DEFAULT_FEATURES
 from ..features import resolve_features
+from ..models._calibration import DEFAULT_BAND, DEFAULT_CALIBRATION, KINDS
+from ..models._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from ..reading import DETECTOR_READING
-from ._common import (add_augment_option, add_classes_option, add_cnn_options,
-                      add_faces_option, add_features_option, add_frame_option, add_run_options,
-                      augment_params, cnn_params, fail, parse_classes, progress,
-                      quiet_warnings, reading_of, report_skipped, say)
+from ..reading._perturb import parse_augment
+from ..reading.dataset import describe_data, load_dataset
 from ..running._lock import OutputLockedError, locked
+from ._common import (
+    add_augment_option,
+    add_classes_option,
+    add_cnn_options,
+    add_faces_option,
+    add_features_option,
+    add_frame_option,
+    add_run_options,
+    augment_params,
+    cnn_params,
+    fail,
+    parse_classes,
+    progress,
+    quiet_warnings,
+    reading_of,
+    report_skipped,
+    say,
+)
 from ._output import claim_output
 
 

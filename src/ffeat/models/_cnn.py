@@ -38,10 +38,10 @@ from PIL import Image
 from sklearn.model_selection import train_test_split
 
 from ..reading._perturb import augment_perturbation
-from ..running._progress import Progress, status
 from ..reading._rows import ImageError, default_jobs, read_item
 from ..reading._sources import Item
 from ..reading.loading import ImageReadError
+from ..running._progress import Progress, status
 
 __all__ = ["CnnModel", "TORCH_MISSING", "TooFewImages", "import_torch", "train"]
 

@@ -33,14 +33,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ._calibration import Calibration
+from .._version import __version__
+from ..features import (
+    FAMILIES,
+    column_names,
+    describe_features,
+    n_columns,
+    resolve_features,
+)
+from ..reading import Reading
 from ..reading._framing import check_frame
+from ..reading.faces import FACE_POLICIES
+from ..reading.loading import file_kind
+from ._calibration import Calibration
 from ._models import MODELS, model_class, saved_classifier, uses_features
 from ._npz import write_npz
-from .._version import __version__
-from ..reading.faces import FACE_POLICIES
-from ..features import FAMILIES, column_names, describe_features, n_columns, resolve_features
-from ..reading.loading import file_kind
 
 __all__ = ["ModelFileError", "ESTIMATORS", "save", "load", "load_detector", "families_from"]
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from .._text import lossless, printable, spreadsheet_safe
 from ._calibration import labels_of, probability
 from ._scoring import Scored
-from .._text import lossless, printable, spreadsheet_safe
 
 #: Columns of a prediction table, in order.
 COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")

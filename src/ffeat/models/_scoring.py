@@ -12,10 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..reading._rows import FaceRows, ImageError, iter_rows, match_errors
-from ..reading._sources import Item
 from ..features import n_columns, resolve_features
 from ..reading import Reading
+from ..reading._rows import FaceRows, ImageError, iter_rows, match_errors
+from ..reading._sources import Item
 
 __all__ = ["Face", "Scored", "iter_scored", "score_items", "scores_and_errors",
            "family_names", "SavedDetector", "NO_SCORE", "CHUNK_ROWS"]

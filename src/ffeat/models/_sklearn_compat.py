@@ -9,7 +9,11 @@ these names against the new release, then move it.
 from __future__ import annotations
 
 from sklearn.base import _fit_context as fit_context
-from sklearn.utils._param_validation import (HasMethods, Interval, InvalidParameterError,
-                                             StrOptions)
+from sklearn.utils._param_validation import (
+                                             HasMethods,
+                                             Interval,
+                                             InvalidParameterError,
+                                             StrOptions,
+)
 
 __all__ = ["fit_context", "HasMethods", "Interval", "InvalidParameterError", "StrOptions"]

@@ -29,18 +29,18 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..running._cache import FeatureCache, resolve_cache
-from ._framing import frame_image
 from .._gpu import resolve_backend
-from ._perturb import Perturbed
-from ..running._progress import Progress
-from ._sources import Item
 from .._version import __version__
-from ..running._workers import DaemonPool
-from .faces import FRAME_SIZE, NoFaceError, face_crops
 from ..features import column_names, describe_features
-from .loading import ImageReadError, load_image
+from ..running._cache import FeatureCache, resolve_cache
+from ..running._progress import Progress
+from ..running._workers import DaemonPool
 from . import NATIVE, Reading
+from ._framing import frame_image
+from ._perturb import Perturbed
+from ._sources import Item
+from .faces import FRAME_SIZE, NoFaceError, face_crops
+from .loading import ImageReadError, load_image
 
 __all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
            "feature_error", "image_row", "iter_rows", "feature_rows", "match_errors"]

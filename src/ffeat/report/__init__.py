@@ -20,23 +20,22 @@ from pathlib import Path
 import numpy as np
 from sklearn import metrics as skm
 
-from ..models._calibration import probability
-from ..reading._framing import frame_image
-from ..models._models import uses_features
-from ..reading._perturb import Perturbation, parse_perturbations
-from ..running._progress import status
-from ..models._scoring import iter_scored
-from ..reading._rows import default_jobs, read_item
-from ..reading._sources import single_item
+from .._base import check_fitted
 from .._text import printable
 from .._version import __version__
-from ..reading.dataset import Dataset, describe_data
-from .._base import check_fitted
-from ..reading.dataset import labelled_data
 from ..evaluation import Evaluation, NoReadableImages, call_metrics
 from ..families import column_groups, resolve_features
+from ..models._calibration import probability
+from ..models._models import uses_features
+from ..models._scoring import iter_scored
+from ..reading._framing import frame_image
+from ..reading._perturb import Perturbation, parse_perturbations
+from ..reading._rows import default_jobs, read_item
+from ..reading._sources import single_item
+from ..reading.dataset import Dataset, describe_data, labelled_data
 from ..reading.loading import ImageReadError
 from ..robustness import robustness as _robustness
+from ..running._progress import status
 from ._gallery import select, write_thumbnail
 
 __all__ = ["Report", "write_report", "write_training_curves", "MATPLOTLIB_MISSING"]

@@ -7,8 +7,8 @@ import numpy as np
 from scipy import ndimage
 from sklearn.metrics import roc_auc_score
 
-from ..models._models import LinearModel
 from ..features import RESIDUAL_FILTERS
+from ..models._models import LinearModel
 from ._imagestats import luma
 
 __all__ = ["coefficients", "permutation_importance", "patch_map", "residual_energy_map"]

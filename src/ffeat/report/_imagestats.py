@@ -9,12 +9,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from ..running._progress import Progress
+from ..features import RESIDUAL_FILTERS, Spectrum
 from ..reading._rows import read_item
 from ..reading._sources import Item
 from ..reading.faces import find_faces
-from ..features import RESIDUAL_FILTERS, Spectrum
 from ..reading.loading import ImageReadError, open_image
+from ..running._progress import Progress
 
 __all__ = ["ImageStats", "image_stats", "luma"]
 

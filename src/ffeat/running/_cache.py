@@ -38,8 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import remove_stale_temps
 from ..reading.loading import ImageReadError, open_regular_file
+from ._atomic import remove_stale_temps
 
 __all__ = ["FeatureCache", "default_cache_dir", "resolve_cache", "MAX_HASHED_BYTES"]
 

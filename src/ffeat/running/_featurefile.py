@@ -12,11 +12,11 @@ import zipfile
 
 import numpy as np
 
-from ..models._npz import write_npz
 from .._version import __version__
-from ..reading._rows import ImageError
 from ..extraction import Extraction
 from ..features import describe_features
+from ..models._npz import write_npz
+from ..reading._rows import ImageError
 
 __all__ = ["save_extraction", "load_extraction"]
 

@@ -23,9 +23,9 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ._atomic import atomic_write
 from ..reading._sources import Item
 from ..reading.loading import open_regular
+from ._atomic import atomic_write
 
 __all__ = ["Manifest", "ResumeError", "read_record", "shard_fingerprint"]
 

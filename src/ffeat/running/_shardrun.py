@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..reading._sources import Item
 from ._manifest import Manifest, shard_fingerprint
 from ._progress import Progress
-from ..reading._sources import Item
 
 __all__ = ["RunSummary", "LocalExecutor", "run_shards"]
 

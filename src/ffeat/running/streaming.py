@@ -30,19 +30,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._featurefile import load_extraction, save_extraction
-from ._atomic import remove_stale_temps
-from ._lock import locked
-from ._manifest import Manifest, ResumeError, read_record
-from ..models._persist import families_from, load_detector
-from ..models._predictions import CSV_COLUMNS, csv_cells, prediction_rows
-from ..models._scoring import score_items
-from ._shardrun import LocalExecutor, RunSummary, run_shards
-from ..reading._sources import Item, iter_inputs
 from .._version import __version__
 from ..extraction import DEFAULT_FEATURES, Extraction, extract_items
 from ..features import column_names, describe_features, resolve_features
+from ..models._persist import families_from, load_detector
+from ..models._predictions import CSV_COLUMNS, csv_cells, prediction_rows
+from ..models._scoring import score_items
 from ..reading import NATIVE, Reading, as_reading
+from ..reading._sources import Item, iter_inputs
+from ._atomic import remove_stale_temps
+from ._featurefile import load_extraction, save_extraction
+from ._lock import locked
+from ._manifest import Manifest, ResumeError, read_record
+from ._shardrun import LocalExecutor, RunSummary, run_shards
 
 if TYPE_CHECKING:  # imported where used: ffeat predict starts without scikit-learn
     from .._base import ImageClassifier
