@@ -32,49 +32,62 @@
 /* Largest T counted through joint tables (L^4 = 2401 cells). */
 #define FFEAT_SRM_JOINT_T 3
 
+/* The kernels below are also compiled for x86-64-v4 (AVX-512) where GCC's function
+ * multi-versioning works: the vector code is written for 16 lanes. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define FFEAT_SRM_KERNEL \
+    __attribute__((noinline, target_clones("arch=x86-64-v4", "avx2", "default"))) static
+#else
+#define FFEAT_SRM_KERNEL __attribute__((noinline)) static
+#endif
+
 /* out[i] = c0 R + c1 G + c2 B of n RGB pixels. */
-FFEAT_KERNEL void ffeat_srm_plane(int32_t *restrict out, const uint8_t *restrict rgb,
+FFEAT_SRM_KERNEL void ffeat_srm_plane(int32_t *restrict out, const uint8_t *restrict rgb,
                                   int32_t c0, int32_t c1, int32_t c2, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++)
         out[i] = c0 * rgb[3 * i] + c1 * rgb[3 * i + 1] + c2 * rgb[3 * i + 2];
 }
 
-/* GCC vector types: 8 int32 lanes (two SSE registers without AVX2), loads and stores
- * at any alignment. */
+/* GCC vector types: 16 int32 lanes (one AVX-512 register, two AVX2 or four SSE ones),
+ * loads and stores at any alignment; ffeat_v8i for the generic moments. */
+#define FFEAT_LANES 16
+typedef int32_t ffeat_v16i __attribute__((vector_size(64)));
+typedef int32_t ffeat_v16iu __attribute__((vector_size(64), aligned(4)));
 typedef int32_t ffeat_v8i __attribute__((vector_size(32)));
 typedef int32_t ffeat_v8iu __attribute__((vector_size(32), aligned(4)));
 typedef int32_t ffeat_v4i __attribute__((vector_size(16)));
 typedef double ffeat_v4d __attribute__((vector_size(32)));
-#define FFEAT_LD(p) (*(const ffeat_v8iu *)(p))
-#define FFEAT_ST(p, v) (*(ffeat_v8iu *)(p) = (v))
+#define FFEAT_LD(p) (*(const ffeat_v16iu *)(p))
+#define FFEAT_ST(p, v) (*(ffeat_v16iu *)(p) = (v))
+#define FFEAT_LD8(p) (*(const ffeat_v8iu *)(p))
 
 /* The 8 maps (o1h o1v o2h o2v o3h o3v kb kv) of the interior row whose plane row is
- * p0, from plane rows m2 m1 p0 p1 p2 (W wide, readable to W + 8), into s (8 rows of
- * stride `stride` >= n rounded up to 8, n = W - 4). tmp: 4 rows of W + 8. Computed in
+ * p0, from plane rows m2 m1 p0 p1 p2 (W wide, readable to W + 16), into s (8 rows of
+ * stride `stride` >= n rounded up to 8, n = W - 4). tmp: 4 rows of W + 16. Computed in
  * whole vectors: values past n are not meaningful. */
-FFEAT_KERNEL void ffeat_srm_row(const int32_t *restrict m2, const int32_t *restrict m1,
+FFEAT_SRM_KERNEL void ffeat_srm_row(const int32_t *restrict m2, const int32_t *restrict m1,
                                 const int32_t *restrict p0, const int32_t *restrict p1,
                                 const int32_t *restrict p2, ptrdiff_t W,
                                 int32_t *restrict s, ptrdiff_t stride,
                                 int32_t *restrict tmp) {
-    const ptrdiff_t n = W - 4, Wp = W + 8;
+    const ptrdiff_t n = W - 4, Wp = W + 16;
     int32_t *o2v = tmp, *c2 = tmp + Wp, *c1 = tmp + 2 * Wp, *c0 = tmp + 3 * Wp;
-    for (ptrdiff_t x = 0; x < W; x += 8) {
-        const ffeat_v8i v1 = FFEAT_LD(m1 + x) + FFEAT_LD(p1 + x);
-        const ffeat_v8i v02 = FFEAT_LD(m2 + x) + FFEAT_LD(p2 + x), v0 = FFEAT_LD(p0 + x);
-        const ffeat_v8i v0x2 = v0 + v0, v1x2 = v1 + v1, v02x2 = v02 + v02;
+    for (ptrdiff_t x = 0; x < W; x += FFEAT_LANES) {
+        const ffeat_v16i v1 = FFEAT_LD(m1 + x) + FFEAT_LD(p1 + x);
+        const ffeat_v16i v02 = FFEAT_LD(m2 + x) + FFEAT_LD(p2 + x), v0 = FFEAT_LD(p0 + x);
+        const ffeat_v16i v0x2 = v0 + v0, v1x2 = v1 + v1, v02x2 = v02 + v02;
         FFEAT_ST(o2v + x, v1 - v0x2);
         FFEAT_ST(c2 + x, v1x2 - v0x2 - v02);                       /* columns x +- 2 of kv */
-        const ffeat_v8i v0x8 = v0x2 * 4, v1x2x3 = v1x2 + v1x2 + v1x2;
+        const ffeat_v16i v0x8 = v0x2 * 4, v1x2x3 = v1x2 + v1x2 + v1x2;
         FFEAT_ST(c1 + x, v02x2 - v1x2x3 + v0x8);                   /* 2 v02 - 6 v1 + 8 v0 */
         FFEAT_ST(c0 + x, v1x2 * 4 - v02x2 - v0x8 - v0x2 - v0x2);   /* 8 v1 - 2 v02 - 12 v0 */
     }
-    for (ptrdiff_t j = 0; j < n; j += 8) {
+    for (ptrdiff_t j = 0; j < n; j += FFEAT_LANES) {
         const ptrdiff_t x = j + 2;
-        const ffeat_v8i a = FFEAT_LD(p0 + x), l1 = FFEAT_LD(p0 + x - 1);
-        const ffeat_v8i r1 = FFEAT_LD(p0 + x + 1), r2 = FFEAT_LD(p0 + x + 2);
-        const ffeat_v8i dh = r1 - a, dv = FFEAT_LD(p1 + x) - a;
-        const ffeat_v8i ov = FFEAT_LD(o2v + x);
+        const ffeat_v16i a = FFEAT_LD(p0 + x), l1 = FFEAT_LD(p0 + x - 1);
+        const ffeat_v16i r1 = FFEAT_LD(p0 + x + 1), r2 = FFEAT_LD(p0 + x + 2);
+        const ffeat_v16i dh = r1 - a, dv = FFEAT_LD(p1 + x) - a;
+        const ffeat_v16i ov = FFEAT_LD(o2v + x);
         FFEAT_ST(s + j, dh);                                                /* o1h */
         FFEAT_ST(s + stride + j, dv);                                       /* o1v */
         FFEAT_ST(s + 2 * stride + j, l1 + r1 - a - a);                      /* o2h */
@@ -98,7 +111,7 @@ FFEAT_KERNEL void ffeat_srm_moments(const int32_t *restrict s, ptrdiff_t n, int6
         ffeat_v8i part = {0, 0, 0, 0, 0, 0, 0, 0};  /* |s| < 2^23: 128 per lane fit in int32 */
         const ptrdiff_t stop = i + 1024 < n ? i + 1024 : n;
         for (; i + 8 <= stop; i += 8) {
-            const ffeat_v8i v = FFEAT_LD(s + i);
+            const ffeat_v8i v = FFEAT_LD8(s + i);
             const ffeat_v8i sign = v >> 31;
             part += (v ^ sign) - sign;
             const ffeat_v4i lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
@@ -162,21 +175,21 @@ ffeat_srm_moments_avx2(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, doub
 #endif
 
 /* level[i] = clip(floor(s[i] / D + 1/2), -2, 2) + 2 with d2[k] = (2k - 3) D, k = 0..3:
- * the number of thresholds 2 s[i] >= d2[k]. Whole vectors (n rounded up to 8). */
-FFEAT_KERNEL void ffeat_srm_levels2(int32_t *restrict level, const int32_t *restrict s,
+ * the number of thresholds 2 s[i] >= d2[k]. Whole vectors (n rounded up to 16). */
+FFEAT_SRM_KERNEL void ffeat_srm_levels2(int32_t *restrict level, const int32_t *restrict s,
                                     const int32_t *restrict d2, ptrdiff_t n) {
     /* 2 s >= d2[k] as 2 s > d2[k] - 1 (one comparison instruction). */
-    const ffeat_v8i one = {1, 1, 1, 1, 1, 1, 1, 1};
-    const ffeat_v8i t0 = d2[0] - one, t1 = d2[1] - one, t2 = d2[2] - one, t3 = d2[3] - one;
-    for (ptrdiff_t i = 0; i < n; i += 8) {
-        const ffeat_v8i v = FFEAT_LD(s + i) * 2;
+    const ffeat_v16i one = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    const ffeat_v16i t0 = d2[0] - one, t1 = d2[1] - one, t2 = d2[2] - one, t3 = d2[3] - one;
+    for (ptrdiff_t i = 0; i < n; i += FFEAT_LANES) {
+        const ffeat_v16i v = FFEAT_LD(s + i) * 2;
         /* Comparisons give -1 for true. */
         FFEAT_ST(level + i, -((v > t0) + (v > t1) + (v > t2) + (v > t3)));
     }
 }
 
 /* The same for any T: nt = 2T thresholds d2[k] = (2k - 2T + 1) D. */
-FFEAT_KERNEL void ffeat_srm_levels(int32_t *restrict level, const int32_t *restrict s,
+FFEAT_SRM_KERNEL void ffeat_srm_levels(int32_t *restrict level, const int32_t *restrict s,
                                    const int32_t *restrict d2, int nt, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
         const int32_t v = 2 * s[i];
@@ -188,7 +201,7 @@ FFEAT_KERNEL void ffeat_srm_levels(int32_t *restrict level, const int32_t *restr
 
 /* idx[j] = ((a[j] L + a[j + 1]) L + b[j]) L + c[j] for j < n (directional joint index:
  * a the horizontal map's row, b and c the vertical map's row and the next). */
-FFEAT_KERNEL void ffeat_srm_index4(int32_t *restrict idx, const int32_t *restrict a,
+FFEAT_SRM_KERNEL void ffeat_srm_index4(int32_t *restrict idx, const int32_t *restrict a,
                                    const int32_t *restrict b, const int32_t *restrict c,
                                    int L, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; j++)
@@ -196,20 +209,20 @@ FFEAT_KERNEL void ffeat_srm_index4(int32_t *restrict idx, const int32_t *restric
 }
 
 /* idx[j] = (a[j] L + a[j + 1]) L + c[j] (isotropic: a row and the next, c). */
-FFEAT_KERNEL void ffeat_srm_index3(int32_t *restrict idx, const int32_t *restrict a,
+FFEAT_SRM_KERNEL void ffeat_srm_index3(int32_t *restrict idx, const int32_t *restrict a,
                                    const int32_t *restrict c, int L, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; j++)
         idx[j] = ((a[j] * L + a[j + 1]) * L + c[j]);
 }
 
 /* idx[j] = a[j] L + b[j] (one pair). */
-FFEAT_KERNEL void ffeat_srm_index2(int32_t *restrict idx, const int32_t *restrict a,
+FFEAT_SRM_KERNEL void ffeat_srm_index2(int32_t *restrict idx, const int32_t *restrict a,
                                    const int32_t *restrict b, int L, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; j++) idx[j] = (a[j] * L + b[j]);
 }
 
 /* Count n indices of each of the five rows of idx (stride `stride`) into its table. */
-FFEAT_KERNEL void ffeat_srm_count5(uint32_t *restrict t0, uint32_t *restrict t1,
+FFEAT_SRM_KERNEL void ffeat_srm_count5(uint32_t *restrict t0, uint32_t *restrict t1,
                                    uint32_t *restrict t2, uint32_t *restrict t3,
                                    uint32_t *restrict t4, const int32_t *restrict idx,
                                    ptrdiff_t stride, ptrdiff_t n) {
@@ -226,7 +239,7 @@ FFEAT_KERNEL void ffeat_srm_count5(uint32_t *restrict t0, uint32_t *restrict t1,
 }
 
 /* Count n indices into one table. */
-FFEAT_KERNEL void ffeat_srm_count1(uint32_t *restrict t, const int32_t *restrict idx,
+FFEAT_SRM_KERNEL void ffeat_srm_count1(uint32_t *restrict t, const int32_t *restrict idx,
                                    ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; j++) t[idx[j]]++;
 }
@@ -253,7 +266,9 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
         toff[g + 1] = toff[g] + tsize[g];
     }
     const ptrdiff_t n_tab = toff[FFEAT_SRM_GROUPS];
-    const ptrdiff_t Wp = W + 8, ns = (n + 7) / 8 * 8 + 8;  /* padded rows: whole vectors */
+    /* Padded rows: whole vectors of FFEAT_LANES. */
+    const ptrdiff_t Wp = W + FFEAT_LANES, ns = (n + FFEAT_LANES - 1) / FFEAT_LANES * FFEAT_LANES
+                                                + FFEAT_LANES;
     int32_t *ring = calloc(8 * Wp + 4 * Wp + FFEAT_SRM_MAPS * ns, sizeof(int32_t));
     int32_t *lev = malloc(2 * FFEAT_SRM_MAPS * ns * sizeof(int32_t));
     int32_t *idx = malloc(FFEAT_SRM_MAPS * 2 * (n + 1) * sizeof(int32_t));
