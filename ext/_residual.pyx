@@ -230,9 +230,14 @@ def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
         raise ValueError(f"images of {H}x{W} pixels are too small for a margin of 2")
     if T < 1 or T > 8:
         raise ValueError(f"T must lie in [1, 8], got {T}")
-    if (cmat.shape[1] != 3 or group_div.shape[0] != 5 or map_scale.shape[0] != 8
-            or np.any(np.abs(np.asarray(cmat)) > 256) or np.min(group_div) < 1
-            or np.max(group_div) > 12 * 64 * 256):
+    cdef int bad = cmat.shape[1] != 3 or group_div.shape[0] != 5 or map_scale.shape[0] != 8
+    cdef Py_ssize_t k
+    if not bad:  # C loops: NumPy reductions cost more than the check per image
+        for k in range(C):
+            bad = bad or abs(cmat[k, 0]) > 256 or abs(cmat[k, 1]) > 256 or abs(cmat[k, 2]) > 256
+        for k in range(5):
+            bad = bad or group_div[k] < 1 or group_div[k] > 12 * 64 * 256
+    if bad:
         raise ValueError("inconsistent channel weights, divisors or scales")
     out = np.zeros((B, C, 5, L * L + 3), dtype=np.float32)
     cdef float[:, :, :, ::1] o = out
