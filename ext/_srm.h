@@ -136,16 +136,20 @@ FFEAT_KERNEL void ffeat_srm_moments(const int32_t *restrict s, ptrdiff_t n, int6
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #include <immintrin.h>
 #define FFEAT_SRM_AVX2 1
-/* ffeat_srm_moments with AVX2 intrinsics (GCC's lowering of the vector code converts
- * int32 to double two at a time): the same operations lane for lane, so the same sums. */
+/* ffeat_srm_moments with AVX2 and with AVX-512 intrinsics (GCC's lowering of the vector
+ * code converts int32 to double two at a time). The sums of s^2 and s^4 go to two
+ * accumulators each, so that the adds do not wait on each other: another order of the
+ * double sums than the generic code's, a difference of about 1e-16 relative in s^4 (s^2
+ * is exact), far below the float32 the features are given in. */
 __attribute__((target("avx2"), noinline)) static void
 ffeat_srm_moments_avx2(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, double *a2,
                        double *a4) {
     int64_t m1 = 0;
-    __m256d q2 = _mm256_setzero_pd(), q4 = _mm256_setzero_pd();
+    __m256d q2a = _mm256_setzero_pd(), q4a = _mm256_setzero_pd();
+    __m256d q2b = _mm256_setzero_pd(), q4b = _mm256_setzero_pd();
     ptrdiff_t i = 0;
     for (; i + 8 <= n;) {
-        __m256i part = _mm256_setzero_si256();
+        __m256i part = _mm256_setzero_si256();  /* |s| < 2^23: 128 per lane fit in int32 */
         const ptrdiff_t stop = i + 1024 < n ? i + 1024 : n;
         for (; i + 8 <= stop; i += 8) {
             const __m256i v = _mm256_loadu_si256((const __m256i *)(s + i));
@@ -153,16 +157,18 @@ ffeat_srm_moments_avx2(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, doub
             const __m256d dl = _mm256_cvtepi32_pd(_mm256_castsi256_si128(v));
             const __m256d dh = _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1));
             const __m256d sl = _mm256_mul_pd(dl, dl), sh = _mm256_mul_pd(dh, dh);
-            q2 = _mm256_add_pd(q2, _mm256_add_pd(sl, sh));
-            q4 = _mm256_add_pd(q4, _mm256_add_pd(_mm256_mul_pd(sl, sl), _mm256_mul_pd(sh, sh)));
+            q2a = _mm256_add_pd(q2a, sl);
+            q2b = _mm256_add_pd(q2b, sh);
+            q4a = _mm256_add_pd(q4a, _mm256_mul_pd(sl, sl));
+            q4b = _mm256_add_pd(q4b, _mm256_mul_pd(sh, sh));
         }
         int32_t p[8];
         _mm256_storeu_si256((__m256i *)p, part);
         for (int k = 0; k < 8; k++) m1 += p[k];
     }
     double l2[4], l4[4];
-    _mm256_storeu_pd(l2, q2);
-    _mm256_storeu_pd(l4, q4);
+    _mm256_storeu_pd(l2, _mm256_add_pd(q2a, q2b));
+    _mm256_storeu_pd(l4, _mm256_add_pd(q4a, q4b));
     double m2 = (l2[0] + l2[2]) + (l2[1] + l2[3]), m4 = (l4[0] + l4[2]) + (l4[1] + l4[3]);
     for (; i < n; i++) {
         const double v = s[i], v2 = v * v;
@@ -170,6 +176,40 @@ ffeat_srm_moments_avx2(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, doub
         m2 += v2;
         m4 += v2 * v2;
     }
+    *a1 = m1; *a2 = m2; *a4 = m4;
+}
+
+__attribute__((target("avx512f"), noinline)) static void
+ffeat_srm_moments_avx512(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, double *a2,
+                         double *a4) {
+    int64_t m1 = 0;
+    __m512d q2a = _mm512_setzero_pd(), q4a = _mm512_setzero_pd();
+    __m512d q2b = _mm512_setzero_pd(), q4b = _mm512_setzero_pd();
+    ptrdiff_t i = 0;
+    for (; i < n;) {
+        __m512i part = _mm512_setzero_si512();  /* |s| < 2^23: 128 per lane fit in int32 */
+        const ptrdiff_t stop = i + 2048 < n ? i + 2048 : n;
+        for (; i < stop; i += 16) {
+            /* The last vector of a row loads zeros past n: they add nothing. */
+            const __mmask16 keep = stop - i >= 16 ? 0xFFFF : (__mmask16)((1u << (stop - i)) - 1);
+            const __m512i v = _mm512_maskz_loadu_epi32(keep, (const void *)(s + i));
+            part = _mm512_add_epi32(part, _mm512_abs_epi32(v));
+            const __m512d dl = _mm512_cvtepi32_pd(_mm512_castsi512_si256(v));
+            const __m512d dh = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(v, 1));
+            const __m512d sl = _mm512_mul_pd(dl, dl), sh = _mm512_mul_pd(dh, dh);
+            q2a = _mm512_add_pd(q2a, sl);
+            q2b = _mm512_add_pd(q2b, sh);
+            q4a = _mm512_add_pd(q4a, _mm512_mul_pd(sl, sl));
+            q4b = _mm512_add_pd(q4b, _mm512_mul_pd(sh, sh));
+        }
+        m1 += _mm512_reduce_add_epi32(part);
+        i = stop;
+    }
+    double l2[8], l4[8];
+    _mm512_storeu_pd(l2, _mm512_add_pd(q2a, q2b));
+    _mm512_storeu_pd(l4, _mm512_add_pd(q4a, q4b));
+    double m2 = ((l2[0] + l2[4]) + (l2[2] + l2[6])) + ((l2[1] + l2[5]) + (l2[3] + l2[7]));
+    double m4 = ((l4[0] + l4[4]) + (l4[2] + l4[6])) + ((l4[1] + l4[5]) + (l4[3] + l4[7]));
     *a1 = m1; *a2 = m2; *a4 = m4;
 }
 #endif
@@ -282,7 +322,7 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
     for (int g = 0; g < FFEAT_SRM_GROUPS; g++)
         for (int k = 0; k < 2 * T; k++) d2[g][k] = (2 * k - 2 * T + 1) * div[g];
 #ifdef FFEAT_SRM_AVX2
-    const int avx2 = __builtin_cpu_supports("avx2");
+    const int avx2 = __builtin_cpu_supports("avx2"), avx512 = __builtin_cpu_supports("avx512f");
 #endif
     for (ptrdiff_t c = 0; c < C; c++) {
         const int32_t w0 = cmat[3 * c], w1 = cmat[3 * c + 1], w2 = cmat[3 * c + 2];
@@ -307,7 +347,9 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
                 int64_t a1;
                 double a2, a4;
 #ifdef FFEAT_SRM_AVX2
-                if (avx2)
+                if (avx512)
+                    ffeat_srm_moments_avx512(s + m * ns, n, &a1, &a2, &a4);
+                else if (avx2)
                     ffeat_srm_moments_avx2(s + m * ns, n, &a1, &a2, &a4);
                 else
 #endif
