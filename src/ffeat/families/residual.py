@@ -8,9 +8,12 @@ filters are applied horizontally and vertically, each paired along its own
 direction; isotropic ones are paired both ways. A border of 2 pixels is left
 out.
 
-The compiled kernel and the array code both read the tap tables of
-:func:`_filter_bank`; the plain reference in ``tests/test_kernels.py``, which
-reads ``RESIDUAL_FILTERS`` directly, checks those tables.
+The compiled kernel of the shipped filters (``_residual.residual_srm``, ``ext/_srm.h``)
+computes them fused in int32 arithmetic, the same numbers as the generic tap-table
+kernel (``_residual.residual_features``), which reads the tables of
+:func:`_filter_bank` as the array code does and serves a changed ``RESIDUAL_FILTERS``;
+the plain reference in ``tests/test_kernels.py``, which reads ``RESIDUAL_FILTERS``
+directly, checks both.
 """
 from __future__ import annotations
 
