@@ -284,3 +284,153 @@ def measure_counts(counts=COUNTS, jobs: tuple[int, ...] = (1, 2), repeats: int =
             out[count, j] = median_time(lambda: ffeat.extract(images, jobs=j),
                                         repeats if count < 10000 else 1)
     return out
+
+
+# --- per-stage split of one image's time through the shipped detector ---------------------
+
+#: Stages of :func:`measure_stages` before the families, and after them.
+PRE_STAGES = ("read", "decode", "align", "frame")
+POST_STAGES = ("model",)
+
+
+def measure_stages(size: int, n: int = 32, repeats: int = 5,
+                   jobs: tuple[int, ...] = (1, 2), clock=time.perf_counter) -> dict:
+    """Per-image seconds of each stage of scoring ``size`` px JPEG files with the shipped
+    detector (``Detector.default()``), one core, medians of repeats, the stages timed in
+    turn within each repeat so that a changing load falls on all alike:
+
+    * ``read``: the file's bytes (``open().read()``, page cache);
+    * ``decode``: ``load_image`` of those bytes (Pillow and ffeat's checks);
+    * ``align``: the detector's face policy (``ffeat.reading.faces.face_crops``); None when the
+      detector reads whole images (``faces="off"``, the shipped one);
+    * ``frame``: the analysis frame (``ffeat.reading._framing.frame_image``);
+    * each family of the detector on the framed image (``compute``, one image a call);
+    * ``model``: the fitted model's ``decision_function`` on the rows (per image).
+
+    Then the end-to-end seconds per image of ``detector.score_images(paths)`` (what
+    ``ffeat predict`` runs) with each number of worker threads in ``jobs``, and of
+    ``ffeat.extract(paths)`` (default families, native size). ``other`` is the end
+    to end at one job less the sum of the stages: the per-image work around them
+    (the thread pool, feature rows, checks). ``clock=time.process_time`` times the
+    stages and the one-job runs in CPU time of this process (what other jobs on a
+    shared machine do not inflate); runs with more jobs are always timed by the wall.
+    """
+    import tempfile
+
+    from ffeat.reading._framing import frame_image
+    from ffeat.reading.faces import face_crops
+
+    if quick():
+        n, repeats = min(n, 2), 1
+    detector = ffeat.Detector.default()
+    families = ffeat.features.resolve_features(detector.features)
+    frame, faces = detector.frame, detector.faces
+    blobs, origin = encoded(n, size, "jpeg")
+    out = {"size": size, "n": len(blobs), "origin": origin, "frame": frame, "faces": faces,
+           "clock": "cpu" if clock is time.process_time else "wall",
+           "families": [f.name for f in families], "stages": {}, "end_to_end": {},
+           "extract": {}}
+    with tempfile.TemporaryDirectory(prefix="ffeat-bench-") as tmp:
+        paths = []
+        for i, blob in enumerate(blobs):
+            path = Path(tmp) / f"{i:04d}.jpg"
+            path.write_bytes(blob)
+            paths.append(str(path))
+
+        def read():
+            data = []
+            for p in paths:
+                with open(p, "rb") as fh:
+                    data.append(fh.read())
+            return data
+
+        data = read()
+        rgbs = [ffeat.load_image(b) for b in data]
+        if faces != "off":
+            crops = [[c for _, c in face_crops(r, faces, size=frame or 256)] for r in rgbs]
+        else:
+            crops = [[r] for r in rgbs]
+        views = [frame_image(c, frame) for cs in crops for c in cs]
+        rows = np.vstack([np.concatenate([f.compute(v)[0] for f in families])
+                          for v in views]).astype(np.float64)
+        stages = {"read": read,
+                  "decode": lambda: [ffeat.load_image(b) for b in data],
+                  "align": None if faces == "off" else
+                  (lambda: [face_crops(r, faces, size=frame or 256) for r in rgbs]),
+                  "frame": lambda: [frame_image(c, frame) for cs in crops for c in cs]}
+        for f in families:
+            stages[f.name] = (lambda f=f: [f.compute(v) for v in views])
+        stages["model"] = lambda: detector.model_.decision_function(rows)
+        timed = {k: fn for k, fn in stages.items() if fn is not None}
+
+        def scored(j):
+            def run():
+                detector.set_run_options(jobs=j, cache=False)
+                detector.score_images(paths)
+            return run
+
+        def extracted(j):
+            return lambda: ffeat.extract(paths, jobs=j)
+
+        # The end-to-end runs in the same repeats as the stages, so that the ratios
+        # compare times taken under the same load: one job by ``clock``, and by the wall
+        # for every number of jobs (the speed-ups).
+        runs = {**{("clock", "e2e"): scored(min(jobs)), ("clock", "extract"): extracted(min(jobs))},
+                **{("wall", "e2e", j): scored(j) for j in jobs},
+                **{("wall", "extract", j): extracted(j) for j in jobs}}
+        if clock is time.perf_counter:  # the one-job wall runs are the clock runs
+            runs = {k: v for k, v in runs.items() if k[0] == "wall"}
+        for fn in [*timed.values(), *runs.values()]:
+            fn()  # warm-up: caches, FFT plans, page faults, thread pools
+        samples = {k: [] for k in [*timed, *runs]}
+        for _ in range(max(1, repeats)):
+            for k, fn in timed.items():
+                t = clock()
+                fn()
+                samples[k].append(clock() - t)
+            for k, fn in runs.items():
+                c = time.perf_counter if k[0] == "wall" else clock
+                t = c()
+                fn()
+                samples[k].append(c() - t)
+        per_image = {k: statistics.median(v) / len(blobs) for k, v in samples.items()}
+        out["stages"] = {k: per_image.get(k) for k in stages}
+        out["end_to_end"] = {j: per_image["wall", "e2e", j] for j in jobs}
+        out["extract"] = {j: per_image["wall", "extract", j] for j in jobs}
+        if clock is not time.perf_counter:
+            out["end_to_end_clock"] = per_image["clock", "e2e"]
+            out["extract_clock"] = per_image["clock", "extract"]
+    return out
+
+
+def stage_summary(m: dict) -> dict:
+    """Derived figures of a :func:`measure_stages` result: each stage's share of the
+    one-job end-to-end time, costs as multiples of decoding, the two-job speed-ups
+    (always of wall times). Shares and ratios are of the stages' clock (``clock``)."""
+    jobs = sorted(m["end_to_end"])
+    e2e = m.get("end_to_end_clock", m["end_to_end"][jobs[0]])
+    x1 = m.get("extract_clock", m["extract"][jobs[0]])
+    dec = m["stages"]["decode"]
+    known = {k: v for k, v in m["stages"].items() if v is not None}
+    other = max(e2e - sum(known.values()), 0.0)
+    features = sum(m["stages"][f] for f in m["families"])
+    shares = {k: v / e2e for k, v in known.items()}
+    shares["other"] = other / e2e
+    return {
+        "shares": shares,
+        "other_s": other,
+        "features_s": features,
+        "features_vs_decode": features / dec,
+        "end_to_end_vs_decode": e2e / dec,
+        "extract_vs_decode": x1 / dec,
+        "images_per_s_one_job": 1 / e2e,
+        "images_per_s": {j: 1 / m["end_to_end"][j] for j in jobs},
+        "extract_images_per_s": {j: 1 / m["extract"][j] for j in jobs},
+        "jobs_speedup": (m["end_to_end"][jobs[0]] / m["end_to_end"][jobs[-1]]
+                         if len(jobs) > 1 else None),
+        "extract_jobs_speedup": (m["extract"][jobs[0]] / m["extract"][jobs[-1]]
+                                 if len(jobs) > 1 else None),
+        "largest_other_than_decode": max(
+            ((k, v) for k, v in shares.items() if k not in ("decode", "align")),
+            key=lambda kv: kv[1]),
+    }

@@ -61,6 +61,22 @@ cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
     return 0
 
 
+cdef dict _RADII = {}
+
+
+cdef _radii_array(radii):
+    """``radii`` as int32, kept per tuple (a family passes the same tuple every image)."""
+    if isinstance(radii, tuple):
+        a = _RADII.get(radii)
+        if a is None:
+            a = np.ascontiguousarray(radii, dtype=np.int32)
+            a.setflags(write=False)
+            if len(_RADII) < 64:
+                _RADII[radii] = a
+        return a
+    return np.ascontiguousarray(radii, dtype=np.int32)
+
+
 def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
               const unsigned char[::1] labels, int n_labels, radii, int n_threads=1):
     """Root frequencies of local binary pattern labels of the luma on a ``cells x cells``
@@ -94,10 +110,18 @@ def lbp_cells(const unsigned char[:, :, :, ::1] rgb, int cells,
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
     if cells < 1:
         raise ValueError(f"cells must be at least 1, got {cells}")
-    if labels.shape[0] != 256 or n_labels < 1 or np.asarray(labels).max() >= n_labels:
+    cdef Py_ssize_t k
+    cdef int bad = labels.shape[0] != 256 or n_labels < 1
+    if not bad:  # C loops: NumPy reductions cost more than the check per image
+        for k in range(256):
+            bad = bad or labels[k] >= n_labels
+    if bad:
         raise ValueError(f"labels must map the 256 codes into [0, {n_labels})")
-    cdef const int[::1] radii_c = np.ascontiguousarray(radii, dtype=np.int32)
-    if radii_c.shape[0] < 1 or np.asarray(radii_c).min() < 1:
+    cdef const int[::1] radii_c = _radii_array(radii)
+    bad = radii_c.shape[0] < 1
+    for k in range(radii_c.shape[0]):
+        bad = bad or radii_c[k] < 1
+    if bad:
         raise ValueError(f"radii must be one or more integers of at least 1, got {radii}")
     cdef Py_ssize_t B = rgb.shape[0], b
     out = np.empty((B, radii_c.shape[0] * cells * cells * n_labels), dtype=np.float32)

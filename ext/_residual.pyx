@@ -188,3 +188,64 @@ def residual_features(
     if failed:
         raise MemoryError("residual_features: out of memory for the per-image buffers")
     return out
+
+
+cdef extern from "_srm.h" nogil:
+    int ffeat_srm_image(const unsigned char *rgb, Py_ssize_t H, Py_ssize_t W,
+                        const int *cmat, Py_ssize_t C, const int *div, const double *scale,
+                        int T, float *out)
+
+
+def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
+                 const int[::1] group_div, const double[::1] map_scale, int T,
+                 int n_threads=1):
+    """``residual_features`` of the standard bank (``RESIDUAL_FILTERS`` as shipped: o1,
+    o2, o3 directional, kb, kv isotropic; margin 2), fused in integer arithmetic.
+
+    Parameters
+    ----------
+    rgb : ndarray of uint8, shape (B, H, W, 3), C-contiguous
+    cmat : ndarray of int32, shape (C, 3)
+        Integer RGB weights of each channel plane (units of 1/256 level).
+    group_div : ndarray of int32, shape (5,)
+        Integer quantisation divisor of each filter (denominator x step x 256).
+    map_scale : ndarray of float64, shape (8,)
+        Factor turning a raw sum of each map (o1h, o1v, o2h, o2v, o3h, o3v, kb, kv)
+        into a residual in 8-bit levels.
+    T : int
+        Truncation threshold, 1 to 8.
+    n_threads : int
+        OpenMP threads across the images of the batch.
+
+    Returns
+    -------
+    ndarray of float32, shape (B, C, 5, (2T + 1)**2 + 3)
+        As ``residual_features``.
+    """
+    cdef Py_ssize_t B = rgb.shape[0], H = rgb.shape[1], W = rgb.shape[2], b
+    cdef Py_ssize_t C = cmat.shape[0], L = 2 * T + 1
+    if rgb.shape[3] != 3:
+        raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
+    if H - 4 < 2 or W - 4 < 2:
+        raise ValueError(f"images of {H}x{W} pixels are too small for a margin of 2")
+    if T < 1 or T > 8:
+        raise ValueError(f"T must lie in [1, 8], got {T}")
+    cdef int bad = cmat.shape[1] != 3 or group_div.shape[0] != 5 or map_scale.shape[0] != 8
+    cdef Py_ssize_t k
+    if not bad:  # C loops: NumPy reductions cost more than the check per image
+        for k in range(C):
+            bad = bad or abs(cmat[k, 0]) > 256 or abs(cmat[k, 1]) > 256 or abs(cmat[k, 2]) > 256
+        for k in range(5):
+            bad = bad or group_div[k] < 1 or group_div[k] > 12 * 64 * 256
+    if bad:
+        raise ValueError("inconsistent channel weights, divisors or scales")
+    out = np.zeros((B, C, 5, L * L + 3), dtype=np.float32)
+    cdef float[:, :, :, ::1] o = out
+    cdef int failed = 0
+    for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
+        if ffeat_srm_image(&rgb[b, 0, 0, 0], H, W, &cmat[0, 0], C, &group_div[0],
+                           &map_scale[0], T, &o[b, 0, 0, 0]) != 0:
+            failed += 1
+    if failed:
+        raise MemoryError("residual_srm: out of memory for the per-image buffers")
+    return out

@@ -131,4 +131,24 @@ FFEAT_KERNEL void ffeat_lbp_row(const int *restrict up, const int *restrict mid,
                   | (down[i + r] >= c) << 5 | (down[i] >= c) << 6 | (mid[i] >= c) << 7;
     }
 }
+/* o[i] = 0.299 R + 0.587 G + 0.114 B of n RGB pixels (in double, stored as float), and
+ * the sum of the o[i] in double. Each o[i] is below 2^8 and a multiple of 2^-27 (the
+ * smallest non-zero one is 0.114), so for n <= 2^18 every partial sum is exact and the
+ * vectorised reduction gives the sequential sum bit for bit; larger n: see the caller. */
+FFEAT_KERNEL double ffeat_luma_f32(float *restrict o, const unsigned char *restrict rgb,
+                                   ptrdiff_t n) {
+    double total = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float v = (float)(0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1]
+                                + 0.114 * rgb[3 * i + 2]);
+        o[i] = v;
+        total += v;
+    }
+    return total;
+}
+
+/* o[i] -= m */
+FFEAT_KERNEL void ffeat_sub_f32(float *restrict o, float m, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) o[i] -= m;
+}
 #endif

@@ -228,3 +228,18 @@ def test_cli_refuses_a_bad_frame_as_a_usage_error(value, demo_dir, tmp_path, cap
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert f"--frame: give a side in pixels from 32 to 4096, or none; got '{value}'" in err
+
+
+@pytest.mark.parametrize("side,frame", [(1024, 256), (257, 256), (777, 224), (300, 32),
+                                        (2048, 256), (1000, 97)])
+def test_frame_reduction_is_pillows_bicubic_bit_for_bit(side, frame):
+    """The compiled reduction of ``frame_image`` gives Pillow's bytes."""
+    from PIL import Image
+
+    from ffeat.reading._framing import frame_image
+    rng = np.random.default_rng(side)
+    rgb = rng.integers(0, 256, (side, side + 6, 3), dtype=np.uint8)
+    rgb[: side // 3] = np.linspace(0, 255, side + 6).astype(np.uint8)[None, :, None]
+    square = np.ascontiguousarray(rgb[:, 3:3 + side])
+    want = np.asarray(Image.fromarray(square).resize((frame, frame), Image.BICUBIC))
+    np.testing.assert_array_equal(frame_image(rgb, frame), want)

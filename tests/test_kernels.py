@@ -380,3 +380,25 @@ def test_lbp_feature_names():
 def test_lbp_config_is_validated(bad):
     with pytest.raises(ValueError, match="lbp"):
         Lbp(**bad)
+
+
+@pytest.mark.parametrize("family", [Residual(), Residual(channels=("Y",)), Residual(T=1, q=0.5),
+                                    Residual(channels=("R", "G", "B"), T=3, q=1.5),
+                                    Residual(T=4, q=0.25), Residual(T=8, q=64)], ids=repr)
+def test_fused_residual_kernel_is_bit_identical_to_the_tap_table_kernel(family):
+    """The fused integer kernel of the shipped filters (``residual_srm``) gives the same
+    bits as the generic tap-table kernel it replaced, which the oracle checks."""
+    from ffeat import _residual
+    from ffeat.families.residual import _filter_bank
+    bank = _filter_bank(family.channels, family.T, family.q)
+    assert "srm" in bank
+    generic = {k: v for k, v in bank.items() if k != "srm"}
+    for image in [_random((64, 64)), _smooth((45, 70)), _checker((50, 66)), _random((6, 6)),
+                  _random((257, 131)), np.full((9, 30, 3), 200, np.uint8),
+                  smooth_image(rng, (256, 256))]:
+        batch = image[None]
+        want = _residual.residual_features(batch, n_groups=5, T=family.T,
+                                           margin=RESIDUAL_MARGIN, **generic)
+        got = _residual.residual_srm(batch, T=family.T, **bank["srm"])
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(family.compute(image), want.reshape(1, -1))

@@ -24,6 +24,7 @@ The registry below lists the family classes; everything else (names,
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict
 
 import numpy as np
@@ -130,7 +131,14 @@ def column_names(families) -> list[str]:
     -------
     list of str
     """
-    return [n for f in families for n in f.feature_names()]
+    return [n for f in families for n in _feature_names(f)]
+
+
+@functools.lru_cache(maxsize=64)
+def _feature_names(family: Family) -> tuple[str, ...]:
+    """A family's column names, built once per configuration (families are frozen and
+    hashable): the default set has 41,444 and every scoring call counts them."""
+    return tuple(family.feature_names())
 
 
 def column_groups(families) -> list[tuple[str, np.ndarray]]:

@@ -8,9 +8,12 @@ filters are applied horizontally and vertically, each paired along its own
 direction; isotropic ones are paired both ways. A border of 2 pixels is left
 out.
 
-The compiled kernel and the array code both read the tap tables of
-:func:`_filter_bank`; the plain reference in ``tests/test_kernels.py``, which
-reads ``RESIDUAL_FILTERS`` directly, checks those tables.
+The compiled kernel of the shipped filters (``_residual.residual_srm``, ``ext/_srm.h``)
+computes them fused in int32 arithmetic, the same numbers as the generic tap-table
+kernel (``_residual.residual_features``), which reads the tables of
+:func:`_filter_bank` as the array code does and serves a changed ``RESIDUAL_FILTERS``;
+the plain reference in ``tests/test_kernels.py``, which reads ``RESIDUAL_FILTERS``
+directly, checks both.
 """
 from __future__ import annotations
 
@@ -42,6 +45,12 @@ RESIDUAL_FILTERS: dict[str, tuple[np.ndarray, int, bool]] = {
 RESIDUAL_MARGIN = 2
 
 _STATS = ("mean_abs", "rms", "kurtosis")
+
+#: The bank the fused kernel (``_residual.residual_srm``) hard-codes: RESIDUAL_FILTERS as
+#: shipped. A changed RESIDUAL_FILTERS goes through the generic tap-table kernel.
+_SRM_BANK = tuple((k.tobytes(), k.shape, d, directional)
+                  for k, d, directional in RESIDUAL_FILTERS.values())
+_SRM_NAMES = ("o1", "o2", "o3", "kb", "kv")
 
 
 @functools.lru_cache(maxsize=16)
@@ -75,8 +84,19 @@ def _filter_bank(channels: tuple[str, ...], T: int, q: float) -> dict[str, np.nd
         "map_group": np.array(group, dtype=np.int32),
         "map_pairs": np.array(pairs, dtype=np.int32),
     }
+    standard = (tuple(RESIDUAL_FILTERS) == _SRM_NAMES and RESIDUAL_MARGIN == 2
+                and tuple((k.tobytes(), k.shape, d, directional) for k, d, directional
+                          in RESIDUAL_FILTERS.values()) == _SRM_BANK)
     for a in bank.values():
         a.setflags(write=False)
+    if standard:  # the fused kernel's arguments
+        srm = {"cmat": np.array([CHANNELS[c] for c in channels], dtype=np.int32),
+               "group_div": np.array([d * round(q256) for _, d, _ in RESIDUAL_FILTERS.values()],
+                                     dtype=np.int32),
+               "map_scale": bank["map_scale"]}
+        for a in srm.values():
+            a.setflags(write=False)
+        bank["srm"] = srm
     return bank
 
 
@@ -156,9 +176,12 @@ class Residual:
         """Features of a batch with the compiled kernel; see the module docstring."""
         rgb = as_batch(rgb)
         bank = _filter_bank(self.channels, self.T, self.q)
-        out = _residual.residual_features(rgb, n_groups=len(RESIDUAL_FILTERS), T=self.T,
-                                          margin=RESIDUAL_MARGIN, n_threads=n_threads,
-                                          **bank)
+        if "srm" in bank:  # the shipped filters: the fused integer kernel
+            out = _residual.residual_srm(rgb, T=self.T, n_threads=n_threads, **bank["srm"])
+        else:
+            out = _residual.residual_features(rgb, n_groups=len(RESIDUAL_FILTERS), T=self.T,
+                                              margin=RESIDUAL_MARGIN, n_threads=n_threads,
+                                              **{k: v for k, v in bank.items() if k != "srm"})
         return out.reshape(len(out), -1)
 
     def compute_array(self, xp, rgb, raw_kernels: bool = True):

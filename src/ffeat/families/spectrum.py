@@ -51,6 +51,8 @@ def _radial_layout(h: int, w: int, n_bins: int) -> tuple[np.ndarray, np.ndarray,
     """Bin and weight of each half-spectrum coefficient, and per-bin weight totals."""
     # Columns 0..w//2 of the full layout; |fftfreq| there equals rfftfreq.
     bins = np.ascontiguousarray(radial_bins(h, w, n_bins)[:, : w // 2 + 1])
+    if bins.size and (bins.min() < 0 or bins.max() >= n_bins):  # checked once, not per image
+        raise ValueError(f"radial bins outside [0, {n_bins})")
     weight = np.full(bins.shape, 2.0, dtype=np.float32)  # each stands for itself and its twin
     weight[:, 0] = 1.0
     if w % 2 == 0:
@@ -137,7 +139,8 @@ class Spectrum:
         spec = np.fft.rfft2(plane, norm="ortho")
         bins, weight, totals = _radial_layout(rgb.shape[1], rgb.shape[2], self.n_bins)
         sums = _spectrum.radial_log_power(np.ascontiguousarray(spec, dtype=np.complex64),
-                                          bins, weight, self.n_bins, self.eps, n_threads)
+                                          bins, weight, self.n_bins, self.eps, n_threads,
+                                          check_bins=False)  # _radial_layout checked them
         means = np.divide(sums, totals, out=np.zeros_like(sums), where=totals > 0)
         return _fill_empty_bins(means, totals).astype(np.float32)
 

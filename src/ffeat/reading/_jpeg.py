@@ -121,7 +121,7 @@ def _walk(fp: BinaryIO) -> JpegLayout | None:
     if _read_at(fp, 0, 2) != b"\xff\xd8":
         return None
     size = fp.seek(0, io.SEEK_END)
-    frame, blocks, ids, first_scan, sent, scan_end = None, 0, [], None, {}, 0
+    frame, blocks, ids, first_scan, scans, scan_end = None, 0, [], None, [], 0
     pos = 2
     while pos + 4 <= size:
         head = _read_at(fp, pos, 4)
@@ -145,16 +145,25 @@ def _walk(fp: BinaryIO) -> JpegLayout | None:
             first_scan = pos if first_scan is None else first_scan
             n = segment[0]
             ss, se, ahal = segment[1 + 2 * n:4 + 2 * n]
-            for i in range(n):  # the lowest bit sent so far of each coefficient
-                low = sent.setdefault(segment[1 + 2 * i], {})
-                for k in range(ss, min(se, 63) + 1):
-                    low[k] = min(low.get(k, 99), ahal & 15)
+            scans.append(([segment[1 + 2 * i] for i in range(n)], ss, se, ahal))
             pos = scan_end = _next_marker(fp, pos)
     if frame is None or first_scan is None:
         return None
-    unsent = 0 if frame not in _PROGRESSIVE_FRAMES else \
-        sum(sum(sent.get(c, {}).get(k, 99) > 0 for k in range(64)) for c in ids)
+    unsent = 0 if frame not in _PROGRESSIVE_FRAMES else _unsent(scans, ids)
     return JpegLayout(frame, blocks, size - first_scan, unsent, scan_end)
+
+
+def _unsent(scans, ids) -> int:
+    """Coefficients of the components ``ids`` whose last bit no scan sends; ``scans``:
+    ``(component ids, Ss, Se, Ah/Al)`` of each (counted for progressive frames only, at
+    the end: the bookkeeping costs more than the rest of the walk)."""
+    sent: dict = {}
+    for components, ss, se, ahal in scans:
+        for c in components:  # the lowest bit sent so far of each coefficient
+            low = sent.setdefault(c, {})
+            for k in range(ss, min(se, 63) + 1):
+                low[k] = min(low.get(k, 99), ahal & 15)
+    return sum(sum(sent.get(c, {}).get(k, 99) > 0 for k in range(64)) for c in ids)
 
 
 def missing_data(layout: JpegLayout) -> str | None:
