@@ -324,7 +324,7 @@ def measure_stages(size: int, n: int = 32, repeats: int = 5,
         n, repeats = min(n, 2), 1
     detector = ffeat.Detector.default()
     families = ffeat.features.resolve_features(detector.features)
-    frame, faces = detector.frame, detector.faces
+    frame, faces = detector.reading.frame, detector.reading.faces
     blobs, origin = encoded(n, size, "jpeg")
     out = {"size": size, "n": len(blobs), "origin": origin, "frame": frame, "faces": faces,
            "clock": "cpu" if clock is time.process_time else "wall",
