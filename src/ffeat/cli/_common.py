@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 
@@ -12,7 +13,7 @@ from ..reading import NATIVE, Reading
 from ..reading._framing import MAX_FRAME, MIN_FRAME
 from ..reading._perturb import DETECTOR_AUGMENT, parse_augment
 from ..reading.faces import FACE_POLICIES
-from ..running._lock import OutputLockedError
+from ..running._lock import OutputLockedError, locked
 from ..running._manifest import ResumeError
 from ..running._workers import MAX_JOBS
 from ..running.streaming import DEFAULT_SHARD_SIZE, MAX_SHARD_SIZE
@@ -179,6 +180,20 @@ def add_scale_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=lambda t: positive_int(t, MAX_JOBS), default=2,
                         metavar="N", help=f"worker processes of --scheduler local, at most "
                                           f"{MAX_JOBS} (default 2)")
+
+
+def holding_lock(out, run, *args) -> int:
+    """``run(*args)``, a command's exit status, while holding ``out``'s lock: from the first
+    read to the final rename, one writer at a time. Exit 2 when another run holds it, 1
+    when the lock file cannot be made (a read-only folder, not ours)."""
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(locked(out))
+        except OutputLockedError as exc:
+            return fail(str(exc), 2)
+        except OSError as exc:
+            return fail(f"cannot lock {out}: {exc}")
+        return run(*args)
 
 
 def run_sharded(args: argparse.Namespace, run, *positional, **options) -> int:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from ..extraction import DEFAULT_FEATURES, Extraction, extract
 from ..features import resolve_features
 from ..reading import Reading
 from ..running._featurefile import save_extraction
-from ..running._lock import OutputLockedError, locked
 from ..running.streaming import extract_to
 from ._common import (
     add_faces_option,
@@ -22,6 +20,7 @@ from ._common import (
     add_run_options,
     add_scale_options,
     fail,
+    holding_lock,
     progress,
     reading_of,
     report_skipped,
@@ -65,14 +64,7 @@ def _run(args: argparse.Namespace) -> int:
     reading = reading_of(args)
     if sharded:
         return run_sharded(args, extract_to, args.data, out, families, reading=reading)
-    with contextlib.ExitStack() as held:
-        try:  # held from the first read to the rename: one writer at a time
-            held.enter_context(locked(out))
-        except OutputLockedError as exc:
-            return fail(str(exc), 2)
-        except OSError as exc:  # the lock file cannot be made (read-only folder, not ours)
-            return fail(f"cannot lock {out}: {exc}")
-        return _extract_one(args, out, families, reading)
+    return holding_lock(out, _extract_one, args, out, families, reading)
 
 
 def _extract_one(args: argparse.Namespace, out: Path, families, reading: Reading) -> int:

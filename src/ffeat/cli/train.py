@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import time
 from pathlib import Path
@@ -16,7 +15,6 @@ from ..models._models import CLASSIFIERS, DEFAULT_CLASSIFIER, uses_features
 from ..reading import DETECTOR_READING
 from ..reading._perturb import parse_augment
 from ..reading.dataset import describe_data, load_dataset
-from ..running._lock import OutputLockedError, locked
 from ._common import (
     add_augment_option,
     add_classes_option,
@@ -28,6 +26,7 @@ from ._common import (
     augment_params,
     cnn_params,
     fail,
+    holding_lock,
     parse_classes,
     progress,
     quiet_warnings,
@@ -101,14 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     curves = [_curves_path(out)] if args.classifier == "cnn" else []
     if (problem := claim_output(out, [args.data, *dataset.paths], also=curves)) is not None:
         return fail(problem, 2)
-    with contextlib.ExitStack() as held:
-        try:  # held from the first read to the rename: one writer at a time
-            held.enter_context(locked(out))
-        except OutputLockedError as exc:
-            return fail(str(exc), 2)
-        except OSError as exc:  # the lock file cannot be made (read-only folder, not ours)
-            return fail(f"cannot lock {out}: {exc}")
-        return _train(args, out, families, dataset, detector)
+    return holding_lock(out, _train, args, out, families, dataset, detector)
 
 
 def _train(args: argparse.Namespace, out: Path, families, dataset, detector) -> int:
