@@ -225,7 +225,7 @@ def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
     if backend == "cuda":
         if reading.faces != "off":
             raise ValueError(f"faces={reading.faces!r} runs on the CPU backend only; use "
-                             "backend='cpu' or faces='off'")
+                             "backend='cpu' or a Reading with faces='off'")
         results = _cuda_results(items, families, reading, jobs)
     else:
         cache = _open_cache(cache, families, reading) if reading.faces == "off" else None
