@@ -27,7 +27,7 @@ from .models._calibration import (
     calibrated,
     fit_calibration,
 )
-from .models._models import DEFAULT_CLASSIFIER, kind_name, make_estimator
+from .models._models import DEFAULT_CLASSIFIER, ClassifierKind, kind_name, make_estimator
 from .models._models import KINDS as CLASSIFIER_KINDS
 from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
 from .reading import DETECTOR_READING, NATIVE, Reading
@@ -412,7 +412,7 @@ class Detector(ImageClassifier):
         self.calibration_ = fit_calibration(
             estimator, F[ok], y_all[ok], groups[ok], kind=self.calibration,
             band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
-        self.model_ = CLASSIFIER_KINDS[kind_name(self.classifier)].model.from_estimator(estimator)
+        self.model_ = self._kind().model.from_estimator(estimator)
         self.classes_ = np.array([0, 1])
         self.feature_names_ = column_names(families)
         self.training_ = training_record(y[ok[:n]], errors, kinds, describe_data(X),
@@ -420,10 +420,14 @@ class Detector(ImageClassifier):
                                          n_augment_errors=int(n_aug_errors))
         return self
 
+    def _kind(self) -> ClassifierKind:
+        """The registered kind of ``classifier`` (``ValueError`` for one ffeat cannot save)."""
+        return CLASSIFIER_KINDS[kind_name(self.classifier)]
+
     def _check_classifier(self) -> None:
         """Refuse a classifier of no kind ffeat saves, and shortcut hyperparameters set
         beside an estimator (they would be silently unused)."""
-        kind_name(self.classifier)
+        self._kind()
         changed = [k for k, v in _SHORTCUT_DEFAULTS.items() if getattr(self, k) != v]
         if not isinstance(self.classifier, str) and changed:
             raise ValueError(f"{', '.join(changed)} set the string shortcuts' classifiers; "
@@ -442,7 +446,7 @@ class Detector(ImageClassifier):
         """:meth:`_estimator` fitted on feature rows ``X, y``; ``groups`` (an image and its
         augmented copies) keep the stacked classifier's out-of-fold scores honest."""
         estimator = self._estimator()
-        if CLASSIFIER_KINDS[kind_name(self.classifier)].grouped:
+        if self._kind().grouped:
             return estimator.fit(X, y, groups=groups)
         return estimator.fit(X, y)
 

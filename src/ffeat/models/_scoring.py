@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..features import n_columns, resolve_features
-from ..reading import Reading
+from ..reading import NATIVE, Reading
 from ..reading._rows import FaceRows, ImageError, iter_rows, match_errors
 from ..reading._sources import Item
 
@@ -82,22 +82,23 @@ def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]
     X = np.vstack(stacks) if stacks else np.empty((0, 0))
     z = model.decision_function(X) if stacks else X
     shares = explainer(X) if explainer is not None and stacks else None
-    out, start = [], 0
+    out, start, read = [], 0, iter(stacks)
     for item, row in chunk:
         if isinstance(row, ImageError):
             out.append(_failed(item, row))
             continue
-        span = slice(start, start + len(_rows_of(row)))
+        rows = next(read)
+        span = slice(start, start + len(rows))
         start = span.stop
-        out.append(_scored(item, row, z[span], None if shares is None else shares[span],
-                           keep_rows))
+        out.append(_scored(item, row, rows, z[span],
+                           None if shares is None else shares[span], keep_rows))
     return out
 
 
-def _scored(item: Item, row, z: np.ndarray, shares, keep_rows: bool) -> Scored:
-    """The record of one input read as ``row`` whose rows scored ``z`` (per-family
-    ``shares`` with ``explain``)."""
-    rows = _rows_of(row)
+def _scored(item: Item, row, rows: np.ndarray, z: np.ndarray, shares,
+            keep_rows: bool) -> Scored:
+    """The record of one input read as ``row`` (its feature ``rows``) whose rows scored
+    ``z`` (per-family ``shares`` with ``explain``)."""
     if np.isnan(rows).any():
         return _failed(item, ImageError(item.name, "features failed: NaN values"))
     order = np.argsort(-z, kind="stable")
@@ -230,7 +231,7 @@ class SavedDetector:
 
     def __init__(self, features, *, threshold: float = 0.5, batch_size: int = 32,
                  jobs: int | None = None, cache=True, backend: str = "cpu",
-                 reading: Reading = Reading(), **saved) -> None:
+                 reading: Reading = NATIVE, **saved) -> None:
         self.features = features
         self.threshold = threshold
         self.batch_size = batch_size

@@ -195,7 +195,8 @@ def _intact_regions(path: Path, shards: dict[int, dict], intact: set[int]) -> in
 # -- running ----------------------------------------------------------------------------
 
 def _executor(job, scheduler, workers: int):
-    """In this process (``scheduler=None``), or on dask (see :class:`~ffeat.running._dask.DaskExecutor`)."""
+    """In this process (``scheduler=None``), or on dask (see
+    :class:`~ffeat.running._dask.DaskExecutor`)."""
     if scheduler is None:
         return contextlib.nullcontext(LocalExecutor(job))
     from ._dask import DaskExecutor
