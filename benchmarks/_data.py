@@ -347,7 +347,7 @@ def measure_stages(size: int, n: int = 32, repeats: int = 5,
         data = read()
         rgbs = [ffeat.load_image(b) for b in data]
         if faces != "off":
-            crops = [[c for _, c in face_crops(r, faces, size=frame or 256)] for r in rgbs]
+            crops = [[f.crop for f in face_crops(r, faces, size=frame or 256)] for r in rgbs]
         else:
             crops = [[r] for r in rgbs]
         views = [frame_image(c, frame) for cs in crops for c in cs]

@@ -418,18 +418,18 @@ def _jittered(box: tuple[int, int, int, int], rng: np.random.Generator) -> tuple
 def _training_frames(images: list[np.ndarray], variant: str, seed: int, backgrounds) -> list:
     """Indices into ``images`` and the crop model's training frames of one variant."""
     first = [face_crops(im, "auto")[0] for im in images]
-    aligned = [(i, crop) for i, (_, crop) in enumerate(first)]
+    aligned = [(i, f.crop) for i, f in enumerate(first)]
     if variant == "aligned":
         return aligned
     if variant == "boxcut":
-        return [(i, crop if box is None else frame(im, box))
-                for i, (im, (box, crop)) in enumerate(zip(images, first))]
+        return [(i, f.crop if f.box is None else frame(im, f.box))
+                for i, (im, f) in enumerate(zip(images, first))]
     rng = np.random.default_rng(seed + 1)  # not the test sets' stream
     if variant == "jitter":
-        return aligned + [(i, frame(im, _jittered(box, rng))) for i, (im, (box, _))
-                          in enumerate(zip(images, first)) if box is not None
+        return aligned + [(i, frame(im, _jittered(f.box, rng))) for i, (im, f)
+                          in enumerate(zip(images, first)) if f.box is not None
                           for _ in range(JITTERS)]
-    reframed = [(i, face_crops(make(im), "auto")[0][1])
+    reframed = [(i, face_crops(make(im), "auto")[0].crop)
                 for make in (lambda im: _pasted(im, rng, backgrounds)[0], _margin)
                 for i, im in enumerate(images)]
     return aligned + reframed if variant == "mixed" else reframed
@@ -462,8 +462,8 @@ def _test_rows(images, policy: str) -> tuple[list[np.ndarray], int, int]:
             padded += pad
         else:
             found = face_crops(im, "auto" if policy == "crop" else "off")
-            missed += policy == "crop" and found[0][0] is None
-            crops = [c for _, c in found]
+            missed += policy == "crop" and found[0].box is None
+            crops = [f.crop for f in found]
         rows.append(_rows(crops))
     return rows, missed, padded
 

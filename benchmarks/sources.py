@@ -78,6 +78,9 @@ CV_SOURCES = ("ffhq", "stylegan1")
 QUICK_N = 10
 #: Side and JPEG quality the fakes' control re-encodes them at.
 FAKE_CONTROL = (256, 75)
+#: Framings of the framing control: every test image framed this many times tighter
+#: than given (``reframe=F``: 0.5 a looser photo, 1.5 a tighter crop).
+FRAMINGS = (0.5, 1.5)
 #: Files per source read for its side and quality.
 CODEC_FILES = 50
 #: Feature rows computed per call of the reading engine (bounds memory).
@@ -85,7 +88,8 @@ CHUNK = 256
 #: The issue's targets: (name, comparison, value).
 TARGETS = (("sd21 recall", ">=", 0.95), ("worst real FPR", "<=", 0.02),
            ("140k 5-fold AUC", ">=", 0.95), ("140k 5-fold accuracy", ">=", 0.90),
-           ("worst StyleGAN LOSO recall", ">=", 0.90), ("worst control shift", "<=", 0.02))
+           ("worst StyleGAN LOSO recall", ">=", 0.90), ("worst control shift", "<=", 0.02),
+           ("worst framing shift", "<=", 0.02))
 
 
 def _log(message: str) -> None:
@@ -380,10 +384,15 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
     t = time.perf_counter()
     reals_control = controls(root)
     for codec in reals_control.values():
-        _score_control(rows, main, test, 0, codec, threshold, per_source)
-    _score_control(rows, main, test, 1, FAKE_CONTROL, threshold, per_source)
+        _score_copies(rows, main, test, (0,), _codec_label(codec), _recoded(codec),
+                      threshold, per_source, "controls")
+    _score_copies(rows, main, test, (1,), _codec_label(FAKE_CONTROL),
+                  _recoded(FAKE_CONTROL), threshold, per_source, "controls")
+    for factor in FRAMINGS:
+        _score_copies(rows, main, test, (0, 1), f"framed {factor:g}x", _reframed(factor),
+                      threshold, per_source, "framing")
     for entry in per_source.values():
-        for c in entry.get("controls", {}).values():
+        for c in [*entry.get("controls", {}).values(), *entry.get("framing", {}).values()]:
             c["delta"] = c["rate"] - entry["recall" if entry["role"] == "fake" else "fpr"]
     seconds["controls"] = time.perf_counter() - t
     seconds["total"] = time.perf_counter() - t_start
@@ -436,15 +445,14 @@ def _per_source(rows: _Rows, scores: np.ndarray, tested: np.ndarray, mix, thresh
     return out
 
 
-def _score_control(rows: _Rows, model, test: _corpus.Sample, cls: int,
-                   codec: tuple[int, int], threshold: float, per_source: dict) -> None:
-    """Recode the test images of class ``cls`` at ``codec`` and record each source's rate."""
-    label = _codec_label(codec)
-    chosen = [(p, s) for p, s, y in zip(test.paths, test.sources, test.labels) if y == cls]
-    side, quality = codec
-    items = [Item(_Recoded(str(p), Perturbation("jpeg", quality), side=side,
-                           name=f"{p} [as {label}]"), f"{p} [as {label}]") for p, _ in chosen]
-    _log(f"control {label}: {len(items)} {'fake' if cls else 'real'} test images")
+def _score_copies(rows: _Rows, model, test: _corpus.Sample, classes: tuple[int, ...],
+                  label: str, make, threshold: float, per_source: dict, key: str) -> None:
+    """Score copies of the test images of ``classes`` made by ``make(path, name)`` (a
+    deferred ``Perturbed``) and record each source's rate as ``per_source[s][key][label]``."""
+    chosen = [(p, s) for p, s, y in zip(test.paths, test.sources, test.labels)
+              if y in classes]
+    items = [Item(make(str(p), f"{p} [{label}]"), f"{p} [{label}]") for p, _ in chosen]
+    _log(f"{key} {label}: {len(items)} test images")
     X = rows.compute(items)
     ok = ~np.isnan(X).any(axis=1)
     scores = np.full(len(X), np.nan)
@@ -453,8 +461,20 @@ def _score_control(rows: _Rows, model, test: _corpus.Sample, cls: int,
     sources = np.array([s for _, s in chosen])
     for name in np.unique(sources):
         s = scores[(sources == name) & ok]
-        per_source[name].setdefault("controls", {})[label] = {
-            "rate": _rate(s, threshold), "n": int(len(s))}
+        per_source[name].setdefault(key, {})[label] = {"rate": _rate(s, threshold),
+                                                       "n": int(len(s))}
+
+
+def _recoded(codec: tuple[int, int]):
+    """``make`` of :func:`_score_copies` for the codec control ``codec``."""
+    side, quality = codec
+    return lambda path, name: _Recoded(path, Perturbation("jpeg", quality), side=side,
+                                       name=name)
+
+
+def _reframed(factor: float):
+    """``make`` of :func:`_score_copies` for the framing control ``factor``."""
+    return lambda path, name: Perturbed(path, Perturbation("reframe", factor), name=name)
 
 
 def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
@@ -480,11 +500,12 @@ def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
 def figures(result: dict) -> dict[str, float | None]:
     """The figures the issue's targets name (``None`` where the run has none): SD 2.1
     recall, worst real FPR, 140k 5-fold AUC and accuracy, worst StyleGAN recall left out
-    of training, and the worst control shift (a real source's FPR rising, a fake
-    source's recall falling)."""
+    of training, the worst control shift (a real source's FPR rising, a fake
+    source's recall falling) and the worst framing shift (either way)."""
     src = result["sources"]
     shifts = [c["delta"] if e["role"] == "real" else -c["delta"]
               for e in src.values() for c in e.get("controls", {}).values()]
+    framing = [abs(c["delta"]) for e in src.values() for c in e.get("framing", {}).values()]
     loso = [e["loso"]["recall"] for n, e in src.items()
             if n.startswith("stylegan") and e.get("loso")]
     return {"sd21 recall": src["sd21"]["recall"],
@@ -492,7 +513,8 @@ def figures(result: dict) -> dict[str, float | None]:
             "140k 5-fold AUC": result["cv_140k"]["auc"],
             "140k 5-fold accuracy": result["cv_140k"]["accuracy"],
             "worst StyleGAN LOSO recall": min(loso) if loso else None,
-            "worst control shift": max(shifts) if shifts else None}
+            "worst control shift": max(shifts) if shifts else None,
+            "worst framing shift": max(framing) if framing else None}
 
 
 def targets(result: dict) -> list[dict]:
@@ -516,19 +538,20 @@ def _f(v) -> str:
 
 def markdown(result: dict) -> str:
     """The per-source table and the summary lines."""
-    labels = list(dict.fromkeys([*result["controls"]["reals"],
-                                 _codec_label(tuple(result["controls"]["fakes"]))]))
+    labels = list(dict.fromkeys((key, c) for key in ("controls", "framing")
+                                for e in result["sources"].values() for c in e.get(key, {})))
     changed = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "defaults"
     lines = [f"Detector({changed}) trained on the training halves of "
              f"{', '.join(result['train_sources'])} ({result['n_training_rows']} rows); "
              f"test halves below (seed {result['seed']}); threshold {result['threshold']:g}",
              "", "| source | role | in mix | n test | recall / FPR | AUC | LOSO recall | "
-             "LOSO AUC | " + " | ".join(f"as {c}" for c in labels) + " |",
+             "LOSO AUC | " + " | ".join(f"as {c}" if key == "controls" else c
+                                          for key, c in labels) + " |",
              "|---" * (8 + len(labels)) + "|"]
     for name, e in result["sources"].items():
         rate = e["recall"] if e["role"] == "fake" else e["fpr"]
         loso = e.get("loso") or {}
-        ctrl = [e.get("controls", {}).get(c) for c in labels]
+        ctrl = [e.get(key, {}).get(c) for key, c in labels]
         cells = ["" if c is None else f"{_f(c['rate'])} ({c['delta']:+.3f})" for c in ctrl]
         lines.append(f"| {name} | {e['role']} | {'yes' if e['in_mix'] else 'no'} | "
                      f"{e['n_test']} | {_f(rate)} | {_f(e['auc'])} | "
@@ -567,9 +590,10 @@ def plot(result: dict, path: str) -> None:
         if key == "recall":
             series["left out (LOSO)"] = [(src[n].get("loso") or {}).get("recall", np.nan)
                                          for n in names]
-        for c in dict.fromkeys(c for n in names for c in src[n].get("controls", {})):
-            series[f"as {c}"] = [src[n].get("controls", {}).get(c, {}).get("rate", np.nan)
-                                 for n in names]
+        copies = [{**{f"as {c}": v for c, v in src[n].get("controls", {}).items()},
+                   **src[n].get("framing", {})} for n in names]
+        for c in dict.fromkeys(c for e in copies for c in e):
+            series[c] = [e.get(c, {}).get("rate", np.nan) for e in copies]
         width = 0.8 / len(series)
         x = np.arange(len(names))
         for i, (label, values) in enumerate(series.items()):

@@ -159,8 +159,9 @@ def test_an_aligned_crop_is_used_as_it_is(dlib, astronaut):
     (again,) = align.aligned_faces(crop, 256)
     assert align.aligned_error(again.quad, crop.shape) <= align.ALIGNED
     assert again.crop is crop  # not resampled
-    ((box, view),) = face_crops(crop, "align")
+    ((box, view, quad),) = face_crops(crop, "align")
     assert view is crop and box == again.box
+    np.testing.assert_allclose(quad, again.quad, atol=0.05)
 
 
 @pytest.mark.parametrize("rgb", [np.full((300, 400, 3), 128, np.uint8),
@@ -192,8 +193,8 @@ def test_a_huge_image_costs_about_what_a_small_one_does(dlib, astronaut):
 
 
 def test_the_policy_records_through_face_crops(dlib, astronaut):
-    ((box, crop),) = face_crops(astronaut, "align", size=128)
-    assert crop.shape == (128, 128, 3) and len(box) == 4
+    ((box, crop, quad),) = face_crops(astronaut, "align", size=128)
+    assert crop.shape == (128, 128, 3) and len(box) == 4 and np.shape(quad) == (4, 2)
 
 
 # --- on the shared faces ----------------------------------------------------------------
@@ -240,3 +241,27 @@ def test_threads_give_the_same_faces(dlib, astronaut):
     one = ffeat.extract(images, features="hog", reading=aligned, jobs=1).X
     np.testing.assert_array_equal(ffeat.extract(images, features="hog", reading=aligned,
                                                 jobs=3).X, one)
+
+
+def test_predictions_carry_the_scored_face_quad(dlib, astronaut):
+    import ffeat
+    from ffeat.models._predictions import cells, prediction_rows
+    from ffeat.models._scoring import score_items
+    from ffeat._base import image_items
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(8)]
+    detector = ffeat.Detector(features="gray", classifier="logistic", calibration=None,
+                              band=None, augment=None, cache=False,
+                              reading=ffeat.Reading(frame=64)).fit(images, [0, 1] * 4)
+    aligned = detector.set_params(reading=ffeat.Reading(faces="align", frame=64))
+    flat = np.full((100, 100, 3), 100, np.uint8)
+    records = score_items(aligned, image_items([astronaut, flat]))
+    face, nothing = prediction_rows(records, 0.5)
+    want = align.aligned_faces(astronaut, 64)[0].quad
+    np.testing.assert_allclose(face["quad"], want, atol=0.051)
+    assert face["faces"] == [list(align.aligned_faces(astronaut, 64)[0].box)]
+    assert nothing["quad"] is None and "no frontal face" in nothing["error"]
+    cell = cells(face)[8]
+    assert [tuple(map(float, c.split(","))) for c in cell.split(";")] == \
+        [tuple(c) for c in face["quad"]]

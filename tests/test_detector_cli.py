@@ -239,8 +239,8 @@ def test_predict_csv(model, mixed, capsys):
     status, out, err = _predict(model, folder, "--format", "csv", capsys=capsys)
     assert status == 0 and err == ""
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error",
-                             "path_escaped"]
+    assert list(rows[0]) == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces", "quad",
+                             "error", "path_escaped"]
     assert {r["faces"] for r in rows} == {""}  # no face policy: no boxes
     # Folder order: the bad/ subfolder's files after the top-level ones, sorted.
     _check_rows(rows, model, good, sorted(bad))
@@ -255,7 +255,8 @@ def test_predict_json(model, mixed, capsys):
     status, out, _ = _predict(model, *good, *bad, "--format", "json", capsys=capsys)
     assert status == 0
     rows = json.loads(out)
-    assert all(set(r) == {"path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error"}
+    assert all(set(r) == {"path", "prob_fake", "label", "x", "y", "w", "h", "faces", "quad",
+                           "error"}
                for r in rows)
     expected = _check_rows(rows, model, good, bad)  # named files keep their order
     assert [r["prob_fake"] for r in rows[:3]] == expected.tolist()  # exact in JSON
@@ -267,7 +268,7 @@ def test_predict_table(model, mixed, capsys):
     assert status == 0
     lines = out.splitlines()
     assert lines[0].split() == ["path", "prob_fake", "label", "x", "y", "w", "h", "faces",
-                                "error"]
+                                "quad", "error"]
     assert len(lines) == 1 + len(good) + len(bad)
     body = {line.split()[0]: line for line in lines[1:]}
     assert sorted(body) == sorted(good + bad)

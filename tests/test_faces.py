@@ -50,7 +50,7 @@ def test_the_frame_of_a_framed_face_is_nearly_itself(astronaut):
     framed = frame(astronaut, find_faces(astronaut)[0])
     assert framed.shape == (FRAME_SIZE, FRAME_SIZE, 3) and framed.dtype == np.uint8
     assert frame_overlap(find_faces(framed)[0], framed.shape) >= FRAMED
-    ((_, crop),) = face_crops(framed, "crop")
+    ((_, crop, _),) = face_crops(framed, "crop")
     assert crop is framed  # already framed: used as it is, not resampled
 
 
@@ -74,11 +74,11 @@ def test_a_frame_past_the_border_repeats_the_edge():
 
 def test_policies(astronaut):
     flat = np.full((128, 128, 3), 128, np.uint8)
-    ((box, crop),) = face_crops(astronaut, "off")
-    assert box is None and crop is astronaut
-    ((box, crop),) = face_crops(astronaut, "crop")
-    assert box is not None and crop.shape == (FRAME_SIZE, FRAME_SIZE, 3)
-    ((box, crop),) = face_crops(flat, "auto")
+    ((box, crop, quad),) = face_crops(astronaut, "off")
+    assert box is None and crop is astronaut and quad is None
+    ((box, crop, quad),) = face_crops(astronaut, "crop")
+    assert box is not None and crop.shape == (FRAME_SIZE, FRAME_SIZE, 3) and quad is None
+    ((box, crop, _),) = face_crops(flat, "auto")
     assert box is None and crop is flat
     with pytest.raises(NoFaceError, match="no face found.*faces='auto'"):
         face_crops(flat, "crop")
@@ -147,7 +147,7 @@ def test_crop_scores_the_most_fake_face_and_saves_the_policy(face_model, astrona
     (record,) = score_items(loaded, image_items([noisy]))
     boxes = [f.box for f in record.faces]
     assert record.error is None and len(boxes) == 2
-    crops = dict(face_crops(noisy, "crop"))
+    crops = {f.box: f.crop for f in face_crops(noisy, "crop")}
     each = loaded.set_params(reading=loaded.reading.replace(faces="off")).decision_function(
         [crops[b] for b in boxes])
     assert record.log_odds == pytest.approx(each.max()) and each[0] >= each[1]

@@ -79,7 +79,7 @@ def test_a_large_image_and_its_framed_copy_give_the_same_row():
 def test_perturbed_copies_are_framed_after_the_perturbation():
     rgb = _smooth(96, 120)
     half = Perturbation("resize", 0.5)
-    ((box, view),) = read_views(Item(Perturbed(rgb, half), "copy"), ffeat.Reading(frame=64))
+    ((box, view, _),) = read_views(Item(Perturbed(rgb, half), "copy"), ffeat.Reading(frame=64))
     assert box is None and view.shape == (64, 64, 3)
     np.testing.assert_array_equal(view, _pillow_frame(half.apply(rgb), 64))
 
@@ -88,7 +88,7 @@ def test_face_crops_are_cut_at_the_frame_size():
     from skimage import data
 
     views = read_views(Item(data.astronaut(), "astronaut"), ffeat.Reading(faces="crop", frame=96))
-    assert [v.shape for _, v in views] == [(96, 96, 3)]
+    assert [v.crop.shape for v in views] == [(96, 96, 3)]
 
 
 @pytest.mark.parametrize("step, faces", [("face_crops", "crop"), ("frame_image", "off")])

@@ -212,6 +212,21 @@ def test_perturbations_change_pixels_deterministically_and_copy():
     assert (rgb == keep).all()
 
 
+def test_reframe_crops_the_centre_or_centres_on_a_canvas_without_resampling():
+    rgb = np.random.default_rng(1).integers(0, 256, (60, 90, 3), dtype=np.uint8)
+    rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1] = 7, 7, 7, 7  # the border's median colour
+    tight = Perturbation("reframe", 1.5).apply(rgb)
+    assert tight.shape == (40, 60, 3)
+    np.testing.assert_array_equal(tight, rgb[10:50, 15:75])
+    loose = Perturbation("reframe", 0.5).apply(rgb)
+    assert loose.shape == (120, 180, 3)
+    np.testing.assert_array_equal(loose[30:90, 45:135], rgb)
+    assert (loose[:30] == 7).all() and (loose[:, :45] == 7).all()
+    np.testing.assert_array_equal(Perturbation("reframe", 1).apply(rgb), rgb)
+    with pytest.raises(ValueError, match="reframe strength"):
+        Perturbation("reframe", 0.25)
+
+
 def test_perturbed_files_are_never_modified(tmp_path):
     paths = ffeat.write_demo_set(tmp_path / "d", n_per_class=2, size=64)
     before = _snapshot(tmp_path / "d")

@@ -4,6 +4,10 @@ Under a face policy (:mod:`ffeat.reading.faces`) a row also carries the box
 ``(x, y, w, h)`` of the face it was scored on (the most fake one) and ``faces``,
 the boxes of every face scored, the most fake first: ``[]`` when none was found
 and the whole image was scored (``"auto"``); None (blank cells) under ``"off"``.
+Under ``"align"`` it carries the scored face's ``quad`` too: FFHQ's oriented square
+the face was cut from, four ``(x, y)`` corners (top left, bottom left, bottom right,
+top right of the upright face) in pixels of the image; a cell writes them
+``x,y;x,y;x,y;x,y``.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from ._calibration import labels_of, probability
 from ._scoring import Scored
 
 #: Columns of a prediction table, in order.
-COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "error")
+COLUMNS = ("path", "prob_fake", "label", "x", "y", "w", "h", "faces", "quad", "error")
 #: Columns of a prediction CSV: :data:`COLUMNS`, then ``path_escaped``: 1 where the path
 #: cell is the escaped form of the file name (``ffeat._text.unescape`` gives it back
 #: exactly), 0 where it is the name itself.
@@ -28,9 +32,11 @@ _BOX = ("x", "y", "w", "h")
 def _face_cells(faces) -> dict:
     """The box columns and ``faces`` of a row scored on ``faces`` (see the module)."""
     if faces is None:
-        return {**dict.fromkeys(_BOX), "faces": None}
+        return {**dict.fromkeys(_BOX), "faces": None, "quad": None}
     found = [list(f.box) for f in faces if f.box is not None]
-    return {**dict(zip(_BOX, found[0] if found else [None] * 4)), "faces": found}
+    quad = faces[0].quad if faces else None
+    return {**dict(zip(_BOX, found[0] if found else [None] * 4)), "faces": found,
+            "quad": None if quad is None else [list(corner) for corner in quad]}
 
 
 def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
@@ -73,6 +79,11 @@ def _faces_text(faces: list | None) -> str:
     return ";".join(",".join(map(str, b)) for b in faces) if faces else "none"
 
 
+def _quad_text(quad: list | None) -> str:
+    """``quad`` as text: corners ``x,y`` joined by ``;``, or blank."""
+    return "" if quad is None else ";".join(f"{x:g},{y:g}" for x, y in quad)
+
+
 def cells(row: dict, encoding: str | None = None) -> list[str]:
     """The text of one row's cells: probability to 4 decimals, blanks for None, the
     path and the reason :func:`~ffeat._text.printable` (one line that ``encoding``,
@@ -80,7 +91,8 @@ def cells(row: dict, encoding: str | None = None) -> list[str]:
     return [printable(row["path"], encoding),
             "" if row["prob_fake"] is None else f"{row['prob_fake']:.4f}",
             row["label"] or "", *("" if row[k] is None else str(row[k]) for k in _BOX),
-            _faces_text(row["faces"]), printable(row["error"] or "", encoding)]
+            _faces_text(row["faces"]), _quad_text(row["quad"]),
+            printable(row["error"] or "", encoding)]
 
 
 def csv_cells(row: dict, encoding: str | None = None) -> list[str]:

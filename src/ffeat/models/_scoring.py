@@ -29,10 +29,13 @@ CHUNK_ROWS = 64
 
 class Face(NamedTuple):
     """One face scored: its box ``(x, y, w, h)`` (None: the whole image, read under
-    ``faces="auto"`` when no face was found) and its log-odds of fake."""
+    ``faces="auto"`` when no face was found), its log-odds of fake and, under
+    ``faces="align"``, the quad it was cut from (see
+    :class:`~ffeat.reading.faces.FaceCrop`)."""
 
     box: tuple | None
     log_odds: float
+    quad: tuple | None = None
 
 
 class Scored(NamedTuple):
@@ -105,7 +108,7 @@ def _scored(item: Item, row, rows: np.ndarray, z: np.ndarray, shares,
     best = int(order[0])
     if np.isnan(z[best]):
         return _failed(item, ImageError(item.name, NO_SCORE))
-    faces = tuple(Face(row.boxes[i], float(z[i])) for i in order) \
+    faces = tuple(Face(row.boxes[i], float(z[i]), row.quads[i]) for i in order) \
         if isinstance(row, FaceRows) else None
     return Scored(item, float(z[best]), None, faces, rows[best] if keep_rows else None,
                   None if shares is None else shares[best])

@@ -21,6 +21,15 @@ never modified.
     pipeline would have made. Augmentation draws ``F`` log-uniformly from 1/3-3, so that
     size and codec (a 768 px q75 file, a 256 px q75 file) stop telling one class from the
     other.
+``reframe=F``
+    Frame the picture ``F`` times tighter (0.25 < F <= 4): ``F > 1`` keeps the centre
+    ``1/F`` of each side, as a tight crop would (a face aligned like FFHQ then leaves the
+    picture, and alignment pads it); ``F < 1`` centres the picture on a canvas ``1/F``
+    times as large, filled with the median colour of its border, as a looser photo
+    would frame it. No pixel of the picture is resampled. Augmentation draws ``F``
+    log-uniformly from 0.5-1.6 (the framings of the shared real sources), so that the
+    framing, and the padding or resampling that alignment gives it, stop telling one
+    source from another.
 ``flip``
     Mirror left to right (no strength).
 """
@@ -71,6 +80,20 @@ def _recode(rgb: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndar
     return _jpeg(_resize(rgb, factor, rng), rng.integers(70, 96), rng)
 
 
+def _reframe(rgb: np.ndarray, factor: float, rng: np.random.Generator) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    out_h, out_w = max(1, round(h / factor)), max(1, round(w / factor))
+    if factor >= 1:
+        top, left = (h - out_h) // 2, (w - out_w) // 2
+        return np.ascontiguousarray(rgb[top:top + out_h, left:left + out_w])
+    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
+    out = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    out[...] = np.median(border, axis=0).astype(np.uint8)
+    top, left = (out_h - h) // 2, (out_w - w) // 2
+    out[top:top + h, left:left + w] = rgb
+    return out
+
+
 def _flip(rgb: np.ndarray, strength, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(rgb[:, ::-1])
 
@@ -98,6 +121,8 @@ KINDS: dict[str, _Kind] = {
     "noise": _Kind(_noise, 0, 100, (1.0, 5.0), "higher", "noise std (8-bit levels)"),
     "recode": _Kind(_recode, 0, 4, (1 / 3, 3.0), "lower", "scale factor, then JPEG 70-95",
                     log_uniform=True),
+    "reframe": _Kind(_reframe, 0.25, 4, (0.5, 1.6), "higher", "framing factor (>1 tighter)",
+                     log_uniform=True),
     "flip": _Kind(_flip, None, None, None, "higher", ""),
 }
 #: The Detector's training augmentation by default (``ffeat train``'s too, for the feature
@@ -160,7 +185,7 @@ class Perturbation:
 
 def _example(kind: str) -> str:
     return {"jpeg": "90,70,50", "resize": "0.75,0.5", "recode": "3,0.5", "blur": "1,2",
-            "noise": "2,5"}.get(kind, "")
+            "noise": "2,5", "reframe": "0.5,1.5"}.get(kind, "")
 
 
 @dataclass(frozen=True)

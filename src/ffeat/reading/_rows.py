@@ -39,7 +39,7 @@ from . import NATIVE, Reading
 from ._framing import frame_image
 from ._perturb import Perturbed
 from ._sources import Item
-from .faces import FRAME_SIZE, NoFaceError, face_crops
+from .faces import FRAME_SIZE, FaceCrop, NoFaceError, face_crops
 from .loading import ImageReadError, load_image
 
 __all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
@@ -82,14 +82,15 @@ def read_item(item: Item, reading: Reading = NATIVE) -> np.ndarray:
         raise ImageReadError(item.name, f"cannot read: {exc or type(exc).__name__}") from exc
 
 
-def read_views(item: Item, reading: Reading = NATIVE) -> list[tuple[tuple | None, np.ndarray]]:
-    """What the families see of one input under ``reading``: its ``(box, view)`` records.
+def read_views(item: Item, reading: Reading = NATIVE) -> list[FaceCrop]:
+    """What the families see of one input under ``reading``: its
+    :class:`~ffeat.reading.faces.FaceCrop` records, each crop in the analysis frame.
 
     The input is decoded (:func:`read_item`), cut into the face policy's crops
     (:func:`ffeat.reading.faces.face_crops`, each face resized to the frame, or to
     :data:`~ffeat.reading.faces.FRAME_SIZE` when there is none), and each crop is put
     in the analysis frame (:func:`ffeat.reading._framing.frame_image`). Under
-    ``faces="off"`` one record, ``(None, view)``.
+    ``faces="off"`` one record, ``FaceCrop(None, view)``.
 
     Raises
     ------
@@ -100,8 +101,8 @@ def read_views(item: Item, reading: Reading = NATIVE) -> list[tuple[tuple | None
     rgb = read_item(item, reading)
     frame = reading.frame
     try:
-        return [(box, frame_image(crop, frame))
-                for box, crop in face_crops(rgb, reading.faces, size=frame or FRAME_SIZE)]
+        return [face._replace(crop=frame_image(face.crop, frame))
+                for face in face_crops(rgb, reading.faces, size=frame or FRAME_SIZE)]
     except NoFaceError as exc:
         raise ImageReadError(item.name, str(exc)) from exc
     except (ValueError, MemoryError) as exc:
@@ -110,7 +111,7 @@ def read_views(item: Item, reading: Reading = NATIVE) -> list[tuple[tuple | None
 
 def _read_view(item: Item, reading: Reading) -> np.ndarray:
     """The one view of an input read without a face policy (the CUDA pipeline's read)."""
-    return read_views(item, reading)[0][1]
+    return read_views(item, reading)[0].crop
 
 
 def feature_error(name: str, exc: Exception) -> ImageReadError:
@@ -120,11 +121,13 @@ def feature_error(name: str, exc: Exception) -> ImageReadError:
 
 class FaceRows(NamedTuple):
     """The feature rows of one image read under a face policy: one per face found,
-    the most certain first, with its box ``(x, y, w, h)``; a box is None where the
-    whole image was used."""
+    the most certain first, with its box ``(x, y, w, h)`` and quad (see
+    :class:`~ffeat.reading.faces.FaceCrop`); a box is None where the whole image was
+    used, a quad None outside ``faces="align"``."""
 
     boxes: list
     rows: np.ndarray
+    quads: list
 
 
 def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
@@ -142,12 +145,12 @@ def _features_of(item: Item, families, reading: Reading,
         return row
     views = read_views(item, reading)
     try:
-        rows = np.vstack([np.concatenate([f.compute(view)[0] for f in families])
-                          for _, view in views])
+        rows = np.vstack([np.concatenate([f.compute(view.crop)[0] for f in families])
+                          for view in views])
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
     if reading.faces != "off":
-        return FaceRows([box for box, _ in views], rows)
+        return FaceRows([v.box for v in views], rows, [v.quad for v in views])
     if key is not None:
         cache.put(key, rows[0])
     return rows[0]

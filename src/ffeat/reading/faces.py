@@ -33,12 +33,14 @@ RGB array to ``(box, crop)`` records under a policy (:data:`FACE_POLICIES`).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
 
 __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAMED",
-           "MAX_FACES", "MIN_FACE", "NoFaceError", "check_faces", "face_crops", "find_faces",
+           "MAX_FACES", "MIN_FACE", "FaceCrop", "NoFaceError", "check_faces", "face_crops",
+           "find_faces",
            "frame", "frame_overlap"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
@@ -73,6 +75,26 @@ MIN_FACE = 20
 MAX_FACES = 16
 
 Box = tuple[int, int, int, int]
+
+
+class FaceCrop(NamedTuple):
+    """What the families see of one face (or of the whole image) and where it lies.
+
+    Attributes
+    ----------
+    box : (x, y, w, h) or None
+        The face's box in pixels of the image; None where the whole image is read.
+    crop : ndarray of shape (H, W, 3), uint8
+        The pixels read.
+    quad : tuple of four (x, y) or None
+        Under ``"align"``, FFHQ's oriented square the crop was cut from (corners top
+        left, bottom left, bottom right, top right of the upright face, in pixels of
+        the image, rounded to 0.1; it may reach outside the image); None otherwise.
+    """
+
+    box: Box | None
+    crop: np.ndarray
+    quad: tuple | None = None
 
 
 class NoFaceError(ValueError):
@@ -227,7 +249,7 @@ def check_faces(policy) -> None:
 
 
 def face_crops(rgb: np.ndarray, policy: str,
-               size: int = FRAME_SIZE) -> list[tuple[Box | None, np.ndarray]]:
+               size: int = FRAME_SIZE) -> list[FaceCrop]:
     """The images the features see for one decoded image, under a face policy.
 
     Parameters
@@ -246,9 +268,10 @@ def face_crops(rgb: np.ndarray, policy: str,
 
     Returns
     -------
-    list of (box, crop)
-        One record per face, the most certain first, with its box ``(x, y, w, h)``; a
-        single ``(None, rgb)`` when the whole image is used.
+    list of FaceCrop
+        One record per face, the most certain first, with its box ``(x, y, w, h)``
+        (and under ``"align"`` its quad); a single ``FaceCrop(None, rgb)`` when the
+        whole image is used.
 
     Raises
     ------
@@ -259,19 +282,21 @@ def face_crops(rgb: np.ndarray, policy: str,
     """
     check_faces(policy)
     if policy == "off":
-        return [(None, rgb)]
+        return [FaceCrop(None, rgb)]
     if policy == "align":
         from .align import aligned_faces
         found = aligned_faces(rgb, size)
         if not found:
             raise NoFaceError("no frontal face found (faces='align'); use faces='off' to "
                               "score the whole image")
-        return [(face.box, face.crop) for face in found]
+        return [FaceCrop(face.box, face.crop, tuple(tuple(round(float(v), 1) for v in corner)
+                                                     for corner in face.quad))
+                for face in found]
     boxes = find_faces(rgb)
     if not boxes:
         if policy == "crop":
             raise NoFaceError("no face found; use faces='auto' to score the whole image "
                               "instead, or faces='off'")
-        return [(None, rgb)]
-    return [(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED else frame(rgb, box, size))
-            for box in boxes]
+        return [FaceCrop(None, rgb)]
+    return [FaceCrop(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED
+                     else frame(rgb, box, size)) for box in boxes]

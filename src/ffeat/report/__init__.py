@@ -293,8 +293,9 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
             except ImageReadError:
                 continue
             name = f"thumbs/{gallery}-{j:02d}.jpg"
-            write_thumbnail(rgb, out / name,
-                            boxes=[f.box for f in scored[i].faces or () if f.box is not None])
+            faces = scored[i].faces or ()
+            write_thumbnail(rgb, out / name, boxes=[f.box for f in faces if f.box is not None],
+                            quads=[f.quad for f in faces if f.quad is not None])
             files[name] = name
             entry = {"src": name, "source": kept[i].name, "proba": float(evaluation.proba[i]),
                      "label": int(y[i]), "correct": bool(correct[i])}

@@ -38,9 +38,12 @@ def select(labels: np.ndarray, scores: np.ndarray, called: np.ndarray,
             "confident-fake": take(order_down, (labels == 1) & called)}
 
 
-def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128, boxes=()) -> None:
+def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128, boxes=(),
+                    quads=()) -> None:
     """A JPEG thumbnail of at most ``max_side`` pixels on its longer side, with the
-    face ``boxes`` ``(x, y, w, h)`` of ``rgb`` drawn on it."""
+    face ``boxes`` ``(x, y, w, h)`` of ``rgb`` drawn on it in red and the ``quads``
+    (four ``(x, y)`` corners each, the oriented squares aligned faces were cut from)
+    in yellow, their top edge (the forehead's) thicker."""
     im = Image.fromarray(rgb)
     im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     scale = im.width / rgb.shape[1]
@@ -48,4 +51,8 @@ def write_thumbnail(rgb: np.ndarray, path: Path, max_side: int = 128, boxes=()) 
     for x, y, w, h in boxes:
         draw.rectangle([x * scale, y * scale, (x + w) * scale, (y + h) * scale],
                        outline=(255, 40, 40), width=2)
+    for quad in quads:
+        corners = [(x * scale, y * scale) for x, y in quad]
+        draw.polygon(corners, outline=(255, 220, 0), width=1)
+        draw.line([corners[3], corners[0]], fill=(255, 220, 0), width=3)
     im.save(path, "JPEG", quality=85)
