@@ -265,3 +265,35 @@ def test_predictions_carry_the_scored_face_quad(dlib, astronaut):
     cell = cells(face)[8]
     assert [tuple(map(float, c.split(","))) for c in cell.split(";")] == \
         [tuple(c) for c in face["quad"]]
+
+
+def test_the_cache_keeps_each_face_and_keys_on_the_alignment(dlib, astronaut, tmp_path):
+    import ffeat
+    from PIL import Image
+
+    from ffeat.features import resolve_features
+    from ffeat.reading._rows import _features_of, _open_cache
+    from ffeat.reading._sources import Item
+
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    aligned = ffeat.Reading(faces="align", frame=64)
+    cache = tmp_path / "cache"
+    first = ffeat.extract([path], "hog", reading=aligned, cache=cache, jobs=1)
+    entries = list(cache.rglob("*.row"))
+    assert len(entries) == 1
+    again = ffeat.extract([path], "hog", reading=aligned, cache=cache, jobs=1)
+    np.testing.assert_array_equal(again.X, first.X)
+    # The entry holds the face's box and quad beside its row: scoring from the cache
+    # gives the same record as reading the image.
+    families = resolve_features("hog")
+    fresh = _features_of(Item(str(path), str(path)), families, aligned, None)
+    cached = _features_of(Item(str(path), str(path)), families, aligned,
+                          _open_cache(cache, families, aligned))
+    assert cached.boxes == fresh.boxes and cached.quads == fresh.quads
+    np.testing.assert_array_equal(cached.rows, fresh.rows.astype(np.float32))
+    # Another policy, or another frame, is another entry.
+    ffeat.extract([path], "hog", reading=aligned.replace(faces="crop"), cache=cache, jobs=1)
+    ffeat.extract([path], "hog", reading=aligned.replace(faces="off"), cache=cache, jobs=1)
+    assert len(list(cache.rglob("*.row"))) == 3
+    assert aligned.cache_config()["align"]["model"][0].endswith(".dat")

