@@ -82,3 +82,9 @@ def demo_files(request, tmp_path_factory):
 def demo_dir(demo_files):
     """The folder of :func:`demo_files`."""
     return demo_files[0]
+
+
+#: The whole image in the Detector's 256 px frame, no face policy: the reading of the
+#: detectors these tests train on images without faces (the Detector's default aligns
+#: faces and refuses an image without one).
+WHOLE = ffeat.Reading(frame=256)

@@ -12,6 +12,7 @@ import pytest
 import ffeat
 from ffeat.cli import main
 from ffeat.evaluation import source_breakdown
+from conftest import WHOLE
 
 N, SIZE = 6, 48  # the demo set of the conftest fixtures
 
@@ -36,7 +37,7 @@ def sourced(tmp_path_factory):
 @pytest.fixture(scope="module")
 def model(demo, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "m.model"
-    ffeat.Detector("gray", "logistic", cache=False, jobs=2).fit(*demo).save(path)
+    ffeat.Detector("gray", "logistic", cache=False, jobs=2, reading=WHOLE).fit(*demo).save(path)
     return path
 
 

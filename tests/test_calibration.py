@@ -15,13 +15,14 @@ from ffeat.models._stacking import StackedLogistic
 from ffeat.cli import main
 from ffeat._base import image_items
 from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics
+from conftest import WHOLE
 
 N, SIZE = 10, 48
 pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 def _fit(demo, **kw):
-    return Detector(features="spectrum", cache=False, jobs=1, **kw).fit(*demo)
+    return Detector(features="spectrum", cache=False, jobs=1, **kw, reading=WHOLE).fit(*demo)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +176,7 @@ def test_label_three_answers_and_band_by_hand(demo):
 @pytest.mark.parametrize("classifier", ["stacked", "logistic"])
 def test_family_log_odds_add_up_to_the_score(demo, classifier):
     det = Detector(features=("spectrum", "gray"), classifier=classifier, cache=False,
-                   jobs=1, calibration=None, band=None).fit(*demo)
+                   jobs=1, calibration=None, band=None, reading=WHOLE).fit(*demo)
     items = image_items(demo[0][:4] + [b"broken"])
     records = score_items(det, items, explain=True)
     assert family_names(det) == ["spectrum", "gray"]
@@ -186,7 +187,7 @@ def test_family_log_odds_add_up_to_the_score(demo, classifier):
 
 def test_family_log_odds_refused_for_boosting(demo):
     det = Detector(features="spectrum", classifier="hgb", max_iter=5, cache=False, jobs=1,
-                   calibration=None).fit(*demo)
+                   calibration=None, reading=WHOLE).fit(*demo)
     with pytest.raises(ValueError, match="not for a hgb model"):
         score_items(det, image_items(demo[0][:2]), explain=True)
 

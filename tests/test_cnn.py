@@ -16,6 +16,7 @@ from sklearn.base import clone
 import ffeat
 from ffeat import CnnDetector, Detector, ModelFileError
 from ffeat.cli import main
+from conftest import WHOLE
 
 N, SIZE = 12, 64
 CNN = {"epochs": 2, "input_size": 32, "batch_size": 8, "jobs": 2}
@@ -204,7 +205,7 @@ def test_missing_torch_says_what_to_install(no_torch, demo, demo_dir, tmp_path, 
     assert main(["train", str(demo_dir), "-o", str(tmp_path / "m.model"), "--classifier",
                  "cnn", "-q"]) == 1
     assert INSTALL in capsys.readouterr().err
-    assert main(["compare", str(demo_dir), "-q"]) == 1
+    assert main(["compare", str(demo_dir), "--faces", "off", "-q"]) == 1
     assert INSTALL in capsys.readouterr().err
     assert not (tmp_path / "m.model").exists()
 
@@ -272,8 +273,9 @@ def test_compare_library_and_formats(torch, demo_dir):
 
 
 def test_compare_usage_errors(demo_dir, capsys):
-    assert main(["compare", str(demo_dir), "--test-size", "1.5"]) == 2
-    assert main(["compare", str(demo_dir), "--classifiers", "logistic", "--curves",
+    assert main(["compare", str(demo_dir), "--faces", "off", "--test-size", "1.5"]) == 2
+    assert main(["compare", str(demo_dir), "--faces", "off",
+                 "--classifiers", "logistic", "--curves",
                  "c.png"]) == 2
     assert "add cnn" in capsys.readouterr().err
 
@@ -282,7 +284,7 @@ def test_curves_and_report_refuse_the_other_kind(cnn, demo, tmp_path):
     pytest.importorskip("matplotlib")
     images, labels = demo
     assert ffeat.write_training_curves(cnn, tmp_path / "c.png").stat().st_size > 1000
-    features = Detector(cache=False).fit(images, labels)
+    features = Detector(cache=False, reading=WHOLE).fit(images, labels)
     with pytest.raises(ValueError, match="no training history"):
         ffeat.write_training_curves(features, tmp_path / "f.png")
     with pytest.raises(ValueError, match="cnn model has no features"):

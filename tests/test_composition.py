@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from ffeat import Detector, Reading
 from ffeat.detector import FeatureClassifier
+from conftest import WHOLE
 
 N, SIZE = 6, 48
 pytestmark = pytest.mark.usefixtures("one_openmp_thread")
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 def fitted(demo):
     images, labels = demo
     return Detector(features="gray", classifier="logistic", cache=False, jobs=1,
-                    threshold=0.3).fit(images, labels)
+                    threshold=0.3, reading=WHOLE).fit(images, labels)
 
 
 def _loaded(detector) -> Detector:

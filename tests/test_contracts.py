@@ -23,6 +23,7 @@ from ffeat.models import _persist
 from ffeat.models._scoring import SavedDetector, score_items
 from ffeat.reading._sources import expand_inputs
 from ffeat.cli import main
+from conftest import WHOLE
 
 N, SIZE = 12, 64
 
@@ -33,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 def small(demo):
     """A logistic detector on the spectrum: the cheapest fitted detector."""
     images, labels = demo
-    return Detector(features="spectrum", classifier="logistic", cache=False, jobs=1
+    return Detector(features="spectrum", classifier="logistic", cache=False, jobs=1, reading=WHOLE
                     ).fit(images, labels)
 
 
@@ -274,7 +275,7 @@ def test_grid_search_over_image_paths(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     search = GridSearchCV(Detector(features="spectrum", classifier="logistic", cache=False,
-                                   jobs=1, augment=None),
+                                   jobs=1, augment=None, reading=WHOLE),
                           {"C": [0.01, 1.0],
                            "reading": [ffeat.Reading(), ffeat.Reading(frame=256)]}, cv=2)
     search.fit(paths, labels)
@@ -292,7 +293,8 @@ def test_pipeline_of_the_extractor_and_the_stack_is_the_detector(demo_files):
                      ("stack", ffeat.StackedLogistic(blocks=(64, 1024), C=0.1))])
     pipe.fit(paths, labels)
     det = Detector(features=families, classifier="stacked", cache=False, jobs=1,
-                   calibration=None, augment=None).fit(paths, labels)  # the raw stack
+                   calibration=None, augment=None,
+                   reading=WHOLE).fit(paths, labels)  # the raw stack
     np.testing.assert_allclose(pipe.decision_function(paths), det.decision_function(paths),
                                rtol=1e-8, atol=1e-8)
     assert pipe.predict(paths).tolist() == det.predict(paths).tolist()

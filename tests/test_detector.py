@@ -27,7 +27,7 @@ from ffeat.models import _persist
 from ffeat.models._scoring import Scored
 from ffeat.reading._sources import Item
 from ffeat.features import describe_features
-from conftest import counts
+from conftest import WHOLE, counts
 
 N, SIZE = 20, 64
 # Few boosting iterations: the same code paths as the default 300, a fraction of the time.
@@ -44,7 +44,7 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 def fitted(demo):
     """One fitted detector per classifier (no cache), with a non-default threshold."""
     images, labels = demo
-    return {name: Detector(classifier=name, threshold=0.4, cache=False, jobs=2, **kw)
+    return {name: Detector(classifier=name, threshold=0.4, cache=False, jobs=2, **kw, reading=WHOLE)
             .fit(images, labels) for name, kw in CLASSIFIERS.items()}
 
 
@@ -90,7 +90,7 @@ def test_save_load_round_trip_is_bit_identical(fitted, demo, tmp_path, classifie
 def test_save_load_keeps_a_non_default_feature_configuration(demo, tmp_path):
     images, labels = demo
     features = (ffeat.Spectrum(n_bins=16), ffeat.Gray(size=4))
-    det = Detector(features=features, C=2.0, cache=False, jobs=2).fit(images, labels)
+    det = Detector(features=features, C=2.0, cache=False, jobs=2, reading=WHOLE).fit(images, labels)
     det.save(tmp_path / "m.model")
     loaded = Detector.load(tmp_path / "m.model")
     assert loaded.features == features
@@ -103,7 +103,7 @@ def test_save_load_keeps_a_non_default_feature_configuration(demo, tmp_path):
 def test_params_from_a_numpy_grid_can_be_saved(demo, tmp_path):
     """GridSearchCV hands NumPy scalars to set_params; the best model must still save."""
     images, labels = demo
-    search = GridSearchCV(Detector(features="spectrum", cache=False, jobs=2),
+    search = GridSearchCV(Detector(features="spectrum", cache=False, jobs=2, reading=WHOLE),
                           {"C": np.array([0.1, 1.0]), "random_state": np.arange(2)}, cv=2)
     search.fit(images, labels)
     best = search.best_estimator_
@@ -588,8 +588,8 @@ def test_folder_errors(tmp_path, case, match):
 
 def test_fit_on_a_folder_path_and_a_dataset_agree(demo_files):
     root, paths = demo_files
-    by_path = Detector(features="spectrum", cache=False, jobs=2).fit(str(root))
-    by_dataset = Detector(features="spectrum", cache=False, jobs=2).fit(
+    by_path = Detector(features="spectrum", cache=False, jobs=2, reading=WHOLE).fit(str(root))
+    by_dataset = Detector(features="spectrum", cache=False, jobs=2, reading=WHOLE).fit(
         ffeat.load_dataset(root))
     assert counts(by_path.training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
     np.testing.assert_array_equal(by_path.predict_proba(paths[:4]),
@@ -644,7 +644,7 @@ def test_fit_leaves_out_unreadable_training_images(demo_files, tmp_path, bad_fil
     root = _copy_tree(demo_files[0], tmp_path / "data")
     bad = bad_files(root / "fake" / "broken")
     with pytest.warns(UserWarning, match=r"4 of 44 images could not be read and were left"):
-        det = Detector(features="spectrum", cache=False, jobs=2).fit(root)
+        det = Detector(features="spectrum", cache=False, jobs=2, reading=WHOLE).fit(root)
     assert counts(det.training_) == {"n_real": N, "n_fake": N, "n_errors": 4}
     assert sorted(e.source for e in det.errors_) == sorted(bad)
 
@@ -653,14 +653,14 @@ def test_fit_needs_both_classes_readable(demo, tmp_path, bad_files):
     images, _ = demo
     bad = bad_files(tmp_path / "bad")
     with pytest.warns(UserWarning), pytest.raises(ValueError, match="both classes"):
-        Detector(cache=False).fit(images[:3] + bad, [0, 0, 0, 1, 1, 1, 1])
+        Detector(cache=False, reading=WHOLE).fit(images[:3] + bad, [0, 0, 0, 1, 1, 1, 1])
 
 
 @pytest.mark.parametrize("labels,match", [([0, 1, 2], "must be 0 .* got values \\[2\\]"),
                                           ([0, 1], "got 3 images but labels of shape")])
 def test_fit_checks_labels(demo, labels, match):
     with pytest.raises(ValueError, match=match):
-        Detector(cache=False).fit(demo[0][:3], labels)
+        Detector(cache=False, reading=WHOLE).fit(demo[0][:3], labels)
 
 
 def test_predict_before_fit_says_not_fitted(demo):
@@ -671,7 +671,7 @@ def test_predict_before_fit_says_not_fitted(demo):
 def test_unknown_classifier_is_named(demo):
     with pytest.raises(InvalidParameterError, match="'classifier' parameter of Detector must "
                                                     "be a str among .*'stacked'.*Got 'svm'"):
-        Detector(classifier="svm", cache=False).fit(*demo)
+        Detector(classifier="svm", cache=False, reading=WHOLE).fit(*demo)
 
 
 # ------------------------------------------------------------------ scikit-learn
@@ -702,8 +702,8 @@ def test_clone_of_a_loaded_detector_refits_the_same(model_file, demo):
 
 def test_cross_val_score(demo):
     images, labels = demo
-    scores = cross_val_score(Detector(features="spectrum", cache=False, jobs=2), images,
-                             labels, cv=3)
+    scores = cross_val_score(Detector(features="spectrum", cache=False, jobs=2,
+                                      reading=WHOLE), images, labels, cv=3)
     assert scores.shape == (3,)
     assert scores.mean() >= 0.8
 
@@ -849,13 +849,13 @@ def _cache_rows(folder):
 def test_second_fit_reads_the_cache_not_the_images(demo_files, tmp_path, count_decodes):
     root, paths = demo_files
     cache = tmp_path / "cache"
-    first = Detector(cache=cache, jobs=2).fit(root)
+    first = Detector(cache=cache, jobs=2, reading=WHOLE).fit(root)
     assert len(count_decodes) == 2 * N  # the recoded copies are made (not cached) apart
     assert len(_cache_rows(cache)) == 2 * N
     count_decodes.clear()
     second = Detector(classifier="hgb", max_iter=10, cache=cache, jobs=2, augment=None,
-                      **_RAW).fit(root)
-    again = Detector(cache=cache, jobs=2).fit(root)
+                      **_RAW, reading=WHOLE).fit(root)
+    again = Detector(cache=cache, jobs=2, reading=WHOLE).fit(root)
     assert count_decodes == []  # hashed, not decoded
     assert second.training_["n_rows"] == 2 * N and again.training_ == first.training_
     np.testing.assert_array_equal(again.model_.coef, first.model_.coef)
@@ -869,7 +869,7 @@ def test_second_fit_reads_the_cache_not_the_images(demo_files, tmp_path, count_d
 def test_cache_true_uses_ffeat_cache_dir(demo_files, tmp_path, monkeypatch, count_decodes):
     root, paths = demo_files
     monkeypatch.setenv("FFEAT_CACHE_DIR", str(tmp_path / "env-cache"))
-    det = Detector(features="spectrum", jobs=2).fit(root)  # cache=True by default
+    det = Detector(features="spectrum", jobs=2, reading=WHOLE).fit(root)  # cache=True by default
     assert len(_cache_rows(tmp_path / "env-cache")) == 2 * N
     count_decodes.clear()
     det.predict_proba(paths)
@@ -877,7 +877,7 @@ def test_cache_true_uses_ffeat_cache_dir(demo_files, tmp_path, monkeypatch, coun
 
 
 def test_in_memory_images_are_not_cached(demo, tmp_path):
-    Detector(features="spectrum", cache=tmp_path / "c", jobs=2).fit(*demo)
+    Detector(features="spectrum", cache=tmp_path / "c", jobs=2, reading=WHOLE).fit(*demo)
     assert not (tmp_path / "c").exists()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import ffeat
 from ffeat.cli import demo as demo_cli, main
-from conftest import counts
+from conftest import WHOLE, counts
 
 N, SIZE = 20, 64
 EVALUATE_KEYS = {"accuracy", "precision", "recall", "f1", "roc_auc", "average_precision",
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 def model(demo_dir, tmp_path_factory):
     """A model trained by the command (no cache), shared by the tests that only read it."""
     path = tmp_path_factory.mktemp("model") / "m.model"
-    assert main(["train", str(demo_dir), "-o", str(path), "--no-cache", "-q", "-j", "2"]) == 0
+    assert main(["train", str(demo_dir), "--faces", "off",
+                 "-o", str(path), "--no-cache", "-q", "-j", "2"]) == 0
     return path
 
 
@@ -53,7 +54,8 @@ def _predict(model, *args, capsys):
 
 def test_train_writes_a_model_that_loads(demo_dir, tmp_path, capsys):
     out = tmp_path / "det.model"
-    assert main(["train", str(demo_dir), "-o", str(out), "--no-cache", "-j", "2"]) == 0
+    assert main(["train", str(demo_dir), "--faces", "off",
+                 "-o", str(out), "--no-cache", "-j", "2"]) == 0
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"on 40 images ({N} real, {N} fake)" in captured.err
@@ -63,7 +65,7 @@ def test_train_writes_a_model_that_loads(demo_dir, tmp_path, capsys):
     assert det.classifier == "stacked" and counts(det.training_) == {"n_real": N, "n_fake": N,
                                                                "n_errors": 0}
     # The same files in the same order: the stack's folds depend on the row order.
-    lib = ffeat.Detector(cache=False).fit(ffeat.load_dataset(demo_dir))
+    lib = ffeat.Detector(cache=False, reading=WHOLE).fit(ffeat.load_dataset(demo_dir))
     images, _ = ffeat.make_demo_set(n_per_class=N, size=SIZE)
     np.testing.assert_allclose(det.predict_proba(images), lib.predict_proba(images),
                                rtol=1e-9, atol=1e-12)
@@ -71,7 +73,7 @@ def test_train_writes_a_model_that_loads(demo_dir, tmp_path, capsys):
 
 def test_train_options_reach_the_model(demo_dir, tmp_path, capsys):
     out = tmp_path / "hgb.model"
-    assert main(["train", str(demo_dir), "-o", str(out), "--classifier", "hgb",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--classifier", "hgb",
                  "--features", "spectrum", "gray", "--no-cache", "-q"]) == 0
     assert capsys.readouterr().err == ""  # --quiet
     det = ffeat.Detector.load(out)
@@ -87,25 +89,41 @@ def test_train_options_reach_the_model(demo_dir, tmp_path, capsys):
 def test_train_calibration_and_band_reach_the_model(demo_dir, tmp_path, calibration, band,
                                                     kind, expected):
     out = tmp_path / "m.model"
-    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--calibration", calibration, "--band", band, "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     assert (det.calibration, det.calibration_.kind) == (kind, kind)
     assert det.band_ == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_train_and_compare_align_faces_unless_told_or_training_the_cnn(command):
+    from ffeat.cli import _parser
+    from ffeat.cli._common import reading_of
+
+    def reading(*argv, whole=False):
+        output = ["-o", "m.model"] if command == "train" else []
+        args = _parser(command).parse_args([command, "data", *output, *argv])
+        return reading_of(args, whole=whole)
+
+    assert reading() == ffeat.Detector().reading == ffeat.Reading(faces="align", frame=256)
+    assert reading(whole=True).faces == "off"  # the CNN reads whole images
+    assert reading("--faces", "crop", whole=True).faces == "crop"  # refused by the CNN
+    assert reading("--faces", "off", "--frame", "128") == ffeat.Reading(frame=128)
+
+
 def test_train_defaults_are_the_shipped_frame_and_augmentation(demo_dir, tmp_path):
     """Without --frame and --augment a feature detector is framed at 256 px and trained
     on each image and its recoded copy, as ``Detector()``; ``none`` turns both off."""
     out = tmp_path / "m.model"
-    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     n = det.training_["n_real"] + det.training_["n_fake"]
     assert (det.reading.frame, det.augment) == (256, "recode") == (
         ffeat.Detector().reading.frame, ffeat.Detector().augment)
     assert det.training_["n_rows"] + det.training_["n_augment_errors"] == 2 * n
-    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--frame", "none", "--augment", "none", "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     assert (det.reading.frame, det.augment, det.training_["n_rows"]) == (None, None, n)
@@ -113,15 +131,15 @@ def test_train_defaults_are_the_shipped_frame_and_augmentation(demo_dir, tmp_pat
 
 def test_train_band_auto_and_no_calibration(demo_dir, tmp_path):
     out = tmp_path / "m.model"
-    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--calibration", "none", "--band", "none", "--no-cache", "-q"]) == 0
     assert ffeat.Detector.load(out).calibration_ is None
-    assert main(["train", str(demo_dir), "-o", str(out), "--features", "spectrum",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--calibration", "sigmoid", "--band", "auto", "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     assert det.band == "auto" and det.calibration_.kind == "sigmoid"
-    lib = ffeat.Detector("spectrum", cache=False, calibration="sigmoid", band="auto").fit(
-        ffeat.load_dataset(demo_dir))
+    lib = ffeat.Detector("spectrum", cache=False, calibration="sigmoid", band="auto",
+                         reading=WHOLE).fit(ffeat.load_dataset(demo_dir))
     assert det.band_ == lib.band_
 
 
@@ -130,7 +148,7 @@ def test_train_lists_unreadable_images_and_leaves_them_out(demo_dir, tmp_path, c
     data = shutil.copytree(demo_dir, tmp_path / "data")
     bad = bad_files(data / "real" / "broken")
     out = tmp_path / "m.model"
-    assert main(["train", str(data), "-o", str(out), "--no-cache"]) == 0
+    assert main(["train", str(data), "--faces", "off", "-o", str(out), "--no-cache"]) == 0
     err = capsys.readouterr().err
     for path in bad:
         assert f"skipped {path}: " in err
@@ -143,10 +161,10 @@ def test_train_with_other_class_names(demo_dir, tmp_path, capsys):
     shutil.copytree(demo_dir / "real", data / "ffhq")
     shutil.copytree(demo_dir / "fake", data / "stylegan2")
     out = tmp_path / "m.model"
-    assert main(["train", str(data), "-o", str(out), "--no-cache", "-q"]) == 2
+    assert main(["train", str(data), "--faces", "off", "-o", str(out), "--no-cache", "-q"]) == 2
     assert "--classes" in capsys.readouterr().err
     assert not out.exists()
-    assert main(["train", str(data), "-o", str(out), "--no-cache", "-q",
+    assert main(["train", str(data), "--faces", "off", "-o", str(out), "--no-cache", "-q",
                  "--classes", "ffhq=real", "stylegan2=fake"]) == 0
     assert counts(ffeat.Detector.load(out).training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
     capsys.readouterr()
@@ -161,17 +179,19 @@ def test_train_on_a_manifest(demo_dir, tmp_path, capsys):
     rows = [f"{p.stem},{p.parent.name}" for p in sorted(data.rglob("*.png"))]
     (data / "data.csv").write_text("images_id,label\n" + "\n".join(rows) + "\n")
     out = tmp_path / "m.model"
-    assert main(["train", str(data / "data.csv"), "-o", str(out), "--no-cache", "-q"]) == 0
+    assert main(["train", str(data / "data.csv"), "--faces", "off",
+                 "-o", str(out), "--no-cache", "-q"]) == 0
     assert counts(ffeat.Detector.load(out).training_) == {"n_real": N, "n_fake": N, "n_errors": 0}
 
 
 def test_train_uses_the_feature_cache_unless_told_not_to(demo_dir, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     monkeypatch.setenv("FFEAT_CACHE_DIR", str(cache))
-    assert main(["train", str(demo_dir), "-o", str(tmp_path / "a.model"), "-q",
+    assert main(["train", str(demo_dir), "--faces", "off", "-o", str(tmp_path / "a.model"), "-q",
                  "--no-cache"]) == 0
     assert not cache.exists()
-    assert main(["train", str(demo_dir), "-o", str(tmp_path / "b.model"), "-q"]) == 0
+    assert main(["train", str(demo_dir), "--faces", "off",
+                 "-o", str(tmp_path / "b.model"), "-q"]) == 0
     assert len(list(cache.rglob("*.row"))) == 2 * N
 
 
@@ -179,7 +199,7 @@ def test_train_uses_the_feature_cache_unless_told_not_to(demo_dir, tmp_path, mon
                                   "one_class"])
 def test_train_usage_errors_exit_2(demo_dir, tmp_path, capsys, case):
     out = tmp_path / "m.model"
-    argv = ["train", str(demo_dir), "-o", str(out), "--no-cache", "-q"]
+    argv = ["train", str(demo_dir), "--faces", "off", "-o", str(out), "--no-cache", "-q"]
     expected = {"output_folder": "does not exist", "no_data": "no such folder",
                 "bad_classes": "NAME=real or NAME=fake", "bad_features": "'colour'",
                 "one_class": "no fake images"}[case]
@@ -211,7 +231,7 @@ def test_train_usage_errors_exit_2(demo_dir, tmp_path, capsys, case):
 ])
 def test_train_argument_errors_exit_2(demo_dir, tmp_path, capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
-        main(["train", str(demo_dir), "-o", str(tmp_path / "m.model"), *argv])
+        main(["train", str(demo_dir), "--faces", "off", "-o", str(tmp_path / "m.model"), *argv])
     assert info.value.code == 2
     assert expected in capsys.readouterr().err
 
@@ -431,5 +451,5 @@ def test_compare_passes_frame_and_augment_as_train_does(demo_dir, monkeypatch, a
         raise ValueError("stop here")
 
     monkeypatch.setattr(compare_cli, "compare", fake)
-    assert main(["compare", str(demo_dir), "-q", *argv]) == 1
+    assert main(["compare", str(demo_dir), "--faces", "off", "-q", *argv]) == 1
     assert {k: seen[k] for k in ("reading", "augment") if k in seen} == expected

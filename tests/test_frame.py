@@ -215,7 +215,8 @@ def test_cli_extract_and_train_take_a_frame(demo_dir, tmp_path, capsys):
                  "--frame", "none", "-q"]) == 0
     assert not np.array_equal(ffeat.read_features(out_native).X, want.X)
     model = tmp_path / "m.model"
-    assert main(["train", str(demo_dir), "-o", str(model), "--features", *FEATURES,
+    assert main(["train", str(demo_dir), "--faces", "off",
+                 "-o", str(model), "--features", *FEATURES,
                  "--classifier", "logistic", "--frame", "64", "--no-cache"]) == 0
     assert "in a 64 px frame" in capsys.readouterr().err
     assert ffeat.Detector.load(model).reading.frame == 64

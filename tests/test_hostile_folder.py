@@ -147,7 +147,8 @@ def test_every_command_survives_the_hostile_folder(hostile, tmp_path, cache):
         assert any(name[:3] in line and word in line.lower() for line in skipped), name
 
     model = tmp_path / "m.model"
-    run = _ffeat(env, "train", str(data), "-o", str(model), "--features", *FEATURES,
+    run = _ffeat(env, "train", str(data), "--faces", "off",
+                 "-o", str(model), "--features", *FEATURES,
                  "--classifier", "logistic", *flags)
     assert run.returncode == 0, run.stderr
     assert model.is_file()

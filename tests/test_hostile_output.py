@@ -25,7 +25,7 @@ from ffeat.cli import main
 from ffeat.cli._output import claim_output, output_problem
 from ffeat.cli.predict import _write
 from ffeat.extraction import ImageError
-from conftest import write_image
+from conftest import WHOLE, write_image
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def model(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(8)]
     path = tmp_path_factory.mktemp("model") / "m.model"
-    Detector(["gray"], "logistic", cache=False).fit(images, [0, 1] * 4).save(path)
+    Detector(["gray"], "logistic", cache=False, reading=WHOLE).fit(images, [0, 1] * 4).save(path)
     return path
 
 
@@ -70,7 +70,7 @@ def test_extract_output_linked_to_an_input_is_refused(data, tmp_path, capsys):
 def test_train_output_that_is_a_training_image_is_refused(data, capsys):
     image = data / "real" / "0.png"
     before = image.read_bytes()
-    assert main(["train", str(data), "-o", str(image), "--no-cache", "-q"]) == 2
+    assert main(["train", str(data), "--faces", "off", "-o", str(image), "--no-cache", "-q"]) == 2
     assert "is the input" in capsys.readouterr().err
     assert image.read_bytes() == before
 
@@ -88,7 +88,8 @@ def test_train_output_that_is_its_manifest_is_refused(data, tmp_path, capsys):
     manifest.write_text("path,label\nreal/0.png,real\nfake/0.png,fake\n")
     (tmp_path / "real").symlink_to(data / "real")
     (tmp_path / "fake").symlink_to(data / "fake")
-    assert main(["train", str(manifest), "-o", str(manifest), "--no-cache", "-q"]) == 2
+    assert main(["train", str(manifest), "--faces", "off",
+                 "-o", str(manifest), "--no-cache", "-q"]) == 2
     assert manifest.read_text().startswith("path,label")
 
 
@@ -278,7 +279,7 @@ def test_a_nan_score_is_an_error_record_that_evaluate_lists():
             return out
 
     detector = ffeat.Detector("gray", "logistic", cache=False, jobs=1, augment=None,
-                              calibration=None, band=None)
+                              calibration=None, band=None, reading=WHOLE)
     images, labels = ffeat.make_demo_set(n_per_class=4, size=64)
     detector.fit(images, labels)
     detector.model_ = NanOnFirst(detector.model_)
@@ -319,7 +320,7 @@ def test_train_with_nothing_readable_lists_the_reasons(tmp_path, capsys, classif
         pytest.importorskip("torch")
     _unreadable(tmp_path / "d")
     options = ["--features", "gray"] if classifier == "logistic" else ["--input-size", "32"]
-    assert main(["train", str(tmp_path / "d"), "-o", str(tmp_path / "m.model"),
+    assert main(["train", str(tmp_path / "d"), "--faces", "off", "-o", str(tmp_path / "m.model"),
                  "--no-cache", "-q", "--classifier", classifier, *options]) == 1
     err = capsys.readouterr().err
     assert err.count("skipped ") == 2

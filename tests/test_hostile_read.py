@@ -22,6 +22,7 @@ import ffeat
 from ffeat import ImageReadError, load_image
 from ffeat.running._cache import FeatureCache
 from ffeat.reading.dataset import describe_data
+from conftest import WHOLE
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types")
 
@@ -156,7 +157,7 @@ def test_link_loop_and_dangling_link_are_error_records_and_training_goes_on(tmp_
     assert len(data.paths) == 7
     assert describe_data(data) == os.path.realpath(tmp_path)
     assert describe_data(tmp_path / "real" / "loop_a.jpg").endswith("loop_a.jpg")
-    detector = ffeat.Detector(features="spectrum", classifier="logistic", jobs=1)
+    detector = ffeat.Detector(features="spectrum", classifier="logistic", jobs=1, reading=WHOLE)
     with pytest.warns(UserWarning, match="3 of 7 images could not be read"):
         detector.fit(data)
     assert detector.training_["n_errors"] == 3

@@ -19,6 +19,7 @@ from PIL import Image
 
 import ffeat
 from ffeat import ImageReadError, load_image
+from conftest import WHOLE
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file types")
 
@@ -183,7 +184,7 @@ def test_n1_every_command_scores_around_malformed_files(malformed_folder, tmp_pa
     data, good, bad = malformed_folder
     env = dict(os.environ, PYTHONIOENCODING="utf-8")
     model = tmp_path / "m.model"
-    run = _ffeat("train", str(data), "-o", str(model), "--features", *FEATURES,
+    run = _ffeat("train", str(data), "--faces", "off", "-o", str(model), "--features", *FEATURES,
                  "--classifier", "logistic", "-q", env=env)
     assert run.returncode == 0, run.stderr
     for name in bad:
@@ -440,8 +441,8 @@ def small_model(tmp_path_factory):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (40, 40, 3), dtype=np.uint8) for _ in range(8)]
     path = tmp_path_factory.mktemp("model") / "m.model"
-    ffeat.Detector(["gray"], "logistic", cache=False, calibration=None, band=None).fit(
-        images, [0, 1] * 4).save(path)
+    ffeat.Detector(["gray"], "logistic", cache=False, calibration=None, band=None,
+                   reading=WHOLE).fit(images, [0, 1] * 4).save(path)
     return path
 
 
@@ -560,7 +561,7 @@ def test_n14_none_arguments_get_clear_type_errors(tmp_path, small_model):
     with pytest.raises(TypeError, match="features must be a family name"):
         ffeat.extract(rgb, features=None)
     with pytest.raises(TypeError, match="features must be a family name"):
-        ffeat.Detector(features=None).fit([rgb] * 4, [0, 1] * 2)
+        ffeat.Detector(features=None, reading=WHOLE).fit([rgb] * 4, [0, 1] * 2)
     with pytest.raises(TypeError, match="load needs a file path.*Detector.default"):
         ffeat.Detector.load(None)
     with pytest.raises(TypeError, match="save needs a file path"):

@@ -20,6 +20,7 @@ from ffeat.reading._sources import expand_inputs
 from ffeat.reading.dataset import labelled_images
 from ffeat.evaluation import call_metrics
 from ffeat.features import resolve_features
+from conftest import WHOLE
 
 N, SIZE = 6, 48
 pytestmark = pytest.mark.usefixtures("one_openmp_thread")
@@ -29,7 +30,7 @@ SRC = Path(ffeat.__file__).parent
 @pytest.fixture(scope="module")
 def small(demo):
     images, labels = demo
-    return Detector(features="gray", classifier="logistic", cache=False, jobs=1
+    return Detector(features="gray", classifier="logistic", cache=False, jobs=1, reading=WHOLE
                     ).fit(images, labels)
 
 

@@ -21,6 +21,7 @@ import ffeat
 from ffeat.models import _persist
 from ffeat.reading._perturb import Perturbation, Perturbed, parse_augment, parse_perturbations
 from ffeat.cli import main
+from conftest import WHOLE
 
 SPECIAL = "a<b>&\"c'"  # a file name with every HTML special character
 SECTIONS = ("summary", "metrics", "curves", "scores", "cross-dataset", "galleries", "spectra",
@@ -59,7 +60,8 @@ def model(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("train")
     ffeat.write_demo_set(root / "data", n_per_class=16, size=64, seed=1)
     path = root / "demo.model"
-    assert main(["train", str(root / "data"), "-o", str(path), "-q", "--no-cache"]) == 0
+    assert main(["train", str(root / "data"), "--faces", "off",
+                 "-o", str(path), "-q", "--no-cache"]) == 0
     return path
 
 
@@ -153,7 +155,7 @@ def test_json_has_robustness_and_report_json(report):
 def test_library_report_on_in_memory_images(tmp_path):
     pytest.importorskip("matplotlib")
     images, labels = ffeat.make_demo_set(n_per_class=6, size=48, seed=3)
-    det = ffeat.Detector(cache=False, jobs=1).fit(images, labels)
+    det = ffeat.Detector(cache=False, jobs=1, reading=WHOLE).fit(images, labels)
     copies = [im.copy() for im in images]
     rep = ffeat.write_report(det, images, tmp_path / "r", labels=labels, perturb=["flip"],
                              gallery_size=3, n_maps=1)
@@ -249,7 +251,7 @@ def test_resize_below_min_size_is_an_unreadable_row():
 def test_robustness_library_function_keeps_arrays():
     images, labels = ffeat.make_demo_set(n_per_class=8, size=48, seed=4)
     copies = [im.copy() for im in images]
-    det = ffeat.Detector(cache=False, jobs=1).fit(images, labels)
+    det = ffeat.Detector(cache=False, jobs=1, reading=WHOLE).fit(images, labels)
     rows = ffeat.robustness(det, images, ["noise=2,8"], labels)
     assert [r["label"] for r in rows] == ["clean", "noise=2", "noise=8"]
     assert all((a == b).all() for a, b in zip(images, copies))
@@ -260,17 +262,18 @@ def test_robustness_library_function_keeps_arrays():
 
 def test_augment_adds_one_copy_per_image_and_kind():
     images, labels = ffeat.make_demo_set(n_per_class=6, size=64, seed=5)
-    det = ffeat.Detector(cache=False, jobs=1, augment="jpeg,blur,resize,flip").fit(images,
-                                                                                labels)
+    det = ffeat.Detector(cache=False, jobs=1, augment="jpeg,blur,resize,flip",
+                         reading=WHOLE).fit(images, labels)
     t = det.training_
     assert (t["n_real"], t["n_fake"], t["n_rows"]) == (6, 6, 12 * 5)
     assert t["augment"] == ["jpeg", "blur", "resize", "flip"]
-    plain = ffeat.Detector(cache=False, jobs=1, augment=None).fit(images, labels)
+    plain = ffeat.Detector(cache=False, jobs=1, augment=None, reading=WHOLE).fit(images, labels)
     assert plain.training_["n_rows"] == 12 and plain.training_["augment"] == []
-    default = ffeat.Detector(cache=False, jobs=1).fit(images, labels)
+    default = ffeat.Detector(cache=False, jobs=1, reading=WHOLE).fit(images, labels)
     assert default.training_["augment"] == ["recode"]
     assert default.training_["n_rows"] + default.training_["n_augment_errors"] == 24
-    again = ffeat.Detector(cache=False, jobs=1, augment=["jpeg", "blur", "resize", "flip"])
+    again = ffeat.Detector(cache=False, jobs=1, augment=["jpeg", "blur", "resize", "flip"],
+                           reading=WHOLE)
     np.testing.assert_array_equal(again.fit(images, labels).model_.coef, det.model_.coef)
 
 
@@ -285,7 +288,8 @@ def test_parse_augment_rejects_unknown_and_repeated():
 def test_train_augment_cli_records_data_and_augment(tmp_path):
     ffeat.write_demo_set(tmp_path / "d", n_per_class=5, size=64)
     out = tmp_path / "m.model"
-    assert main(["train", str(tmp_path / "d"), "-o", str(out), "--augment", "jpeg,flip",
+    assert main(["train", str(tmp_path / "d"), "--faces", "off",
+                 "-o", str(out), "--augment", "jpeg,flip",
                  "-q", "--no-cache"]) == 0
     det = ffeat.Detector.load(out)
     assert det.training_["n_rows"] == 30 and det.augment == ["jpeg", "flip"]

@@ -16,6 +16,7 @@ import pytest
 import ffeat
 from ffeat.models import _shipped
 from ffeat.cli import main
+from conftest import WHOLE
 
 N, SIZE = 4, 64
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 def user_model(demo, tmp_path_factory):
     """A user's own small model (no card), and the detector it holds."""
     images, labels = demo
-    detector = ffeat.Detector(features=("gray",), cache=False).fit(images, labels)
+    detector = ffeat.Detector(features=("gray",), cache=False, reading=WHOLE).fit(images, labels)
     path = tmp_path_factory.mktemp("user") / "user.model"
     detector.save(path)
     return path, detector

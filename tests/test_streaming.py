@@ -15,6 +15,7 @@ import ffeat
 from ffeat.running import _lock, streaming
 from ffeat.reading._sources import expand_inputs
 from ffeat.cli import main
+from conftest import WHOLE
 
 SHARD = 5
 FEATURES = ffeat.DEFAULT_FEATURES
@@ -42,7 +43,7 @@ def make_model(folder: Path) -> Path:
     """A detector trained on small random images, saved in ``folder``."""
     write_images(folder, n_per_class=6)
     path = folder / "m.model"
-    ffeat.Detector(cache=False).fit(folder).save(path)
+    ffeat.Detector(cache=False, reading=WHOLE).fit(folder).save(path)
     return path
 
 

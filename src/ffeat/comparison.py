@@ -149,7 +149,9 @@ def compare(data, test=None, *, classifiers: Sequence[str] = CLASSIFIERS,
         ``epochs=20``, ``input_size=128``, ``augment="jpeg,blur"``: each
         detector (a :class:`~ffeat.Detector`, or a :class:`~ffeat.CnnDetector`
         for ``cnn``) takes those it has, so CNN parameters do not change the
-        feature detectors nor ``features`` the CNN. The feature cache is always off.
+        feature detectors nor ``features`` the CNN; ``reading`` (face policy, frame)
+        is the feature detectors' only, the CNN reading whole images at its own input
+        size. The feature cache is always off.
 
     Returns
     -------
@@ -177,7 +179,11 @@ def compare(data, test=None, *, classifiers: Sequence[str] = CLASSIFIERS,
     params = {"features": DEFAULT_FEATURES, **params}
     rows, detectors = [], []
     for classifier in classifiers:
-        detector = make_detector(classifier, **{**params, "cache": False,
+        # The reading (face policy, frame) is the feature detectors'; the CNN reads whole
+        # images at its own input size.
+        mine = params if uses_features(classifier) else \
+            {k: v for k, v in params.items() if k != "reading"}
+        detector = make_detector(classifier, **{**mine, "cache": False,
                                                 "random_state": random_state})
         status(f"compare: training {_name(detector)} on {len(train_x)} images", progress)
         start = time.perf_counter()

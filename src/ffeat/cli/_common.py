@@ -9,7 +9,7 @@ import warnings
 from .._gpu import BACKENDS
 from .._text import printable
 from ..features import FAMILIES
-from ..reading import NATIVE, Reading
+from ..reading import DETECTOR_READING, NATIVE, Reading
 from ..reading._framing import MAX_FRAME, MIN_FRAME
 from ..reading._perturb import DETECTOR_AUGMENT, parse_augment
 from ..reading.faces import FACE_POLICIES
@@ -91,23 +91,29 @@ def add_run_options(parser: argparse.ArgumentParser, *, cache: bool = True) -> N
                                  "($FFEAT_CACHE_DIR, default ~/.cache/ffeat)")
 
 
-def add_faces_option(parser: argparse.ArgumentParser, *, saved: bool) -> None:
-    """``--faces``: the face policy; for a saved model (``saved``), default its own."""
-    default = "the model's own" if saved else "off"
-    parser.add_argument("--faces", choices=FACE_POLICIES, default=None if saved else "off",
+def add_faces_option(parser: argparse.ArgumentParser, default: str | None,
+                     shown: str = "the model's own") -> None:
+    """``--faces``: the face policy, ``default`` when not given (None: what ``shown``
+    says, resolved by the command)."""
+    shown = default or shown
+    parser.add_argument("--faces", choices=FACE_POLICIES, default=default,
                         help="off: the whole image; crop: find the frontal faces, score "
                              "each in the framing of the aligned training faces, the most "
                              "fake one counts (no face: an error row); auto: as crop, the "
                              "whole image when no face is found; align: find each face's "
                              "landmarks and cut it as FFHQ's faces were cut (dlib; no face: "
-                             f"an error row) (default: {default})")
+                             f"an error row) (default: {shown})")
 
 
-def reading_of(args: argparse.Namespace) -> Reading:
+def reading_of(args: argparse.Namespace, *, whole: bool = False) -> Reading:
     """The :class:`~ffeat.Reading` of a command's ``--faces`` and ``--frame`` (made and
-    checked once, here, for every command that trains or extracts; a command without
-    ``--faces`` reads whole images)."""
-    return Reading(faces=getattr(args, "faces", "off"), frame=args.frame)
+    checked once, here, for every command that trains or extracts). Without ``--faces``
+    (None) the Detector's own face policy, or the whole image for a detector that reads
+    whole images (``whole``: the CNN); a command without the option reads whole images."""
+    faces = getattr(args, "faces", "off")
+    if faces is None:
+        faces = "off" if whole else DETECTOR_READING.faces
+    return Reading(faces=faces, frame=args.frame)
 
 
 def faces_reading(detector, faces: str | None) -> dict:

@@ -15,6 +15,7 @@ from ._common import (
     add_augment_option,
     add_classes_option,
     add_cnn_options,
+    add_faces_option,
     add_features_option,
     add_frame_option,
     add_run_options,
@@ -95,6 +96,7 @@ def add_parser(sub, summary: str) -> None:
     p.add_argument("--curves", metavar="FILE.png", default=None,
                    help="also draw the CNN's training curves (needs matplotlib)")
     add_features_option(p, DEFAULT_FEATURES)
+    add_faces_option(p, None, f"{DETECTOR_READING.faces}; off for the CNN")
     add_frame_option(p, DETECTOR_READING.frame)
     add_augment_option(p, "training augmentation for every detector, as for ffeat train")
     add_cnn_options(p)

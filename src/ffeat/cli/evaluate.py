@@ -178,7 +178,7 @@ def add_parser(sub, summary: str) -> None:
                         "modified); repeatable: jpeg=90,70,50 (quality), resize=0.75,0.5 "
                         "(factor), blur=1,2 (sigma, px), noise=2,5 (std, 8-bit levels), "
                         "flip. Adds a robustness table (and key in --json)")
-    add_faces_option(p, saved=True)
+    add_faces_option(p, None)
     add_classes_option(p)
     add_run_options(p)
     p.set_defaults(func=_run)

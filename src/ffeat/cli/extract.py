@@ -110,7 +110,7 @@ def add_parser(sub, summary: str) -> None:
     ex.add_argument("--demo", action="store_true",
                     help="also read the embedded demo set (120 labelled images made "
                          "from scikit-image's photographs)")
-    add_faces_option(ex, saved=False)
+    add_faces_option(ex, "off")
     add_frame_option(ex)
     add_scale_options(ex)
     add_run_options(ex)

@@ -141,7 +141,7 @@ def add_parser(sub, summary: str) -> None:
                         "per family (table, CSV), a families object per row (JSON); linear "
                         "models (stacked, logistic) only")
     add_threshold_option(p, "a file")
-    add_faces_option(p, saved=True)
+    add_faces_option(p, None)
     add_scale_options(p)
     add_run_options(p)
     p.set_defaults(func=_run)

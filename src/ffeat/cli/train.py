@@ -92,7 +92,8 @@ def _run(args: argparse.Namespace) -> int:
         dataset = load_dataset(args.data, parse_classes(args.classes))
         detector = make_detector(args.classifier, features=families, jobs=args.jobs,
                                  cache=args.cache, backend=args.backend,
-                                 reading=reading_of(args), calibration=args.calibration,
+                                 reading=reading_of(args, whole=args.classifier == "cnn"),
+                                 calibration=args.calibration,
                                  band=args.band, **augment_params(args),
                                  **cnn_params(args))
     except ValueError as exc:  # also --faces with the CNN
@@ -170,7 +171,7 @@ def add_parser(sub, summary: str) -> None:
                         "the forced call errs more than 10%%), LO,HI sets it (a "
                         "probability in [LO, HI)), none: always fake or real (feature "
                         f"classifiers; default: {DEFAULT_BAND or 'none'})")
-    add_faces_option(p, saved=False)
+    add_faces_option(p, None, f"{DETECTOR_READING.faces}; off for the CNN")
     add_frame_option(p, DETECTOR_READING.frame)
     add_cnn_options(p)
     add_classes_option(p)

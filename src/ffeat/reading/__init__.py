@@ -94,10 +94,11 @@ class Reading:
 #: Every image as decoded: native size, no face policy (``extract`` and
 #: ``FeatureExtractor`` describe an image as given).
 NATIVE = Reading()
-#: The Detector's reading by default (``ffeat train``'s too): the shipped detector's
-#: 256 px frame, chosen by the multi-source protocol (``benchmarks/sources.py``) so that
-#: source size cannot separate the classes.
-DETECTOR_READING = Reading(frame=256)
+#: The Detector's reading by default (``ffeat train``'s too): the shipped detector's.
+#: Every face aligned as FFHQ's were (:mod:`ffeat.reading.align`), so that framing cannot
+#: separate the sources, in a 256 px frame, chosen by the multi-source protocol
+#: (``benchmarks/sources.py``) so that source size cannot separate them either.
+DETECTOR_READING = Reading(faces="align", frame=256)
 
 
 def as_reading(reading, name: str = "reading") -> Reading:
