@@ -124,9 +124,13 @@ def accuracy(result: dict) -> str:
     return "\n".join([caption + ":", "", *_table(header, rows)])
 
 
-def _control_labels(result: dict) -> list[str]:
-    return list(dict.fromkeys([*result["controls"]["reals"],
-                               "{}px q{}".format(*result["controls"]["fakes"])]))
+def _control_labels(result: dict) -> list[tuple[str, str]]:
+    """``(key, label)`` of every control column: the codec controls, then the framings
+    (runs before the framing control have none)."""
+    codecs = dict.fromkeys([*result["controls"]["reals"],
+                            "{}px q{}".format(*result["controls"]["fakes"])])
+    framings = dict.fromkeys(c for e in result["sources"].values() for c in e.get("framing", {}))
+    return [("controls", c) for c in codecs] + [("framing", c) for c in framings]
 
 
 def sources(result: dict) -> str:
@@ -143,7 +147,7 @@ def sources(result: dict) -> str:
     -------
     str
         A caption, the table (recall of fake sources, false-positive rate of real
-        ones, each control as rate and change) and the overall figures.
+        ones, each control and framing as rate and change) and the overall figures.
     """
     labels = _control_labels(result)
     params = ", ".join(f"{k}={v}" for k, v in result["params"].items()) or "defaults"
@@ -156,14 +160,14 @@ def sources(result: dict) -> str:
     for name, e in result["sources"].items():
         rate = e["recall"] if e["role"] == "fake" else e["fpr"]
         loso = e.get("loso") or {}
-        controls = [e.get("controls", {}).get(c) for c in labels]
+        controls = [e.get(key, {}).get(c) for key, c in labels]
         rows.append([name, e["role"] + ("" if e.get("in_mix", True) else " (not trained on)"),
                      f"{e['n_test']:,}", _f(rate), _f(e["auc"]),
                      _f(loso["recall"]) if loso else "", _f(loso["auc"]) if loso else "",
                      *["" if c is None else f"{_f(c['rate'])} ({c['delta']:+.3f})"
                        for c in controls]])
     header = ["source", "role", "n test", "recall / FPR", "AUC", "LOSO recall", "LOSO AUC",
-              *[f"as {c}" for c in labels]]
+              *[f"as {c}" if key == "controls" else c for key, c in labels]]
     o, cv = result["overall"], result["cv_140k"]
     summary = (f"All {o['n']:,} test images: accuracy {o['accuracy']:.3f}, AUC {o['auc']:.3f}; "
                f"`140k` 5-fold ({cv['n']:,} images) AUC {cv['auc']:.3f}, accuracy "

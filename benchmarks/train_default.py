@@ -44,9 +44,8 @@ from ffeat.models._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_c
 # -- the shipped detector's configuration: the one place to change it ----------------------
 
 #: Parameters of the shipped Detector (the rest are the Detector's defaults).
-PARAMS: dict = {"reading": ffeat.Reading(frame=256), "augment": "recode", "calibration": "sigmoid",
-                "band": "auto",
-                "random_state": 0}
+PARAMS: dict = {"reading": ffeat.Reading(faces="align", frame=256), "augment": "recode,reframe",
+                "calibration": "sigmoid", "band": "auto", "random_state": 0}
 #: Training sources: the training halves of these sources of the corpus (``_corpus``);
 #: their test halves give the card's held-out figures.
 SOURCES: tuple[str, ...] = _corpus.NAMES

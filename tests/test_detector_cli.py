@@ -114,15 +114,16 @@ def test_train_and_compare_align_faces_unless_told_or_training_the_cnn(command):
 
 def test_train_defaults_are_the_shipped_frame_and_augmentation(demo_dir, tmp_path):
     """Without --frame and --augment a feature detector is framed at 256 px and trained
-    on each image and its recoded copy, as ``Detector()``; ``none`` turns both off."""
+    on each image, its recoded copy and its reframed copy, as ``Detector()``; ``none``
+    turns both off."""
     out = tmp_path / "m.model"
     assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)
     n = det.training_["n_real"] + det.training_["n_fake"]
-    assert (det.reading.frame, det.augment) == (256, "recode") == (
+    assert (det.reading.frame, det.augment) == (256, "recode,reframe") == (
         ffeat.Detector().reading.frame, ffeat.Detector().augment)
-    assert det.training_["n_rows"] + det.training_["n_augment_errors"] == 2 * n
+    assert det.training_["n_rows"] + det.training_["n_augment_errors"] == 3 * n
     assert main(["train", str(demo_dir), "--faces", "off", "-o", str(out), "--features", "spectrum",
                  "--frame", "none", "--augment", "none", "--no-cache", "-q"]) == 0
     det = ffeat.Detector.load(out)

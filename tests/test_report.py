@@ -270,8 +270,8 @@ def test_augment_adds_one_copy_per_image_and_kind():
     plain = ffeat.Detector(cache=False, jobs=1, augment=None, reading=WHOLE).fit(images, labels)
     assert plain.training_["n_rows"] == 12 and plain.training_["augment"] == []
     default = ffeat.Detector(cache=False, jobs=1, reading=WHOLE).fit(images, labels)
-    assert default.training_["augment"] == ["recode"]
-    assert default.training_["n_rows"] + default.training_["n_augment_errors"] == 24
+    assert default.training_["augment"] == ["recode", "reframe"]
+    assert default.training_["n_rows"] + default.training_["n_augment_errors"] == 36
     again = ffeat.Detector(cache=False, jobs=1, augment=["jpeg", "blur", "resize", "flip"],
                            reading=WHOLE)
     np.testing.assert_array_equal(again.fit(images, labels).model_.coef, det.model_.coef)

@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import _corpus, sources  # noqa: E402
-from conftest import WHOLE
 
 #: Folder -> (side, JPEG quality) of the small corpus; 7 images per folder.
 LAYOUT = {"140k/fake": (64, 75), "tpdne/fake": (72, 90), "sdfd/fake": (96, 75),
@@ -27,7 +26,8 @@ LAYOUT = {"140k/fake": (64, 75), "tpdne/fake": (72, 90), "sdfd/fake": (96, 75),
 N = 7
 #: One-row-per-image fits, so that the counts below are exact (the default ``recode``
 #: copies of the smallest images fall under ``min_size``).
-QUICK = {"features": "spectrum", "cache": False, "jobs": 1, "augment": None}
+#: The synthetic corpus holds no faces: read whole images (``faces="off"``).
+QUICK = {"features": "spectrum", "cache": False, "jobs": 1, "augment": None, "faces": "off"}
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +191,7 @@ def test_main_fit_is_the_detector_trained_on_the_mix(corpus, result, augment):
     if augment is not None:
         result = sources.measure(params, root=corpus)
     mix, held = _corpus.training_mix(root=corpus), _corpus.held_out(root=corpus)
-    det = ffeat.Detector(**params, reading=WHOLE).fit(mix.paths, mix.labels)
+    det = sources.make_detector(params).fit(mix.paths, mix.labels)
     z = det.decision_function(held.paths)  # the protocol thresholds the uncalibrated score
     sources_ = np.array(held.sources)
     for name, e in result["sources"].items():

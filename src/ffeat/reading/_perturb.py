@@ -126,9 +126,10 @@ KINDS: dict[str, _Kind] = {
     "flip": _Kind(_flip, None, None, None, "higher", ""),
 }
 #: The Detector's training augmentation by default (``ffeat train``'s too, for the feature
-#: classifiers): the shipped detector's, chosen by the multi-source protocol, so that size
-#: and codec stop telling the classes apart.
-DETECTOR_AUGMENT = "recode"
+#: classifiers): the shipped detector's, chosen by the multi-source protocol: ``recode`` so
+#: that size and codec, ``reframe`` so that framing (and the padding or resampling it gives
+#: an aligned face) stop telling the classes apart.
+DETECTOR_AUGMENT = "recode,reframe"
 
 
 @dataclass(frozen=True)
