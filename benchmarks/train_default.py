@@ -18,7 +18,11 @@ The faces are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
 repository). About 6.5 minutes on two cores (2026-12-01, quiet machine; the fit holds BLAS
 to one thread).
 
-Usage: ``python benchmarks/train_default.py [--out DIR] [--protocol FILE] [--check]``
+``--card-only`` keeps the model already in the output folder and writes its card again
+(measuring the held-out figures, with ``--protocol``'s).
+
+Usage: ``python benchmarks/train_default.py [--out DIR] [--protocol FILE] [--card-only]
+[--check]``
 """
 from __future__ import annotations
 
@@ -27,8 +31,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-
-import numpy as np
 
 try:
     from . import _corpus, _data, sources
@@ -168,13 +170,23 @@ def card(detector: ffeat.Detector, sources: list[dict], model_file: Path,
     return content
 
 
-def write(out: Path, root: Path, protocol: dict | None, *, measure: bool = True) -> Path:
+def write(out: Path, root: Path, protocol: dict | None, *, measure: bool = True,
+          card_only: bool = False) -> Path:
     """Train and write ``out/default.model`` and its card (with the held-out figures
-    when ``measure``); the model's path."""
-    detector, sources = train(root)
-    out.mkdir(parents=True, exist_ok=True)
+    when ``measure``); the model's path. ``card_only``: keep the model already in
+    ``out`` (and its card's source counts) and write its card again."""
     model_file = out / MODEL_NAME
-    detector.save(model_file)
+    if card_only:
+        detector = ffeat.load_detector(model_file)
+        old = read_card(model_file, detector)
+        if old is None:
+            raise ValueError(f"{model_file} has no card to take the source counts from; "
+                             "run without --card-only")
+        sources = old["sources"]
+    else:
+        detector, sources = train(root)
+        out.mkdir(parents=True, exist_ok=True)
+        detector.save(model_file)
     held_out = held_out_figures(detector, root) if measure else None
     text = json.dumps(card(detector, sources, model_file, held_out, protocol), indent=1)
     model_file.with_suffix(CARD_SUFFIX).write_text(text + "\n", encoding="utf-8")
@@ -205,6 +217,9 @@ def main(argv=None) -> int:
                         "(default: src/ffeat/models)")
     p.add_argument("--protocol", metavar="FILE", type=Path, default=None,
                    help="JSON of benchmarks/sources.py whose figures go into the card")
+    p.add_argument("--card-only", action="store_true",
+                   help="do not train: write the card of the model already in --out again "
+                        "(e.g. with the figures of a --protocol run made since)")
     p.add_argument("--check", action="store_true",
                    help="retrain into a temporary folder and compare with the shipped "
                         "model's bytes (exit 0 same, 1 different)")
@@ -218,7 +233,7 @@ def main(argv=None) -> int:
         if args.check:
             return check(root)
         protocol = json.loads(args.protocol.read_text()) if args.protocol else None
-        write(args.out, root, protocol)
+        write(args.out, root, protocol, card_only=args.card_only)
     except (OSError, ValueError) as exc:  # the shipped model or card, the protocol's JSON
         _log(f"error: {exc}")
         return 1
