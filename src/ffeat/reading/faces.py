@@ -39,9 +39,8 @@ import numpy as np
 from PIL import Image
 
 __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAMED",
-           "MAX_FACES", "MIN_FACE", "FaceCrop", "NoFaceError", "check_faces", "face_crops",
-           "find_faces",
-           "frame", "frame_overlap"]
+           "MAX_FACES", "MIN_FACE", "NO_FACE", "FaceCrop", "NoFaceError", "check_faces",
+           "face_crops", "find_faces", "frame", "frame_overlap"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is;
@@ -95,6 +94,10 @@ class FaceCrop(NamedTuple):
     box: Box | None
     crop: np.ndarray
     quad: tuple | None = None
+
+
+#: How the reason of an image refused for having no face begins.
+NO_FACE = "no face found"
 
 
 class NoFaceError(ValueError):
@@ -287,7 +290,7 @@ def face_crops(rgb: np.ndarray, policy: str,
         from .align import aligned_faces
         found = aligned_faces(rgb, size)
         if not found:
-            raise NoFaceError("no frontal face found (faces='align'); use faces='off' to "
+            raise NoFaceError(f"{NO_FACE}: no frontal face (faces='align'); use faces='off' to "
                               "score the whole image")
         return [FaceCrop(face.box, face.crop, tuple(tuple(round(float(v), 1) for v in corner)
                                                      for corner in face.quad))
@@ -295,7 +298,7 @@ def face_crops(rgb: np.ndarray, policy: str,
     boxes = find_faces(rgb)
     if not boxes:
         if policy == "crop":
-            raise NoFaceError("no face found; use faces='auto' to score the whole image "
+            raise NoFaceError(f"{NO_FACE}; use faces='auto' to score the whole image "
                               "instead, or faces='off'")
         return [FaceCrop(None, rgb)]
     return [FaceCrop(box, rgb if frame_overlap(box, rgb.shape) >= FRAMED

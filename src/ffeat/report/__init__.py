@@ -28,11 +28,11 @@ from ..families import column_groups, resolve_features
 from ..models._calibration import probability
 from ..models._models import uses_features
 from ..models._scoring import iter_scored
-from ..reading._framing import frame_image
 from ..reading._perturb import Perturbation, parse_perturbations
-from ..reading._rows import default_jobs, read_item
+from ..reading._rows import default_jobs, read_item, read_views
 from ..reading._sources import single_item
 from ..reading.dataset import Dataset, describe_data, labelled_data
+from ..reading.faces import NO_FACE
 from ..reading.loading import ImageReadError
 from ..robustness import robustness as _robustness
 from ..running._progress import status
@@ -110,12 +110,20 @@ def _same_data(train: str | None, evaluated: str) -> bool | None:
 def _faces_found(found: np.ndarray, y: np.ndarray, errors: list,
                  y_failed: np.ndarray) -> dict:
     """Per class, images with a face found and images looked at: the images read
-    plus those refused for having none (``faces="crop"``); ``y_failed`` are the
-    labels of the failed images, whose records ``errors`` are, in order."""
-    refused = np.array([e.reason.startswith("no face found") for e in errors], dtype=bool)
+    plus those refused for having none (``faces="crop"`` or ``"align"``); ``y_failed``
+    are the labels of the failed images, whose records ``errors`` are, in order."""
+    refused = np.array([e.reason.startswith(NO_FACE) for e in errors], dtype=bool)
     return {c: {"found": int(found[y == c].sum()),
                 "images": int((y == c).sum() + (y_failed[refused] == c).sum())}
             for c in (0, 1)}
+
+
+def _scored_view(item, record, reading):
+    """What the model read of ``item`` for its score ``record``: under a face policy the
+    crop of the face that counted (its most fake), else the framed image."""
+    views = read_views(item, reading)
+    box = record.faces[0].box if record.faces else None
+    return next((v.crop for v in views if v.box == box), views[0].crop)
 
 
 def _jsonable(obj):
@@ -301,7 +309,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                      "label": int(y[i]), "correct": bool(correct[i])}
             thumbs[gallery].append(entry)
             if j < n_maps:
-                view = frame_image(rgb, detector.reading.frame)  # the scale the model reads
+                view = _scored_view(kept[i], scored[i], detector.reading)
                 pmap = _explain.patch_map(view, families, detector.model_)
                 emap = _explain.residual_energy_map(view)
                 name = printable(os.path.basename(kept[i].name))  # a plot title: one line
