@@ -586,7 +586,7 @@ def measure_detector(model: str | None, n: int | None, seed: int) -> dict:
                 "framed 1.5x tighter": lambda im: _tight(im, 2 / 3)}
     rows = []
     for name, make in variants.items():
-        scores = detector.score_images([make(im) for im in images])
+        scores, _ = detector.score_images([make(im) for im in images])
         ok = ~np.isnan(scores)
         rows.append({"variant": name, "n": int(ok.sum()), "no_score": int((~ok).sum()),
                      "auc": float(roc_auc_score(test.labels[ok], scores[ok]))})

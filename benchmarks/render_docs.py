@@ -366,6 +366,28 @@ def faces_tolerance(result: dict) -> str:
                             rows))
 
 
+def faces_detector(result: dict) -> str:
+    """Trained detectors on re-framed ``140k`` test faces, ``benchmarks/faces.py
+    --detector`` (one run per detector).
+
+    Parameters
+    ----------
+    result : dict
+        ``detectors``: what ``faces.py --json`` writes under ``detector`` per run.
+
+    Returns
+    -------
+    str
+        One row per test variant: each detector's ROC AUC and images without a score.
+    """
+    runs = result["detectors"]
+    rows = [[variant["variant"], *[f"{_f(r['rows'][i]['auc'])} ({r['rows'][i]['no_score']})"
+                                   for r in runs]]
+            for i, variant in enumerate(runs[0]["rows"])]
+    header = ["`140k` test faces", *[f"{r['model']}: ROC AUC (no score)" for r in runs]]
+    return "\n".join(_table(header, rows))
+
+
 def compare(result: dict) -> str:
     """``ffeat compare``'s table.
 
@@ -423,9 +445,10 @@ def shipped(card: dict) -> str:
     for s, f in _per_source(card):
         rate = f.get("recall" if s["label"] == "fake" else "fpr")
         rows.append([s["name"], s["label"], f"{s['count']:,}", f"{f.get('n', 0):,}",
+                     f"{f['no_score']:,}" if "no_score" in f else "",
                      _f(rate), _f(f.get("auc")) if "auc" in f else "",
                      _f(f.get("loso_recall")) if "loso_recall" in f else ""])
-    header = ["source", "class", "n trained", "n test", "recall / FPR",
+    header = ["source", "class", "n trained", "n test", "no face", "recall / FPR",
               "AUC (against the pooled reals)", "left out of training: recall"]
     fig, band = card["calibration"]["figures"], card["band"]
     n = sum(f.get("n", 0) for _, f in _per_source(card))
@@ -433,7 +456,7 @@ def shipped(card: dict) -> str:
     lines = _table(header, rows)
     lines += ["", f"Trained on {t['n_real'] + t['n_fake']:,} images ({t['n_fake']:,} fake, "
               f"{t['n_real']:,} real; {t['n_rows']:,} rows with the augmented copies). All "
-              f"{n:,} test images: accuracy {fig['accuracy']:.3f}, ROC AUC "
+              f"{n:,} test images scored: accuracy {fig['accuracy']:.3f}, ROC AUC "
               f"{fig['roc_auc']:.3f}, Brier {fig['brier']:.3f}, ECE {fig['ece']:.3f} "
               f"(10 bins, `{card['calibration']['method']}` calibration); the inconclusive "
               f"band is `prob_fake` in [{band['low']:.3f}, {band['high']:.3f}): "
@@ -464,7 +487,9 @@ def headline(card: dict) -> str:
     reals = [f for f in per if "fpr" in f]
     worst_real = max(reals, key=lambda f: f["fpr"])
     loso = sorted((f for f in fakes if "loso_recall" in f), key=lambda f: f["loso_recall"])
-    rows = [[f"held-out images of its {len(per)} training sources", f"{n:,}"],
+    unscored = sum(f.get("no_score", 0) for f in per)
+    rows = [[f"held-out images of its {len(per)} training sources scored (no face found)",
+             f"{n:,} ({unscored:,})"],
             ["accuracy / ROC AUC", f"{fig['accuracy']:.3f} / {fig['roc_auc']:.3f}"],
             ["conclusive answers / accuracy on them",
              f"{fig['coverage']:.1%} / {fig['conclusive_accuracy']:.1%}"],
@@ -490,6 +515,7 @@ TABLES: dict[str, tuple[Path, Callable[[dict], str]]] = {
     "faces-reframed": (RESULTS / "faces.json", faces_reframed),
     "faces-training": (RESULTS / "faces.json", faces_training),
     "faces-tolerance": (RESULTS / "faces.json", faces_tolerance),
+    "faces-detector": (RESULTS / "faces-detector.json", faces_detector),
     "compare": (RESULTS / "compare.json", compare),
     "shipped": (CARD, shipped),
     "headline": (CARD, headline),

@@ -30,6 +30,7 @@ import argparse
 import json
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 try:
@@ -109,17 +110,21 @@ def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
 
 
 def held_out_figures(detector: ffeat.Detector, root: Path) -> dict:
-    """The shipped detector on the test halves of its sources: per source (recall or
-    false-positive rate at its threshold, AUC of a fake source against the pooled
-    reals), and its calibration figures."""
+    """The shipped detector on the test halves of its sources: per source (images scored
+    and images given no score, e.g. without a face; recall or false-positive rate at its
+    threshold, AUC of a fake source against the pooled reals), and its calibration
+    figures."""
     paths, labels, names = _corpus.held_out(SOURCES, root)
     _log(f"scoring the {len(paths)} held-out images")
     result = ffeat.evaluate(detector, ffeat.Dataset([str(p) for p in paths], labels, names),
                             progress=None)
+    failed = {e.source for e in result.errors}
+    unscored = Counter(name for path, name in zip(paths, names) if str(path) in failed)
     rows = []
     for name, entry in result.by_source.items():
         fake = entry["n_fake"] > 0
         row = {"source": name, "label": "fake" if fake else "real", "n": entry["n"],
+               "no_score": unscored[name],
                "recall" if fake else "fpr": entry["recall" if fake else "fpr"]}
         if fake and entry.get("roc_auc") is not None:
             row["auc"] = entry["roc_auc"]

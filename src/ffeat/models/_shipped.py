@@ -128,7 +128,8 @@ _SCHEMA = {
     "detector": dict,  # equal to the model's summary(), checked apart
     "sources": [{"name": str, "label": _LABEL, "count": _COUNT}],
     "protocol?": {
-        "per_source": [{"source": str, "label": _LABEL, "n?": _COUNT, "recall?": _FIGURE,
+        "per_source": [{"source": str, "label": _LABEL, "n?": _COUNT, "no_score?": _COUNT,
+                        "recall?": _FIGURE,
                         "fpr?": _FIGURE, "auc?": _FIGURE, "loso_recall?": _FIGURE}],
         "summary?": _Map(_NUMBER),
         "note?": str,
