@@ -247,7 +247,8 @@ def test_compare_prints_one_table(torch, demo_dir, tmp_path, capsys):
     other = tmp_path / "other"
     ffeat.write_demo_set(other, n_per_class=6, size=SIZE, seed=1)
     assert main(["compare", str(demo_dir), "--test", str(other), "--classifiers", "logistic",
-                 "cnn", "--epochs", "1", "--input-size", "32", "-j", "2", "-q"]) == 0
+                 "cnn", "--faces", "off", "--epochs", "1", "--input-size", "32", "-j", "2",
+                 "-q"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("stratified 80/20 split (seed 0): 19 train, 5 held out")
     assert "cross-dataset test" in lines[0]

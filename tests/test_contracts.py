@@ -288,8 +288,7 @@ def test_pipeline_of_the_extractor_and_the_stack_is_the_detector(demo_files):
     root, paths = demo_files
     labels = ffeat.load_dataset(root).labels
     families = ("spectrum", "gray")
-    reading = ffeat.Detector().reading  # the detector's default analysis frame
-    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1, reading=reading)),
+    pipe = Pipeline([("features", FeatureExtractor(features=families, jobs=1, reading=WHOLE)),
                      ("stack", ffeat.StackedLogistic(blocks=(64, 1024), C=0.1))])
     pipe.fit(paths, labels)
     det = Detector(features=families, classifier="stacked", cache=False, jobs=1,

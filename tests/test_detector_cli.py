@@ -205,7 +205,7 @@ def test_train_usage_errors_exit_2(demo_dir, tmp_path, capsys, case):
                 "bad_classes": "NAME=real or NAME=fake", "bad_features": "'colour'",
                 "one_class": "no fake images"}[case]
     if case == "output_folder":
-        argv[3] = str(tmp_path / "nope" / "m.model")
+        argv[argv.index("-o") + 1] = str(tmp_path / "nope" / "m.model")
     elif case == "no_data":
         argv[1] = str(tmp_path / "absent")
     elif case == "bad_classes":

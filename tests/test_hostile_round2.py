@@ -336,7 +336,8 @@ def test_n15_single_file_outputs_are_locked(tmp_path, command, capsys):
     out = tmp_path / ("f.npz" if command == "extract" else "f.model")
     args = [command, str(data), "-o", str(out), "--features", "gray", "-q", "--no-cache"]
     if command == "train":
-        args += ["--classifier", "logistic", "--calibration", "none", "--band", "none"]
+        args += ["--classifier", "logistic", "--calibration", "none", "--band", "none",
+                 "--faces", "off"]
     with _lock.locked(out):
         assert main(args) == 2
         assert "being written by another ffeat run" in capsys.readouterr().err

@@ -35,10 +35,28 @@ def user_model(demo, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def images(demo_files):
-    """Two demo PNG files, a real one and a fake one."""
-    paths = demo_files[1]
-    return [paths[0], paths[-1]]
+def faces_dir(tmp_path_factory):
+    """Four JPEGs of scikit-image's astronaut (as given, mirrored, cropped, shrunk) under
+    real/ and fake/: images with a face, which the shipped detector aligns."""
+    from PIL import Image
+    from skimage import data
+
+    rgb = data.astronaut()
+    variants = [rgb, rgb[:, ::-1], rgb[20:460, 40:480],
+                np.asarray(Image.fromarray(rgb).resize((400, 400)))]
+    root = tmp_path_factory.mktemp("faces")
+    for i, im in enumerate(variants):
+        path = root / ("real" if i < 2 else "fake") / f"astronaut-{i}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        Image.fromarray(np.ascontiguousarray(im)).save(path, quality=90)
+    return root
+
+
+@pytest.fixture(scope="module")
+def images(faces_dir):
+    """Two face JPEGs, a "real" one and a "fake" one."""
+    return [str(faces_dir / "real" / "astronaut-0.jpg"),
+            str(faces_dir / "fake" / "astronaut-3.jpg")]
 
 
 def _json(capsys, *argv) -> tuple[int, object, str]:
@@ -53,11 +71,14 @@ def _probs(rows) -> list[float]:
 
 # -- the shipped model -----------------------------------------------------------------------
 
-def test_default_detector_scores_the_demo_images(demo):
-    images, _ = demo
-    proba = ffeat.Detector.default().predict_proba(images)
+def test_default_detector_aligns_faces_and_refuses_images_without_one(demo, images):
+    detector = ffeat.Detector.default()
+    assert detector.reading == ffeat.Reading(faces="align", frame=256)
+    proba = detector.predict_proba(images)
     assert proba.shape == (len(images), 2)
     assert np.all((proba >= 0) & (proba <= 1))
+    (record,) = detector.score_records(demo[0][:1])  # a synthetic texture: no face
+    assert record.error is not None and record.error.reason.startswith("no face found")
     assert np.ptp(proba[:, 1]) > 0  # the scores depend on the image
 
 
@@ -136,17 +157,17 @@ def test_predict_output_counts_the_model_as_an_input(user_model, images, tmp_pat
     assert model.read_bytes() == user_model[0].read_bytes()
 
 
-def test_evaluate_takes_the_model_option_and_the_shipped_default(user_model, demo_dir,
+def test_evaluate_takes_the_model_option_and_the_shipped_default(user_model, faces_dir,
                                                                   capsys):
     path, _ = user_model
-    status, named, err = _json(capsys, "evaluate", str(demo_dir), "--model", str(path),
+    status, named, err = _json(capsys, "evaluate", str(faces_dir), "--model", str(path),
                                "--json", "-q")
     assert status == 0 and err == ""
-    status, shipped, _ = _json(capsys, "evaluate", str(demo_dir), "--json", "-q")
-    assert status == 0 and shipped["n_real"] == shipped["n_fake"] == N
+    status, shipped, _ = _json(capsys, "evaluate", str(faces_dir), "--json", "-q")
+    assert status == 0 and shipped["n_real"] == shipped["n_fake"] == 2
     assert shipped != named  # another model scored
     with pytest.raises(SystemExit) as info:  # the positional MODEL form is gone
-        main(["evaluate", str(path), str(demo_dir), "--json"])
+        main(["evaluate", str(path), str(faces_dir), "--json"])
     assert info.value.code == 2 and "unrecognized arguments" in capsys.readouterr().err
 
 
