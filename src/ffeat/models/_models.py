@@ -304,6 +304,17 @@ def _is_hgb(estimator) -> bool:
         and estimator.max_leaf_nodes <= MAX_LEAF_NODES
 
 
+def _make_experts(C, max_iter, learning_rate, random_state, blocks):
+    from ._experts import Experts
+    from ._stacking import StackedLogistic
+    return Experts(StackedLogistic(blocks=blocks, C=C, random_state=random_state))
+
+
+def _is_experts(estimator) -> bool:
+    from ._experts import Experts
+    return isinstance(estimator, Experts)
+
+
 #: Every feature classifier, by the name a model file records and ``Detector(classifier=)``
 #: and ``ffeat train --classifier`` take as a shortcut. Adding a classifier is one entry.
 KINDS = {
@@ -314,6 +325,13 @@ KINDS = {
     "hgb": ClassifierKind(TreeEnsemble, _make_hgb, _is_hgb,
                           lambda e: {"max_iter": e.max_iter, "learning_rate": e.learning_rate}),
 }
+# One expert per generator family (``ffeat.models._experts``), each a stack folded into a
+# linear model; ``fit`` takes each fake's family (``generator=``). Registered here, after
+# the classes that module builds on (it imports them at its end: either may load first).
+from ._experts import ExpertSet  # noqa: E402
+
+KINDS["experts"] = ClassifierKind(ExpertSet, _make_experts, _is_experts,
+                                  lambda e: {"C": getattr(e.base, "C", 0.1)}, grouped=True)
 #: Model class of each feature classifier (a stack of linear models is linear).
 MODELS = {name: kind.model for name, kind in KINDS.items()}
 #: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
