@@ -400,7 +400,8 @@ def make_estimator(classifier, *, C: float, max_iter: int, learning_rate: float,
                    random_state: int | None, blocks: tuple[int, ...] = ()):
     """The unfitted scikit-learn estimator that trains a ``classifier`` model: a shortcut's
     (:data:`KINDS`), or a fresh clone of an estimator given (a
-    :class:`~ffeat.StackedLogistic` without blocks gets ``blocks``).
+    :class:`~ffeat.StackedLogistic` without blocks gets ``blocks``; an
+    :class:`~ffeat.Experts` without a base, a ``StackedLogistic`` over them).
 
     ``blocks`` are the column counts of the feature families, in order (``stacked``
     fits one model per family).
@@ -413,4 +414,7 @@ def make_estimator(classifier, *, C: float, max_iter: int, learning_rate: float,
     estimator = clone(classifier)
     if name == "stacked" and not estimator.blocks:
         estimator.set_params(blocks=blocks)
+    if name == "experts" and estimator.base is None:  # every expert a stack of the families
+        from ._stacking import StackedLogistic
+        estimator.set_params(base=StackedLogistic(blocks=blocks, random_state=random_state))
     return estimator
