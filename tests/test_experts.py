@@ -4,6 +4,7 @@ adding an expert without refitting the others."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -235,3 +236,43 @@ def test_the_command_writes_a_new_file_and_never_the_input(fitted, demo, tmp_pat
                  "-o", str(new), "-q", "--no-cache", "-j", "1"]) == 0
     assert ffeat.Detector.load(new).model_.names == [*fitted.model_.names, "sdxl"]
     assert model.read_bytes() == before
+
+
+def test_predict_rows_name_the_generator_and_each_experts_probability(fitted, demo, tmp_path,
+                                                                     capsys):
+    import csv
+
+    from ffeat.cli import main
+
+    images, labels, _ = demo
+    records = fitted.score_records(images[:4])
+    P = fitted.model_.expert_probabilities(fitted.features_.transform(images[:4]))
+    np.testing.assert_allclose(np.array([r.experts for r in records]), P)
+    ffeat.write_demo_set(tmp_path / "data", n_per_class=3, size=64)
+    model = tmp_path / "experts.model"
+    fitted.save(model)
+    assert main(["predict", str(tmp_path / "data"), "--model", str(model), "--format", "json",
+                 "-q", "--no-cache", "-j", "1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = fitted.model_.names
+    for row in rows:
+        assert set(row["experts"]) == set(names)
+        assert row["generator"] == max(row["experts"], key=row["experts"].get)
+    assert main(["predict", str(tmp_path / "data"), "--model", str(model), "--format", "csv",
+                 "-q", "--no-cache", "-j", "1"]) == 0
+    head = next(csv.reader(capsys.readouterr().out.splitlines()))
+    assert head[-5:] == ["generator", *(f"prob_{n}" for n in names), "error", "path_escaped"]
+
+
+def test_evaluate_reports_attribution_on_sources_named_after_experts(fitted, tmp_path):
+    for family in ("gan", "diffusion"):
+        ffeat.write_demo_set(tmp_path / "data" / family, n_per_class=3, size=64)
+    result = ffeat.evaluate(fitted.set_params(jobs=1, cache=False), tmp_path / "data")
+    attribution = result.attribution
+    gen = np.array(result.generators, dtype=object)
+    src = np.array(result.data_sources, dtype=object)
+    fake = result.labels == 1
+    assert attribution["n"] == int(fake.sum())
+    assert attribution["accuracy"] == pytest.approx(np.mean(gen[fake] == src[fake]))
+    assert "attribution" in result.to_dict()
+    assert ffeat.Evaluation.of_records(None, [], [], 0.5).attribution is None
