@@ -47,10 +47,11 @@ from typing import NamedTuple
 import numpy as np
 
 try:
-    from . import _corpus, _data
+    from . import _corpus, _data, render_docs
 except ImportError:  # run as a script: this folder is on sys.path
     import _corpus
     import _data
+    import render_docs
 
 import ffeat  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
@@ -280,9 +281,10 @@ def few_shot(rows: Rows, experts: Experts, base, train: np.ndarray, test: np.nda
     return out
 
 
-def measure(rows: Rows) -> dict:
+def measure(rows: Rows, save=None) -> dict:
     """Fit every model on the training halves and score the test halves (see the
-    module docstring)."""
+    module docstring); ``save(result)``, when given, is called with the result before
+    the few-shot runs (``few_shot`` empty) and at the end."""
     from sklearn.base import clone
 
     t_start = time.perf_counter()
@@ -331,8 +333,8 @@ def measure(rows: Rows) -> dict:
                    "sources": {s.name: float(np.mean(guess[src_test == s.name] == s.family))
                                for s in SOURCES if s.family != "real"}}
     chosen = max(RULES, key=lambda r: _fake_mean(results[f"experts/{r}"]))
-    shots = timed("few-shot", lambda: few_shot(rows, experts, base, train, test, chosen))
-    return {
+    shots: list[dict] = []
+    result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "ffeat": ffeat.__version__, "reading": dataclasses.asdict(READING),
         "features": list(ffeat.DEFAULT_FEATURES), "classifier": "stacked (C=0.1)",
@@ -347,8 +349,17 @@ def measure(rows: Rows) -> dict:
         "experts": [{"name": e.name, "sources": e.sources, "platt": e.platt.tolist()}
                     for e in experts.experts_.experts],
         "chosen_rule": chosen, "models": results, "attribution": attribution,
-        "few_shot": shots, "few_shot_summary": _few_shot_summary(shots),
-        "seconds": {**seconds, "total": time.perf_counter() - t_start}}
+        "few_shot_seeds": list(FEW_SHOT_SEEDS), "few_shot": shots,
+        "few_shot_summary": _few_shot_summary(shots),
+        "seconds": seconds}
+    if save is not None:
+        save(result)
+    shots += timed("few-shot", lambda: few_shot(rows, experts, base, train, test, chosen))
+    result["few_shot_summary"] = _few_shot_summary(shots)
+    seconds["total"] = time.perf_counter() - t_start
+    if save is not None:
+        save(result)
+    return result
 
 
 def _fake_mean(result: dict) -> float:
@@ -367,55 +378,6 @@ def _few_shot_summary(shots: list[dict]) -> list[dict]:
                     "recall_min": float(np.min([r["recall"] for r in runs])),
                     "real_fpr_mean": float(np.mean([r["real_fpr"] for r in runs]))})
     return out
-
-
-# --- output -------------------------------------------------------------------------------
-
-
-def _f(v) -> str:
-    return "-" if v is None or v != v else f"{v:.3f}"
-
-
-def markdown(result: dict) -> str:
-    """The tables of ``docs/experts.md``."""
-    models = [m for m in result["models"] if "sources" in result["models"][m]]
-    lines = [f"Rows: default features, `Reading(faces=\"align\", frame=256)`, no augmented "
-             f"copies; classifier {result['classifier']}; seed-{result['seed']} halves. "
-             f"Threshold per model: the log-odds that calls {result['fpr_target']:.0%} of the "
-             f"{result['thresholds_tuned_on']} fake. Rule chosen by the mean fake recall at "
-             f"that threshold: **{result['chosen_rule']}**.", "",
-             "Recall (fakes) or FPR (reals) of the test halves at that threshold; in brackets "
-             "the share called \"fake\" by the 3-way label (calibrated, automatic band, 0.5).",
-             "", "| source | role | n test | " + " | ".join(models) + " |",
-             "|---" * (3 + len(models)) + "|"]
-    for name, info in result["sources"].items():
-        cells = []
-        for m in models:
-            e = result["models"][m]["sources"][name]
-            cells.append(f"{_f(e['at_threshold'])} ({_f(e['called_fake'])})")
-        role = "real" if info["family"] == "real" else info["family"]
-        lines.append(f"| {name} | {role} | {info['n_test']} | " + " | ".join(cells) + " |")
-    lines.append("| 140k AUC (test halves) | | | " + " | ".join(
-        _f(result["models"][m]["auc_140k"]) for m in models) + " |")
-    lines.append("| 140k inconclusive | | | " + " | ".join(
-        _f(result["models"][m]["inconclusive_140k"]) for m in models) + " |")
-    lines += ["", f"A 140k-only model (the same classifier on 140k's training halves): 140k "
-              f"AUC {_f(result['models']['140k-only']['auc_140k'])}.", "",
-              f"Attribution (the expert with the highest probability names the family of a "
-              f"test fake): accuracy {_f(result['attribution']['accuracy'])}; "
-              + ", ".join(f"{k} {_f(v)}" for k, v in result["attribution"]["sources"].items()),
-              "", "Few-shot: the family's expert dropped and added back from n of its training "
-              f"images (seeds {', '.join(map(str, FEW_SHOT_SEEDS))}) against every training "
-              "real, the other experts untouched; recall of its test fakes and FPR of the "
-              f"test reals at the threshold that calls {result['fpr_target']:.0%} of the "
-              "training reals fake.", "", "| family | n | recall (mean) | recall (min) | "
-              "real FPR (mean) |", "|---|---|---|---|---|"]
-    for s in result["few_shot_summary"]:
-        lines.append(f"| {s['family']} | {s['n']} | {_f(s['recall_mean'])} | "
-                     f"{_f(s['recall_min'])} | {_f(s['real_fpr_mean'])} |")
-    sec = result["seconds"]
-    lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items())]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -440,14 +402,16 @@ def main(argv=None) -> int:
     if args.quick:
         rows = _first(rows, args.quick)
         FEW_SHOT[:] = [min(FEW_SHOT[0], args.quick)]
+
+    def save(result: dict) -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        if args.markdown:
+            Path(args.markdown).write_text(render_docs.experts(result) + "\n")
+
     with _data.one_blas_thread():
-        result = measure(rows)
-    text = markdown(result)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+        result = measure(rows, save)
+    print(render_docs.experts(result))
     return 0
 
 
