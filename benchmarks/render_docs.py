@@ -515,8 +515,8 @@ def experts(result: dict) -> str:
               f"test fake): accuracy {_f(result['attribution']['accuracy'])}; "
               + ", ".join(f"{k} {_f(v)}" for k, v in result["attribution"]["sources"].items()),
               "", "Few-shot: the family's expert dropped and added back from n of its training "
-              f"images (seeds {', '.join(map(str, result['few_shot_seeds']))}) against every training "
-              "real, the other experts untouched; recall of its test fakes and FPR of the "
+              f"images (seeds {', '.join(map(str, result['few_shot_seeds']))}) against every "
+              "training real, the other experts untouched; recall of its test fakes and FPR of the "
               f"test reals at the threshold that calls {result['fpr_target']:.0%} of the "
               "training reals fake.", "", "| family | n | recall (mean) | recall (min) | "
               "real FPR (mean) |", "|---|---|---|---|---|"]

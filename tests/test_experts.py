@@ -217,10 +217,9 @@ def test_add_expert_refuses_a_detector_without_experts(demo):
         ffeat.add_expert(det, images, labels, name="gan")
 
 
-def test_the_command_writes_a_new_file_and_never_the_input(fitted, demo, tmp_path):
+def test_the_command_writes_a_new_file_and_never_the_input(fitted, tmp_path):
     from ffeat.cli import main
 
-    images, labels, _ = demo
     ffeat.write_demo_set(tmp_path / "data", n_per_class=8, size=64)
     model = tmp_path / "experts.model"
     fitted.save(model)
@@ -244,7 +243,7 @@ def test_predict_rows_name_the_generator_and_each_experts_probability(fitted, de
 
     from ffeat.cli import main
 
-    images, labels, _ = demo
+    images = demo[0]
     records = fitted.score_records(images[:4])
     P = fitted.model_.expert_probabilities(fitted.features_.transform(images[:4]))
     np.testing.assert_allclose(np.array([r.experts for r in records]), P)
@@ -276,3 +275,17 @@ def test_evaluate_reports_attribution_on_sources_named_after_experts(fitted, tmp
     assert attribution["accuracy"] == pytest.approx(np.mean(gen[fake] == src[fake]))
     assert "attribution" in result.to_dict()
     assert ffeat.Evaluation.of_records(None, [], [], 0.5).attribution is None
+
+
+def test_train_names_the_families_after_the_top_level_folders(tmp_path):
+    from ffeat.cli import main
+
+    for family in ("gan", "diffusion"):
+        ffeat.write_demo_set(tmp_path / "data" / family, n_per_class=6, size=64)
+    model = tmp_path / "experts.model"
+    options = ["--classifier", "experts", "--frame", "none", "--augment", "none", "-q",
+               "--no-cache", "-j", "1"]
+    assert main(["train", str(tmp_path / "data"), "-o", str(model), *options]) == 0
+    assert sorted(ffeat.Detector.load(model).model_.names) == ["diffusion", "gan"]
+    assert main(["train", str(tmp_path / "data" / "gan"), "-o", str(tmp_path / "flat.model"),
+                 *options]) == 2
