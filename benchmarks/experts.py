@@ -57,7 +57,8 @@ import ffeat  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from ffeat.models._calibration import Calibration, _auto_band, _fit_map  # noqa: E402
-from ffeat.models._experts import RULES, Experts, ExpertSet, combiner, fit_expert  # noqa: E402
+from ffeat.models._experts import RULES, ExpertSet  # noqa: E402
+from ffeat.models._experts_fit import Experts, combiner, fit_expert  # noqa: E402
 from ffeat.models._models import sigmoid  # noqa: E402
 from ffeat.features import column_names, resolve_features  # noqa: E402
 from ffeat.reading._rows import feature_rows  # noqa: E402

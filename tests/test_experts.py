@@ -11,7 +11,8 @@ import pytest
 
 import ffeat
 from ffeat.models import _persist
-from ffeat.models._experts import RULES, Expert, Experts, ExpertSet, fit_expert
+from ffeat.models._experts import RULES, Expert, ExpertSet
+from ffeat.models._experts_fit import Experts, fit_expert
 from ffeat.models._models import LinearModel
 from ffeat.models._stacking import standardised_logistic
 

@@ -70,7 +70,7 @@ _LAZY = {
     "write_report": "report", "write_training_curves": "report", "compare": "comparison",
     "Comparison": "comparison", "extract_to": "running.streaming",
     "predict_to": "running.streaming", "read_features": "running.streaming",
-    "add_expert": "experts", "Experts": "models._experts",
+    "add_expert": "experts", "Experts": "models._experts_fit",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -14,7 +14,8 @@ import numpy as np
 
 from ._base import check_fitted, image_items, warn_errors
 from .features import resolve_features
-from .models._experts import ExpertSet, check_name, fit_expert
+from .models._experts import ExpertSet, check_name
+from .models._experts_fit import fit_expert
 from .reading._perturb import parse_augment
 from .reading._rows import feature_rows
 from .reading.dataset import describe_data, labelled_images

@@ -18,23 +18,24 @@ the others (:meth:`ExpertSet.with_expert`): under ``max`` and ``noisy-or`` nothi
 else changes; under ``combiner`` the new expert gets the mean weight of the others.
 
 :class:`ExpertSet` is plain arrays (saved in a model file under ``model/...``,
-checked by :meth:`ExpertSet.from_arrays` when read back); :class:`Experts` is the
-scikit-learn estimator that fits one.
+checked by :meth:`ExpertSet.from_arrays` when read back) and NumPy only: scoring a saved
+expert model imports no scikit-learn. The estimator that fits one is
+:class:`ffeat.models._experts_fit.Experts`. (``_models`` registers this module's
+:class:`ExpertSet`, so the linear model it builds on is imported where it is used.)
 """
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+if TYPE_CHECKING:
+    from ._models import LinearModel
 
-from ._sklearn_compat import HasMethods, StrOptions, fit_context
 
-__all__ = ["RULES", "DEFAULT_RULE", "MAX_EXPERTS", "Expert", "ExpertSet", "Experts",
-           "fit_expert", "combiner", "check_name", "logit"]
+__all__ = ["RULES", "DEFAULT_RULE", "MAX_EXPERTS", "Expert", "ExpertSet", "check_name",
+           "logit"]
 
 #: The combination rules (see the module docstring).
 RULES = ("max", "noisy-or", "combiner")
@@ -75,7 +76,7 @@ class Expert(NamedTuple):
     sources : str
         What it was trained on, as text (source names or a data description).
     model : LinearModel
-        Its log-odds of fake.
+        Its log-odds of fake (``ffeat.models._models.LinearModel``).
     platt : ndarray of shape (2,)
         ``[a, b]``: its calibrated probability is ``sigmoid(a * z + b)``, ``a > 0``.
     """
@@ -87,6 +88,8 @@ class Expert(NamedTuple):
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         """Calibrated probability of this family's fake for feature rows ``X``."""
+        from ._models import sigmoid
+
         return sigmoid(self.platt[0] * self.model.decision_function(X) + self.platt[1])
 
 
@@ -125,8 +128,8 @@ class ExpertSet:
         self.bias = float(bias)
 
     @classmethod
-    def from_estimator(cls, estimator: Experts) -> ExpertSet:
-        """The fitted set of an :class:`Experts` estimator."""
+    def from_estimator(cls, estimator) -> ExpertSet:
+        """The fitted set of an :class:`~ffeat.models._experts_fit.Experts` estimator."""
         return estimator.experts_
 
     @property
@@ -177,6 +180,8 @@ class ExpertSet:
     @staticmethod
     def max_bytes(n_features: int, params: dict) -> int:
         """Most bytes the arrays of a set of :data:`MAX_EXPERTS` experts take."""
+        from ._models import LinearModel
+
         per_expert = LinearModel.max_bytes(n_features, params) + 8 * 3 + 4 * (64 + _MAX_SOURCES)
         return MAX_EXPERTS * per_expert + 4 * 16 + 16
 
@@ -191,6 +196,8 @@ class ExpertSet:
             that are not short words or repeat, an unknown rule, negative weights, an
             expert's arrays of another shape, a calibration slope that is not positive.
         """
+        from ._models import LinearModel, _array, _finite
+
         names = _strings(a, "names", 64)
         k = len(names)
         if not 1 <= k <= MAX_EXPERTS:
@@ -231,173 +238,3 @@ def _strings(a: dict[str, np.ndarray], name: str, max_len: int, scalar: bool = F
                          f"text of at most {max_len} characters"
                          f"{'' if scalar else ' per entry, shape (n,)'}")
     return x[()] if scalar else x
-
-
-# --- fitting ----------------------------------------------------------------------------
-
-
-def _platt(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``[a, b]`` of a Platt calibration of log-odds ``z`` to labels ``y`` (``a > 0``)."""
-    from sklearn.linear_model import LogisticRegression
-
-    lr = LogisticRegression(C=1e6).fit(z[:, None], y)
-    return np.array([max(float(lr.coef_[0, 0]), 1e-6), float(lr.intercept_[0])])
-
-
-def fit_expert(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None, name: str,
-               sources: str = "") -> tuple[Expert, np.ndarray]:
-    """One expert: a clone of ``estimator`` fitted on rows ``X, y`` (its family's fakes,
-    label 1, and the reals, 0) and calibrated on its out-of-fold log-odds.
-
-    Parameters
-    ----------
-    estimator : StackedLogistic or Pipeline
-        Unfitted; a ``StackedLogistic`` (which computes out-of-fold log-odds while it
-        fits, ``oof_log_odds_``) or a linear pipeline (refitted once per fold).
-    X, y : ndarray
-    groups : ndarray or None
-        An image and its augmented copies share a fold.
-    name, sources : str
-        The expert's name and what it was trained on.
-
-    Returns
-    -------
-    expert : Expert
-    oof : ndarray
-        The out-of-fold log-odds of every row (what the calibration was fitted on).
-    """
-    from sklearn.base import clone
-
-    from ._calibration import _out_of_fold
-    from ._stacking import StackedLogistic
-
-    check_name(name)
-    est = clone(estimator)
-    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    est = est.fit(X, y, groups=groups) if isinstance(est, StackedLogistic) else est.fit(X, y)
-    oof = _out_of_fold(est, X, y, groups, 0)
-    return Expert(name, sources, LinearModel.from_estimator(est), _platt(oof, y)), oof
-
-
-class Experts(ClassifierMixin, BaseEstimator):
-    """The scikit-learn estimator of an :class:`ExpertSet`: one expert per generator
-    family, fitted on that family's fake rows and every real row.
-
-    Parameters
-    ----------
-    base : estimator, optional
-        The unfitted linear classifier every expert clones (a
-        :class:`~ffeat.StackedLogistic`, the shipped detector's, or a
-        ``StandardScaler`` + ``LogisticRegression`` pipeline). None:
-        ``StackedLogistic()``.
-    rule : {"max", "noisy-or", "combiner"}
-        How the experts' probabilities are combined (see the module docstring).
-
-    Attributes
-    ----------
-    experts_ : ExpertSet
-        The fitted experts and rule.
-    oof_expert_log_odds_ : ndarray of shape (n_rows, n_experts)
-        Each expert's calibrated out-of-fold log-odds of every training row: for the
-        rows it trained on, from models that did not see their fold; for the other
-        families' fakes, which it never saw, its plain log-odds.
-    oof_log_odds_ : ndarray of shape (n_rows,)
-        Their combination by the rule: what the detector's calibration and band are
-        fitted on.
-    classes_ : ndarray
-        ``[0, 1]``.
-    """
-
-    _parameter_constraints: dict = {
-        "base": [HasMethods(["fit", "decision_function"]), None],
-        "rule": [StrOptions(set(RULES))],
-    }
-
-    def __init__(self, base=None, rule: str = DEFAULT_RULE) -> None:
-        self.base = base
-        self.rule = rule
-
-    @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, groups=None, generator=None) -> Experts:
-        """Fit one expert per family named in ``generator`` (the fakes' labels).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_rows, n_features)
-        y : array-like of {0, 1}
-            1 = fake.
-        groups : array-like, optional
-            An image and its augmented copies (they share a fold).
-        generator : array-like of str
-            Per row, the generator family of a fake (ignored for reals); each family
-            gets an expert, named after it, in order of first appearance.
-
-        Returns
-        -------
-        Experts
-            ``self``, fitted.
-
-        Raises
-        ------
-        ValueError
-            Without ``generator``, or for a family with fewer than 2 fakes.
-        """
-        from ._stacking import StackedLogistic
-
-        if generator is None:
-            raise ValueError("an expert detector needs each fake's generator family: "
-                             "fit(X, y, generator=[...]), e.g. 'gan' or 'diffusion' per fake")
-        X, y = validate_data(self, X, y, dtype=np.float64)
-        y = y.astype(int)
-        generator = np.asarray(generator, dtype=object)
-        if generator.shape != y.shape:
-            raise ValueError(f"generator has shape {generator.shape}; expected one family per "
-                             f"row, {y.shape}")
-        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-        families = list(dict.fromkeys(str(g) for g in generator[y == 1]))
-        if not families or not (y == 0).any():
-            raise ValueError("an expert detector needs real rows and fake rows with their "
-                             "generator family")
-        base = StackedLogistic() if self.base is None else self.base
-        experts, Z = [], np.empty((len(y), len(families)))
-        for j, family in enumerate(families):
-            own = (y == 0) | (generator == family)
-            expert, oof = fit_expert(base, X[own], y[own], groups[own], family, family)
-            experts.append(expert)
-            Z[own, j] = expert.platt[0] * oof + expert.platt[1]
-            Z[~own, j] = expert.platt[0] * expert.model.decision_function(X[~own]) \
-                + expert.platt[1]
-        weights, bias = combiner(Z, y) if self.rule == "combiner" else (None, 0.0)
-        self.experts_ = ExpertSet(experts, self.rule, weights, bias)
-        self.oof_expert_log_odds_ = Z
-        self.oof_log_odds_ = self.experts_.combine(sigmoid(Z))
-        self.classes_ = np.array([0, 1])
-        return self
-
-    def decision_function(self, X) -> np.ndarray:
-        """Combined log-odds of fake."""
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.experts_.decision_function(X)
-
-    def predict(self, X) -> np.ndarray:
-        """1 where the combined log-odds are positive."""
-        return (self.decision_function(X) > 0).astype(int)
-
-
-def combiner(Z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """Non-negative weights and an intercept of a logistic regression of ``y`` on the
-    experts' calibrated log-odds ``Z`` (negative weights of an unconstrained fit are set
-    to 0, then the scale and intercept of the combination refitted)."""
-    from sklearn.linear_model import LogisticRegression
-
-    w = np.clip(LogisticRegression(C=1.0, max_iter=1000).fit(Z, y).coef_[0], 0, None)
-    if not w.any():
-        w = np.ones(Z.shape[1])
-    lr = LogisticRegression(C=1e6).fit((Z @ w)[:, None], y)
-    return w * max(float(lr.coef_[0, 0]), 1e-6), float(lr.intercept_[0])
-
-
-# At the end: ``_models`` registers :class:`ExpertSet` when it loads, so either module may
-# be imported first (see the end of ``_models``).
-from ._models import LinearModel, _array, _finite, sigmoid  # noqa: E402

@@ -305,13 +305,13 @@ def _is_hgb(estimator) -> bool:
 
 
 def _make_experts(C, max_iter, learning_rate, random_state, blocks):
-    from ._experts import Experts
+    from ._experts_fit import Experts
     from ._stacking import StackedLogistic
     return Experts(StackedLogistic(blocks=blocks, C=C, random_state=random_state))
 
 
 def _is_experts(estimator) -> bool:
-    from ._experts import Experts
+    from ._experts_fit import Experts
     return isinstance(estimator, Experts)
 
 
@@ -326,8 +326,8 @@ KINDS = {
                           lambda e: {"max_iter": e.max_iter, "learning_rate": e.learning_rate}),
 }
 # One expert per generator family (``ffeat.models._experts``), each a stack folded into a
-# linear model; ``fit`` takes each fake's family (``generator=``). Registered here, after
-# the classes that module builds on (it imports them at its end: either may load first).
+# linear model; ``fit`` takes each fake's family (``generator=``). That module imports this
+# one's classes where it uses them, so importing it here makes no cycle.
 from ._experts import ExpertSet  # noqa: E402
 
 KINDS["experts"] = ClassifierKind(ExpertSet, _make_experts, _is_experts,
