@@ -8,30 +8,34 @@ pipeline, the other reals are the common real pool). Each source is cut into
 seed-0 halves (``_corpus.halves``: sorted paths, shuffled, first half trains).
 
 Every image's feature row is computed once (the default features, read with
-``Reading(faces="align", frame=256)``, one job) and kept in
-one ``.npz`` per source in a folder (``--rows``, default ``/work/runs/experts-rows``,
-outside the repository: rows of licensed images); a later run reads them back. The fits, all with the shipped
-detector's classifier (``StackedLogistic`` through ``Detector._fit_rows``):
+``Reading(faces="align", frame=256)``, one job, no augmented copies) and kept as
+one ``.npz`` per source in a folder (``--rows``, default ``$FFEAT_EXPERTS_ROWS`` or
+``~/.cache/ffeat-benchmarks/experts-rows``: outside the repository, they are rows of
+licensed images); a later run reads them back. The fits, all with the shipped detector's classifier (``StackedLogistic``,
+``C=0.1``, one block per family):
 
 - ``binary``: one boundary over the training halves of every source;
-- ``experts``: a GAN expert (the StyleGAN fakes against all reals) and a
-  diffusion expert (SD 2.1 against all reals), each fitted alone and calibrated on
-  its own training rows, combined by the maximum of calibrated probabilities,
-  noisy-OR, or a constrained combiner (a logistic regression on the experts'
-  log-odds with non-negative weights, fitted on the training halves);
-- ``140k-only``: the same classifier on ``140k``'s training halves alone;
-- few-shot: each fake family left out of the experts and added back as a new
-  expert from 50, 100 or 200 of its training images (seeds 0, 1, 2) against the
-  training reals, the others untouched.
+- ``140k-only``: the same on ``140k``'s training halves alone;
+- ``experts``: a GAN expert (the four StyleGAN sources) and a diffusion expert
+  (SD 2.1), each on its fakes against every training real (the matched reals and
+  the common pool), calibrated on its out-of-fold log-odds
+  (``ffeat.models._experts_fit.Experts``), combined by each rule of
+  ``ffeat.models._experts.RULES``;
+- few-shot: each family's expert dropped and added back from 50, 100 or 200 of its
+  training images (seeds 0, 1, 2) against every training real
+  (``fit_expert``, as ``ffeat.add_expert`` does), the other expert untouched.
 
-Thresholds: each rule's threshold is set on the *training* halves so that 2% of
-the pooled training reals are called fake (``FPR_TARGET``); the test halves are
-only scored. Reported per test source: recall (fakes) or FPR (reals) at that
-threshold, AUC against the pooled test reals/fakes; ``140k`` AUC of each model;
-attribution accuracy (the expert with the highest probability names the family
-of a test fake); few-shot recall at the same real FPR.
+Thresholds are tuned on the training halves only: per model, the log-odds that
+calls ``FPR_TARGET`` (2%) of the pooled training reals fake, on their out-of-fold
+scores; the 3-way label's calibration and band are fitted on the same out-of-fold
+scores. The test halves are only scored: per source, recall (fakes) or FPR (reals)
+at that threshold, the share called "fake" by the 3-way label, AUC against the
+pooled test reals (fakes); ``140k`` AUC; attribution accuracy (the expert with the
+highest probability names a test fake's family); few-shot recall and real FPR. The
+rule with the best mean fake recall is reported as chosen.
 
-Usage: ``python benchmarks/experts.py [--rows FILE] [--json FILE] [--markdown FILE]``
+Usage: ``python benchmarks/experts.py [--rows DIR] [--json FILE] [--markdown FILE]
+[--quick N] [--rows-only]``; results are saved before and after the few-shot runs.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,8 +71,9 @@ from ffeat.reading._sources import Item  # noqa: E402
 
 #: The reading every row is computed with (the detector's, aligned faces).
 READING = ffeat.Reading(faces="align", frame=256)
-#: Default place of the rows file (outside the repository: rows of licensed images).
-ROWS = Path("/work/runs/experts-rows")
+#: Default folder of the rows (outside the repository: rows of licensed images).
+ROWS = Path(os.environ.get("FFEAT_EXPERTS_ROWS", "~/.cache/ffeat-benchmarks/experts-rows")
+            ).expanduser()
 #: Share of the pooled training reals each rule's threshold calls fake.
 FPR_TARGET = 0.02
 #: Images of a left-out family its new expert is fitted on, and the seeds of their draw.
