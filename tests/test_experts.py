@@ -284,9 +284,8 @@ def test_train_names_the_families_after_the_top_level_folders(tmp_path):
     for family in ("gan", "diffusion"):
         ffeat.write_demo_set(tmp_path / "data" / family, n_per_class=6, size=64)
     model = tmp_path / "experts.model"
-    options = ["--classifier", "experts", "--faces", "off", "--frame", "none", "--augment", "none",
-               "-q",
-               "--no-cache", "-j", "1"]
+    options = ["--classifier", "experts", "--faces", "off", "--frame", "none", "--augment",
+               "none", "-q", "--no-cache", "-j", "1"]
     assert main(["train", str(tmp_path / "data"), "-o", str(model), *options]) == 0
     assert sorted(ffeat.Detector.load(model).model_.names) == ["diffusion", "gan"]
     assert main(["train", str(tmp_path / "data" / "gan"), "-o", str(tmp_path / "flat.model"),
