@@ -11,7 +11,7 @@ import pytest
 
 import ffeat
 from ffeat.models import _persist
-from ffeat.models._experts import RULES, Expert, ExpertSet
+from ffeat.models._experts import DEFAULT_RULE, RULES, Expert, ExpertSet
 from ffeat.models._experts_fit import Experts, fit_expert
 from ffeat.models._models import LinearModel
 from ffeat.models._stacking import standardised_logistic
@@ -52,7 +52,7 @@ def test_the_combined_score_is_the_rule_applied_to_the_experts_scores(rule):
 def test_adding_an_expert_leaves_the_others_untouched():
     rng = np.random.default_rng(1)
     model = ExpertSet([_expert(rng, "gan")], "max")
-    added = model.with_expert(_expert(rng, "sdxl"))
+    added = model.with_expert(_expert(rng, "sdxl"))  # under max (and noisy-OR) never less
     X = rng.normal(size=(10, 6))
     assert added.names == ["gan", "sdxl"]
     np.testing.assert_array_equal(added.expert_probabilities(X)[:, 0],
@@ -142,7 +142,7 @@ def test_a_model_file_round_trips(fitted, demo):
     data = _saved(fitted)
     loaded = ffeat.Detector.load(io.BytesIO(data))
     assert isinstance(loaded.model_, ExpertSet)
-    assert loaded.model_.names == fitted.model_.names and loaded.model_.rule == "max"
+    assert loaded.model_.names == fitted.model_.names and loaded.model_.rule == DEFAULT_RULE
     np.testing.assert_array_equal(loaded.predict_proba(images), fitted.predict_proba(images))
     assert _saved(loaded) == data  # the same detector, the same bytes
 
