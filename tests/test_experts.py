@@ -290,3 +290,11 @@ def test_train_names_the_families_after_the_top_level_folders(tmp_path):
     assert sorted(ffeat.Detector.load(model).model_.names) == ["diffusion", "gan"]
     assert main(["train", str(tmp_path / "data" / "gan"), "-o", str(tmp_path / "flat.model"),
                  *options]) == 2
+
+
+def test_the_report_names_the_generator_of_each_thumbnail(fitted, demo, tmp_path):
+    pytest.importorskip("matplotlib")
+    images, labels, _ = demo
+    ffeat.write_report(fitted, images, tmp_path / "r", labels=labels, gallery_size=2, n_maps=0)
+    html = (tmp_path / "r" / "index.html").read_text()
+    assert "like gan" in html or "like diffusion" in html
