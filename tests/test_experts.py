@@ -128,6 +128,9 @@ def test_the_detector_route_fits_experts_and_keeps_the_default_unchanged(fitted,
         ffeat.Detector(classifier="experts", cache=False).fit(images, labels)
     with pytest.raises(ValueError, match="no experts"):
         ffeat.Detector(cache=False).fit(images, labels, generator=generator)
+    with pytest.raises(ValueError, match="expert name"):  # before any image is read
+        ffeat.Detector(classifier="experts").fit(["missing.png"] * 2, [0, 1],
+                                                 generator=["real", "Style GAN"])
     assert ffeat.Detector().classifier == "stacked"
 
 

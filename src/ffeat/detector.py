@@ -27,6 +27,7 @@ from .models._calibration import (
     calibrated,
     fit_calibration,
 )
+from .models._experts import check_name
 from .models._models import DEFAULT_CLASSIFIER, ClassifierKind, kind_name, make_estimator
 from .models._models import KINDS as CLASSIFIER_KINDS
 from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
@@ -397,7 +398,7 @@ class Detector(ImageClassifier):
         _check_band(self.band)
         self._check_classifier()
         images, y = labelled_images(X, y, name="X")
-        generator = self._check_generator(generator, len(y))
+        generator = self._check_generator(generator, y)
         families = resolve_features(self.features)
         items = image_items(images)
         n = len(items)
@@ -430,9 +431,10 @@ class Detector(ImageClassifier):
                                             for g in self.model_.names}
         return self
 
-    def _check_generator(self, generator, n: int) -> np.ndarray | None:
-        """``generator`` as an array of ``n`` family names for ``classifier="experts"``;
-        refused when missing there, or given to another classifier."""
+    def _check_generator(self, generator, y: np.ndarray) -> np.ndarray | None:
+        """``generator`` as an array of family names, one per label of ``y``, for
+        ``classifier="experts"``; refused when missing there, given to another
+        classifier, or when a fake's family is no expert name (before any image is read)."""
         experts = kind_name(self.classifier) == "experts"
         if generator is None:
             if experts:
@@ -445,10 +447,13 @@ class Detector(ImageClassifier):
             raise ValueError("generator= is for classifier='experts' (one expert per "
                              "family); this detector's classifier has no experts")
         generator = np.asarray(generator, dtype=object)
-        if generator.shape != (n,):
+        if generator.shape != y.shape:
             raise ValueError(f"generator has shape {generator.shape}; expected one family "
-                             f"per image, ({n},)")
-        return np.array([str(g) for g in generator], dtype=object)
+                             f"per image, {y.shape}")
+        generator = np.array([str(g) for g in generator], dtype=object)
+        for family in dict.fromkeys(generator[y == 1]):
+            check_name(family)
+        return generator
 
     def _kind(self) -> ClassifierKind:
         """The registered kind of ``classifier`` (``ValueError`` for one ffeat cannot save)."""
