@@ -221,7 +221,7 @@ def test_add_expert_refuses_a_detector_without_experts(demo):
         ffeat.add_expert(det, images, labels, name="gan")
 
 
-def test_the_command_writes_a_new_file_and_never_the_input(fitted, tmp_path):
+def test_the_command_writes_a_new_file_and_never_the_input(fitted, tmp_path, capsys):
     from ffeat.cli import main
 
     ffeat.write_demo_set(tmp_path / "data", n_per_class=8, size=64)
@@ -239,6 +239,8 @@ def test_the_command_writes_a_new_file_and_never_the_input(fitted, tmp_path):
                  "-o", str(new), "-q", "--no-cache", "-j", "1"]) == 0
     assert ffeat.Detector.load(new).model_.names == [*fitted.model_.names, "sdxl"]
     assert model.read_bytes() == before
+    assert main(["model", "--model", str(new)]) == 0
+    assert "sdxl (8 fakes)" in capsys.readouterr().out
 
 
 def test_predict_rows_name_the_generator_and_each_experts_probability(fitted, demo, tmp_path,
