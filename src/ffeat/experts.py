@@ -63,13 +63,13 @@ def add_expert(detector, X, y=None, *, name: str, progress: bool | None = False)
     if name in model.names:
         raise ValueError(f"the detector already has an expert named {name!r} (its experts: "
                          f"{', '.join(model.names)}); choose another name")
-    from .detector import _augmented_items
+    from . import detector as detectors  # the detector's own copies (as sources.py makes)
 
     images, y = labelled_images(X, y, name="X")
     kinds = parse_augment(detector.augment)
     items = image_items(images)
     n = len(items)
-    items += _augmented_items(items, kinds, detector.random_state)
+    items += detectors._augmented_items(items, kinds, detector.random_state)
     F, errors = feature_rows(items, resolve_features(detector.features), detector.reading,
                              jobs=detector.jobs, cache=detector.cache,
                              backend=detector.backend, progress=progress)

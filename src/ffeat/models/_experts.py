@@ -198,7 +198,7 @@ class ExpertSet:
             that are not short words or repeat, an unknown rule, negative weights, an
             expert's arrays of another shape, a calibration slope that is not positive.
         """
-        from ._models import LinearModel, _array, _finite
+        from ._models import LinearModel
 
         names = _strings(a, "names", 64)
         k = len(names)
@@ -215,8 +215,8 @@ class ExpertSet:
         sources = _strings(a, "sources", _MAX_SOURCES)
         if len(sources) != k:
             raise ValueError(f"model array 'sources' holds {len(sources)} entries for {k} experts")
-        weights = _finite("weights", _array(a, "weights", "f", (k,)))
-        bias = _finite("bias", _array(a, "bias", "f", ()))
+        weights = _floats(a, "weights", (k,))
+        bias = _floats(a, "bias", ())
         experts = []
         for i, (name, text) in enumerate(zip(names, sources)):
             part = {f: a[f"expert{i}/{f}"] for f in ("mean", "scale", "coef", "intercept")}
@@ -224,12 +224,23 @@ class ExpertSet:
                 model = LinearModel.from_arrays(part, n_features)
             except ValueError as exc:
                 raise ValueError(f"expert {i}: {exc}") from None
-            platt = _finite(f"expert{i}/platt", _array(a, f"expert{i}/platt", "f", (2,)))
+            platt = _floats(a, f"expert{i}/platt", (2,))
             if platt[0] <= 0:
                 raise ValueError(f"model array 'expert{i}/platt': the calibration slope "
                                  f"{platt[0]} is not positive")
             experts.append(Expert(str(name), str(text), model, platt))
         return cls(experts, rule, weights, float(bias))
+
+
+def _floats(a: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A saved float array of ``shape``, as float64, refused unless finite."""
+    x = np.asarray(a[name])
+    if x.dtype.kind != "f" or x.shape != shape:
+        raise ValueError(f"model array {name!r} is {x.dtype} of shape {x.shape}; expected "
+                         f"float of shape {shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"model array {name!r} holds NaN or infinite values")
+    return x.astype(np.float64)
 
 
 def _strings(a: dict[str, np.ndarray], name: str, max_len: int, scalar: bool = False):

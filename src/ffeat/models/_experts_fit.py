@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._calibration import _out_of_fold
+from . import _calibration
 from ._experts import DEFAULT_RULE, RULES, Expert, ExpertSet, check_name
 from ._models import LinearModel, sigmoid
 from ._sklearn_compat import HasMethods, StrOptions, fit_context
@@ -58,7 +58,7 @@ def fit_expert(estimator, X: np.ndarray, y: np.ndarray, groups: np.ndarray | Non
     est = clone(estimator)
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     est = est.fit(X, y, groups=groups) if isinstance(est, StackedLogistic) else est.fit(X, y)
-    oof = _out_of_fold(est, X, y, groups, 0)
+    oof = _calibration._out_of_fold(est, X, y, groups, 0)  # as the detector's calibration
     return Expert(name, sources, LinearModel.from_estimator(est), _platt(oof, y)), oof
 
 
