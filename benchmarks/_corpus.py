@@ -30,7 +30,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 __all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "Sample", "missing",
-           "source_files", "split", "training_mix", "held_out", "parse_names"]
+           "source_files", "split", "halves", "training_mix", "held_out", "parse_names"]
 
 #: Seed of every source's train/test shuffle.
 SEED = 0
@@ -125,12 +125,16 @@ def split(name: str, root: str | Path | None = None,
     train, test : list of Path
         The first ``len // 2`` images of the shuffled source, then the rest.
     """
-    files = source_files(name, root)
+    train, test = halves(source_files(name, root))
+    return train[:n], test[:n]
+
+
+def halves(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``files`` shuffled by a generator seeded with ``SEED`` and cut in two: the first
+    ``len // 2`` (the training half), then the rest (the test half)."""
     order = np.random.default_rng(SEED).permutation(len(files))
     cut = len(files) // 2
-    train = [files[i] for i in order[:cut]]
-    test = [files[i] for i in order[cut:]]
-    return train[:n], test[:n]
+    return [files[i] for i in order[:cut]], [files[i] for i in order[cut:]]
 
 
 def _sample(names: Iterable[str], half: int, root, n: int | None) -> Sample:

@@ -8,7 +8,8 @@ Every generated table sits in a markdown file between two marker comments::
 
 and is rendered from one committed JSON file (:data:`TABLES`): the files under
 ``docs/results/`` have the layout the benchmark scripts write with ``--json
-FILE`` (``accuracy.py``, ``sources.py``, ``calibration.py``, ``faces.py``) or
+FILE`` (``accuracy.py``, ``sources.py``, ``calibration.py``, ``faces.py``,
+``experts.py``) or
 ``ffeat compare --format json`` prints, so a rerun can replace a file directly;
 the shipped detector's tables come from its model card,
 ``src/ffeat/models/default.card.json``, which ``benchmarks/train_default.py``
@@ -504,6 +505,58 @@ def headline(card: dict) -> str:
     return "\n".join(_table(["shipped detector", ""], rows))
 
 
+# --- output -------------------------------------------------------------------------------
+
+
+def experts(result: dict) -> str:
+    """The experts protocol's tables (``docs/experts.md``).
+
+    Parameters
+    ----------
+    result : dict
+        What ``experts.py --json`` writes (``sources``, ``models``, ``attribution``,
+        ``few_shot_summary``, ...).
+    """
+    models = [m for m in result["models"] if "sources" in result["models"][m]]
+    lines = [f"Rows: default features, `Reading(faces=\"align\", frame=256)`, no augmented "
+             f"copies; classifier {result['classifier']}; seed-{result['seed']} halves. "
+             f"Threshold per model: the log-odds that calls {result['fpr_target']:.0%} of the "
+             f"{result['thresholds_tuned_on']} fake. Rule chosen by the mean fake recall at "
+             f"that threshold: **{result['chosen_rule']}**.", "",
+             "Recall (fakes) or FPR (reals) of the test halves at that threshold; in brackets "
+             "the share called \"fake\" by the 3-way label (calibrated, automatic band, 0.5).",
+             "", "| source | role | n test | " + " | ".join(models) + " |",
+             "|---" * (3 + len(models)) + "|"]
+    for name, info in result["sources"].items():
+        cells = []
+        for m in models:
+            e = result["models"][m]["sources"][name]
+            cells.append(f"{_f(e['at_threshold'])} ({_f(e['called_fake'])})")
+        role = "real" if info["family"] == "real" else info["family"]
+        lines.append(f"| {name} | {role} | {info['n_test']} | " + " | ".join(cells) + " |")
+    lines.append("| 140k AUC (test halves) | | | " + " | ".join(
+        _f(result["models"][m]["auc_140k"]) for m in models) + " |")
+    lines.append("| 140k inconclusive | | | " + " | ".join(
+        _f(result["models"][m]["inconclusive_140k"]) for m in models) + " |")
+    lines += ["", f"A 140k-only model (the same classifier on 140k's training halves): 140k "
+              f"AUC {_f(result['models']['140k-only']['auc_140k'])}.", "",
+              f"Attribution (the expert with the highest probability names the family of a "
+              f"test fake): accuracy {_f(result['attribution']['accuracy'])}; "
+              + ", ".join(f"{k} {_f(v)}" for k, v in result["attribution"]["sources"].items()),
+              "", "Few-shot: the family's expert dropped and added back from n of its training "
+              f"images (seeds {', '.join(map(str, result['few_shot_seeds']))}) against every "
+              "training real, the other experts untouched; recall of its test fakes and FPR of the "
+              f"test reals at the threshold that calls {result['fpr_target']:.0%} of the "
+              "training reals fake.", "", "| family | n | recall (mean) | recall (min) | "
+              "real FPR (mean) |", "|---|---|---|---|---|"]
+    for s in result["few_shot_summary"]:
+        lines.append(f"| {s['family']} | {s['n']} | {_f(s['recall_mean'])} | "
+                     f"{_f(s['recall_min'])} | {_f(s['real_fpr_mean'])} |")
+    sec = result["seconds"]
+    lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items())]
+    return "\n".join(lines)
+
+
 #: Table name -> (JSON file, renderer).
 TABLES: dict[str, tuple[Path, Callable[[dict], str]]] = {
     "accuracy": (RESULTS / "accuracy.json", accuracy),
@@ -519,6 +572,7 @@ TABLES: dict[str, tuple[Path, Callable[[dict], str]]] = {
     "compare": (RESULTS / "compare.json", compare),
     "shipped": (CARD, shipped),
     "headline": (CARD, headline),
+    "experts": (RESULTS / "experts.json", experts),
 }
 
 

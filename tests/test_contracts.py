@@ -268,6 +268,7 @@ def test_each_kind_of_model_file_loads_as_its_class_only(small, monkeypatch):
     assert type(loaded) is Detector and (loaded.classifier, loaded.C) == ("logistic", small.C)
     assert _persist.ESTIMATORS == {"stacked": "detector.Detector",
                                    "logistic": "detector.Detector", "hgb": "detector.Detector",
+                                   "experts": "detector.Detector",
                                    "cnn": "cnn_detector.CnnDetector"}
 
 

@@ -23,6 +23,9 @@ load_detector
 StackedLogistic
     The stacked per-family logistic regression as a scikit-learn classifier
     over a feature matrix.
+Experts, add_expert
+    One expert per generator family (``Detector(classifier="experts")``), and a new
+    generator's expert added to such a detector without refitting the others.
 load_dataset, Dataset
     Labelled image lists from class folders or CSV manifests.
 evaluate, Evaluation
@@ -67,6 +70,7 @@ _LAZY = {
     "write_report": "report", "write_training_curves": "report", "compare": "comparison",
     "Comparison": "comparison", "extract_to": "running.streaming",
     "predict_to": "running.streaming", "read_features": "running.streaming",
+    "add_expert": "experts", "Experts": "models._experts_fit",
 }
 
 __all__ = [*_LAZY, "__version__"]

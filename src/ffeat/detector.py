@@ -27,6 +27,7 @@ from .models._calibration import (
     calibrated,
     fit_calibration,
 )
+from .models._experts import check_name
 from .models._models import DEFAULT_CLASSIFIER, ClassifierKind, kind_name, make_estimator
 from .models._models import KINDS as CLASSIFIER_KINDS
 from .models._sklearn_compat import HasMethods, Interval, StrOptions, fit_context
@@ -368,7 +369,7 @@ class Detector(ImageClassifier):
     # -- training ---------------------------------------------------------------------
 
     @fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, *, progress: bool | None = False) -> Detector:
+    def fit(self, X, y=None, *, generator=None, progress: bool | None = False) -> Detector:
         """Train on labelled images.
 
         Parameters
@@ -380,6 +381,10 @@ class Detector(ImageClassifier):
             None. A single path is a dataset, never one image.
         y : array-like of {0, 1}, optional
             1 = fake, 0 = real.
+        generator : array-like of str, optional
+            ``classifier="experts"`` only, and needed there: per image, the
+            generator family of a fake (e.g. ``"gan"``, ``"diffusion"``; ignored for
+            reals). One expert is trained per family (``ffeat.models._experts``).
         progress : bool or None, optional
             Progress bar on stderr while extracting (``None``: on a terminal).
 
@@ -393,6 +398,7 @@ class Detector(ImageClassifier):
         _check_band(self.band)
         self._check_classifier()
         images, y = labelled_images(X, y, name="X")
+        generator = self._check_generator(generator, y)
         families = resolve_features(self.features)
         items = image_items(images)
         n = len(items)
@@ -408,7 +414,8 @@ class Detector(ImageClassifier):
         if len(np.unique(y_all[ok])) < 2:
             raise ValueError("training needs readable images of both classes (real and fake)")
         groups = np.tile(np.arange(n), 1 + len(kinds))  # an image and its copies
-        estimator = self._fit_rows(F[ok], y_all[ok], groups[ok])
+        row_generator = None if generator is None else np.tile(generator, 1 + len(kinds))[ok]
+        estimator = self._fit_rows(F[ok], y_all[ok], groups[ok], row_generator)
         self.calibration_ = fit_calibration(
             estimator, F[ok], y_all[ok], groups[ok], kind=self.calibration,
             band=self.band, threshold=self.threshold, random_state=seed_of(self.random_state))
@@ -418,7 +425,35 @@ class Detector(ImageClassifier):
         self.training_ = training_record(y[ok[:n]], errors, kinds, describe_data(X),
                                          n_rows=int(ok.sum()),
                                          n_augment_errors=int(n_aug_errors))
+        if generator is not None:  # fakes read per family, in the experts' order
+            read = generator[:n][ok[:n] & (y == 1)]
+            self.training_["generators"] = {g: int((read == g).sum())
+                                            for g in self.model_.names}
         return self
+
+    def _check_generator(self, generator, y: np.ndarray) -> np.ndarray | None:
+        """``generator`` as an array of family names, one per label of ``y``, for
+        ``classifier="experts"``; refused when missing there, given to another
+        classifier, or when a fake's family is no expert name (before any image is read)."""
+        experts = kind_name(self.classifier) == "experts"
+        if generator is None:
+            if experts:
+                raise ValueError("classifier='experts' trains one expert per generator "
+                                 "family: give each image's family, fit(X, y, "
+                                 "generator=[...]) (e.g. 'gan' or 'diffusion' for a fake; "
+                                 "any value for a real)")
+            return None
+        if not experts:
+            raise ValueError("generator= is for classifier='experts' (one expert per "
+                             "family); this detector's classifier has no experts")
+        generator = np.asarray(generator, dtype=object)
+        if generator.shape != y.shape:
+            raise ValueError(f"generator has shape {generator.shape}; expected one family "
+                             f"per image, {y.shape}")
+        generator = np.array([str(g) for g in generator], dtype=object)
+        for family in dict.fromkeys(generator[y == 1]):
+            check_name(family)
+        return generator
 
     def _kind(self) -> ClassifierKind:
         """The registered kind of ``classifier`` (``ValueError`` for one ffeat cannot save)."""
@@ -442,10 +477,14 @@ class Detector(ImageClassifier):
                               learning_rate=self.learning_rate, random_state=self.random_state,
                               blocks=blocks)
 
-    def _fit_rows(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray):
+    def _fit_rows(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                  generator: np.ndarray | None = None):
         """:meth:`_estimator` fitted on feature rows ``X, y``; ``groups`` (an image and its
-        augmented copies) keep the stacked classifier's out-of-fold scores honest."""
+        augmented copies) keep the stacked classifier's out-of-fold scores honest;
+        ``generator`` (each row's family) trains the experts of ``classifier="experts"``."""
         estimator = self._estimator()
+        if generator is not None:
+            return estimator.fit(X, y, groups=groups, generator=generator)
         if self._kind().grouped:
             return estimator.fit(X, y, groups=groups)
         return estimator.fit(X, y)

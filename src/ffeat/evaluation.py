@@ -200,6 +200,9 @@ class Evaluation:
         data holds a single source.
     band : tuple of float, optional
         The detector's inconclusive band ``(lo, hi)`` (None: none).
+    generators : list of str, optional
+        An expert detector's attribution of each image read: the expert with the
+        highest probability (None for another detector).
     metrics : dict
         ``accuracy``, ``precision``, ``recall``, ``f1`` (fake is the positive
         class), ``roc_auc``, ``average_precision``, ``eer`` (None when only one
@@ -217,6 +220,7 @@ class Evaluation:
     errors: list[ImageError]
     data_sources: list[str] | None = field(default=None, kw_only=True)
     band: tuple[float, float] | None = field(default=None, kw_only=True)
+    generators: list[str] | None = field(default=None, kw_only=True)
     metrics: dict = field(init=False)
 
     def __post_init__(self) -> None:
@@ -263,12 +267,15 @@ class Evaluation:
         """
         ok = np.array([r.error is None for r in records], dtype=bool)
         z = np.array([r.log_odds for r in records], dtype=np.float64)
+        names = getattr(getattr(detector, "model_", None), "names", None)  # an expert model
+        generators = None if names is None else \
+            [names[int(np.argmax(r.experts))] for r in records if r.error is None]
         return cls([r.item.name for r in records if r.error is None],
                    np.asarray(labels)[ok].astype(int), probability(detector, z[ok]),
                    float(threshold), [r.error for r in records if r.error is not None],
                    data_sources=None if data_sources is None
                    else [s for s, good in zip(data_sources, ok) if good],
-                   band=band_of(detector))
+                   band=band_of(detector), generators=generators)
 
     @property
     def by_source(self) -> dict | None:
@@ -276,14 +283,35 @@ class Evaluation:
         counts, recall, false-positive rate, accuracy and ROC AUC; else None."""
         return source_breakdown(self.labels, self.proba, self.threshold, self.data_sources)
 
+    @property
+    def attribution(self) -> dict | None:
+        """An expert detector's attribution of the fakes, when the data holds sources:
+        ``by_source`` (per fake source, the share of its fakes given to each expert)
+        and ``accuracy`` (over the fakes whose source is named after an expert, the
+        share given to that expert; None when no source is), ``n`` those fakes; None
+        for another detector or data without sources."""
+        if self.generators is None or self.data_sources is None:
+            return None
+        gen = np.asarray(self.generators, dtype=object)
+        src = np.asarray(self.data_sources, dtype=object)
+        fake = self.labels == 1
+        named = fake & np.isin(src, list(dict.fromkeys(self.generators)))
+        return {"accuracy": float(np.mean(gen[named] == src[named])) if named.any() else None,
+                "n": int(named.sum()),
+                "by_source": {s: {g: float(np.mean(gen[fake & (src == s)] == g))
+                                  for g in sorted(set(gen[fake & (src == s)]))}
+                              for s in sorted(set(src[fake]))}}
+
     def to_dict(self) -> dict:
         """The metrics, the threshold and the errors (and ``by_source`` when the data
-        holds several sources), ready for ``json.dumps``."""
-        by_source = self.by_source
+        holds several sources, ``attribution`` for an expert detector), ready for
+        ``json.dumps``."""
+        by_source, attribution = self.by_source, self.attribution
         return {**self.metrics, "threshold": self.threshold,
                 "band": None if self.band is None else list(self.band),
                 "errors": [{"path": e.source, "reason": e.reason} for e in self.errors],
-                **({"by_source": by_source} if by_source is not None else {})}
+                **({"by_source": by_source} if by_source is not None else {}),
+                **({"attribution": attribution} if attribution is not None else {})}
 
 
 def evaluate(detector, data, labels=None, *, threshold: float | None = None,

@@ -10,7 +10,7 @@ import sys
 
 from .._version import __version__
 
-#: Every subcommand (also the name of its module here) and its summary for ``ffeat --help``.
+#: Every subcommand (also the name of its module here, ``-`` written ``_``) and its summary for ``ffeat --help``.
 #: A subcommand's module, and what it imports, is loaded only when that command runs.
 _COMMANDS = {
     "demo": "train and evaluate the feature classifiers on the embedded demo data",
@@ -21,6 +21,7 @@ _COMMANDS = {
     "extract": "compute features of images into a .npz file or a folder of shards",
     "compare": "train the feature detectors and the CNN on one split and compare accuracy, "
                "speed and size",
+    "add-expert": "add a new generator's expert to an expert model, writing a new file",
 }
 
 
@@ -40,7 +41,7 @@ def _parser(command: str | None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, summary in _COMMANDS.items():
         if name == command:
-            importlib.import_module(f".{name}", __name__).add_parser(sub, summary)
+            importlib.import_module(f".{name.replace('-', '_')}", __name__).add_parser(sub, summary)
         else:
             sub.add_parser(name, help=summary)
     return parser

@@ -73,6 +73,18 @@ def format_sources(by_source: dict) -> str:
     return "\n".join(lines)
 
 
+def format_attribution(attribution: dict) -> str:
+    """An expert detector's attribution (:attr:`ffeat.Evaluation.attribution`) as text:
+    the accuracy, then per fake source the share given to each expert."""
+    accuracy = attribution["accuracy"]
+    lines = [f"attribution accuracy: {'n/a' if accuracy is None else f'{accuracy:.4f}'} "
+             f"({attribution['n']} fakes from sources named after an expert)"]
+    lines += [f"  {printable(name)}: " + ", ".join(f"{printable(g)} {v:.4f}"
+                                                    for g, v in shares.items())
+              for name, shares in attribution["by_source"].items()]
+    return "\n".join(lines)
+
+
 def _inputs(args: argparse.Namespace, classes) -> Iterator[str]:
     """Every file the command reads, listed only when asked for."""
     yield args.model
@@ -141,6 +153,9 @@ def _run(args: argparse.Namespace) -> int:
         if (by_source := result.by_source) is not None:
             print("\nby source (recall: fakes called fake; FPR: reals called fake):")
             print(format_sources(by_source))
+        if (attribution := result.attribution) is not None:
+            print("\nfakes by the expert that names them (generator):")
+            print(format_attribution(attribution))
         if rows is not None:
             print("\nrobustness (every image re-scored on a perturbed copy):")
             print(format_robustness(rows))

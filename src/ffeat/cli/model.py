@@ -42,7 +42,11 @@ def _detector_lines(d: dict) -> list[str]:
     training = (f"{t.get('n_real', '?'):,} real, {t.get('n_fake', '?'):,} fake images read "
                 f"({t.get('n_errors', 0)} unreadable), {t.get('n_rows', '?'):,} feature rows; "
                 f"augmentation: {', '.join(t.get('augment') or []) or 'none'}")
+    generators = t.get("generators")  # an expert model: its experts, fakes each
     return [_row("classifier", d["classifier"]),
+            *([_row("experts", ", ".join(f"{name} ({n:,} fakes)" if isinstance(n, int)
+                                         else str(name) for name, n in generators.items()))]
+              if isinstance(generators, dict) else []),
             _row("features", f"{features} ({d['n_columns']:,} columns)"),
             _row("frame", "the whole image" if frame is None
                  else f"centre square resized to {frame} px"),

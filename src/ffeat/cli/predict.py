@@ -15,7 +15,7 @@ from ..models._predictions import (
     csv_cells,
     prediction_rows,
 )
-from ..models._scoring import SavedDetector, family_names, score_items
+from ..models._scoring import SavedDetector, expert_names, family_names, score_items
 from ..reading._sources import expand_inputs
 from ._common import (
     add_faces_option,
@@ -39,24 +39,41 @@ def _family_cells(row: dict, names: list[str]) -> list[str]:
     return ["" if found is None else f"{found[n]:.4f}" for n in names]
 
 
-def _write(rows: list[dict], fmt: str, families: list[str] = ()) -> None:
+def _expert_cells(row: dict, names: list[str]) -> list[str]:
+    """An expert model's row: the generator, then each expert's probability to 4
+    decimals (blanks where unscored); nothing for another model."""
+    if not names:
+        return []
+    found = row.get("experts")
+    return [row.get("generator") or "",
+            *("" if found is None else f"{found[n]:.4f}" for n in names)]
+
+
+def _write(rows: list[dict], fmt: str, families: list[str] = (),
+           experts: list[str] = ()) -> None:
     """Rows on stdout; ``families`` (``--explain``) adds a column ``log_odds_<family>``
-    per family before the reason (a ``families`` object in JSON)."""
+    per family before the reason (a ``families`` object in JSON); ``experts`` (an
+    expert model) a ``generator`` column and a ``prob_<expert>`` column per expert
+    (``generator`` and an ``experts`` object in JSON)."""
     out = sys.stdout
     encoding = getattr(out, "encoding", None)  # names the stdout cannot write: escaped
     if fmt == "json":
         json.dump(rows, out, indent=1)  # ASCII, names exact (\udcNN for non-UTF-8 bytes)
         out.write("\n")
         return
-    head = [*COLUMNS[:-1], *(f"log_odds_{n}" for n in families), COLUMNS[-1]]
+    head = [*COLUMNS[:-1], *(f"log_odds_{n}" for n in families),
+            *(["generator", *(f"prob_{n}" for n in experts)] if experts else []), COLUMNS[-1]]
+
+    def extra(r):
+        return [*_family_cells(r, families), *_expert_cells(r, experts)]
+
     if fmt == "csv":
         writer = csv.writer(out)
         writer.writerow([*head, CSV_COLUMNS[-1]])
-        writer.writerows([*c[:-2], *_family_cells(r, families), *c[-2:]]
+        writer.writerows([*c[:-2], *extra(r), *c[-2:]]
                          for r, c in ((r, csv_cells(r, encoding)) for r in rows))
         return
-    table = [[*c[:-1], *_family_cells(r, families), c[-1]]
-             for r, c in ((r, cells(r, encoding)) for r in rows)]
+    table = [[*c[:-1], *extra(r), c[-1]] for r, c in ((r, cells(r, encoding)) for r in rows)]
     last = len(head) - 1  # the reason, unpadded
     widths = [max([len(c[i]) for c in table] + [len(head[i])]) for i in range(last)]
     for line in [head] + table:
@@ -106,8 +123,10 @@ def _run(args: argparse.Namespace) -> int:
                               explain=args.explain)
     except ValueError as exc:  # --explain of a model without per-family log-odds
         return fail(f"--explain: {exc}", 2)
-    rows = list(prediction_rows(records, threshold, detector=detector, families=families))
-    _write(rows, args.format or "table", families or [])
+    experts = expert_names(detector)
+    rows = list(prediction_rows(records, threshold, detector=detector, families=families,
+                                experts=experts))
+    _write(rows, args.format or "table", families or [], experts or [])
     n_bad = sum(r["error"] is not None for r in rows)
     if n_bad == len(rows):
         return fail(f"none of the {len(rows)} inputs could be read")

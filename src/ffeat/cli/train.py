@@ -115,9 +115,16 @@ def _train(args: argparse.Namespace, out: Path, families, dataset, detector) -> 
               f"{n_fake} fake) with {inputs}"
               + (f", augmented with {', '.join(kinds)}" if kinds else ""))
     start = time.perf_counter()
+    if args.classifier == "experts" and dataset.sources is None:
+        return fail("--classifier experts trains one expert per generator family, named "
+                    "after the top-level folders of DATA: put each family's images under "
+                    "DATA/FAMILY/fake (and reals under DATA/ANY/real), e.g. DATA/gan/fake, "
+                    "DATA/diffusion/fake, DATA/photos/real", 2)
+    # experts: each fake's family is its source, the top-level folder it lies under
+    generator = {"generator": dataset.sources} if args.classifier == "experts" else {}
     try:
         with quiet_warnings():
-            detector.fit(dataset, progress=progress(args))
+            detector.fit(dataset, progress=progress(args), **generator)
     except (ValueError, ImportError) as exc:
         report_skipped(getattr(detector, "errors_", []))
         return fail(str(exc))
@@ -150,7 +157,9 @@ def add_parser(sub, summary: str) -> None:
     add_features_option(p, DEFAULT_FEATURES)
     p.add_argument("--classifier", choices=CLASSIFIERS, default=DEFAULT_CLASSIFIER,
                    help="logistic regression on the features, stacked (one logistic "
-                        "regression per feature family, combined by another), histogram "
+                        "regression per feature family, combined by another), experts (one "
+                        "stacked expert per generator family: the top-level folders of DATA "
+                        "name the families of their fakes), histogram "
                         "gradient boosting, or a CNN over the pixels (PyTorch; writes its training "
                         "curves to MODEL.curves.png) (default: %(default)s)")
     add_augment_option(p, "add augmented copies made in memory, one per image and kind: "

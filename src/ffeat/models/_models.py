@@ -304,6 +304,17 @@ def _is_hgb(estimator) -> bool:
         and estimator.max_leaf_nodes <= MAX_LEAF_NODES
 
 
+def _make_experts(C, max_iter, learning_rate, random_state, blocks):
+    from ._experts_fit import Experts
+    from ._stacking import StackedLogistic
+    return Experts(StackedLogistic(blocks=blocks, C=C, random_state=random_state))
+
+
+def _is_experts(estimator) -> bool:
+    from ._experts_fit import Experts
+    return isinstance(estimator, Experts)
+
+
 #: Every feature classifier, by the name a model file records and ``Detector(classifier=)``
 #: and ``ffeat train --classifier`` take as a shortcut. Adding a classifier is one entry.
 KINDS = {
@@ -314,6 +325,13 @@ KINDS = {
     "hgb": ClassifierKind(TreeEnsemble, _make_hgb, _is_hgb,
                           lambda e: {"max_iter": e.max_iter, "learning_rate": e.learning_rate}),
 }
+# One expert per generator family (``ffeat.models._experts``), each a stack folded into a
+# linear model; ``fit`` takes each fake's family (``generator=``). That module imports this
+# one's classes where it uses them, so importing it here makes no cycle.
+from ._experts import ExpertSet  # noqa: E402
+
+KINDS["experts"] = ClassifierKind(ExpertSet, _make_experts, _is_experts,
+                                  lambda e: {"C": getattr(e.base, "C", 0.1)}, grouped=True)
 #: Model class of each feature classifier (a stack of linear models is linear).
 MODELS = {name: kind.model for name, kind in KINDS.items()}
 #: Every ``Detector(classifier=...)``: the feature models, then the CNN over pixels
@@ -382,7 +400,8 @@ def make_estimator(classifier, *, C: float, max_iter: int, learning_rate: float,
                    random_state: int | None, blocks: tuple[int, ...] = ()):
     """The unfitted scikit-learn estimator that trains a ``classifier`` model: a shortcut's
     (:data:`KINDS`), or a fresh clone of an estimator given (a
-    :class:`~ffeat.StackedLogistic` without blocks gets ``blocks``).
+    :class:`~ffeat.StackedLogistic` without blocks gets ``blocks``; an
+    :class:`~ffeat.Experts` without a base, a ``StackedLogistic`` over them).
 
     ``blocks`` are the column counts of the feature families, in order (``stacked``
     fits one model per family).
@@ -395,4 +414,7 @@ def make_estimator(classifier, *, C: float, max_iter: int, learning_rate: float,
     estimator = clone(classifier)
     if name == "stacked" and not estimator.blocks:
         estimator.set_params(blocks=blocks)
+    if name == "experts" and estimator.base is None:  # every expert a stack of the families
+        from ._stacking import StackedLogistic
+        estimator.set_params(base=StackedLogistic(blocks=blocks, random_state=random_state))
     return estimator

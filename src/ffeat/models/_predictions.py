@@ -40,7 +40,8 @@ def _face_cells(faces) -> dict:
 
 
 def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
-                    families: list[str] | None = None) -> Iterator[dict]:
+                    families: list[str] | None = None,
+                    experts: list[str] | None = None) -> Iterator[dict]:
     """One dict per scoring record (keys :data:`COLUMNS`), in input order, errors included.
 
     Parameters
@@ -55,6 +56,10 @@ def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
     families : list of str, optional
         The detector's family names, for records scored with ``explain``: adds a
         ``families`` dict (name to log-odds) to each row.
+    experts : list of str, optional
+        An expert detector's expert names: adds ``generator`` (the expert with the
+        highest probability) and ``experts`` (name to calibrated probability) to each
+        row (None where unscored).
     """
     z = np.array([r.log_odds for r in records], dtype=np.float64)
     proba = probability(detector, z)
@@ -69,6 +74,10 @@ def prediction_rows(records: list[Scored], threshold: float, *, detector=None,
         if families is not None:
             row["families"] = None if r.error is not None else dict(
                 zip(families, map(float, r.families)))
+        if experts is not None:
+            scored = r.error is None and r.experts is not None
+            row["generator"] = experts[int(np.argmax(r.experts))] if scored else None
+            row["experts"] = dict(zip(experts, map(float, r.experts))) if scored else None
         yield row
 
 

@@ -18,7 +18,7 @@ from ..reading._rows import FaceRows, ImageError, iter_rows, match_errors
 from ..reading._sources import Item
 
 __all__ = ["Face", "Scored", "iter_scored", "score_items", "scores_and_errors",
-           "family_names", "SavedDetector", "NO_SCORE", "CHUNK_ROWS"]
+           "family_names", "expert_names", "SavedDetector", "NO_SCORE", "CHUNK_ROWS"]
 
 #: The reason recorded for an image that was read but given no score (NaN).
 NO_SCORE = "the model gave no score (NaN) for this image"
@@ -59,6 +59,10 @@ class Scored(NamedTuple):
     families : ndarray or None
         With ``explain``: each feature family's share of ``log_odds`` (see
         :func:`iter_scored`).
+    experts : ndarray or None
+        For an expert model (``ffeat.models._experts``): each expert's calibrated
+        probability of the scored face (the most fake), in the model's order; the
+        family the image resembles most is the expert with the highest.
     """
 
     item: Item
@@ -67,6 +71,7 @@ class Scored(NamedTuple):
     faces: tuple[Face, ...] | None = None
     row: np.ndarray | None = None
     families: np.ndarray | None = None
+    experts: np.ndarray | None = None
 
 
 def _failed(item: Item, error: ImageError) -> Scored:
@@ -83,7 +88,9 @@ def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]
     what was read: all the rows (every face's) scored in one call of the model."""
     stacks = [_rows_of(row) for _, row in chunk if not isinstance(row, ImageError)]
     X = np.vstack(stacks) if stacks else np.empty((0, 0))
-    z = model.decision_function(X) if stacks else X
+    P = model.expert_probabilities(X) if stacks and hasattr(model, "expert_probabilities") \
+        else None
+    z = (model.decision_function(X) if P is None else model.combine(P)) if stacks else X
     shares = explainer(X) if explainer is not None and stacks else None
     out, start, read = [], 0, iter(stacks)
     for item, row in chunk:
@@ -94,14 +101,16 @@ def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]
         span = slice(start, start + len(rows))
         start = span.stop
         out.append(_scored(item, row, rows, z[span],
-                           None if shares is None else shares[span], keep_rows))
+                           None if shares is None else shares[span], keep_rows,
+                           None if P is None else P[span]))
     return out
 
 
 def _scored(item: Item, row, rows: np.ndarray, z: np.ndarray, shares,
-            keep_rows: bool) -> Scored:
+            keep_rows: bool, experts: np.ndarray | None = None) -> Scored:
     """The record of one input read as ``row`` (its feature ``rows``) whose rows scored
-    ``z`` (per-family ``shares`` with ``explain``)."""
+    ``z`` (per-family ``shares`` with ``explain``, per-expert probabilities ``experts``
+    for an expert model)."""
     if np.isnan(rows).any():
         return _failed(item, ImageError(item.name, "features failed: NaN values"))
     order = np.argsort(-z, kind="stable")
@@ -111,7 +120,8 @@ def _scored(item: Item, row, rows: np.ndarray, z: np.ndarray, shares,
     faces = tuple(Face(row.boxes[i], float(z[i]), row.quads[i]) for i in order) \
         if isinstance(row, FaceRows) else None
     return Scored(item, float(z[best]), None, faces, rows[best] if keep_rows else None,
-                  None if shares is None else shares[best])
+                  None if shares is None else shares[best],
+                  None if experts is None else experts[best])
 
 
 def _explainer(model, families):
@@ -202,6 +212,11 @@ def scores_and_errors(records: list[Scored]) -> tuple[np.ndarray, list[ImageErro
 def family_names(detector) -> list[str]:
     """The names of a detector's feature families, in column order."""
     return [f.name for f in resolve_features(detector.features)]
+
+
+def expert_names(detector) -> list[str] | None:
+    """The names of an expert detector's experts, in order; None for another model."""
+    return getattr(getattr(detector, "model_", None), "names", None)
 
 
 class SavedDetector:

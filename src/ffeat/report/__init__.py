@@ -306,7 +306,9 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                             quads=[f.quad for f in faces if f.quad is not None])
             files[name] = name
             entry = {"src": name, "source": kept[i].name, "proba": float(evaluation.proba[i]),
-                     "label": int(y[i]), "correct": bool(correct[i])}
+                     "label": int(y[i]), "correct": bool(correct[i]),
+                     "generator": None if evaluation.generators is None
+                     else evaluation.generators[i]}
             thumbs[gallery].append(entry)
             if j < n_maps:
                 view = _scored_view(kept[i], scored[i], detector.reading)

@@ -128,7 +128,8 @@ def _gallery(thumbs: dict) -> str:
             f'<div class="thumb {"right" if e["correct"] else "wrong"}" '
             f'title="{esc(e["source"])}"><img src="{esc(e["src"])}" '
             f'alt="{esc(os.path.basename(e["source"]))}">'
-            f'{esc(os.path.basename(e["source"]))}<br>P(fake) {e["proba"]:.3f}</div>'
+            f'{esc(os.path.basename(e["source"]))}<br>P(fake) {e["proba"]:.3f}'
+            + (f'<br>like {esc(e["generator"])}' if e.get("generator") else "") + '</div>'
             for e in entries)
         body += (f'<h3 id="gallery-{esc(gid)}">{esc(title)} ({len(entries)} shown, '
                  f'{esc(order)})</h3>')
