@@ -158,10 +158,12 @@ def _cached(rows: np.ndarray, places: np.ndarray | None,
     :func:`_places`)."""
     if places is None:
         places = np.full((1, PLACE_WIDTH), np.nan)
-    views = [FaceCrop(None if np.isnan(p[0]) else tuple(int(v) for v in p[:4]), None,
-                      None if np.isnan(p[4]) else tuple(
-                          (round(float(x), 1), round(float(y), 1)) for x, y in p[4:].reshape(4, 2)))
-             for p in places]
+    views = []
+    for p in places:
+        box = None if np.isnan(p[0]) else tuple(int(v) for v in p[:4])
+        quad = None if np.isnan(p[4]) else tuple(
+            (round(float(x), 1), round(float(y), 1)) for x, y in p[4:].reshape(4, 2))
+        views.append(FaceCrop(box, None, quad))
     return _assembled(views, rows, reading)
 
 
@@ -232,8 +234,8 @@ def iter_rows(items: list[Item], families, reading: Reading = NATIVE, *,
               progress: bool | None = False, cache=False, backend: str = "cpu",
               ) -> Iterator[tuple[Item, np.ndarray | FaceRows | ImageError]]:
     """``(item, row)`` for every input in input order, ``row`` the float feature row of
-    ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`;
-    not cached) or the :class:`ImageError` of an input that could not be read.
+    ``families`` (under a face policy other than ``"off"``, the :class:`FaceRows`) or
+    the :class:`ImageError` of an input that could not be read.
 
     Parameters
     ----------

@@ -197,7 +197,10 @@ class FeatureCache:
         try:
             fd = _open_plain(path)
             try:
-                data = os.read(fd, max(most, _TAG_BYTES + row_bytes) + 1)
+                size = os.fstat(fd).st_size
+                if size > max(most, _TAG_BYTES + row_bytes):
+                    return None
+                data = os.read(fd, size + 1)
             finally:
                 os.close(fd)
         except OSError:
