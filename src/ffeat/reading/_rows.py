@@ -39,10 +39,10 @@ from . import NATIVE, Reading
 from ._framing import frame_image
 from ._perturb import Perturbed
 from ._sources import Item
-from .faces import FRAME_SIZE, FaceCrop, NoFaceError, face_crops
+from .faces import FRAME_SIZE, FaceCrop, NoFaceError, face_crops, rounded_quad
 from .loading import ImageReadError, load_image
 
-__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views",
+__all__ = ["ImageError", "FaceRows", "default_jobs", "read_item", "read_views", "views_of",
            "feature_error", "image_row", "iter_rows", "feature_rows", "match_errors"]
 
 
@@ -98,15 +98,26 @@ def read_views(item: Item, reading: Reading = NATIVE) -> list[FaceCrop]:
         When the input cannot be read, holds no face under ``faces="crop"``, or
         cannot be cropped or framed (:func:`feature_error`).
     """
-    rgb = read_item(item, reading)
+    return views_of(read_item(item, reading), reading, item.name)
+
+
+def views_of(rgb: np.ndarray, reading: Reading, name: str) -> list[FaceCrop]:
+    """The :func:`read_views` of an image already decoded (``rgb``), named ``name`` in
+    errors.
+
+    Raises
+    ------
+    ffeat.ImageReadError
+        As :func:`read_views`, for a missing face or a crop or frame that fails.
+    """
     frame = reading.frame
     try:
         return [face._replace(crop=frame_image(face.crop, frame))
                 for face in face_crops(rgb, reading.faces, size=frame or FRAME_SIZE)]
     except NoFaceError as exc:
-        raise ImageReadError(item.name, str(exc)) from exc
+        raise ImageReadError(name, str(exc)) from exc
     except (ValueError, MemoryError) as exc:
-        raise feature_error(item.name, exc) from exc
+        raise feature_error(name, exc) from exc
 
 
 def feature_error(name: str, exc: Exception) -> ImageReadError:
@@ -161,8 +172,7 @@ def _cached(rows: np.ndarray, places: np.ndarray | None,
     views = []
     for p in places:
         box = None if np.isnan(p[0]) else tuple(int(v) for v in p[:4])
-        quad = None if np.isnan(p[4]) else tuple(
-            (round(float(x), 1), round(float(y), 1)) for x, y in p[4:].reshape(4, 2))
+        quad = None if np.isnan(p[4]) else rounded_quad(p[4:].reshape(4, 2))
         views.append(FaceCrop(box, None, quad))
     return _assembled(views, rows, reading)
 

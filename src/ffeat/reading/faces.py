@@ -40,7 +40,7 @@ from PIL import Image
 
 __all__ = ["FACE_POLICIES", "FRAME_MARGIN", "FRAME_OFFSET", "FRAME_SIZE", "FRAMED",
            "MAX_FACES", "MIN_FACE", "NO_FACE", "FaceCrop", "NoFaceError", "check_faces",
-           "face_crops", "find_faces", "frame", "frame_overlap"]
+           "face_crops", "find_faces", "frame", "frame_overlap", "rounded_quad"]
 
 #: ``"off"``: the whole image; ``"crop"``: each face found, none is an error;
 #: ``"auto"``: each face found, the whole image (box ``None``) when none is;
@@ -98,6 +98,12 @@ class FaceCrop(NamedTuple):
 
 #: How the reason of an image refused for having no face begins.
 NO_FACE = "no face found"
+
+
+def rounded_quad(quad) -> tuple:
+    """A quad's four ``(x, y)`` corners as a tuple of pairs rounded to 0.1 pixel: how
+    :class:`FaceCrop`, prediction rows and the feature cache hold it."""
+    return tuple((round(float(x), 1), round(float(y), 1)) for x, y in quad)
 
 
 class NoFaceError(ValueError):
@@ -292,9 +298,7 @@ def face_crops(rgb: np.ndarray, policy: str,
         if not found:
             raise NoFaceError(f"{NO_FACE}: no frontal face (faces='align'); use faces='off' to "
                               "score the whole image")
-        return [FaceCrop(face.box, face.crop, tuple(tuple(round(float(v), 1) for v in corner)
-                                                     for corner in face.quad))
-                for face in found]
+        return [FaceCrop(face.box, face.crop, rounded_quad(face.quad)) for face in found]
     boxes = find_faces(rgb)
     if not boxes:
         if policy == "crop":

@@ -29,7 +29,7 @@ from ..models._calibration import probability
 from ..models._models import uses_features
 from ..models._scoring import iter_scored
 from ..reading._perturb import Perturbation, parse_perturbations
-from ..reading._rows import default_jobs, read_item, read_views
+from ..reading._rows import default_jobs, read_item, views_of
 from ..reading._sources import single_item
 from ..reading.dataset import Dataset, describe_data, labelled_data
 from ..reading.faces import NO_FACE
@@ -118,10 +118,11 @@ def _faces_found(found: np.ndarray, y: np.ndarray, errors: list,
             for c in (0, 1)}
 
 
-def _scored_view(item, record, reading):
-    """What the model read of ``item`` for its score ``record``: under a face policy the
-    crop of the face that counted (its most fake), else the framed image."""
-    views = read_views(item, reading)
+def _scored_view(rgb: np.ndarray, record, reading):
+    """What the model read of the decoded image ``rgb`` for its score ``record``: under a
+    face policy the crop of the face that counted (its most fake), else the framed
+    image."""
+    views = views_of(rgb, reading, record.item.name)
     box = record.faces[0].box if record.faces else None
     return next((v.crop for v in views if v.box == box), views[0].crop)
 
@@ -311,7 +312,7 @@ def write_report(detector, data, out_dir, *, labels=None, classes: Mapping | Non
                      else evaluation.generators[i]}
             thumbs[gallery].append(entry)
             if j < n_maps:
-                view = _scored_view(kept[i], scored[i], detector.reading)
+                view = _scored_view(rgb, scored[i], detector.reading)
                 pmap = _explain.patch_map(view, families, detector.model_)
                 emap = _explain.residual_energy_map(view)
                 name = printable(os.path.basename(kept[i].name))  # a plot title: one line
