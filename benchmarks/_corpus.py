@@ -1,14 +1,19 @@
 """The multi-source face corpus of ``../shared/faces`` and its fixed train/test split.
 
-Eight sources, each one class of one set's folder (``SOURCES``): ``ffhq`` and
-``stylegan1`` (``140k``), ``tpdne-real`` and ``stylegan2`` (``tpdne``), ``sd21``
-(``sdfd``), ``utkface``, ``lfw`` and ``unsplash``. Each source's JPEGs, sorted by
+Twelve sources, each one class of one set's folder (``SOURCES``), each with its
+generator family (``gan``, ``diffusion`` or ``real``) and its *pipeline* (the set
+whose files it shares a size and codec with: the reals of a matched pair carry
+their fakes' pipeline, the other reals are the common ``pool``): fakes
+``stylegan1`` (``140k``), ``stylegan2`` (``tpdne``), ``hq-fake``, ``boredhumans``
+and ``sd21`` (``sdfd``); reals ``ffhq`` (``140k``), ``tpdne-real``, ``hq-real``,
+``utkface``, ``lfw``, ``unsplash`` and ``studio``. Each source's JPEGs, sorted by
 path, are shuffled by a generator seeded with ``SEED`` (0) and cut into a
 training half (the first ``n // 2``) and a test half (the rest), so anyone gets
-the same split: 400/400 per class of ``140k``, 294/295 ``tpdne-real``, 350/350
-``stylegan2``, 250/250 ``sd21``, 750/750 ``utkface``, 500/500 ``lfw`` and
-125/125 ``unsplash``. (``140k`` holds a few near-duplicate fakes, which the
-split does not keep together.)
+the same split: 400/400 per class of ``140k``, 350/350 ``stylegan2``, 294/295
+``tpdne-real``, 150/150 ``hq-fake``, 189/190 ``hq-real``, 325/326
+``boredhumans``, 250/250 ``sd21``, 750/750 ``utkface``, 500/500 ``lfw``,
+125/125 ``unsplash`` and 70/70 ``studio``. (``140k`` holds a few near-duplicate
+fakes, which the split does not keep together.)
 
 :func:`training_mix` and :func:`held_out` give the images of a set of sources
 as a :class:`Sample` (paths, labels, source names). Importing this module reads
@@ -29,7 +34,7 @@ try:
 except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
-__all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "Sample", "missing",
+__all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "FAMILIES", "family_of", "Sample", "missing",
            "source_files", "split", "halves", "training_mix", "held_out", "parse_names"]
 
 #: Seed of every source's train/test shuffle.
@@ -37,29 +42,38 @@ SEED = 0
 
 
 class Source(NamedTuple):
-    """One source: its name, its class (1 = fake, 0 = real) and its folder under the
-    faces root."""
+    """One source: its name, its class (1 = fake, 0 = real), its folder under the faces
+    root, its generator family (``real`` for a real source) and its pipeline."""
 
     name: str
     label: int
     folder: str
+    family: str
+    pipeline: str
 
 
-#: The sources, fakes first.
+#: The sources: fakes first, then the reals matched to a fake source's pipeline, then
+#: the common real pool.
 SOURCES: tuple[Source, ...] = (
-    Source("stylegan1", 1, "140k/fake"),
-    Source("stylegan2", 1, "tpdne/fake"),
-    Source("sd21", 1, "sdfd/fake"),
-    Source("ffhq", 0, "140k/real"),
-    Source("tpdne-real", 0, "tpdne/real"),
-    Source("utkface", 0, "utkface/real"),
-    Source("lfw", 0, "lfw/real"),
-    Source("unsplash", 0, "unsplash/real"),
+    Source("stylegan1", 1, "140k/fake", "gan", "140k"),
+    Source("stylegan2", 1, "tpdne/fake", "gan", "tpdne"),
+    Source("hq-fake", 1, "hq/fake", "gan", "hq"),
+    Source("boredhumans", 1, "boredhumans/fake", "gan", "boredhumans"),
+    Source("sd21", 1, "sdfd/fake", "diffusion", "sdfd"),
+    Source("ffhq", 0, "140k/real", "real", "140k"),
+    Source("tpdne-real", 0, "tpdne/real", "real", "tpdne"),
+    Source("hq-real", 0, "hq/real", "real", "hq"),
+    Source("utkface", 0, "utkface/real", "real", "pool"),
+    Source("lfw", 0, "lfw/real", "real", "pool"),
+    Source("unsplash", 0, "unsplash/real", "real", "pool"),
+    Source("studio", 0, "studio/real", "real", "pool"),
 )
 #: Source names in order, and by class.
 NAMES = tuple(s.name for s in SOURCES)
 FAKE = tuple(s.name for s in SOURCES if s.label == 1)
 REAL = tuple(s.name for s in SOURCES if s.label == 0)
+#: Generator families, in the order of an expert detector's experts.
+FAMILIES = tuple(dict.fromkeys(s.family for s in SOURCES if s.label == 1))
 _BY_NAME = {s.name: s for s in SOURCES}
 
 
@@ -69,6 +83,11 @@ class Sample(NamedTuple):
     paths: list[Path]
     labels: np.ndarray
     sources: list[str]
+
+
+def family_of(name: str) -> str:
+    """The generator family of a source (``real`` for a real one)."""
+    return _BY_NAME[name].family
 
 
 def _root(root: str | Path | None) -> Path:

@@ -1,6 +1,6 @@
 """asv: the headline figures of the multi-source protocol (``sources.py``) over commits.
 
-``SourcesProtocol`` (only when the eight source folders of ``_corpus.py`` are
+``SourcesProtocol`` (only when the source folders of ``_corpus.py`` are
 present, ``$FFEAT_FACES`` or ``../shared/faces``; skipped otherwise) runs the
 protocol once in ``setup_cache`` for ``ffeat.Detector()`` trained on the training
 halves of all sources, and tracks the Stable Diffusion 2.1 recall and the worst

@@ -1,9 +1,9 @@
 """The experts protocol of issue 31: one binary boundary against one expert per
 generator family, on every source of ``shared/faces``.
 
-Sources (``SOURCES``): every class folder of every set, each with its family
-(``gan``, ``diffusion`` or ``real``) and its *pipeline* (the set whose files it
-shares a size and codec with; reals of a matched pair carry their fakes'
+Sources: every class folder of every set (``_corpus.SOURCES``), each with its
+family (``gan``, ``diffusion`` or ``real``) and its *pipeline* (the set whose files
+it shares a size and codec with; reals of a matched pair carry their fakes'
 pipeline, the other reals are the common real pool). Each source is cut into
 seed-0 halves (``_corpus.halves``: sorted paths, shuffled, first half trains).
 
@@ -31,8 +31,12 @@ scores; the 3-way label's calibration and band are fitted on the same out-of-fol
 scores. The test halves are only scored: per source, recall (fakes) or FPR (reals)
 at that threshold, the share called "fake" by the 3-way label, AUC against the
 pooled test reals (fakes); ``140k`` AUC; attribution accuracy (the expert with the
-highest probability names a test fake's family); few-shot recall and real FPR. The
-rule with the best mean fake recall is reported as chosen.
+highest probability names a test fake's family); few-shot recall and real FPR; and
+the controls: every test image copied under each of ``sources.COPIES`` (framed 0.5x
+and 1.5x, recoded as 256 px q75; rows cached beside the others as
+``SOURCE.CONTROL.npz``), each copy scored by every model at its threshold, the rate
+beside the source's own. The rule with the best mean fake recall is reported as
+chosen.
 
 Usage: ``python benchmarks/experts.py [--rows DIR] [--json FILE] [--markdown FILE]
 [--quick N] [--rows-only]``; results are saved before and after the few-shot runs.
@@ -52,11 +56,12 @@ from typing import NamedTuple
 import numpy as np
 
 try:
-    from . import _corpus, _data, render_docs
+    from . import _corpus, _data, render_docs, sources
 except ImportError:  # run as a script: this folder is on sys.path
     import _corpus
     import _data
     import render_docs
+    import sources
 
 import ffeat  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
@@ -83,33 +88,10 @@ FEW_SHOT_SEEDS = (0, 1, 2)
 CHUNK = 128
 
 
-class Source(NamedTuple):
-    """One class folder of one set: its name, folder, family and pipeline."""
-
-    name: str
-    folder: str
-    family: str
-    pipeline: str
-
-
-#: Every source of ``shared/faces``: fakes first, then the matched reals, then the pool.
-SOURCES: tuple[Source, ...] = (
-    Source("stylegan1", "140k/fake", "gan", "140k"),
-    Source("stylegan2", "tpdne/fake", "gan", "tpdne"),
-    Source("hq-fake", "hq/fake", "gan", "hq"),
-    Source("boredhumans", "boredhumans/fake", "gan", "boredhumans"),
-    Source("sd21", "sdfd/fake", "diffusion", "sdfd"),
-    Source("ffhq", "140k/real", "real", "140k"),
-    Source("tpdne-real", "tpdne/real", "real", "tpdne"),
-    Source("hq-real", "hq/real", "real", "hq"),
-    Source("utkface", "utkface/real", "real", "pool"),
-    Source("lfw", "lfw/real", "real", "pool"),
-    Source("unsplash", "unsplash/real", "real", "pool"),
-    Source("studio", "studio/real", "real", "pool"),
-)
+#: Every source of ``shared/faces`` (``_corpus.SOURCES``: fakes first, then the matched
+#: reals, then the pool).
+SOURCES = _corpus.SOURCES
 _BY_NAME = {s.name: s for s in SOURCES}
-#: Generator families, in the order of the experts.
-FAMILIES = ("gan", "diffusion")
 
 
 def _log(message: str) -> None:
@@ -141,43 +123,60 @@ class Rows(NamedTuple):
         return np.array([_BY_NAME[s].family for s in self.source])
 
 
-def _files(source: Source, root: Path) -> list[Path]:
-    return sorted((root / source.folder).glob("*.jpg"))
+def _cached_rows(saved: Path, items: list[Item], jobs: int) -> np.ndarray:
+    """The rows of ``items``: read from ``saved`` when it holds them (the same names, in
+    the same order), else computed in chunks and saved there."""
+    names = [item.name for item in items]
+    if saved.exists():
+        with np.load(saved) as z:
+            if list(z["path"]) == names:
+                return z["X"]
+    families = resolve_features(ffeat.DEFAULT_FEATURES)
+    t = time.perf_counter()
+    X = np.empty((0, len(column_names(families))), np.float32)
+    for start in range(0, len(items), CHUNK):
+        rows, _ = feature_rows(items[start:start + CHUNK], families, READING, jobs=jobs,
+                               cache=False)
+        X = np.concatenate([X, rows.astype(np.float32)])
+        _log(f"  {saved.stem}: {len(X)}/{len(items)}")
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_suffix(".tmp.npz")
+    np.savez(tmp, X=X, path=np.array(names))
+    tmp.replace(saved)
+    _log(f"{saved.stem}: {len(items)} images in {time.perf_counter() - t:.0f} s")
+    return X
 
 
 def compute_rows(root: Path, folder: Path, jobs: int = 1) -> Rows:
     """The rows of every source's images: read from ``folder/SOURCE.npz`` when it holds
     them (the same files, in the same order), else computed and saved there."""
-    families = resolve_features(ffeat.DEFAULT_FEATURES)
-    width = len(column_names(families))
     parts = {k: [] for k in ("X", "source", "half", "path")}
     for source in SOURCES:
-        train, test = _corpus.halves(_files(source, root))
+        train, test = _corpus.halves(_corpus.source_files(source.name, root))
         paths = [str(p) for p in train + test]
-        saved = folder / f"{source.name}.npz"
-        X = None
-        if saved.exists():
-            with np.load(saved) as z:
-                if list(z["path"]) == paths:
-                    X = z["X"]
-        if X is None:
-            t = time.perf_counter()
-            X = np.empty((0, width), np.float32)
-            for start in range(0, len(paths), CHUNK):
-                chunk = [Item(p, p) for p in paths[start:start + CHUNK]]
-                rows, _ = feature_rows(chunk, families, READING, jobs=jobs, cache=False)
-                X = np.concatenate([X, rows.astype(np.float32)])
-                _log(f"  {source.name}: {len(X)}/{len(paths)}")
-            folder.mkdir(parents=True, exist_ok=True)
-            np.savez(folder / f"{source.name}.tmp.npz", X=X, path=np.array(paths))
-            (folder / f"{source.name}.tmp.npz").replace(saved)
-            _log(f"{source.name}: {len(paths)} images in {time.perf_counter() - t:.0f} s")
-        parts["X"].append(X)
+        parts["X"].append(_cached_rows(folder / f"{source.name}.npz",
+                                       [Item(p, p) for p in paths], jobs))
         parts["source"] += [source.name] * len(paths)
         parts["half"] += ["train"] * len(train) + ["test"] * len(test)
         parts["path"] += paths
     return Rows(np.concatenate(parts["X"]), np.array(parts["source"]),
                 np.array(parts["half"]), np.array(parts["path"]))
+
+
+def compute_copies(rows: Rows, folder: Path, jobs: int = 1) -> dict[str, np.ndarray]:
+    """Per control of ``sources.COPIES``, the rows of the copies of every test image, in
+    the order of the test rows of ``rows`` (NaN: no face found), cached in ``folder`` as
+    ``SOURCE.CONTROL.npz``."""
+    out = {}
+    for label, make in sources.COPIES.items():
+        slug = label.replace(" ", "-")
+        parts = []
+        for source in SOURCES:
+            paths = rows.path[(rows.half == "test") & (rows.source == source.name)]
+            items = [Item(make(p, f"{p} [{label}]"), f"{p} [{label}]") for p in paths]
+            parts.append(_cached_rows(folder / f"{source.name}.{slug}.npz", items, jobs))
+        out[label] = np.concatenate(parts)
+    return out
 
 
 def _first(rows: Rows, n: int) -> Rows:
@@ -199,15 +198,29 @@ def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 
 class Scores(NamedTuple):
-    """One model's log-odds: out-of-fold on the training rows, plain on the test rows."""
+    """One model's log-odds: out-of-fold on the training rows, plain on the test rows
+    and, per control, on the copies of every test image (NaN: no face found)."""
 
     oof: np.ndarray
     test: np.ndarray
+    copies: dict[str, np.ndarray]
+
+
+def _on_copies(score, copies: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``score(X)`` of each control's copy rows, NaN where a copy has no row."""
+    out = {}
+    for label, X in copies.items():
+        ok = ~np.isnan(X).any(axis=1)
+        out[label] = np.full(len(X), np.nan)
+        out[label][ok] = score(X[ok])
+    return out
 
 
 def evaluate(scores: Scores, y_train: np.ndarray, y_test: np.ndarray,
-             source_test: np.ndarray) -> dict:
-    """A model's figures on the test halves.
+             source_test: np.ndarray, source_copies: np.ndarray) -> dict:
+    """A model's figures on the test halves, and on the copies of every test image
+    (``source_copies``: their sources) under each control: the rate at the threshold
+    and its shift from the source's own (``worst_control_shift``: the largest).
 
     The threshold is the log-odds that calls ``FPR_TARGET`` of the pooled training
     reals fake (their out-of-fold scores); the 3-way label is the detector's: a
@@ -227,11 +240,18 @@ def evaluate(scores: Scores, y_train: np.ndarray, y_test: np.ndarray,
         m = source_test == source.name
         s = scores.test[m]
         role = "real" if source.family == "real" else "fake"
+        rate = float(np.mean(s >= threshold))
+        controls = {}
+        for label, z in scores.copies.items():
+            z = z[(source_copies == source.name) & ~np.isnan(z)]
+            copied = float(np.mean(z >= threshold))
+            controls[label] = {"n": int(len(z)), "at_threshold": copied, "delta": copied - rate}
         out["sources"][source.name] = {
-            "role": role, "n_test": int(m.sum()),
-            "at_threshold": float(np.mean(s >= threshold)),
+            "role": role, "n_test": int(m.sum()), "at_threshold": rate,
             "called_fake": float(np.mean(fake[m])), "inconclusive": float(np.mean(unsure[m])),
-            "auc": _auc(s, reals) if role == "fake" else _auc(fakes, s)}
+            "auc": _auc(s, reals) if role == "fake" else _auc(fakes, s), "controls": controls}
+    out["worst_control_shift"] = max((abs(c["delta"]) for e in out["sources"].values()
+                                      for c in e["controls"].values()), default=None)
     m140 = np.isin(source_test, ["ffhq", "stylegan1"])
     out["auc_140k"] = _auc(scores.test[m140 & (y_test == 1)], scores.test[m140 & (y_test == 0)])
     m140_unsure = unsure[m140]
@@ -241,11 +261,12 @@ def evaluate(scores: Scores, y_train: np.ndarray, y_test: np.ndarray,
 
 
 def _rule_scores(experts: Experts, rule: str, Z_oof: np.ndarray, P_test: np.ndarray,
-                 y_train: np.ndarray) -> Scores:
+                 copies: dict[str, np.ndarray], y_train: np.ndarray) -> Scores:
     """The scores of the fitted experts combined by ``rule``."""
     weights, bias = combiner(Z_oof, y_train) if rule == "combiner" else (None, 0.0)
     combined = ExpertSet(experts.experts_.experts, rule, weights, bias)
-    return Scores(combined.combine(sigmoid(Z_oof)), combined.combine(P_test))
+    return Scores(combined.combine(sigmoid(Z_oof)), combined.combine(P_test),
+                  _on_copies(combined.decision_function, copies))
 
 
 def few_shot(rows: Rows, experts: Experts, base, train: np.ndarray, test: np.ndarray,
@@ -288,10 +309,11 @@ def few_shot(rows: Rows, experts: Experts, base, train: np.ndarray, test: np.nda
     return out
 
 
-def measure(rows: Rows, save=None) -> dict:
-    """Fit every model on the training halves and score the test halves (see the
-    module docstring); ``save(result)``, when given, is called with the result before
-    the few-shot runs (``few_shot`` empty) and at the end."""
+def measure(rows: Rows, copies: dict[str, np.ndarray], save=None) -> dict:
+    """Fit every model on the training halves and score the test halves and their
+    ``copies`` (:func:`compute_copies`; see the module docstring); ``save(result)``,
+    when given, is called with the result before the few-shot runs (``few_shot``
+    empty) and at the end."""
     from sklearn.base import clone
 
     t_start = time.perf_counter()
@@ -309,11 +331,13 @@ def measure(rows: Rows, save=None) -> dict:
         return value
 
     y_train, y_test, src_test = y[train], y[test], source[test]
+    src_copies = source[rows.half == "test"]
     binary = timed("binary", lambda: clone(base).fit(rows.X[train], y_train,
                                                      groups=np.arange(train.sum())))
     results["binary"] = evaluate(Scores(binary.oof_log_odds_,
-                                        binary.decision_function(rows.X[test])),
-                                 y_train, y_test, src_test)
+                                        binary.decision_function(rows.X[test]),
+                                        _on_copies(binary.decision_function, copies)),
+                                 y_train, y_test, src_test, src_copies)
     del binary
     m140 = train & np.isin(source, ["ffhq", "stylegan1"])
     only = timed("140k-only", lambda: clone(base).fit(rows.X[m140], y[m140],
@@ -331,8 +355,8 @@ def measure(rows: Rows, save=None) -> dict:
     P_test = experts.experts_.expert_probabilities(rows.X[test])
     for rule in RULES:
         results[f"experts/{rule}"] = evaluate(
-            _rule_scores(experts, rule, experts.oof_expert_log_odds_, P_test, y_train),
-            y_train, y_test, src_test)
+            _rule_scores(experts, rule, experts.oof_expert_log_odds_, P_test, copies,
+                         y_train), y_train, y_test, src_test, src_copies)
     names = np.array(experts.experts_.names)
     guess = names[P_test.argmax(axis=1)]
     fakes = y_test == 1
@@ -409,6 +433,8 @@ def main(argv=None) -> int:
     if args.quick:
         rows = _first(rows, args.quick)
         FEW_SHOT[:] = [min(FEW_SHOT[0], args.quick)]
+    with _data.one_blas_thread():
+        copies = compute_copies(rows, args.rows)
 
     def save(result: dict) -> None:
         if args.json:
@@ -417,7 +443,7 @@ def main(argv=None) -> int:
             Path(args.markdown).write_text(render_docs.experts(result) + "\n")
 
     with _data.one_blas_thread():
-        result = measure(rows, save)
+        result = measure(rows, copies, save)
     print(render_docs.experts(result))
     return 0
 

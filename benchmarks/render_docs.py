@@ -442,19 +442,32 @@ def shipped(card: dict) -> str:
     str
         The table and the calibration and band figures.
     """
+    per = _per_source(card)
+    controls = list(dict.fromkeys(k for _, f in per for k in f.get("controls", {})))
+    loso = any("loso_recall" in f for _, f in per)
     rows = []
-    for s, f in _per_source(card):
+    for s, f in per:
         rate = f.get("recall" if s["label"] == "fake" else "fpr")
-        rows.append([s["name"], s["label"], f"{s['count']:,}", f"{f.get('n', 0):,}",
-                     f"{f['no_score']:,}" if "no_score" in f else "",
-                     _f(rate), _f(f.get("auc")) if "auc" in f else "",
-                     _f(f.get("loso_recall")) if "loso_recall" in f else ""])
-    header = ["source", "class", "n trained", "n test", "no face", "recall / FPR",
-              "AUC (against the pooled reals)", "left out of training: recall"]
+        rows.append([s["name"], s.get("family", s["label"]), f"{s['count']:,}",
+                     f"{f.get('n', 0):,}", f"{f['no_score']:,}" if "no_score" in f else "",
+                     _f(rate), _f(f["called_fake"]) if "called_fake" in f else "",
+                     _f(f.get("auc")) if "auc" in f else "",
+                     _f(f["attribution"]) if "attribution" in f else "",
+                     *(_f(f["controls"][c]) if c in f.get("controls", {}) else ""
+                       for c in controls),
+                     *([_f(f["loso_recall"]) if "loso_recall" in f else ""] if loso else [])])
+    header = ["source", "family", "n trained", "n test", "no face", "recall / FPR",
+              "called fake (3-way)", "AUC (against the pooled reals)",
+              "attributed to its family", *(f"control: {c}" for c in controls),
+              *(["left out of training: recall"] if loso else [])]
     fig, band = card["calibration"]["figures"], card["band"]
-    n = sum(f.get("n", 0) for _, f in _per_source(card))
+    n = sum(f.get("n", 0) for _, f in per)
     t = card["detector"]["training"]
     lines = _table(header, rows)
+    if card.get("experts"):
+        lines += ["", "Experts: " + "; ".join(
+            f"`{e['name']}` ({', '.join(e['sources'])}: {e['count']:,} fakes)"
+            for e in card["experts"]) + "."]
     lines += ["", f"Trained on {t['n_real'] + t['n_fake']:,} images ({t['n_fake']:,} fake, "
               f"{t['n_real']:,} real; {t['n_rows']:,} rows with the augmented copies). All "
               f"{n:,} test images scored: accuracy {fig['accuracy']:.3f}, ROC AUC "
@@ -538,6 +551,7 @@ def experts(result: dict) -> str:
         _f(result["models"][m]["auc_140k"]) for m in models) + " |")
     lines.append("| 140k inconclusive | | | " + " | ".join(
         _f(result["models"][m]["inconclusive_140k"]) for m in models) + " |")
+    lines += _expert_controls(result, ["binary", f"experts/{result['chosen_rule']}"])
     lines += ["", f"A 140k-only model (the same classifier on 140k's training halves): 140k "
               f"AUC {_f(result['models']['140k-only']['auc_140k'])}.", "",
               f"Attribution (the expert with the highest probability names the family of a "
@@ -555,6 +569,29 @@ def experts(result: dict) -> str:
     sec = result["seconds"]
     lines += ["", "Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items())]
     return "\n".join(lines)
+
+
+def _expert_controls(result: dict, models: list[str]) -> list[str]:
+    """The controls of the experts protocol for ``models``: per source, the rate of each
+    control's copies at the model's threshold, with its shift from the source's own."""
+    first = next(iter(result["models"][models[0]]["sources"].values()))
+    controls = list(first.get("controls", {}))
+    if not controls:  # a result from before the controls were measured
+        return []
+    lines = ["", "Controls: every test image copied " + ", ".join(controls) + "; the rate of "
+             "the copies at the same threshold (in brackets, its shift from the source's own "
+             "rate).", "", "| source | " + " | ".join(f"{m}: {c}" for m in models
+                                                      for c in controls) + " |",
+             "|---" * (1 + len(models) * len(controls)) + "|"]
+    for name in result["sources"]:
+        cells = [result["models"][m]["sources"][name]["controls"][c]
+                 for m in models for c in controls]
+        lines.append(f"| {name} | " + " | ".join(
+            f"{_f(c['at_threshold'])} ({c['delta']:+.3f})" for c in cells) + " |")
+    lines.append("| worst shift | " + " | ".join(
+        _f(result["models"][m]["worst_control_shift"]) if i == 0 else ""
+        for m in models for i in range(len(controls))) + " |")
+    return lines
 
 
 #: Table name -> (JSON file, renderer).

@@ -3,8 +3,9 @@ source of the face corpus, left out of training, and against shortcut controls.
 
 The detector measured is ``ffeat.Detector(**params)`` (its defaults, or ``--param
 KEY=VALUE`` overrides), trained on the training halves of the training mix
-(``--train-sources``, default all eight sources of ``_corpus.py``) with the
-Detector's own estimator (``Detector._fit_rows``) on the feature rows the
+(``--train-sources``, default all twelve sources of ``_corpus.py``) with the
+Detector's own estimator (``Detector._fit_rows``; ``classifier=experts`` learns
+each fake's family from its source) on the feature rows the
 reading engine gives for the Detector's reading parameters (jobs, cache, backend,
 faces and whatever else ``ffeat.reading._rows.feature_rows`` takes), and augmented rows
 from the Detector's own deferred copies (``augment``). It reports, on the test
@@ -62,7 +63,7 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
 import ffeat  # noqa: E402
-from ffeat.models._models import sigmoid  # noqa: E402
+from ffeat.models._models import kind_name, sigmoid  # noqa: E402
 from ffeat.reading._perturb import Perturbation, Perturbed, parse_augment  # noqa: E402
 from ffeat.reading._rows import feature_rows  # noqa: E402
 from ffeat.reading._sources import Item  # noqa: E402
@@ -274,6 +275,15 @@ class _Rows:
         self.ok = ~np.isnan(self.X).any(axis=1)
 
 
+def _fit(detector: ffeat.Detector, rows: _Rows, where: np.ndarray):
+    """The detector's classifier fitted on the rows ``where`` (an expert detector learns
+    each fake's family from its source, ``_corpus.family_of``)."""
+    generator = None
+    if kind_name(detector.classifier) == "experts":
+        generator = np.array([_corpus.family_of(s) for s in rows.source[where]])
+    return detector._fit_rows(rows.X[where], rows.label[where], rows.image[where], generator)
+
+
 def _items(paths) -> list[Item]:
     return [Item(str(p), str(p)) for p in paths]
 
@@ -350,7 +360,7 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
         m = rows.ok & (rows.half == "train") & np.isin(rows.source, list(sources))
         if len(np.unique(rows.label[m])) < 2:
             return None
-        return detector._fit_rows(rows.X[m], rows.label[m], rows.image[m])
+        return _fit(detector, rows, np.flatnonzero(m))
 
     def scored(model) -> np.ndarray:
         out = np.full(len(rows.X), np.nan)
@@ -384,12 +394,12 @@ def measure(params: dict | None = None, mix=_corpus.NAMES, n: int | None = None,
     t = time.perf_counter()
     reals_control = controls(root)
     for codec in reals_control.values():
-        _score_copies(rows, main, test, (0,), _codec_label(codec), _recoded(codec),
+        _score_copies(rows, main, test, (0,), _codec_label(codec), recoded(codec),
                       threshold, per_source, "controls")
     _score_copies(rows, main, test, (1,), _codec_label(FAKE_CONTROL),
-                  _recoded(FAKE_CONTROL), threshold, per_source, "controls")
+                  recoded(FAKE_CONTROL), threshold, per_source, "controls")
     for factor in FRAMINGS:
-        _score_copies(rows, main, test, (0, 1), f"framed {factor:g}x", _reframed(factor),
+        _score_copies(rows, main, test, (0, 1), f"framed {factor:g}x", reframed(factor),
                       threshold, per_source, "framing")
     for entry in per_source.values():
         for c in [*entry.get("controls", {}).values(), *entry.get("framing", {}).values()]:
@@ -465,16 +475,25 @@ def _score_copies(rows: _Rows, model, test: _corpus.Sample, classes: tuple[int, 
                                                        "n": int(len(s))}
 
 
-def _recoded(codec: tuple[int, int]):
-    """``make`` of :func:`_score_copies` for the codec control ``codec``."""
+def recoded(codec: tuple[int, int]):
+    """``make(path, name)``: a deferred copy of ``path`` resized to the side and
+    re-encoded at the JPEG quality of ``codec`` (the codec controls)."""
     side, quality = codec
     return lambda path, name: _Recoded(path, Perturbation("jpeg", quality), side=side,
                                        name=name)
 
 
-def _reframed(factor: float):
-    """``make`` of :func:`_score_copies` for the framing control ``factor``."""
+def reframed(factor: float):
+    """``make(path, name)``: a deferred copy of ``path`` framed ``factor`` times tighter
+    (the framing control)."""
     return lambda path, name: Perturbed(path, Perturbation("reframe", factor), name=name)
+
+
+#: The controls every held-out image is copied under by the model card
+#: (``train_default.py``) and the experts protocol (``experts.py``): framed 0.5x and 1.5x
+#: (``FRAMINGS``), and recoded like the ``140k`` faces (``FAKE_CONTROL``, 256 px q75).
+COPIES = {**{f"framed {f:g}x": reframed(f) for f in FRAMINGS},
+          "as 256 px q75": recoded(FAKE_CONTROL)}
 
 
 def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
@@ -491,8 +510,7 @@ def _cross_validate(detector: ffeat.Detector, rows: _Rows) -> dict:
     for train, test in folds.split(where, y):
         fit_rows = np.r_[where[train],
                          copies[np.isin(rows.image[copies], rows.image[where[train]])]]
-        model = detector._fit_rows(rows.X[fit_rows], rows.label[fit_rows],
-                                  rows.image[fit_rows])
+        model = _fit(detector, rows, fit_rows)
         scores[test] = model.decision_function(rows.X[where[test]])
     return _summary(y, scores, detector.threshold)
 

@@ -40,15 +40,21 @@ except ImportError:  # run as a script: this folder is on sys.path
     import _data
     import sources
 
+import numpy as np  # noqa: E402
+
 import ffeat  # noqa: E402
+from ffeat.models._calibration import labels_of, probability  # noqa: E402
+from ffeat.models._scoring import score_items, scores_and_errors  # noqa: E402
+from ffeat.reading._sources import Item  # noqa: E402
 from ffeat.models._shipped import (CARD_FORMAT, CARD_SUFFIX, MODEL_NAME, check_card,  # noqa: E402
                             file_sha256, model_path, read_card, seal_card, summary)
 
 # -- the shipped detector's configuration: the one place to change it ----------------------
 
 #: Parameters of the shipped Detector (the rest are the Detector's defaults).
-PARAMS: dict = {"reading": ffeat.Reading(faces="align", frame=256), "augment": "recode,reframe",
-                "calibration": "sigmoid", "band": "auto", "random_state": 0}
+PARAMS: dict = {"classifier": "experts", "reading": ffeat.Reading(faces="align", frame=256),
+                "augment": "recode,reframe", "calibration": "sigmoid", "band": "auto",
+                "random_state": 0}
 #: Training sources: the training halves of these sources of the corpus (``_corpus``);
 #: their test halves give the card's held-out figures.
 SOURCES: tuple[str, ...] = _corpus.NAMES
@@ -59,6 +65,9 @@ def training_mix(root: Path) -> _corpus.Sample:
     fixed-seed half), their labels (1 = fake) and their source names."""
     return _corpus.training_mix(SOURCES, root)
 
+
+#: The card's controls: copies of every held-out image (``sources.COPIES``).
+CONTROLS = sources.COPIES
 
 #: What the shipped detector is known not to see (the card's "known blind spots").
 BLIND_SPOTS = [
@@ -97,7 +106,8 @@ def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
     paths, labels, names = training_mix(root)
     _log(f"training on {len(paths)} images of {', '.join(SOURCES)} from {root}")
     with _data.one_blas_thread():
-        detector = ffeat.Detector(cache=False, **PARAMS).fit(paths, labels, progress=None)
+        detector = ffeat.Detector(cache=False, **PARAMS).fit(
+            paths, labels, generator=[_corpus.family_of(n) for n in names], progress=None)
     folders = {s.name: s for s in _corpus.SOURCES}
     detector.training_["data"] = (f"faces, training halves (seed {_corpus.SEED}): " + ", ".join(
         f"{n} ({folders[n].folder})" for n in SOURCES))
@@ -106,33 +116,58 @@ def train(root: Path) -> tuple[ffeat.Detector, list[dict]]:
     for path, name in zip(paths, names):
         counts[name] += str(path) not in unread
     return detector, [{"name": n, "label": ("real", "fake")[folders[n].label],
-                       "count": counts[n]} for n in SOURCES]
+                       "family": folders[n].family, "count": counts[n]} for n in SOURCES]
 
 
 def held_out_figures(detector: ffeat.Detector, root: Path) -> dict:
     """The shipped detector on the test halves of its sources: per source (images scored
     and images given no score, e.g. without a face; recall or false-positive rate at its
-    threshold, AUC of a fake source against the pooled reals), and its calibration
-    figures."""
+    threshold, the share the 3-way label calls "fake", AUC of a fake source against the
+    pooled reals, the share of its fakes attributed to their family's expert, and the
+    rates of the controls: ``CONTROLS``), and its calibration figures."""
     paths, labels, names = _corpus.held_out(SOURCES, root)
     _log(f"scoring the {len(paths)} held-out images")
     result = ffeat.evaluate(detector, ffeat.Dataset([str(p) for p in paths], labels, names),
                             progress=None)
     failed = {e.source for e in result.errors}
     unscored = Counter(name for path, name in zip(paths, names) if str(path) in failed)
+    called = np.asarray(labels_of(detector, result.proba, result.threshold)) == "fake"
+    scored_source = np.asarray(result.data_sources)
+    attributed = (result.attribution or {}).get("by_source", {})
+    controls = control_rates(detector, paths, names)
     rows = []
     for name, entry in result.by_source.items():
         fake = entry["n_fake"] > 0
         row = {"source": name, "label": "fake" if fake else "real", "n": entry["n"],
                "no_score": unscored[name],
-               "recall" if fake else "fpr": entry["recall" if fake else "fpr"]}
+               "recall" if fake else "fpr": entry["recall" if fake else "fpr"],
+               "called_fake": float(called[scored_source == name].mean())}
         if fake and entry.get("roc_auc") is not None:
             row["auc"] = entry["roc_auc"]
-        rows.append(row)
+        if fake and name in attributed:
+            row["attribution"] = attributed[name].get(_corpus.family_of(name), 0.0)
+        rows.append({**row, "controls": controls[name]})
     m = result.metrics
     figures = {k: m[k] for k in ("accuracy", "roc_auc", "brier", "ece", "coverage",
                                  "conclusive_accuracy") if m.get(k) is not None}
     return {"rows": rows, "calibration": figures}
+
+
+def control_rates(detector: ffeat.Detector, paths: list[Path],
+                  names: list[str]) -> dict[str, dict[str, float]]:
+    """Per source, the share of its images' copies made by each of ``CONTROLS`` that the
+    detector calls fake at its threshold (copies without a face found left out)."""
+    names = np.asarray(names)
+    rates: dict[str, dict[str, float]] = {n: {} for n in dict.fromkeys(names)}
+    for label, make in CONTROLS.items():
+        _log(f"scoring the held-out images {label}")
+        items = [Item(make(str(p), f"{p} [{label}]"), f"{p} [{label}]") for p in paths]
+        z, _ = scores_and_errors(score_items(detector, items))
+        called = probability(detector, z) >= detector.threshold
+        for name in rates:
+            m = (names == name) & ~np.isnan(z)
+            rates[name][label] = float(called[m].mean()) if m.any() else 0.0
+    return rates
 
 
 def card_sections(detector: ffeat.Detector, held_out: dict | None,
@@ -168,12 +203,21 @@ def card_sections(detector: ffeat.Detector, held_out: dict | None,
     return out
 
 
+def experts(detector: ffeat.Detector) -> list[dict]:
+    """An expert detector's experts for its card: each one's name, the training sources
+    of its family and the fakes it learned from (none for another detector)."""
+    return [{"name": family, "sources": [n for n in SOURCES if _corpus.family_of(n) == family],
+             "count": count}
+            for family, count in (detector.training_.get("generators") or {}).items()]
+
+
 def card(detector: ffeat.Detector, sources: list[dict], model_file: Path,
          held_out: dict | None, protocol: dict | None) -> dict:
     """The model card of ``detector`` saved as ``model_file``, checked."""
     content = seal_card({"format": CARD_FORMAT, "format_version": 1,
                          "model_sha256": file_sha256(model_file),
                          "detector": summary(detector), "sources": sources,
+                         **({"experts": e} if (e := experts(detector)) else {}),
                          **card_sections(detector, held_out, protocol),
                          "blind_spots": BLIND_SPOTS, "terms": TERMS})
     check_card(content, detector, content["model_sha256"])

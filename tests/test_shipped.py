@@ -178,7 +178,9 @@ def test_model_prints_the_shipped_card(capsys):
     out = capsys.readouterr().out
     for text in ("(the detector shipped with ffeat)", "classifier", "training sources",
                  "known blind spots", "terms", "non-commercial use only",
-                 "inconclusive band"):
+                 "inconclusive band", "experts (the training sources of their fakes)",
+                 "  gan             stylegan1, stylegan2, hq-fake, boredhumans (",
+                 "  diffusion       sd21 (", "controls, ffhq: framed 0.5x="):
         assert text in out
     status, described, _ = _json(capsys, "model", "--json")
     assert status == 0 and described["shipped"] is True
@@ -225,6 +227,9 @@ def _resealed(edit):
      "its detector section differs from what the model file says"),
     (_resealed(lambda c: c["sources"][0].update(count=c["sources"][0]["count"] + 1)),
      "its sources hold"),
+    (_resealed(lambda c: c["experts"].pop()), "its experts differ from the model's"),
+    (_resealed(lambda c: c["protocol"]["per_source"][0]["controls"].update(x=2)),
+     "the card.protocol.per_source[0].controls.x is 2, not a number in [0, 1]"),
 ])
 def test_tampered_card_is_refused(tmp_path, capsys, tamper, reason):
     model = tmp_path / "default.model"
@@ -262,7 +267,8 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     model = tmp_path / "mine.model"
     shutil.copy(path, model)
     held_out = {"rows": [{"source": "stylegan1", "label": "fake", "n": 400, "recall": 0.97,
-                          "auc": 0.99},
+                          "called_fake": 0.93, "auc": 0.99, "attribution": 0.88,
+                          "controls": {"framed 1.5x": 0.42}},
                          {"source": "sd21", "label": "fake", "n": 250, "recall": 0.5},
                          {"source": "unsplash", "label": "real", "n": 125, "fpr": 0.015}],
                 "calibration": {"brier": 0.083, "ece": 0.021}}
@@ -281,11 +287,30 @@ def test_training_script_card_takes_the_protocol_figures(user_model, tmp_path, c
     assert main(["model", "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "0.97" in out and "0.91" in out and "0.015" in out and "140k 5-fold AUC: 0.951" in out
+    assert "0.93" in out and "0.88" in out and "controls, stylegan1: framed 1.5x=0.42" in out
     assert "sd21 recall: 0.5" in out and "worst control shift" not in out  # None: left out
     assert "0.021" in out and "non-commercial use only" in out
     # without held-out figures: no per-source rows, calibration not measured
     bare = script.card(detector, sources, model, None, None)
     assert "protocol" not in bare and "calibration" not in bare and "band" in bare
+
+
+def test_training_script_scores_the_controls_on_copies(user_model, demo, tmp_path):
+    from PIL import Image
+
+    _, detector = user_model
+    paths = []
+    for i, im in enumerate(demo[0][:4]):
+        paths.append(tmp_path / f"{i}.png")
+        Image.fromarray(im).save(paths[-1])
+    script = _script()
+    rates = script.control_rates(detector, paths, ["a", "a", "b", "b"])
+    assert list(rates) == ["a", "b"]
+    for name, rows in (("a", paths[:2]), ("b", paths[2:])):
+        assert list(rates[name]) == list(script.CONTROLS)
+        for label, make in script.CONTROLS.items():  # the copies, scored apart
+            p = detector.predict_proba([make(str(q), str(q)) for q in rows])[:, 1]
+            assert rates[name][label] == np.mean(p >= detector.threshold), (name, label)
 
 
 @pytest.mark.slow

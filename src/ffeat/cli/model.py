@@ -14,8 +14,8 @@ from ._common import add_model_option, fail, model_file
 #: What the card says when it lacks a figure (or the model has no card).
 NOT_MEASURED = "not measured"
 #: Columns of the protocol table: card key and heading.
-_FIGURES = (("n", "n"), ("recall", "recall"), ("fpr", "FPR"), ("auc", "AUC"),
-            ("loso_recall", "LOSO recall"))
+_FIGURES = (("n", "n"), ("recall", "recall"), ("fpr", "FPR"), ("called_fake", "called fake"),
+            ("auc", "AUC"), ("attribution", "attributed"), ("loso_recall", "LOSO recall"))
 _WIDTH = 88
 
 
@@ -66,6 +66,8 @@ def _protocol_lines(protocol: dict | None) -> list[str]:
     lines = ["protocol figures (held-out images, at the threshold; - not measured)"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()
               for row in [head, *rows]]
+    lines += [f"  controls, {r['source']}: {_pairs(r['controls'])}"
+              for r in protocol["per_source"] if r.get("controls")]
     lines += [f"  {k}: {_value(v)}" for k, v in protocol.get("summary", {}).items()]
     if "note" in protocol:
         lines.append(f"  {protocol['note']}")
@@ -74,7 +76,12 @@ def _protocol_lines(protocol: dict | None) -> list[str]:
 
 def _card_lines(card: dict) -> list[str]:
     lines = ["", "training sources"]
-    lines += [f"  {s['name']:<16}{s['label']:<6}{s['count']:>8,}" for s in card["sources"]]
+    lines += [f"  {s['name']:<16}{s['label']:<6}{s.get('family', ''):<11}{s['count']:>8,}"
+              for s in card["sources"]]
+    if card.get("experts"):
+        lines += ["", "experts (the training sources of their fakes)"]
+        lines += [f"  {e['name']:<16}{', '.join(e['sources'])} ({e['count']:,} fakes)"
+                  for e in card["experts"]]
     lines += ["", *_protocol_lines(card.get("protocol")), ""]
     calibration = card.get("calibration")
     lines.append(_row("calibration", NOT_MEASURED if not calibration else "; ".join(

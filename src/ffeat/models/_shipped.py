@@ -14,7 +14,8 @@ its own ``checksum`` (a SHA-256 over the rest: a card edited after it was
 written is refused; like the model's, it guards against accidents, not against
 someone who rewrites it on purpose), the SHA-256 of the model file beside it, a
 ``detector`` section equal to what the model's own metadata says
-(:func:`summary`), and source counts that add up to the model's training counts. Any model ``NAME.model``
+(:func:`summary`), source counts that add up to the model's training counts, and
+(for an expert detector) experts with the model's names and fakes each. Any model ``NAME.model``
 may have a card ``NAME.card.json``; a model without one is described by its
 metadata alone.
 """
@@ -126,11 +127,13 @@ _SCHEMA = {
     "checksum": str,
     "model_sha256": str,
     "detector": dict,  # equal to the model's summary(), checked apart
-    "sources": [{"name": str, "label": _LABEL, "count": _COUNT}],
+    "sources": [{"name": str, "label": _LABEL, "family?": str, "count": _COUNT}],
+    "experts?": [{"name": str, "sources": [str], "count": _COUNT}],
     "protocol?": {
         "per_source": [{"source": str, "label": _LABEL, "n?": _COUNT, "no_score?": _COUNT,
-                        "recall?": _FIGURE,
-                        "fpr?": _FIGURE, "auc?": _FIGURE, "loso_recall?": _FIGURE}],
+                        "recall?": _FIGURE, "fpr?": _FIGURE, "called_fake?": _FIGURE,
+                        "auc?": _FIGURE, "attribution?": _FIGURE, "loso_recall?": _FIGURE,
+                        "controls?": _Map(_FIGURE)}],
         "summary?": _Map(_NUMBER),
         "note?": str,
     },
@@ -218,6 +221,9 @@ def check_card(card, detector, model_sha256: str) -> None:
         if counted != training.get(f"n_{label}"):
             raise ValueError(f"its sources hold {counted} {label} images, the model was "
                              f"trained on {training.get(f'n_{label}')}")
+    experts = {e["name"]: e["count"] for e in card.get("experts", [])}
+    if experts != (training.get("generators") or {}):
+        raise ValueError("its experts differ from the model's (names or fakes each)")
 
 
 def read_card(model, detector) -> dict | None:
