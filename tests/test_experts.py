@@ -265,8 +265,13 @@ def test_predict_rows_name_the_generator_and_each_experts_probability(fitted, de
         assert row["generator"] == max(row["experts"], key=row["experts"].get)
     assert main(["predict", str(tmp_path / "data"), "--model", str(model), "--format", "csv",
                  "-q", "--no-cache", "-j", "1"]) == 0
-    head = next(csv.reader(capsys.readouterr().out.splitlines()))
+    printed = capsys.readouterr().out
+    head = next(csv.reader(printed.splitlines()))
     assert head[-5:] == ["generator", *(f"prob_{n}" for n in names), "error", "path_escaped"]
+    out = tmp_path / "scores.csv"  # the sharded file holds the same rows, experts included
+    assert main(["predict", str(tmp_path / "data"), "--model", str(model), "-o", str(out),
+                 "-q", "--no-cache", "-j", "1", "--shard-size", "2"]) == 0
+    assert out.read_text().splitlines() == printed.splitlines()
 
 
 def test_evaluate_reports_attribution_on_sources_named_after_experts(fitted, tmp_path):

@@ -10,9 +10,11 @@ from pathlib import Path
 from ..models import _persist
 from ..models._predictions import (
     COLUMNS,
-    CSV_COLUMNS,
     cells,
     csv_cells,
+    csv_columns,
+    expert_cells,
+    expert_columns,
     prediction_rows,
 )
 from ..models._scoring import SavedDetector, expert_names, family_names, score_items
@@ -39,16 +41,6 @@ def _family_cells(row: dict, names: list[str]) -> list[str]:
     return ["" if found is None else f"{found[n]:.4f}" for n in names]
 
 
-def _expert_cells(row: dict, names: list[str]) -> list[str]:
-    """An expert model's row: the generator, then each expert's probability to 4
-    decimals (blanks where unscored); nothing for another model."""
-    if not names:
-        return []
-    found = row.get("experts")
-    return [row.get("generator") or "",
-            *("" if found is None else f"{found[n]:.4f}" for n in names)]
-
-
 def _write(rows: list[dict], fmt: str, families: list[str] = (),
            experts: list[str] = ()) -> None:
     """Rows on stdout; ``families`` (``--explain``) adds a column ``log_odds_<family>``
@@ -61,17 +53,16 @@ def _write(rows: list[dict], fmt: str, families: list[str] = (),
         json.dump(rows, out, indent=1)  # ASCII, names exact (\udcNN for non-UTF-8 bytes)
         out.write("\n")
         return
-    head = [*COLUMNS[:-1], *(f"log_odds_{n}" for n in families),
-            *(["generator", *(f"prob_{n}" for n in experts)] if experts else []), COLUMNS[-1]]
+    extra_head = [*(f"log_odds_{n}" for n in families), *expert_columns(experts)]
+    head = [*COLUMNS[:-1], *extra_head, COLUMNS[-1]]
 
     def extra(r):
-        return [*_family_cells(r, families), *_expert_cells(r, experts)]
+        return [*_family_cells(r, families), *expert_cells(r, experts)]
 
     if fmt == "csv":
         writer = csv.writer(out)
-        writer.writerow([*head, CSV_COLUMNS[-1]])
-        writer.writerows([*c[:-2], *extra(r), *c[-2:]]
-                         for r, c in ((r, csv_cells(r, encoding)) for r in rows))
+        writer.writerow(csv_columns(extra_head))
+        writer.writerows(csv_cells(r, encoding, extra(r)) for r in rows)
         return
     table = [[*c[:-1], *extra(r), c[-1]] for r, c in ((r, cells(r, encoding)) for r in rows)]
     last = len(head) - 1  # the reason, unpadded

@@ -104,12 +104,35 @@ def cells(row: dict, encoding: str | None = None) -> list[str]:
             printable(row["error"] or "", encoding)]
 
 
-def csv_cells(row: dict, encoding: str | None = None) -> list[str]:
-    """The cells of one CSV row (:data:`CSV_COLUMNS`): the path in the lossless form of
-    :func:`~ffeat._text.lossless` with its ``path_escaped`` flag last, the reason (text
-    from outside) :func:`~ffeat._text.printable` and
-    :func:`~ffeat._text.spreadsheet_safe`; the other cells are ffeat's own numbers
-    (a box may start left of or above the image: a negative number)."""
+def expert_columns(experts: list[str]) -> list[str]:
+    """The columns an expert model's rows add: ``generator``, then ``prob_<expert>`` per
+    expert (none for another model)."""
+    return ["generator", *(f"prob_{n}" for n in experts)] if experts else []
+
+
+def expert_cells(row: dict, experts: list[str]) -> list[str]:
+    """The cells of :func:`expert_columns`: the generator, then each expert's probability
+    to 4 decimals (blanks where unscored); nothing for another model."""
+    if not experts:
+        return []
+    found = row.get("experts")
+    return [row.get("generator") or "",
+            *("" if found is None else f"{found[n]:.4f}" for n in experts)]
+
+
+def csv_columns(extra: list[str] = ()) -> list[str]:
+    """The header of a prediction CSV: :data:`CSV_COLUMNS` with ``extra`` columns
+    before the reason."""
+    return [*COLUMNS[:-1], *extra, *CSV_COLUMNS[-2:]]
+
+
+def csv_cells(row: dict, encoding: str | None = None, extra: list[str] = ()) -> list[str]:
+    """The cells of one CSV row (:func:`csv_columns`, ``extra`` cells before the reason):
+    the path in the lossless form of :func:`~ffeat._text.lossless` with its
+    ``path_escaped`` flag last, the reason (text from outside)
+    :func:`~ffeat._text.printable` and :func:`~ffeat._text.spreadsheet_safe`; the other
+    cells are ffeat's own numbers (a box may start left of or above the image: a
+    negative number)."""
     text = cells(row, encoding)
     path, escaped = lossless(row["path"], encoding)
-    return [path, *text[1:-1], spreadsheet_safe(text[-1]), "1" if escaped else "0"]
+    return [path, *text[1:-1], *extra, spreadsheet_safe(text[-1]), "1" if escaped else "0"]

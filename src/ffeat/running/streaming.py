@@ -34,8 +34,9 @@ from .._version import __version__
 from ..extraction import DEFAULT_FEATURES, Extraction, extract_items
 from ..features import column_names, describe_features, resolve_features
 from ..models._persist import families_from, load_detector
-from ..models._predictions import CSV_COLUMNS, csv_cells, prediction_rows
-from ..models._scoring import score_items
+from ..models._predictions import csv_cells, csv_columns, expert_cells, expert_columns, \
+    prediction_rows
+from ..models._scoring import expert_names, score_items
 from ..reading import NATIVE, Reading, as_reading
 from ..reading._sources import Item, iter_inputs
 from ._atomic import remove_stale_temps
@@ -91,7 +92,8 @@ class _PredictJob:
 
     def __call__(self, items: list[Item]) -> list[dict]:
         return list(prediction_rows(score_items(self.detector, items), self.threshold,
-                                    detector=self.detector))
+                                    detector=self.detector,
+                                    experts=expert_names(self.detector)))
 
 
 # -- sinks: payloads to files, in this process -----------------------------------------
@@ -123,13 +125,15 @@ class _ShardFiles:
 
 class _CsvRows:
     """Prediction rows appended to one CSV file in input order, flushed to disk per
-    shard. A resumed run keeps the regions of recorded shards whose bytes still have
-    their recorded SHA-256 (each region and all before it), cuts the file back to the
-    end of the last of them, and writes the shards after it again."""
+    shard (an expert model's rows with their ``generator`` and ``prob_<expert>`` cells).
+    A resumed run keeps the regions of recorded shards whose bytes still have their
+    recorded SHA-256 (each region and all before it), cuts the file back to the end of
+    the last of them, and writes the shards after it again."""
 
     in_order = True
 
-    def __init__(self, path: Path, manifest: Manifest) -> None:
+    def __init__(self, path: Path, manifest: Manifest, experts: list[str]) -> None:
+        self.experts = experts
         self.digest = hashlib.sha256()  # of the bytes written since the last shard
         self.intact: set[int] = set()
         end = _intact_regions(path, manifest.shards, self.intact) if path.exists() else 0
@@ -138,7 +142,7 @@ class _CsvRows:
             self.fh.truncate(end)
             self.fh.seek(end)
         else:
-            self._append([CSV_COLUMNS])
+            self._append([csv_columns(expert_columns(experts))])
 
     def _append(self, lines) -> None:
         text = io.StringIO()
@@ -153,7 +157,7 @@ class _CsvRows:
         return entry["index"] in self.intact  # checked on opening
 
     def write(self, index: int, items: list[Item], rows: list[dict]):
-        self._append(csv_cells(r) for r in rows)
+        self._append(csv_cells(r, extra=expert_cells(r, self.experts)) for r in rows)
         reasons = [r["error"] for r in rows if r["error"] is not None]
         written = {"rows": len(rows) - len(reasons), "errors": len(reasons),
                    "end": self.fh.tell(), "sha256": self.digest.hexdigest()}
@@ -304,9 +308,10 @@ def predict_to(model, images, output, *, threshold: float | None = None,
                backend: str = "cpu", reading: Reading | None = None) -> RunSummary:
     """Score any number of images into a CSV file, shard by shard.
 
-    Writes ``output`` (columns ``path, prob_fake, label, x, y, w, h, faces,
-    error``, one row per
-    input in input order, as ``ffeat predict --format csv`` prints them) and
+    Writes ``output`` (columns ``path, prob_fake, label, x, y, w, h, faces, quad``,
+    for an expert model ``generator`` and ``prob_<expert>`` per expert, then ``error,
+    path_escaped``; one row per input in input order, as ``ffeat predict --format
+    csv`` prints them) and
     ``output.manifest.json`` beside it. Rows are appended and flushed to disk
     shard by shard; rerunning with the same model and inputs continues after
     the last shard written.
@@ -353,11 +358,12 @@ def predict_to(model, images, output, *, threshold: float | None = None,
     if reading is not None:
         as_reading(reading)
     faces = (reading or getattr(detector, "reading", NATIVE)).faces  # the CNN: "off"
+    experts = expert_names(detector) or []
     path = Path(output)
     manifest_path = path.with_name(path.name + ".manifest.json")
     config = {"model_sha256": hashlib.sha256(model_bytes).hexdigest(), "threshold": threshold,
               "ffeat": __version__, "shard_size": shard_size, "faces": faces,
-              "columns": list(CSV_COLUMNS)}  # a file of other columns is not continued
+              "columns": csv_columns(expert_columns(experts))}  # others are not continued
     job = _PredictJob(model_bytes, threshold, reading,
                       jobs=1 if scheduler is not None else jobs, cache=cache, backend=backend)
     with locked(path):
@@ -370,7 +376,7 @@ def predict_to(model, images, output, *, threshold: float | None = None,
                               "output")
         manifest = Manifest.open(manifest_path, "predictions", config)
         with _executor(job, scheduler, workers) as executor, \
-                contextlib.closing(_CsvRows(path, manifest)) as sink:
+                contextlib.closing(_CsvRows(path, manifest, experts)) as sink:
             return run_shards(iter_inputs(images), shard_size=shard_size, sink=sink,
                               manifest=manifest, executor=executor, progress=progress,
                               label="ffeat predict", output=str(path))
