@@ -511,6 +511,9 @@ def headline(card: dict) -> str:
              " / ".join(_f(f["recall"]) for f in fakes)],
             [f"worst false-positive rate of a real source ({worst_real['source']})",
              _f(worst_real["fpr"])]]
+    if all("attribution" in f for f in fakes):
+        rows.append(["fakes attributed to their generator family (same order)",
+                     " / ".join(_f(f["attribution"]) for f in fakes)])
     if loso:
         rows.append(["recall of a generator left out of training ("
                      + ", ".join(f["source"] for f in loso) + ")",

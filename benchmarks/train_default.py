@@ -72,8 +72,10 @@ CONTROLS = sources.COPIES
 #: What the shipped detector is known not to see (the card's "known blind spots").
 BLIND_SPOTS = [
     "generators not in the training sources (other diffusion models, face swaps, edits): "
-    "their fakes may be called real; each fake source left out of training was caught "
-    "0-85% of the time (leave-one-source-out recall)",
+    "their fakes may be called real (the one-boundary detector shipped before this one "
+    "caught each fake source left out of its training 6-85% of the time; not measured for "
+    "the experts); a new generator can be added as an expert from 50-200 of its images "
+    "(ffeat add-expert)",
     "photographs framed or processed like the FFHQ training faces (aligned 256 px JPEG "
     "q75): held-out FFHQ photos are called fake more often than other real photos",
     "heavy recompression, resizing or blur (messaging apps, screenshots) shifts the scores",
@@ -136,7 +138,8 @@ def held_out_figures(detector: ffeat.Detector, root: Path) -> dict:
     attributed = (result.attribution or {}).get("by_source", {})
     controls = control_rates(detector, paths, names)
     rows = []
-    for name, entry in result.by_source.items():
+    for name in (n for n in SOURCES if n in result.by_source):
+        entry = result.by_source[name]
         fake = entry["n_fake"] > 0
         row = {"source": name, "label": "fake" if fake else "real", "n": entry["n"],
                "no_score": unscored[name],
@@ -185,11 +188,13 @@ def card_sections(detector: ffeat.Detector, held_out: dict | None,
                            if loso.get(row["source"]) is not None else {})}
                 for row in held_out["rows"]]
         section: dict = {"per_source": rows,
-                         "note": "rates of this model on the test halves of its sources; "
-                                 "leave-one-source-out recall and the summary from "
-                                 "benchmarks/sources.py (same configuration, threshold 0.5 "
-                                 "on the uncalibrated score)"}
+                         "note": "rates of this model on the test halves of its sources at "
+                                 "its threshold; controls: the rate of copies of the same "
+                                 "images (" + ", ".join(CONTROLS) + ")"}
         if protocol:
+            section["note"] += ("; leave-one-source-out recall and the summary from "
+                                "benchmarks/sources.py (same configuration, threshold 0.5 on "
+                                "the uncalibrated score)")
             section["summary"] = {k: v for k, v in sources.figures(protocol).items()
                                   if v is not None}
         out["protocol"] = section
