@@ -14,9 +14,15 @@ figures of ``benchmarks/sources.py``'s JSON into the card (absent: the card says
 bytes with the shipped model: exit 0 when they are the same, 1 when they differ
 (the message says how), 2 when the faces are absent. Progress goes to stderr.
 
+The shipped detector is an expert detector (``classifier="experts"``): each fake's
+family (``gan``, ``diffusion``) is its source's (``_corpus.family_of``). Its card lists
+each expert with its sources, and per source the held-out figures and the controls
+(``CONTROLS``: copies of every held-out image framed 0.5x and 1.5x and recoded as
+256 px q75, scored at the threshold).
+
 The faces are read from ``$FFEAT_FACES`` (default ``../shared/faces`` beside the
-repository). About 6.5 minutes on two cores (2026-12-01, quiet machine; the fit holds BLAS
-to one thread).
+repository). About 26 minutes to train on two cores shared with other jobs, then 10 for
+the held-out figures and controls (2026-12-06; the fit holds BLAS to one thread).
 
 ``--card-only`` keeps the model already in the output folder and writes its card again
 (measuring the held-out figures, with ``--protocol``'s).
