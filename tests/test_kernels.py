@@ -280,7 +280,9 @@ def test_hog_config_is_validated(bad):
 
 # ---------------------------------------------------------------------------- lbp
 
-LBP_CONFIGS = [Lbp(), Lbp(cells=7), Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2))]
+# cells=64: more cell rows than some images have pixel rows (rows of cells skipped).
+LBP_CONFIGS = [Lbp(), Lbp(cells=7), Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2)),
+               Lbp(cells=64, radii=(1, 3))]
 
 
 @pytest.mark.parametrize("family", LBP_CONFIGS, ids=repr)
