@@ -147,6 +147,13 @@ FFEAT_KERNEL double ffeat_luma_f32(float *restrict o, const unsigned char *restr
     return total;
 }
 
+/* row[i] += w * (0.299 R + 0.587 G + 0.114 B) of n RGB pixels, in double. */
+FFEAT_KERNEL void ffeat_luma_axpy(double *restrict row, const unsigned char *restrict rgb,
+                                  double w, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++)
+        row[i] += w * (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]);
+}
+
 /* o[i] -= m */
 FFEAT_KERNEL void ffeat_sub_f32(float *restrict o, float m, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) o[i] -= m;
