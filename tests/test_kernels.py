@@ -245,6 +245,21 @@ def test_radial_log_power_takes_the_log_of_every_power(eps):
             assert value == expected
 
 
+def test_spectrum_kept_fft_output_is_per_thread_and_per_shape():
+    """The FFT output each thread keeps for its next image (``spectrum._fft_buffer``):
+    images of other sizes in turn, and the same images on several threads at once, give
+    the features each image gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    family = Spectrum()
+    images = [_random(s) for s in [(64, 64), (33, 47), (64, 64), (100, 37)]] * 4
+    alone = [family.compute(image) for image in images]
+    for image, want in zip(images, alone):
+        np.testing.assert_array_equal(family.compute(image), want)
+    with ThreadPoolExecutor(4) as pool:
+        for got, want in zip(pool.map(family.compute, images), alone):
+            np.testing.assert_array_equal(got, want)
+
+
 # ---------------------------------------------------------------------------- hog
 
 TINY_SHAPES = [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31), (31, 20),
