@@ -99,7 +99,7 @@ def _fft_buffer(shape: tuple[int, int, int]) -> np.ndarray | None:
     """This thread's complex64 output array of ``shape`` for ``rfft2``, kept between
     calls up to :data:`_KEPT_FFT_BYTES` (None above: NumPy allocates one): a new array
     for every image, freed after it, had its pages faulted in again each time (a
-    tenth of the FFT's time at 256 px)."""
+    twentieth of the family's time at 256 px, a fifth at 1024 px)."""
     if 8 * shape[0] * shape[1] * shape[2] > _KEPT_FFT_BYTES:
         return None
     buffer = getattr(_fft_buffers, "spec", None)
