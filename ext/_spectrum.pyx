@@ -108,7 +108,7 @@ cdef int _ring_sums(double *o, const float complex *spec, const int *bins,
     """The ring sums of one image's half spectrum (``H x Wr``) into ``o``, row by row:
     each row's weighted log powers in one vectorised pass (``ffeat_log_power``; logf
     where a power is not a positive normal float), then added into their bins in order."""
-    cdef float *values = <float *>malloc(Wr * sizeof(float))
+    cdef float *values = <float *>malloc((Wr + 1) * sizeof(float))  # not malloc(0)
     cdef Py_ssize_t i, j, k
     cdef float re, im
     if values == NULL:
