@@ -302,7 +302,7 @@ def measure_stages(size: int, n: int = 32, repeats: int = 5,
     * ``read``: the file's bytes (``open().read()``, page cache);
     * ``decode``: ``load_image`` of those bytes (Pillow and ffeat's checks);
     * ``align``: the detector's face policy (``ffeat.reading.faces.face_crops``); None when the
-      detector reads whole images (``faces="off"``, the shipped one);
+      detector reads whole images (``faces="off"``; the shipped one aligns faces);
     * ``frame``: the analysis frame (``ffeat.reading._framing.frame_image``);
     * each family of the detector on the framed image (``compute``, one image a call);
     * ``model``: the fitted model's ``decision_function`` on the rows (per image).

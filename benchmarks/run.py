@@ -10,7 +10,7 @@ as a multiple of decoding. Then end-to-end ``ffeat.extract`` (default
 features) from in-memory JPEGs at 256 px with 1 and 2 workers.
 
 Then, per size, the split of one image's time through the shipped detector's path
-(``Detector.default()``: frame 256, faces off), JPEG files on disk, one core: read,
+(``Detector.default()``: frame 256, faces aligned), JPEG files on disk, one core: read,
 decode, face alignment (when the detector aligns), frame, each family, the model,
 and the rest ("other": thread pool, rows, checks) as the end-to-end time less the
 stages; each as a share of the end-to-end time and as a multiple of decoding; the

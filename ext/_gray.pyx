@@ -5,6 +5,10 @@ from libc.stdlib cimport malloc, free
 from libc.math cimport floor, ceil
 
 
+cdef extern from "_simd.h" nogil:
+    void ffeat_luma_axpy(double *row, const unsigned char *rgb, double w, Py_ssize_t n)
+
+
 cdef inline void _band(Py_ssize_t u, double step, Py_ssize_t n, double *lo, double *hi,
                        Py_ssize_t *first, Py_ssize_t *stop) noexcept nogil:
     """Cell ``u`` of width ``step`` covers [lo, hi): pixels first..stop-1 of n."""
@@ -30,7 +34,7 @@ cdef int _gray_one(const unsigned char[:, :, ::1] img, float[::1] out,
     cdef double *rows = <double *>malloc(size * W * sizeof(double))
     cdef double *wx = <double *>malloc(W * sizeof(double))
     cdef Py_ssize_t u, v, i, j, first, stop
-    cdef double lo, hi, w, acc
+    cdef double lo, hi, acc
     if rows == NULL or wx == NULL:
         free(rows)
         free(wx)
@@ -41,10 +45,7 @@ cdef int _gray_one(const unsigned char[:, :, ::1] img, float[::1] out,
         for j in range(W):
             rows[u * W + j] = 0.0
         for i in range(first, stop):
-            w = _weight(i, lo, hi, sy)
-            for j in range(W):
-                rows[u * W + j] += w * (0.299 * img[i, j, 0] + 0.587 * img[i, j, 1]
-                                        + 0.114 * img[i, j, 2])
+            ffeat_luma_axpy(rows + u * W, &img[i, 0, 0], _weight(i, lo, hi, sy), W)
     # Pass 2: area-average each band along the columns.
     for v in range(size):
         _band(v, sx, W, &lo, &hi, &first, &stop)

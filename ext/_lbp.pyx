@@ -13,28 +13,60 @@ cdef extern from "_simd.h" nogil:
                        int *code)
 
 
+cdef inline void _count_row(int *sub, Py_ssize_t n_row, const int *col_cell,
+                            const int *code, const unsigned char[::1] labels,
+                            Py_ssize_t n) noexcept nogil:
+    """Count the labels of ``n`` pixels of a row into four interleaved sub-histograms
+    of ``n_row`` entries (pixel ``j`` into ``sub + (j % 4) * n_row``): neighbours, often
+    of one cell and label, do not wait on each other's increment of one counter."""
+    cdef Py_ssize_t j = 0
+    while j + 4 <= n:
+        sub[col_cell[j] + labels[code[j]]] += 1
+        sub[n_row + col_cell[j + 1] + labels[code[j + 1]]] += 1
+        sub[2 * n_row + col_cell[j + 2] + labels[code[j + 2]]] += 1
+        sub[3 * n_row + col_cell[j + 3] + labels[code[j + 3]]] += 1
+        j += 4
+    while j < n:
+        sub[col_cell[j] + labels[code[j]]] += 1
+        j += 1
+
+
+cdef inline void _fold4(int *counts, int *sub, Py_ssize_t n_row) noexcept nogil:
+    """Add the four sub-histograms into ``counts`` (``n_row`` entries) and zero them."""
+    cdef Py_ssize_t c
+    for c in range(n_row):
+        counts[c] += sub[c] + sub[n_row + c] + sub[2 * n_row + c] + sub[3 * n_row + c]
+        sub[c] = 0
+        sub[n_row + c] = 0
+        sub[2 * n_row + c] = 0
+        sub[3 * n_row + c] = 0
+
+
 cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
                   const unsigned char[::1] labels, int n,
                   const int[::1] radii) noexcept nogil:
     cdef Py_ssize_t H = img.shape[0], W = img.shape[1], Wi
     cdef Py_ssize_t n_cell = <Py_ssize_t>cells * cells * n
-    cdef Py_ssize_t i, j, c, q
+    cdef Py_ssize_t i, c, q
     cdef int k, r, total
     cdef int *luma
     cdef int *col_cell
     cdef int *code
     cdef int *counts
-    cdef int *row_counts
+    cdef int *sub
+    cdef Py_ssize_t n_row = <Py_ssize_t>cells * n, row_cell, cur
     cdef float *block
     for c in range(n_cell * radii.shape[0]):
         out[c] = 0.0
     if H < 3 or W < 3:  # no interior pixels at any radius
         return 0
-    # One block: luma, then the cell offsets and codes of one row, then the counts.
-    luma = <int *>malloc((H * W + 2 * W + n_cell) * sizeof(int))
+    # One block: luma, then the cell offsets and codes of one row, the counts, and
+    # four sub-histograms of one row of cells (see _count_row).
+    luma = <int *>malloc((H * W + 2 * W + n_cell + 4 * n_row) * sizeof(int))
     if luma == NULL:
         return -1
     col_cell, code, counts = luma + H * W, luma + H * W + W, luma + H * W + 2 * W
+    sub = counts + n_cell
     ffeat_luma_int(luma, &img[0, 0, 0], H * W)
     for q in range(radii.shape[0]):
         r = radii[q]
@@ -44,11 +76,17 @@ cdef int _lbp_one(const unsigned char[:, :, ::1] img, float[::1] out, int cells,
         for c in range(n_cell):
             counts[c] = 0
         ffeat_cell_offsets(col_cell, W, r, cells, n)  # of each interior column's histogram
+        for c in range(4 * n_row):
+            sub[c] = 0
+        cur = r * cells // H
         for i in range(r, H - r):
+            row_cell = i * cells // H
+            if row_cell != cur:
+                _fold4(counts + cur * n_row, sub, n_row)
+                cur = row_cell
             ffeat_lbp_row(luma + (i - r) * W, luma + i * W, luma + (i + r) * W, Wi, r, code)
-            row_counts = counts + (i * cells // H) * cells * n
-            for j in range(Wi):
-                row_counts[col_cell[j] + labels[code[j]]] += 1
+            _count_row(sub, n_row, col_cell, code, labels, Wi)
+        _fold4(counts + cur * n_row, sub, n_row)
         block = &out[q * n_cell]
         for c in range(cells * cells):
             total = 0

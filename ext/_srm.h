@@ -183,12 +183,21 @@ ffeat_srm_moments_avx2(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, doub
     *a1 = m1; *a2 = m2; *a4 = m4;
 }
 
+/* The same sums with AVX-512 intrinsics and, where `level` is not NULL (T = 2), in the
+ * same pass the levels of ffeat_srm_levels2 (d2: its four thresholds): the count of
+ * thresholds at or below 2 s[i], by mask compares and masked adds. Levels are written in
+ * whole vectors (n rounded up to 16); those past n are not meaningful. */
 __attribute__((target("avx512f"), noinline)) static void
-ffeat_srm_moments_avx512(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, double *a2,
-                         double *a4) {
+ffeat_srm_stats_avx512(const int32_t *restrict s, ptrdiff_t n, const int32_t *d2,
+                       int32_t *restrict level, int64_t *a1, double *a2, double *a4) {
     int64_t m1 = 0;
     __m512d q2a = _mm512_setzero_pd(), q4a = _mm512_setzero_pd();
     __m512d q2b = _mm512_setzero_pd(), q4b = _mm512_setzero_pd();
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i t0 = _mm512_set1_epi32(level ? d2[0] : 0);
+    const __m512i t1 = _mm512_set1_epi32(level ? d2[1] : 0);
+    const __m512i t2 = _mm512_set1_epi32(level ? d2[2] : 0);
+    const __m512i t3 = _mm512_set1_epi32(level ? d2[3] : 0);
     ptrdiff_t i = 0;
     for (; i < n;) {
         __m512i part = _mm512_setzero_si512();  /* |s| < 2^23: 128 per lane fit in int32 */
@@ -205,6 +214,14 @@ ffeat_srm_moments_avx512(const int32_t *restrict s, ptrdiff_t n, int64_t *a1, do
             q2b = _mm512_add_pd(q2b, sh);
             q4a = _mm512_add_pd(q4a, _mm512_mul_pd(sl, sl));
             q4b = _mm512_add_pd(q4b, _mm512_mul_pd(sh, sh));
+            if (level) {
+                const __m512i v2 = _mm512_add_epi32(v, v);
+                __m512i q = _mm512_maskz_mov_epi32(_mm512_cmpge_epi32_mask(v2, t0), one);
+                q = _mm512_mask_add_epi32(q, _mm512_cmpge_epi32_mask(v2, t1), q, one);
+                q = _mm512_mask_add_epi32(q, _mm512_cmpge_epi32_mask(v2, t2), q, one);
+                q = _mm512_mask_add_epi32(q, _mm512_cmpge_epi32_mask(v2, t3), q, one);
+                _mm512_storeu_si512((void *)(level + i), q);
+            }
         }
         m1 += _mm512_reduce_add_epi32(part);
         i = stop;
@@ -350,10 +367,13 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
                 const double sc = scale[m];
                 int64_t a1;
                 double a2, a4;
+                int levelled = 0;  /* levels written by the moments' pass */
 #ifdef FFEAT_SRM_AVX2
-                if (avx512)
-                    ffeat_srm_moments_avx512(s + m * ns, n, &a1, &a2, &a4);
-                else if (avx2)
+                if (avx512) {
+                    levelled = T == 2;
+                    ffeat_srm_stats_avx512(s + m * ns, n, d2[g], levelled ? cur + m * ns : NULL,
+                                           &a1, &a2, &a4);
+                } else if (avx2)
                     ffeat_srm_moments_avx2(s + m * ns, n, &a1, &a2, &a4);
                 else
 #endif
@@ -361,6 +381,8 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
                 mom[g][0] += (double)a1 * sc;
                 mom[g][1] += a2 * sc * sc;
                 mom[g][2] += a4 * (sc * sc) * (sc * sc);
+                if (levelled)
+                    continue;
                 if (T == 2)
                     ffeat_srm_levels2(cur + m * ns, s + m * ns, d2[g], n);
                 else

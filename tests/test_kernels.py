@@ -198,6 +198,68 @@ def test_gray_and_spectrum_configs_are_validated(bad):
         bad()
 
 
+# ----------------------------------------------------------------------- spectrum
+
+
+def _ring_sums_float32_log(spec, bins, weight, n_bins, eps):
+    """``radial_log_power`` with float32 ``np.log`` (correctly rounded or within an ulp)
+    of float32 powers, summed in float64 per bin in order."""
+    power = spec.real * spec.real + spec.imag * spec.imag + np.float32(eps)
+    values = (weight * np.log(power.astype(np.float32))).astype(np.float64)
+    return np.array([np.bincount(bins.ravel(), weights=v.ravel(), minlength=n_bins)
+                     for v in values])
+
+
+@pytest.mark.parametrize("eps", [0.01, 1e-30, 0.0])
+def test_radial_log_power_takes_the_log_of_every_power(eps):
+    """The vectorised log (``ffeat_log_power``) against float32 logs, on powers across the
+    float range: zero, subnormal and huge ones (the logf fallback: -inf for a zero power
+    with eps 0), ones on both sides of 1 and of sqrt(1/2), and random spectra."""
+    from ffeat import _spectrum
+    magnitudes = np.concatenate([
+        [0.0, 1e-45, 1e-40, 1e-20, 0.7071067, 0.70710677, 0.7071068, 1.0, 1 + 2**-23,
+         1 - 2**-24, 1e10, 1.8e19],
+        np.exp(rng.uniform(-40, 40, 500))]).astype(np.float32)
+    spec = np.sqrt(magnitudes).astype(np.complex64)
+    spec = np.concatenate([spec, rng.normal(size=500).astype(np.float32)
+                           + 1j * rng.normal(size=500).astype(np.float32)])
+    spec = spec.astype(np.complex64)[None, None]
+    bins = (np.arange(spec.shape[-1], dtype=np.int32) % 7)[None]
+    weight = rng.uniform(0.5, 2, bins.shape).astype(np.float32)
+    with np.errstate(divide="ignore"):
+        want = _ring_sums_float32_log(spec[0], bins, weight, 7, eps)
+        got = _spectrum.radial_log_power(spec, bins, weight, 7, eps)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    # Term by term: each weighted log within one float32 ulp of NumPy's.
+    one = np.zeros((1, 1, 1), dtype=np.complex64)
+    for z, w in zip(spec.ravel()[:50], weight.ravel()[:50]):
+        one[0, 0, 0] = z
+        with np.errstate(divide="ignore"):
+            expected = np.float32(w) * np.log(np.float32(z.real * z.real + z.imag * z.imag
+                                                         + np.float32(eps)))
+            value = _spectrum.radial_log_power(one, np.zeros((1, 1), np.int32),
+                                               np.full((1, 1), w, np.float32), 1, eps)[0, 0]
+        if np.isfinite(expected):
+            assert abs(value - expected) <= 2 * np.spacing(np.float32(abs(expected)))
+        else:
+            assert value == expected
+
+
+def test_spectrum_kept_fft_output_is_per_thread_and_per_shape():
+    """The FFT output each thread keeps for its next image (``spectrum._fft_buffer``):
+    images of other sizes in turn, and the same images on several threads at once, give
+    the features each image gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    family = Spectrum()
+    images = [_random(s) for s in [(64, 64), (33, 47), (64, 64), (100, 37)]] * 4
+    alone = [family.compute(image) for image in images]
+    for image, want in zip(images, alone):
+        np.testing.assert_array_equal(family.compute(image), want)
+    with ThreadPoolExecutor(4) as pool:
+        for got, want in zip(pool.map(family.compute, images), alone):
+            np.testing.assert_array_equal(got, want)
+
+
 # ---------------------------------------------------------------------------- hog
 
 TINY_SHAPES = [(1, 1), (2, 2), (3, 3), (2, 40), (40, 2), (5, 9), (20, 31), (31, 20),
@@ -280,7 +342,9 @@ def test_hog_config_is_validated(bad):
 
 # ---------------------------------------------------------------------------- lbp
 
-LBP_CONFIGS = [Lbp(), Lbp(cells=7), Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2))]
+# cells=64: more cell rows than some images have pixel rows (rows of cells skipped).
+LBP_CONFIGS = [Lbp(), Lbp(cells=7), Lbp(cells=1, radii=(1,)), Lbp(cells=5, radii=(4, 2)),
+               Lbp(cells=64, radii=(1, 3))]
 
 
 @pytest.mark.parametrize("family", LBP_CONFIGS, ids=repr)

@@ -187,8 +187,9 @@ def _features_of(item: Item, families, reading: Reading,
         return _cached(*hit, reading)
     views = read_views(item, reading)
     try:
-        rows = np.vstack([np.concatenate([f.compute(view.crop)[0] for f in families])
-                          for view in views])
+        rows = [np.concatenate([f.compute(view.crop) for f in families], axis=1)
+                for view in views]
+        rows = rows[0] if len(rows) == 1 else np.vstack(rows)  # one view: no second copy
     except (ValueError, MemoryError) as exc:
         raise feature_error(item.name, exc) from exc
     if key is not None:

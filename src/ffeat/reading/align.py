@@ -50,6 +50,7 @@ RGB array to :class:`AlignedFace` records (box, quad, crop).
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import threading
@@ -215,16 +216,28 @@ def _dlib():
     return dlib
 
 
-_local = threading.local()
+#: dlib's frontal-face detectors not in use, and the lock that guards the list.
+_idle_detectors: list = []
+_idle_lock = threading.Lock()
 
 
+@contextlib.contextmanager
 def _detector():
-    """dlib's frontal-face detector, one per thread (ffeat reads images on threads; the
-    landmark model, read-only once loaded, is shared)."""
-    detector = getattr(_local, "detector", None)
+    """dlib's frontal-face detector for one search, used by one thread at a time (ffeat
+    reads images on threads; the landmark model, read-only once loaded, is shared).
+
+    Detectors are kept for the life of the process and lent out in turn: making one
+    costs about 0.4 s, and every call of ``ffeat.extract`` or ``score_images`` reads on
+    threads of its own, so one detector per thread was made again at each call."""
+    with _idle_lock:
+        detector = _idle_detectors.pop() if _idle_detectors else None
     if detector is None:
-        detector = _local.detector = _dlib().get_frontal_face_detector()
-    return detector
+        detector = _dlib().get_frontal_face_detector()
+    try:
+        yield detector
+    finally:
+        with _idle_lock:
+            _idle_detectors.append(detector)
 
 
 def _model_file(model: str) -> Path | None:
@@ -330,7 +343,8 @@ def find_landmarks(rgb: np.ndarray, max_faces: int = MAX_FACES,
 def _search(rgb, side, predictor, max_faces, min_score, verify, out) -> None:
     """One detection pass of :func:`find_landmarks` on a copy of ``side`` pixels."""
     small, factor = _detection_copy(rgb, side)
-    rects, scores, _ = _detector().run(small, 0, min(min_score, 0.0))
+    with _detector() as detector:
+        rects, scores, _ = detector.run(small, 0, min(min_score, 0.0))
     for i in sorted(range(len(rects)), key=lambda i: -scores[i]):
         if scores[i] < min_score:
             continue
