@@ -212,9 +212,9 @@ def _ring_sums_float32_log(spec, bins, weight, n_bins, eps):
 
 @pytest.mark.parametrize("eps", [0.01, 1e-30, 0.0])
 def test_radial_log_power_takes_the_log_of_every_power(eps):
-    """The vectorised log (``ffeat_log_power``) against float32 logs, on powers across the
-    float range: zero, subnormal and huge ones (the logf fallback: -inf for a zero power
-    with eps 0), ones on both sides of 1 and of sqrt(1/2), and random spectra."""
+    """The kernel's logarithms (``logf``) against NumPy's float32 logs, on powers across
+    the float range: zero, subnormal and huge ones (-inf for a zero power with eps 0),
+    ones on both sides of 1 and of sqrt(1/2), and random spectra."""
     from ffeat import _spectrum
     magnitudes = np.concatenate([
         [0.0, 1e-45, 1e-40, 1e-20, 0.7071067, 0.70710677, 0.7071068, 1.0, 1 + 2**-23,
