@@ -34,7 +34,7 @@ try:
 except ImportError:  # run as a script: this folder is on sys.path
     import _data
 
-__all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "FAMILIES", "family_of", "Sample", "missing",
+__all__ = ["SEED", "Source", "SOURCES", "NAMES", "FAKE", "REAL", "family_of", "Sample", "missing",
            "source_files", "split", "halves", "training_mix", "held_out", "parse_names"]
 
 #: Seed of every source's train/test shuffle.
@@ -72,8 +72,6 @@ SOURCES: tuple[Source, ...] = (
 NAMES = tuple(s.name for s in SOURCES)
 FAKE = tuple(s.name for s in SOURCES if s.label == 1)
 REAL = tuple(s.name for s in SOURCES if s.label == 0)
-#: Generator families, in the order of an expert detector's experts.
-FAMILIES = tuple(dict.fromkeys(s.family for s in SOURCES if s.label == 1))
 _BY_NAME = {s.name: s for s in SOURCES}
 
 

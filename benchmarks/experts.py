@@ -207,12 +207,14 @@ class Scores(NamedTuple):
 
 
 def _on_copies(score, copies: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``score(X)`` of each control's copy rows, NaN where a copy has no row."""
+    """``score(X)`` of each control's copy rows (one value or one row of values per
+    copy), NaN where a copy has no row."""
     out = {}
     for label, X in copies.items():
         ok = ~np.isnan(X).any(axis=1)
-        out[label] = np.full(len(X), np.nan)
-        out[label][ok] = score(X[ok])
+        values = score(X[ok])
+        out[label] = np.full((len(X), *values.shape[1:]), np.nan)
+        out[label][ok] = values
     return out
 
 
@@ -261,12 +263,13 @@ def evaluate(scores: Scores, y_train: np.ndarray, y_test: np.ndarray,
 
 
 def _rule_scores(experts: Experts, rule: str, Z_oof: np.ndarray, P_test: np.ndarray,
-                 copies: dict[str, np.ndarray], y_train: np.ndarray) -> Scores:
-    """The scores of the fitted experts combined by ``rule``."""
+                 P_copies: dict[str, np.ndarray], y_train: np.ndarray) -> Scores:
+    """The scores of the fitted experts combined by ``rule``, from their out-of-fold
+    log-odds and their probabilities on the test rows and on each control's copies."""
     weights, bias = combiner(Z_oof, y_train) if rule == "combiner" else (None, 0.0)
     combined = ExpertSet(experts.experts_.experts, rule, weights, bias)
     return Scores(combined.combine(sigmoid(Z_oof)), combined.combine(P_test),
-                  _on_copies(combined.decision_function, copies))
+                  {label: combined.combine(P) for label, P in P_copies.items()})
 
 
 def few_shot(rows: Rows, experts: Experts, base, train: np.ndarray, test: np.ndarray,
@@ -353,9 +356,10 @@ def measure(rows: Rows, copies: dict[str, np.ndarray], save=None) -> dict:
         experts.experts_.experts = (*experts.experts_.experts[:i], e._replace(sources=sources),
                                     *experts.experts_.experts[i + 1:])
     P_test = experts.experts_.expert_probabilities(rows.X[test])
+    P_copies = _on_copies(experts.experts_.expert_probabilities, copies)  # once for all rules
     for rule in RULES:
         results[f"experts/{rule}"] = evaluate(
-            _rule_scores(experts, rule, experts.oof_expert_log_odds_, P_test, copies,
+            _rule_scores(experts, rule, experts.oof_expert_log_odds_, P_test, P_copies,
                          y_train), y_train, y_test, src_test, src_copies)
     names = np.array(experts.experts_.names)
     guess = names[P_test.argmax(axis=1)]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -9,6 +10,33 @@ from threadpoolctl import threadpool_limits
 from PIL import Image
 
 import ffeat
+from ffeat.models import _persist
+
+
+def saved_bytes(detector) -> bytes:
+    """The bytes of ``detector.save``."""
+    buf = io.BytesIO()
+    detector.save(buf)
+    return buf.getvalue()
+
+
+def resealed(data: bytes, *, meta=None, arrays=None) -> io.BytesIO:
+    """A model file with its meta (a function of the dict) or arrays (a function of the
+    dict of arrays) changed and the checksum recomputed, so that only the intended check
+    can refuse it."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        content = {k: z[k] for k in z.files}
+    text = str(content["meta"])
+    if meta is not None:
+        text = json.dumps(meta(json.loads(text)))
+    kept = {k: v for k, v in content.items() if k not in ("meta", "checksum")}
+    if arrays is not None:
+        kept = arrays(kept)
+    out = io.BytesIO()
+    np.savez(out, meta=np.array(text), checksum=np.array(_persist._checksum(text, kept)),
+             **kept)
+    out.seek(0)
+    return out
 
 
 def write_bad_files(folder) -> list[str]:

@@ -15,7 +15,7 @@ from ffeat.models._stacking import StackedLogistic
 from ffeat.cli import main
 from ffeat._base import image_items
 from ffeat.evaluation import Evaluation, calibration_metrics, conclusive_metrics
-from conftest import WHOLE
+from conftest import WHOLE, resealed, saved_bytes
 
 N, SIZE = 10, 48
 pytestmark = pytest.mark.usefixtures("one_openmp_thread")
@@ -30,29 +30,6 @@ def fitted(demo, one_openmp_thread):
     return {kind: _fit(demo, calibration=kind) for kind in ("sigmoid", "isotonic")}
 
 
-def _saved(det) -> bytes:
-    buf = io.BytesIO()
-    det.save(buf)
-    return buf.getvalue()
-
-
-def _rewrite(data: bytes, *, meta=None, arrays=None) -> io.BytesIO:
-    """A model file with its meta or arrays changed and the checksum recomputed."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        content = {k: z[k] for k in z.files}
-    text = str(content["meta"])
-    if meta is not None:
-        text = json.dumps(meta(json.loads(text)))
-    kept = {k: v for k, v in content.items() if k not in ("meta", "checksum")}
-    if arrays is not None:
-        kept = arrays(kept)
-    out = io.BytesIO()
-    np.savez(out, meta=np.array(text), checksum=np.array(_persist._checksum(text, kept)),
-             **kept)
-    out.seek(0)
-    return out
-
-
 @pytest.mark.parametrize("kind", ["sigmoid", "isotonic"])
 def test_calibration_is_saved_and_scores_alike_everywhere(fitted, demo, kind):
     det = fitted[kind]
@@ -62,9 +39,9 @@ def test_calibration_is_saved_and_scores_alike_everywhere(fitted, demo, kind):
     p = det.predict_proba(images)[:, 1]
     np.testing.assert_allclose(p, det.calibration_.probability(z))
     np.testing.assert_allclose(det.pipeline_.predict_proba(images)[:, 1], p)
-    loaded = Detector.load(io.BytesIO(_saved(det)))
+    loaded = Detector.load(io.BytesIO(saved_bytes(det)))
     np.testing.assert_array_equal(loaded.predict_proba(images)[:, 1], p)
-    saved = _persist.load(SavedDetector, io.BytesIO(_saved(det)))
+    saved = _persist.load(SavedDetector, io.BytesIO(saved_bytes(det)))
     items = image_items(images)
     rows = list(prediction_rows(score_items(saved, items), 0.5, detector=saved))
     np.testing.assert_allclose([r["prob_fake"] for r in rows], p)
@@ -202,7 +179,7 @@ def test_family_log_odds_refused_for_boosting(demo):
 ])
 def test_hostile_sigmoid_calibration_is_refused(fitted, change, reason):
     with pytest.raises(ModelFileError, match=reason):
-        Detector.load(_rewrite(_saved(fitted["sigmoid"]), arrays=change))
+        Detector.load(resealed(saved_bytes(fitted["sigmoid"]), arrays=change))
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -213,11 +190,11 @@ def test_hostile_sigmoid_calibration_is_refused(fitted, change, reason):
                 "calibration/y": np.zeros(_calibration.MAX_POINTS + 1)}, "breakpoints"),
 ])
 def test_hostile_isotonic_calibration_is_refused(fitted, change, reason):
-    data = _saved(fitted["isotonic"])
+    data = saved_bytes(fitted["isotonic"])
     if len(np.load(io.BytesIO(data))["calibration/y"]) < 3 and reason == "monotone":
         pytest.skip("a flat map cannot be reversed")
     with pytest.raises(ModelFileError, match=reason):
-        Detector.load(_rewrite(data, arrays=change))
+        Detector.load(resealed(data, arrays=change))
 
 
 def test_model_file_from_before_calibration_scores_as_before(fitted, demo):
@@ -228,7 +205,7 @@ def test_model_file_from_before_calibration_scores_as_before(fitted, demo):
             meta["params"].pop(k)
         return meta
 
-    old = _rewrite(_saved(det), meta=old_meta, arrays=lambda a: {
+    old = resealed(saved_bytes(det), meta=old_meta, arrays=lambda a: {
         k: v for k, v in a.items() if not k.startswith("calibration/")})
     loaded = Detector.load(old)
     assert loaded.calibration_ is None and loaded.calibration is None

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 import ffeat
-from ffeat.models import _persist
 from ffeat.models._experts import DEFAULT_RULE, RULES, Expert, ExpertSet
 from ffeat.models._experts_fit import Experts, fit_expert
 from ffeat.models._models import LinearModel
 from ffeat.models._stacking import standardised_logistic
+from conftest import resealed, saved_bytes
 
 
 def _expert(rng, name, n_features=6):
@@ -134,33 +134,14 @@ def test_the_detector_route_fits_experts_and_keeps_the_default_unchanged(fitted,
     assert ffeat.Detector().classifier == "stacked"
 
 
-def _saved(det) -> bytes:
-    buf = io.BytesIO()
-    det.save(buf)
-    return buf.getvalue()
-
-
 def test_a_model_file_round_trips(fitted, demo):
     images = demo[0]
-    data = _saved(fitted)
+    data = saved_bytes(fitted)
     loaded = ffeat.Detector.load(io.BytesIO(data))
     assert isinstance(loaded.model_, ExpertSet)
     assert loaded.model_.names == fitted.model_.names and loaded.model_.rule == DEFAULT_RULE
     np.testing.assert_array_equal(loaded.predict_proba(images), fitted.predict_proba(images))
-    assert _saved(loaded) == data  # the same detector, the same bytes
-
-
-def _rewrite(data: bytes, arrays) -> io.BytesIO:
-    """A model file with its arrays changed and the checksum recomputed."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as z:
-        content = {k: z[k] for k in z.files}
-    text = str(content["meta"])
-    kept = arrays({k: v for k, v in content.items() if k not in ("meta", "checksum")})
-    out = io.BytesIO()
-    np.savez(out, meta=np.array(text), checksum=np.array(_persist._checksum(text, kept)),
-             **kept)
-    out.seek(0)
-    return out
+    assert saved_bytes(loaded) == data  # the same detector, the same bytes
 
 
 def _set(key, value):
@@ -193,19 +174,19 @@ def _drop(key):
 ])
 def test_hostile_model_files_are_refused(fitted, change, message):
     with pytest.raises(ffeat.ModelFileError, match=message):
-        ffeat.Detector.load(_rewrite(_saved(fitted), change))
+        ffeat.Detector.load(resealed(saved_bytes(fitted), arrays=change))
 
 
 def test_add_expert_fits_one_new_expert_and_leaves_the_input_unchanged(fitted, demo):
     images, labels, _ = demo
-    before = _saved(fitted)
+    before = saved_bytes(fitted)
     new = ffeat.add_expert(fitted, images, labels, name="sdxl")
     assert new.model_.names == [*fitted.model_.names, "sdxl"]
-    assert _saved(fitted) == before  # the detector given is not changed
+    assert saved_bytes(fitted) == before  # the detector given is not changed
     for old, kept in zip(fitted.model_.experts, new.model_.experts):
         np.testing.assert_array_equal(old.model.coef, kept.model.coef)
     assert new.training_["generators"]["sdxl"] == int(labels.sum())
-    loaded = ffeat.Detector.load(io.BytesIO(_saved(new)))
+    loaded = ffeat.Detector.load(io.BytesIO(saved_bytes(new)))
     assert loaded.model_.names == new.model_.names
     with pytest.raises(ValueError, match="already has an expert"):
         ffeat.add_expert(new, images, labels, name="sdxl")
