@@ -27,20 +27,20 @@ cdef extern from "_simd.h" nogil:
 
 
 cdef int _residual_one(
-    const unsigned char[:, :, ::1] img, const float[:, ::1] cmat,
+    const unsigned char[:, :, ::1] img, const float[:, ::1] cmat, const int[::1] half,
     const int[::1] tap_start, const int[::1] tap_dy, const int[::1] tap_dx,
     const float[::1] tap_w, const float[::1] map_div, const double[::1] map_scale,
     const int[::1] map_group, const int[::1] map_pairs,
     Py_ssize_t n_groups, int T, Py_ssize_t margin, float[:, :, ::1] out,
 ) noexcept nogil:
-    cdef Py_ssize_t H = img.shape[0], W = img.shape[1]
+    cdef Py_ssize_t H0 = img.shape[0], W0 = img.shape[1], H, W, Wv
     cdef Py_ssize_t C = cmat.shape[0], M = map_div.shape[0]
-    cdef Py_ssize_t Wv = W - 2 * margin, L = 2 * T + 1, L2 = L * L
-    cdef Py_ssize_t c, j, m, t, g, p, row, n_hist = n_groups * L2
-    cdef float *plane = <float *>malloc(H * W * sizeof(float))
-    cdef float *s = <float *>malloc(Wv * sizeof(float))
-    cdef int *qbuf = <int *>malloc(2 * M * Wv * sizeof(int))
-    cdef int *idx = <int *>malloc(Wv * sizeof(int))
+    cdef Py_ssize_t L = 2 * T + 1, L2 = L * L, Wmax = W0 - 2 * margin
+    cdef Py_ssize_t c, i, j, m, t, g, p, row, n_hist = n_groups * L2
+    cdef float *plane = <float *>malloc(H0 * W0 * sizeof(float))
+    cdef float *s = <float *>malloc(Wmax * sizeof(float))
+    cdef int *qbuf = <int *>malloc(2 * M * Wmax * sizeof(int))
+    cdef int *idx = <int *>malloc(Wmax * sizeof(int))
     # Four interleaved sub-histograms break the store-to-load dependency of
     # repeated increments of the same (mostly the central) bin.
     cdef long long *hist = <long long *>malloc(4 * n_hist * sizeof(long long))
@@ -52,7 +52,10 @@ cdef int _residual_one(
     cdef int *qup
     cdef double a1, a2, a4, sc, total
     cdef float c0, c1, c2
+    cdef int k0, k1, k2
     cdef const unsigned char *px
+    cdef const unsigned char *pa
+    cdef const unsigned char *pb
     cdef int pairs
 
     if (plane == NULL or s == NULL or qbuf == NULL or idx == NULL or hist == NULL
@@ -68,8 +71,27 @@ cdef int _residual_one(
         c1 = cmat[c, 1]
         c2 = cmat[c, 2]
         px = &img[0, 0, 0]
-        for j in range(H * W):
-            plane[j] = c0 * px[3 * j] + c1 * px[3 * j + 1] + c2 * px[3 * j + 2]
+        if half[c]:  # 2 x 2 block means, floor((block sum + 2) / 4), in int32
+            H = H0 // 2
+            W = W0 // 2
+            k0 = <int>c0
+            k1 = <int>c1
+            k2 = <int>c2
+            for i in range(H):
+                pa = px + 3 * (2 * i) * W0
+                pb = pa + 3 * W0
+                for j in range(W):
+                    plane[i * W + j] = <float>((
+                        k0 * (pa[6 * j] + pa[6 * j + 3] + pb[6 * j] + pb[6 * j + 3])
+                        + k1 * (pa[6 * j + 1] + pa[6 * j + 4] + pb[6 * j + 1] + pb[6 * j + 4])
+                        + k2 * (pa[6 * j + 2] + pa[6 * j + 5] + pb[6 * j + 2] + pb[6 * j + 5])
+                        + 2) >> 2)
+        else:
+            H = H0
+            W = W0
+            for j in range(H * W):
+                plane[j] = c0 * px[3 * j] + c1 * px[3 * j + 1] + c2 * px[3 * j + 2]
+        Wv = W - 2 * margin
         for row in range(margin, H - margin):
             qcur = qbuf + ((row - margin) % 2) * M * Wv
             qprev = qbuf + ((row - margin + 1) % 2) * M * Wv
@@ -120,7 +142,7 @@ cdef int _residual_one(
 
 
 def residual_features(
-    const unsigned char[:, :, :, ::1] rgb, const float[:, ::1] cmat,
+    const unsigned char[:, :, :, ::1] rgb, const float[:, ::1] cmat, const int[::1] half,
     const int[::1] tap_start, const int[::1] tap_dy, const int[::1] tap_dx,
     const float[::1] tap_w, const float[::1] map_div, const double[::1] map_scale,
     const int[::1] map_group, const int[::1] map_pairs,
@@ -133,6 +155,9 @@ def residual_features(
     rgb : ndarray of uint8, shape (B, H, W, 3), C-contiguous
     cmat : ndarray of float32, shape (C, 3)
         Integer RGB weights of each channel plane (units of 1/256 level).
+    half : ndarray of int32, shape (C,)
+        Non-zero where a channel's plane is taken at half resolution, as in
+        :func:`residual_srm`.
     tap_start : ndarray of int32, shape (M + 1,)
         Taps of residual map ``m`` are ``tap_start[m]:tap_start[m + 1]``.
     tap_dy, tap_dx : ndarray of int32, shape (n_taps,)
@@ -165,8 +190,7 @@ def residual_features(
     cdef Py_ssize_t M = map_div.shape[0], L = 2 * T + 1, b
     if rgb.shape[3] != 3:
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
-    if H - 2 * margin < 2 or W - 2 * margin < 2:
-        raise ValueError(f"images of {H}x{W} pixels are too small for a margin of {margin}")
+    _check_sizes(H, W, half, cmat.shape[0], margin)
     if T < 1 or T > 60:
         raise ValueError(f"T must lie in [1, 60], got {T}")
     n_taps = tap_w.shape[0]
@@ -181,7 +205,7 @@ def residual_features(
     cdef float[:, :, :, ::1] o = out
     cdef int failed = 0
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
-        if _residual_one(rgb[b], cmat, tap_start, tap_dy, tap_dx, tap_w, map_div,
+        if _residual_one(rgb[b], cmat, half, tap_start, tap_dy, tap_dx, tap_w, map_div,
                          map_scale, map_group, map_pairs, n_groups, T, margin,
                          o[b]) != 0:
             failed += 1
@@ -192,13 +216,26 @@ def residual_features(
 
 cdef extern from "_srm.h" nogil:
     int ffeat_srm_image(const unsigned char *rgb, Py_ssize_t H, Py_ssize_t W,
-                        const int *cmat, Py_ssize_t C, const int *div, const double *scale,
-                        int T, float *out)
+                        const int *cmat, const int *half, Py_ssize_t C, const int *div,
+                        const double *scale, int T, float *out)
+
+
+def _check_sizes(Py_ssize_t H, Py_ssize_t W, const int[::1] half, Py_ssize_t C,
+                 Py_ssize_t margin):
+    """ValueError unless every channel's plane (half resolution where ``half``) leaves
+    at least 2 x 2 residuals inside ``margin``."""
+    if half.shape[0] != C:
+        raise ValueError(f"half needs one flag per channel ({C}), got {half.shape[0]}")
+    cdef Py_ssize_t c, need = 2 * margin + 2
+    for c in range(C):
+        if (H // 2 if half[c] else H) < need or (W // 2 if half[c] else W) < need:
+            raise ValueError(f"images of {H}x{W} pixels are too small for a margin of "
+                             f"{margin}" + (" at half resolution" if half[c] else ""))
 
 
 def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
-                 const int[::1] group_div, const double[::1] map_scale, int T,
-                 int n_threads=1):
+                 const int[::1] half, const int[::1] group_div, const double[::1] map_scale,
+                 int T, int n_threads=1):
     """``residual_features`` of the standard bank (``RESIDUAL_FILTERS`` as shipped: o1,
     o2, o3 directional, kb, kv isotropic; margin 2), fused in integer arithmetic.
 
@@ -207,6 +244,9 @@ def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
     rgb : ndarray of uint8, shape (B, H, W, 3), C-contiguous
     cmat : ndarray of int32, shape (C, 3)
         Integer RGB weights of each channel plane (units of 1/256 level).
+    half : ndarray of int32, shape (C,)
+        Non-zero where a channel's plane is taken at half resolution: ``floor((sum of
+        the plane over each 2 x 2 block + 2) / 4)``, the last odd row and column left out.
     group_div : ndarray of int32, shape (5,)
         Integer quantisation divisor of each filter (denominator x step x 256).
     map_scale : ndarray of float64, shape (8,)
@@ -226,8 +266,7 @@ def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
     cdef Py_ssize_t C = cmat.shape[0], L = 2 * T + 1
     if rgb.shape[3] != 3:
         raise ValueError(f"expected RGB images (last axis 3), got {rgb.shape[3]}")
-    if H - 4 < 2 or W - 4 < 2:
-        raise ValueError(f"images of {H}x{W} pixels are too small for a margin of 2")
+    _check_sizes(H, W, half, C, 2)
     if T < 1 or T > 8:
         raise ValueError(f"T must lie in [1, 8], got {T}")
     cdef int bad = cmat.shape[1] != 3 or group_div.shape[0] != 5 or map_scale.shape[0] != 8
@@ -243,7 +282,7 @@ def residual_srm(const unsigned char[:, :, :, ::1] rgb, const int[:, ::1] cmat,
     cdef float[:, :, :, ::1] o = out
     cdef int failed = 0
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1), schedule='dynamic'):
-        if ffeat_srm_image(&rgb[b, 0, 0, 0], H, W, &cmat[0, 0], C, &group_div[0],
+        if ffeat_srm_image(&rgb[b, 0, 0, 0], H, W, &cmat[0, 0], &half[0], C, &group_div[0],
                            &map_scale[0], T, &o[b, 0, 0, 0]) != 0:
             failed += 1
     if failed:

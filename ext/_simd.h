@@ -158,6 +158,33 @@ FFEAT_KERNEL void ffeat_luma_axpy(double *restrict row, const unsigned char *res
         row[i] += w * (0.299 * rgb[3 * i] + 0.587 * rgb[3 * i + 1] + 0.114 * rgb[3 * i + 2]);
 }
 
+/* out[i] = w[i] * log(re^2 + im^2 + eps) of n complex values z (re, im interleaved),
+ * in float as ``w * logf(p)`` with p = re^2 + im^2 + eps in float, the logarithm taken in
+ * double and rounded once to float: p = m 2^e with m in [sqrt(1/2), sqrt(2)), log(m) =
+ * 2 atanh(s), s = (m - 1) / (m + 1), |s| < 0.172, by its series to s^17 (truncation below
+ * 1e-14 relative; s itself to about 1e-14), so that the float is the correctly rounded logarithm but where the
+ * exact value lies within about 1e-13 of a rounding edge. A libm's logf is within an ulp
+ * of it (glibc's 0.82 ulp), so a value may differ from logf's by one ulp. Vectorises;
+ * returns the number of p that are not positive normal floats (zero, subnormal, inf,
+ * NaN), whose out[i] the caller recomputes with logf. */
+FFEAT_KERNEL ptrdiff_t ffeat_log_power(float *restrict out, const float *restrict z,
+                                       const float *restrict w, float eps, ptrdiff_t n) {
+    ptrdiff_t special = 0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float re = z[2 * i], im = z[2 * i + 1];
+        union { float f; unsigned int u; } p = { re * re + im * im + eps }, m;
+        special += p.u - 0x00800000u >= 0x7f800000u - 0x00800000u;
+        /* Exponent relative to sqrt(1/2) (0x3f3504f3), and the mantissa in range. */
+        const int e = (int)(p.u - 0x3f3504f3u) >> 23;
+        m.u = p.u - ((unsigned int)e << 23);
+        const double f = (double)m.f - 1.0, s = f / (2.0 + f), s2 = s * s;
+        const double series = 1.0 + s2 * (1.0 / 3 + s2 * (1.0 / 5 + s2 * (1.0 / 7 + s2 * (
+            1.0 / 9 + s2 * (1.0 / 11 + s2 * (1.0 / 13 + s2 * (1.0 / 15 + s2 / 17)))))));
+        out[i] = w[i] * (float)(e * 0.69314718055994530942 + 2.0 * s * series);
+    }
+    return special;
+}
+
 /* o[i] -= m */
 FFEAT_KERNEL void ffeat_sub_f32(float *restrict o, float m, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) o[i] -= m;

@@ -2,11 +2,14 @@
 import numpy as np
 from cython.parallel cimport prange
 from libc.math cimport logf
+from libc.stdlib cimport malloc, free
 
 
 cdef extern from "_simd.h" nogil:
     double ffeat_luma_f32(float *o, const unsigned char *rgb, Py_ssize_t n)
     void ffeat_sub_f32(float *o, float m, Py_ssize_t n)
+    Py_ssize_t ffeat_log_power(float *out, const float *z, const float *w, float eps,
+                               Py_ssize_t n)
 
 
 def luma(const unsigned char[:, :, :, ::1] rgb, bint centre=False, int n_threads=1):
@@ -89,12 +92,35 @@ def radial_log_power(const float complex[:, :, ::1] spec,
         raise ValueError(f"bins must lie in [0, {n_bins})")
     out = np.zeros((B, n_bins), dtype=np.float64)
     cdef double[:, ::1] o = out
-    cdef Py_ssize_t b, i, j
-    cdef float re, im
+    cdef Py_ssize_t b, i
+    cdef int failed = 0
     for b in prange(B, nogil=True, num_threads=max(n_threads, 1)):
-        for i in range(H):
-            for j in range(Wr):
-                re = spec[b, i, j].real
-                im = spec[b, i, j].imag
-                o[b, bins[i, j]] += weight[i, j] * logf(re * re + im * im + eps)
+        if _ring_sums(&o[b, 0], &spec[b, 0, 0], &bins[0, 0], &weight[0, 0], H, Wr, eps) != 0:
+            failed += 1
+    if failed:
+        raise MemoryError("radial_log_power: out of memory for a row buffer")
     return out
+
+
+cdef int _ring_sums(double *o, const float complex *spec, const int *bins,
+                    const float *weight, Py_ssize_t H, Py_ssize_t Wr,
+                    float eps) noexcept nogil:
+    """The ring sums of one image's half spectrum (``H x Wr``) into ``o``, row by row:
+    each row's weighted log powers in one vectorised pass (``ffeat_log_power``; logf
+    where a power is not a positive normal float), then added into their bins in order."""
+    cdef float *values = <float *>malloc(Wr * sizeof(float))
+    cdef Py_ssize_t i, j, k
+    cdef float re, im
+    if values == NULL:
+        return -1
+    for i in range(H):
+        k = i * Wr
+        if ffeat_log_power(values, <const float *>&spec[k], &weight[k], eps, Wr):
+            for j in range(Wr):
+                re = spec[k + j].real
+                im = spec[k + j].imag
+                values[j] = weight[k + j] * logf(re * re + im * im + eps)
+        for j in range(Wr):
+            o[bins[k + j]] += values[j]
+    free(values)
+    return 0

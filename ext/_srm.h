@@ -52,6 +52,20 @@ FFEAT_SRM_KERNEL void ffeat_srm_plane(int32_t *restrict out, const uint8_t *rest
         out[i] = c0 * rgb[3 * i] + c1 * rgb[3 * i + 1] + c2 * rgb[3 * i + 2];
 }
 
+/* The same plane at half resolution: out[i] = floor((sum of the plane over the 2 x 2
+ * block of pixels 2i, 2i + 1 of RGB rows a and b) + 2) / 4) for n output pixels (exact:
+ * the block sum fits int32, the shift floors). */
+FFEAT_SRM_KERNEL void ffeat_srm_plane_half(int32_t *restrict out, const uint8_t *restrict a,
+                                       const uint8_t *restrict b, int32_t c0, int32_t c1,
+                                       int32_t c2, ptrdiff_t n) {
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const int32_t r = a[6 * i] + a[6 * i + 3] + b[6 * i] + b[6 * i + 3];
+        const int32_t g = a[6 * i + 1] + a[6 * i + 4] + b[6 * i + 1] + b[6 * i + 4];
+        const int32_t bl = a[6 * i + 2] + a[6 * i + 5] + b[6 * i + 2] + b[6 * i + 5];
+        out[i] = (c0 * r + c1 * g + c2 * bl + 2) >> 2;
+    }
+}
+
 /* GCC vector types: 16 int32 lanes (one AVX-512 register, two AVX2 or four SSE ones),
  * loads and stores at any alignment; ffeat_v8i for the generic moments. */
 #define FFEAT_LANES 16
@@ -310,14 +324,27 @@ FFEAT_SRM_KERNEL void ffeat_srm_count1(uint32_t *restrict t, const int32_t *rest
 static const int ffeat_srm_group[FFEAT_SRM_MAPS] = {0, 0, 1, 1, 2, 2, 3, 4};
 static const int ffeat_srm_kind[FFEAT_SRM_MAPS] = {0, 1, 0, 1, 0, 1, 2, 2};
 
-/* Features of one H x W RGB image (H, W >= 6): out[c][g] holds the L^2 co-occurrence
- * frequencies then mean |r|, RMS and kurtosis, as the generic kernel. cmat: C x 3
- * integer weights; div[g]: the integer quantisation divisor of group g; scale[m]: the
- * factor of map m's raw sums. Returns -1 when out of memory. */
+/* One plane row y of channel weights c0 c1 c2 (half: of the 2 x 2 block means, rows 2y
+ * and 2y + 1 of the image) for a plane Wc wide. */
+static void ffeat_srm_plane_row(int32_t *out, const uint8_t *rgb, ptrdiff_t W, ptrdiff_t y,
+                                int half, int32_t c0, int32_t c1, int32_t c2, ptrdiff_t Wc) {
+    if (half)
+        ffeat_srm_plane_half(out, rgb + 3 * (2 * y) * W, rgb + 3 * (2 * y + 1) * W, c0, c1, c2,
+                             Wc);
+    else
+        ffeat_srm_plane(out, rgb + 3 * y * W, c0, c1, c2, Wc);
+}
+
+/* Features of one H x W RGB image: out[c][g] holds the L^2 co-occurrence frequencies
+ * then mean |r|, RMS and kurtosis, as the generic kernel. cmat: C x 3 integer weights;
+ * half[c]: channel c's plane is taken at half resolution (2 x 2 block means, see
+ * ffeat_srm_plane_half; its plane is H / 2 x W / 2, the last odd row and column left
+ * out); every plane at least 6 x 6. div[g]: the integer quantisation divisor of group
+ * g; scale[m]: the factor of map m's raw sums. Returns -1 when out of memory. */
 static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
-                           const int32_t *cmat, ptrdiff_t C, const int32_t *div,
-                           const double *scale, int T, float *out) {
-    const ptrdiff_t n = W - 4, Hv = H - 4, L = 2 * T + 1, L2 = L * L;
+                           const int32_t *cmat, const int32_t *half, ptrdiff_t C,
+                           const int32_t *div, const double *scale, int T, float *out) {
+    const ptrdiff_t nmax = W - 4, L = 2 * T + 1, L2 = L * L;
     const int joint = T <= FFEAT_SRM_JOINT_T;
     /* Table of each group: directional L^4 (or L^2 pairs), isotropic L^3 (or L^2). */
     ptrdiff_t tsize[FFEAT_SRM_GROUPS], toff[FFEAT_SRM_GROUPS + 1];
@@ -328,11 +355,11 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
     }
     const ptrdiff_t n_tab = toff[FFEAT_SRM_GROUPS];
     /* Padded rows: whole vectors of FFEAT_LANES. */
-    const ptrdiff_t Wp = W + FFEAT_LANES, ns = (n + FFEAT_LANES - 1) / FFEAT_LANES * FFEAT_LANES
-                                                + FFEAT_LANES;
+    const ptrdiff_t Wp = W + FFEAT_LANES,
+                    ns = (nmax + FFEAT_LANES - 1) / FFEAT_LANES * FFEAT_LANES + FFEAT_LANES;
     int32_t *ring = calloc(8 * Wp + 4 * Wp + FFEAT_SRM_MAPS * ns, sizeof(int32_t));
     int32_t *lev = malloc(2 * FFEAT_SRM_MAPS * ns * sizeof(int32_t));
-    int32_t *idx = malloc(FFEAT_SRM_MAPS * 2 * (n + 1) * sizeof(int32_t));
+    int32_t *idx = malloc(FFEAT_SRM_MAPS * 2 * (nmax + 1) * sizeof(int32_t));
     uint32_t *tab = malloc(n_tab * sizeof(uint32_t));
     if (ring == NULL || lev == NULL || idx == NULL || tab == NULL) {
         free(ring); free(lev); free(idx); free(tab);
@@ -347,19 +374,21 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
 #endif
     for (ptrdiff_t c = 0; c < C; c++) {
         const int32_t w0 = cmat[3 * c], w1 = cmat[3 * c + 1], w2 = cmat[3 * c + 2];
+        const int hf = half[c] != 0;
+        const ptrdiff_t Wc = hf ? W / 2 : W, n = Wc - 4, Hv = (hf ? H / 2 : H) - 4;
         uint64_t pairs[FFEAT_SRM_GROUPS][17 * 17];
         double mom[FFEAT_SRM_GROUPS][3];
         memset(pairs, 0, sizeof(pairs));
         memset(mom, 0, sizeof(mom));
         memset(tab, 0, n_tab * sizeof(uint32_t));
         for (ptrdiff_t y = 0; y < 4; y++)
-            ffeat_srm_plane(ring + (y & 7) * Wp, rgb + 3 * y * W, w0, w1, w2, W);
+            ffeat_srm_plane_row(ring + (y & 7) * Wp, rgb, W, y, hf, w0, w1, w2, Wc);
         for (ptrdiff_t r = 0; r < Hv; r++) {
             const ptrdiff_t y = r + 2;
-            ffeat_srm_plane(ring + ((y + 2) & 7) * Wp, rgb + 3 * (y + 2) * W, w0, w1, w2, W);
+            ffeat_srm_plane_row(ring + ((y + 2) & 7) * Wp, rgb, W, y + 2, hf, w0, w1, w2, Wc);
             ffeat_srm_row(ring + ((y - 2) & 7) * Wp, ring + ((y - 1) & 7) * Wp,
                           ring + (y & 7) * Wp, ring + ((y + 1) & 7) * Wp,
-                          ring + ((y + 2) & 7) * Wp, W, s, ns, tmp);
+                          ring + ((y + 2) & 7) * Wp, Wc, s, ns, tmp);
             int32_t *cur = lev + (r & 1) * FFEAT_SRM_MAPS * ns;
             int32_t *prev = lev + ((r + 1) & 1) * FFEAT_SRM_MAPS * ns;
             for (int m = 0; m < FFEAT_SRM_MAPS; m++) {

@@ -82,7 +82,12 @@ def _residual_plain(rgb, family):
     T, levels = family.T, 2 * family.T + 1
     features = []
     for channel in family.channels:
-        plane = rgb.astype(np.float64) @ np.array(CHANNELS[channel], dtype=np.float64)
+        plane = rgb.astype(np.int64) @ np.array(CHANNELS[channel])
+        if channel in family.half_res:  # 2 x 2 block means, rounded half up
+            h, w = plane.shape[0] // 2, plane.shape[1] // 2
+            blocks = plane[:2 * h, :2 * w].reshape(h, 2, w, 2).sum(axis=(1, 3))
+            plane = np.floor((blocks + 2) / 4)
+        plane = plane.astype(np.float64)
         for kernel, denom, directional in RESIDUAL_FILTERS.values():
             oriented = [(kernel, "h"), (kernel.T, "v")] if directional else [(kernel, "hv")]
             counts = np.zeros(levels * levels)
@@ -121,6 +126,19 @@ def _check(family, image):
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_random_images_match_reference(family, shape):
     _check(family, _random(shape))
+
+
+@pytest.mark.parametrize("family", [Residual(half_res=()), Residual(half_res=("Y", "Cb", "Cr")),
+                                    Residual(channels=("R", "G", "B"), half_res=("G",), T=3)],
+                         ids=repr)
+@pytest.mark.parametrize("shape", [(64, 64), (33, 47), (41, 300), (12, 13)], ids=str)
+def test_residual_planes_at_either_resolution_match_reference(family, shape):
+    """Planes at full and half resolution (odd sides: the last row or column is left out
+    of the halved plane) on random and smooth images. Its own draws: the shared ones of
+    the tests above stay as they were."""
+    draws = np.random.default_rng(sum(shape))
+    _check(family, random_image(draws, shape))
+    _check(family, smooth_image(draws, shape))
 
 
 @pytest.mark.parametrize("family", FAMILIES, ids=repr)
@@ -176,6 +194,30 @@ def test_residual_cooccurrences_are_distributions():
     np.testing.assert_allclose(got[:, :, :25].sum(axis=2), 1.0, rtol=1e-6)
 
 
+def test_halved_residual_planes_need_12_pixels():
+    """Chroma at half resolution needs a 12 px image; luma alone still takes 6."""
+    assert Residual(channels=("Y",)).compute(_random((6, 6))).shape == (1, 140)
+    assert Residual().compute(_random((12, 12))).shape == (1, 420)
+    for shape in [(11, 40), (40, 11)]:
+        with pytest.raises(ValueError, match="too small .* at half resolution"):
+            Residual().compute(_random(shape))
+        with pytest.raises(ValueError, match="too small .* at half resolution"):
+            compute_families(np, _random(shape)[None], [Residual()])
+
+
+def test_model_files_from_before_half_res_keep_full_resolution_chroma():
+    """A saved configuration without ``half_res`` (written before it existed) rebuilds
+    the residual family the file's detector was trained with: every plane at full
+    resolution."""
+    from ffeat.families import describe_features
+    from ffeat.models._persist import families_from
+    saved = describe_features((Residual(),))
+    assert saved[0]["half_res"] == ["Cb", "Cr"]
+    assert families_from(saved, "model.npz") == (Residual(),)
+    del saved[0]["half_res"]
+    assert families_from(saved, "model.npz") == (Residual(half_res=()),)
+
+
 def test_kernels_refuse_bad_arrays():
     with pytest.raises(ValueError, match="uint8 RGB"):
         Residual().compute(np.zeros((64, 64), np.uint8))
@@ -186,7 +228,7 @@ def test_kernels_refuse_bad_arrays():
 
 
 @pytest.mark.parametrize("bad", [dict(T=0), dict(q=0.3), dict(channels=("X",)),
-                                 dict(channels=())])
+                                 dict(channels=()), dict(half_res=("Cb", "X"))])
 def test_residual_config_is_validated(bad):
     with pytest.raises(ValueError, match="residual"):
         Residual(**bad)
@@ -212,9 +254,9 @@ def _ring_sums_float32_log(spec, bins, weight, n_bins, eps):
 
 @pytest.mark.parametrize("eps", [0.01, 1e-30, 0.0])
 def test_radial_log_power_takes_the_log_of_every_power(eps):
-    """The kernel's logarithms (``logf``) against NumPy's float32 logs, on powers across
-    the float range: zero, subnormal and huge ones (-inf for a zero power with eps 0),
-    ones on both sides of 1 and of sqrt(1/2), and random spectra."""
+    """The vectorised log (``ffeat_log_power``) against float32 logs, on powers across the
+    float range: zero, subnormal and huge ones (the logf fallback: -inf for a zero power
+    with eps 0), ones on both sides of 1 and of sqrt(1/2), and random spectra."""
     from ffeat import _spectrum
     magnitudes = np.concatenate([
         [0.0, 1e-45, 1e-40, 1e-20, 0.7071067, 0.70710677, 0.7071068, 1.0, 1 + 2**-23,
@@ -448,17 +490,23 @@ def test_lbp_config_is_validated(bad):
 
 @pytest.mark.parametrize("family", [Residual(), Residual(channels=("Y",)), Residual(T=1, q=0.5),
                                     Residual(channels=("R", "G", "B"), T=3, q=1.5),
+                                    Residual(channels=("R", "G", "B"), half_res=("B",), T=3),
+                                    Residual(half_res=()), Residual(half_res=("Y", "Cb", "Cr")),
                                     Residual(T=4, q=0.25), Residual(T=8, q=64)], ids=repr)
 def test_fused_residual_kernel_is_bit_identical_to_the_tap_table_kernel(family):
     """The fused integer kernel of the shipped filters (``residual_srm``) gives the same
-    bits as the generic tap-table kernel it replaced, which the oracle checks."""
+    bits as the generic tap-table kernel it replaced, which the oracle checks, on images
+    down to the smallest each family takes (6 px, 12 px where a plane is halved) and of
+    odd sides (a halved plane leaves the last row and column out)."""
     from ffeat import _residual
     from ffeat.families.residual import _filter_bank
-    bank = _filter_bank(family.channels, family.T, family.q)
+    bank = _filter_bank(family.channels, family.half_res, family.T, family.q)
     assert "srm" in bank
     generic = {k: v for k, v in bank.items() if k != "srm"}
-    for image in [_random((64, 64)), _smooth((45, 70)), _checker((50, 66)), _random((6, 6)),
-                  _random((257, 131)), np.full((9, 30, 3), 200, np.uint8),
+    side = 12 if set(family.channels) & set(family.half_res) else 6
+    for image in [_random((64, 64)), _smooth((45, 70)), _checker((50, 66)),
+                  _random((side, side)), _random((side + 1, side + 3)),
+                  _random((257, 131)), np.full((side + 3, 30, 3), 200, np.uint8),
                   smooth_image(rng, (256, 256))]:
         batch = image[None]
         want = _residual.residual_features(batch, n_groups=5, T=family.T,

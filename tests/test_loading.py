@@ -431,12 +431,12 @@ def test_same_image_by_any_route_gives_the_same_row(tmp_path):
 
 
 def test_min_size_below_what_features_need_is_refused():
-    with pytest.raises(ValueError, match="min_size must be at least 8"):
-        ffeat.load_image(np.zeros((8, 8, 3), np.uint8), min_size=1)
-    with pytest.raises(ValueError, match="min_size must be at least 8"):
+    with pytest.raises(ValueError, match="min_size must be at least 12"):
+        ffeat.load_image(np.zeros((12, 12, 3), np.uint8), min_size=11)
+    with pytest.raises(ValueError, match="min_size must be at least 12"):
         ffeat.Reading(min_size=0)
-    assert ffeat.load_image(np.zeros((8, 9, 3), np.uint8), min_size=8).shape == (8, 9, 3)
-    row = ffeat.extract(np.zeros((8, 8, 3), np.uint8), reading=ffeat.Reading(min_size=8))
+    assert ffeat.load_image(np.zeros((12, 13, 3), np.uint8), min_size=12).shape == (12, 13, 3)
+    row = ffeat.extract(np.zeros((12, 13, 3), np.uint8), reading=ffeat.Reading(min_size=12))
     assert row.errors == [] and np.isfinite(row.X).all()
 
 

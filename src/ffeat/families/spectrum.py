@@ -10,7 +10,10 @@ the DC coefficient over rings of normalised radius
 the 1/12 level^2 noise of 8-bit quantisation and far above float32 round-off.
 
 The FFT is NumPy's (``numpy.fft.rfft2`` on float32, which NumPy 2 keeps in single
-precision). The compiled kernel and the array code both read the half-spectrum layout of
+precision). The compiled kernel takes the float32 logarithms in one vectorised pass per
+row (``ffeat_log_power`` in ``ext/_simd.h``: computed in double and rounded once to
+float, so within an ulp of libm's ``logf``, as NumPy's float32 ``log`` in the array code
+is). The compiled kernel and the array code both read the half-spectrum layout of
 :func:`_radial_layout`; the plain full-spectrum reference in
 ``tests/test_kernels.py`` checks that layout.
 """

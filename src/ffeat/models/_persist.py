@@ -166,8 +166,11 @@ def families_from(described: list[dict], path) -> tuple:
         if d.get("family") not in FAMILIES:
             raise ModelFileError(f"{path}: needs feature family {d.get('family')!r}, which "
                                  f"ffeat {__version__} does not have; upgrade ffeat")
+        family = FAMILIES[d["family"]]
+        # A parameter added since the file was written takes the value it was trained with.
+        params = {**getattr(family, "saved_defaults", {}), **params}
         try:
-            families.append(FAMILIES[d["family"]](**params))
+            families.append(family(**params))
         except (TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: feature family {d['family']!r} cannot be "
                                  f"configured as saved ({exc}); retrain with ffeat "

@@ -65,7 +65,7 @@ READ_WHOLE = 1 << 25
 #: Smallest side accepted by default, in pixels.
 DEFAULT_MIN_SIZE = 32
 #: Smallest ``min_size`` allowed: every family needs images at least this big.
-MIN_SIZE_LIMIT = 8
+MIN_SIZE_LIMIT = 12
 
 
 class ImageReadError(ValueError):
