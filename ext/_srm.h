@@ -2,7 +2,8 @@
  * isotropic; see ffeat/families/residual.py) in one fused pass per channel and row,
  * in exact int32 arithmetic. Used by _residual.pyx's `residual_srm`.
  *
- * Per channel: plane rows (integer RGB weights) in a ring of 8 rows; per interior
+ * Per channel: plane rows (integer RGB weights; for a channel taken at half resolution,
+ * floored means of 2 x 2 blocks, from two image rows added) in a ring of 8 rows; per interior
  * row the 8 maps' responses from shared intermediates (the kb kernel is minus the
  * outer product of [1 -2 1] with itself, i.e. minus the horizontal second difference
  * of the vertical one; the symmetric kv kernel is three column combinations of
@@ -52,16 +53,21 @@ FFEAT_SRM_KERNEL void ffeat_srm_plane(int32_t *restrict out, const uint8_t *rest
         out[i] = c0 * rgb[3 * i] + c1 * rgb[3 * i + 1] + c2 * rgb[3 * i + 2];
 }
 
-/* The same plane at half resolution: out[i] = floor((sum of the plane over the 2 x 2
- * block of pixels 2i, 2i + 1 of RGB rows a and b) + 2) / 4) for n output pixels (exact:
- * the block sum fits int32, the shift floors). */
-FFEAT_SRM_KERNEL void ffeat_srm_plane_half(int32_t *restrict out, const uint8_t *restrict a,
-                                       const uint8_t *restrict b, int32_t c0, int32_t c1,
-                                       int32_t c2, ptrdiff_t n) {
+/* sum[k] = a[k] + b[k]: two RGB rows added (m bytes). */
+FFEAT_SRM_KERNEL void ffeat_srm_rows_add(uint16_t *restrict sum, const uint8_t *restrict a,
+                                     const uint8_t *restrict b, ptrdiff_t m) {
+    for (ptrdiff_t k = 0; k < m; k++) sum[k] = (uint16_t)(a[k] + b[k]);
+}
+
+/* The plane at half resolution from two added RGB rows (ffeat_srm_rows_add): out[i] =
+ * floor((c0 R + c1 G + c2 B of the 2 x 2 block of pixels 2i, 2i + 1) + 2) / 4) for n
+ * output pixels, i.e. of the sum of the plane over the block (exact: the sums fit int32,
+ * the shift floors). */
+FFEAT_SRM_KERNEL void ffeat_srm_plane_half(int32_t *restrict out, const uint16_t *restrict sum,
+                                       int32_t c0, int32_t c1, int32_t c2, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n; i++) {
-        const int32_t r = a[6 * i] + a[6 * i + 3] + b[6 * i] + b[6 * i + 3];
-        const int32_t g = a[6 * i + 1] + a[6 * i + 4] + b[6 * i + 1] + b[6 * i + 4];
-        const int32_t bl = a[6 * i + 2] + a[6 * i + 5] + b[6 * i + 2] + b[6 * i + 5];
+        const int32_t r = sum[6 * i] + sum[6 * i + 3], g = sum[6 * i + 1] + sum[6 * i + 4],
+                      bl = sum[6 * i + 2] + sum[6 * i + 5];
         out[i] = (c0 * r + c1 * g + c2 * bl + 2) >> 2;
     }
 }
@@ -325,13 +331,14 @@ static const int ffeat_srm_group[FFEAT_SRM_MAPS] = {0, 0, 1, 1, 2, 2, 3, 4};
 static const int ffeat_srm_kind[FFEAT_SRM_MAPS] = {0, 1, 0, 1, 0, 1, 2, 2};
 
 /* One plane row y of channel weights c0 c1 c2 (half: of the 2 x 2 block means, rows 2y
- * and 2y + 1 of the image) for a plane Wc wide. */
+ * and 2y + 1 of the image, added in `sum`, 3 W wide) for a plane Wc wide. */
 static void ffeat_srm_plane_row(int32_t *out, const uint8_t *rgb, ptrdiff_t W, ptrdiff_t y,
-                                int half, int32_t c0, int32_t c1, int32_t c2, ptrdiff_t Wc) {
-    if (half)
-        ffeat_srm_plane_half(out, rgb + 3 * (2 * y) * W, rgb + 3 * (2 * y + 1) * W, c0, c1, c2,
-                             Wc);
-    else
+                                int half, int32_t c0, int32_t c1, int32_t c2, ptrdiff_t Wc,
+                                uint16_t *sum) {
+    if (half) {
+        ffeat_srm_rows_add(sum, rgb + 3 * (2 * y) * W, rgb + 3 * (2 * y + 1) * W, 6 * Wc);
+        ffeat_srm_plane_half(out, sum, c0, c1, c2, Wc);
+    } else
         ffeat_srm_plane(out, rgb + 3 * y * W, c0, c1, c2, Wc);
 }
 
@@ -361,8 +368,9 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
     int32_t *lev = malloc(2 * FFEAT_SRM_MAPS * ns * sizeof(int32_t));
     int32_t *idx = malloc(FFEAT_SRM_MAPS * 2 * (nmax + 1) * sizeof(int32_t));
     uint32_t *tab = malloc(n_tab * sizeof(uint32_t));
-    if (ring == NULL || lev == NULL || idx == NULL || tab == NULL) {
-        free(ring); free(lev); free(idx); free(tab);
+    uint16_t *sum = malloc(3 * W * sizeof(uint16_t));
+    if (ring == NULL || lev == NULL || idx == NULL || tab == NULL || sum == NULL) {
+        free(ring); free(lev); free(idx); free(tab); free(sum);
         return -1;
     }
     int32_t *tmp = ring + 8 * Wp, *s = ring + 12 * Wp;
@@ -382,10 +390,11 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
         memset(mom, 0, sizeof(mom));
         memset(tab, 0, n_tab * sizeof(uint32_t));
         for (ptrdiff_t y = 0; y < 4; y++)
-            ffeat_srm_plane_row(ring + (y & 7) * Wp, rgb, W, y, hf, w0, w1, w2, Wc);
+            ffeat_srm_plane_row(ring + (y & 7) * Wp, rgb, W, y, hf, w0, w1, w2, Wc, sum);
         for (ptrdiff_t r = 0; r < Hv; r++) {
             const ptrdiff_t y = r + 2;
-            ffeat_srm_plane_row(ring + ((y + 2) & 7) * Wp, rgb, W, y + 2, hf, w0, w1, w2, Wc);
+            ffeat_srm_plane_row(ring + ((y + 2) & 7) * Wp, rgb, W, y + 2, hf, w0, w1, w2, Wc,
+                                sum);
             ffeat_srm_row(ring + ((y - 2) & 7) * Wp, ring + ((y - 1) & 7) * Wp,
                           ring + (y & 7) * Wp, ring + ((y + 1) & 7) * Wp,
                           ring + ((y + 2) & 7) * Wp, Wc, s, ns, tmp);
@@ -502,7 +511,7 @@ static int ffeat_srm_image(const uint8_t *rgb, ptrdiff_t H, ptrdiff_t W,
             o[L2 + 2] = (float)(a2 > 0 ? a4 / (a2 * a2) : 0.0);
         }
     }
-    free(ring); free(lev); free(idx); free(tab);
+    free(ring); free(lev); free(idx); free(tab); free(sum);
     return 0;
 }
 #endif
