@@ -597,6 +597,24 @@ def _expert_controls(result: dict, models: list[str]) -> list[str]:
     return lines
 
 
+def residual_chroma(result: dict) -> str:
+    """Residual chroma at half against full resolution (and luma alone).
+
+    Parameters
+    ----------
+    result : dict
+        What ``residual_chroma.py --json`` writes (``sets``: per set ``n`` and
+        ``variants``: ``columns``, ``auc``, ``auc_sd``, ``ms``; ``seed``, ``folds``).
+    """
+    lines = [f"| set (images) | residual | columns | AUC ({result['folds']}-fold) | ms / image |",
+             "|---|---|---|---|---|"]
+    for set_name, m in result["sets"].items():
+        for name, v in m["variants"].items():
+            lines.append(f"| {set_name} ({m['n']}) | {name} | {v['columns']} | "
+                         f"{_f(v['auc'])} ± {_f(v['auc_sd'])} | {v['ms']:.2f} |")
+    return "\n".join(lines)
+
+
 #: Table name -> (JSON file, renderer).
 TABLES: dict[str, tuple[Path, Callable[[dict], str]]] = {
     "accuracy": (RESULTS / "accuracy.json", accuracy),
@@ -613,6 +631,7 @@ TABLES: dict[str, tuple[Path, Callable[[dict], str]]] = {
     "shipped": (CARD, shipped),
     "headline": (CARD, headline),
     "experts": (RESULTS / "experts.json", experts),
+    "residual-chroma": (RESULTS / "residual-chroma.json", residual_chroma),
 }
 
 

@@ -57,7 +57,8 @@ def test_extract_mixed_folder(mixed, tmp_path, capsys):
         assert json.loads(str(z["features"])) == [
             {"family": "gray", "size": 32},
             {"family": "spectrum", "n_bins": 64},
-            {"family": "residual", "channels": ["Y", "Cb", "Cr"], "T": 2, "q": 1.0},
+            {"family": "residual", "channels": ["Y", "Cb", "Cr"], "T": 2, "q": 1.0,
+             "half_res": ["Cb", "Cr"]},
             {"family": "hog", "cells": 32, "orientations": 9},
             {"family": "lbp", "cells": 32, "radii": [1, 2, 3]}]
         assert str(z["ffeat_version"]) == ffeat.__version__

@@ -13,9 +13,8 @@ filtered at half resolution, on the means of 2 x 2 pixel blocks (``floor((block 
 + 2) / 4)`` of the integer plane; a last odd row or column is left out): the
 resolution at which JPEG's usual 4:2:0 sampling and most cameras and generators'
 pipelines keep colour. Full-resolution chroma of such an image is the decoder's
-interpolation; at half resolution it costs a quarter and, measured on ``140k`` and
-``hq`` (5-fold, residual columns alone), separates real from fake as well or
-slightly better (AUC 0.805 / 0.988 against 0.795 / 0.981).
+interpolation; at half resolution it costs a quarter and separates real from fake
+as well or better (``benchmarks/residual_chroma.py``, docs/features.md).
 
 The compiled kernel of the shipped filters (``_residual.residual_srm``, ``ext/_srm.h``)
 computes them fused in int32 arithmetic, the same numbers as the generic tap-table
