@@ -932,3 +932,21 @@ def test_manifest_with_01_labels_finds_class_folders(tmp_path):
     (root / "train.csv").write_text("id,label\n00001,0\nab12cd34ef,1\n")
     data = ffeat.load_dataset(root / "train.csv")
     assert data.paths == [real, fake] and data.labels.tolist() == [0, 1]
+
+
+def test_scoring_holds_blas_to_one_thread_and_gives_it_back(fitted, demo, monkeypatch):
+    """A chunk's products run with BLAS held to one thread (its threads would spin beside
+    the feature workers), and the limit ends with the chunk."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+    det = fitted["logistic"]
+    seen = []
+    model = det.model_
+    real = model.decision_function
+    monkeypatch.setattr(model, "decision_function", lambda X: seen.append(
+        [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]) or real(X))
+    with threadpool_limits(limits=2, user_api="blas"):
+        scores, errors = det.score_images(demo[0][:3])
+        after = [m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"]
+    assert np.isfinite(scores).all() and not errors
+    assert seen and all(n == [1] * len(n) for n in seen)
+    assert after and after == [2] * len(after)

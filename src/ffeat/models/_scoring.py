@@ -7,6 +7,7 @@ the same functions.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -83,15 +84,31 @@ def _rows_of(row) -> np.ndarray:
     return row.rows if isinstance(row, FaceRows) else row[None]
 
 
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Context holding the BLAS libraries to one thread while a chunk is scored: the
+    products of 64 rows gain nothing from a second thread, and OpenBLAS's threads spin
+    after each call, which took 14% of the second core beside one worker job (CPU time
+    = 1.14x wall time for ``ffeat predict -j 1``, 1.00x held to one) and competed with
+    the feature workers of two."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 def _score_chunk(model, chunk: list, explainer, keep_rows: bool) -> list[Scored]:
     """Records of ``(item, row)`` pairs in input order, ``row`` an :class:`ImageError` or
     what was read: all the rows (every face's) scored in one call of the model."""
     stacks = [_rows_of(row) for _, row in chunk if not isinstance(row, ImageError)]
     X = np.vstack(stacks) if stacks else np.empty((0, 0))
-    P = model.expert_probabilities(X) if stacks and hasattr(model, "expert_probabilities") \
-        else None
-    z = (model.decision_function(X) if P is None else model.combine(P)) if stacks else X
-    shares = explainer(X) if explainer is not None and stacks else None
+    with _one_blas_thread():
+        P = model.expert_probabilities(X) \
+            if stacks and hasattr(model, "expert_probabilities") else None
+        z = (model.decision_function(X) if P is None else model.combine(P)) if stacks else X
+        shares = explainer(X) if explainer is not None and stacks else None
     out, start, read = [], 0, iter(stacks)
     for item, row in chunk:
         if isinstance(row, ImageError):
