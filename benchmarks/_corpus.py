@@ -42,31 +42,35 @@ SEED = 0
 
 
 class Source(NamedTuple):
-    """One source: its name, its class (1 = fake, 0 = real), its folder under the faces
-    root, its generator family (``real`` for a real source) and its pipeline."""
+    """One source: its name, its folder under the faces root, its generator family
+    (``real`` for a real source) and its pipeline; its class follows from the family."""
 
     name: str
-    label: int
     folder: str
     family: str
     pipeline: str
+
+    @property
+    def label(self) -> int:
+        """1 for a fake source, 0 for a real one."""
+        return int(self.family != "real")
 
 
 #: The sources: fakes first, then the reals matched to a fake source's pipeline, then
 #: the common real pool.
 SOURCES: tuple[Source, ...] = (
-    Source("stylegan1", 1, "140k/fake", "gan", "140k"),
-    Source("stylegan2", 1, "tpdne/fake", "gan", "tpdne"),
-    Source("hq-fake", 1, "hq/fake", "gan", "hq"),
-    Source("boredhumans", 1, "boredhumans/fake", "gan", "boredhumans"),
-    Source("sd21", 1, "sdfd/fake", "diffusion", "sdfd"),
-    Source("ffhq", 0, "140k/real", "real", "140k"),
-    Source("tpdne-real", 0, "tpdne/real", "real", "tpdne"),
-    Source("hq-real", 0, "hq/real", "real", "hq"),
-    Source("utkface", 0, "utkface/real", "real", "pool"),
-    Source("lfw", 0, "lfw/real", "real", "pool"),
-    Source("unsplash", 0, "unsplash/real", "real", "pool"),
-    Source("studio", 0, "studio/real", "real", "pool"),
+    Source("stylegan1", "140k/fake", "gan", "140k"),
+    Source("stylegan2", "tpdne/fake", "gan", "tpdne"),
+    Source("hq-fake", "hq/fake", "gan", "hq"),
+    Source("boredhumans", "boredhumans/fake", "gan", "boredhumans"),
+    Source("sd21", "sdfd/fake", "diffusion", "sdfd"),
+    Source("ffhq", "140k/real", "real", "140k"),
+    Source("tpdne-real", "tpdne/real", "real", "tpdne"),
+    Source("hq-real", "hq/real", "real", "hq"),
+    Source("utkface", "utkface/real", "real", "pool"),
+    Source("lfw", "lfw/real", "real", "pool"),
+    Source("unsplash", "unsplash/real", "real", "pool"),
+    Source("studio", "studio/real", "real", "pool"),
 )
 #: Source names in order, and by class.
 NAMES = tuple(s.name for s in SOURCES)

@@ -91,7 +91,6 @@ CHUNK = 128
 #: Every source of ``shared/faces`` (``_corpus.SOURCES``: fakes first, then the matched
 #: reals, then the pool).
 SOURCES = _corpus.SOURCES
-_BY_NAME = {s.name: s for s in SOURCES}
 
 
 def _log(message: str) -> None:
@@ -116,11 +115,11 @@ class Rows(NamedTuple):
 
     @property
     def label(self) -> np.ndarray:
-        return np.array([_BY_NAME[s].family != "real" for s in self.source], dtype=np.int8)
+        return (self.family != "real").astype(np.int8)
 
     @property
     def family(self) -> np.ndarray:
-        return np.array([_BY_NAME[s].family for s in self.source])
+        return np.array([_corpus.family_of(s) for s in self.source])
 
 
 def _cached_rows(saved: Path, items: list[Item], jobs: int) -> np.ndarray:
