@@ -26,6 +26,16 @@ cdef extern from "_simd.h" nogil:
     void ffeat_moments(const float *s, Py_ssize_t n, double *a1, double *a2, double *a4)
 
 
+cdef extern from "_srm.h" nogil:
+    int ffeat_srm_image(const unsigned char *rgb, Py_ssize_t H, Py_ssize_t W,
+                        const int *cmat, const int *half, Py_ssize_t C, const int *div,
+                        const double *scale, int T, float *out)
+    void ffeat_srm_rows_add(unsigned short *sum, const unsigned char *a,
+                            const unsigned char *b, Py_ssize_t m)
+    void ffeat_srm_plane_half(int *out, const unsigned short *sum, int c0, int c1, int c2,
+                              Py_ssize_t n)
+
+
 cdef int _residual_one(
     const unsigned char[:, :, ::1] img, const float[:, ::1] cmat, const int[::1] half,
     const int[::1] tap_start, const int[::1] tap_dy, const int[::1] tap_dx,
@@ -46,21 +56,22 @@ cdef int _residual_one(
     cdef long long *hist = <long long *>malloc(4 * n_hist * sizeof(long long))
     cdef double *mom = <double *>malloc(3 * n_groups * sizeof(double))
     cdef long long *n_vals = <long long *>malloc(n_groups * sizeof(long long))
+    # A halved plane's rows: two image rows added, then the block means (as _srm.h).
+    cdef unsigned short *rowsum = <unsigned short *>malloc(3 * W0 * sizeof(unsigned short))
+    cdef int *irow = <int *>malloc((W0 // 2 + 1) * sizeof(int))
     cdef int *qcur
     cdef int *qprev
     cdef int *qrow
     cdef int *qup
     cdef double a1, a2, a4, sc, total
     cdef float c0, c1, c2
-    cdef int k0, k1, k2
     cdef const unsigned char *px
-    cdef const unsigned char *pa
-    cdef const unsigned char *pb
     cdef int pairs
 
     if (plane == NULL or s == NULL or qbuf == NULL or idx == NULL or hist == NULL
-            or mom == NULL or n_vals == NULL):
+            or mom == NULL or n_vals == NULL or rowsum == NULL or irow == NULL):
         free(plane); free(s); free(qbuf); free(idx); free(hist); free(mom); free(n_vals)
+        free(rowsum); free(irow)
         return -1
 
     for c in range(C):
@@ -74,18 +85,12 @@ cdef int _residual_one(
         if half[c]:  # 2 x 2 block means, floor((block sum + 2) / 4), in int32
             H = H0 // 2
             W = W0 // 2
-            k0 = <int>c0
-            k1 = <int>c1
-            k2 = <int>c2
             for i in range(H):
-                pa = px + 3 * (2 * i) * W0
-                pb = pa + 3 * W0
+                ffeat_srm_rows_add(rowsum, px + 3 * (2 * i) * W0, px + 3 * (2 * i + 1) * W0,
+                                   6 * W)
+                ffeat_srm_plane_half(irow, rowsum, <int>c0, <int>c1, <int>c2, W)
                 for j in range(W):
-                    plane[i * W + j] = <float>((
-                        k0 * (pa[6 * j] + pa[6 * j + 3] + pb[6 * j] + pb[6 * j + 3])
-                        + k1 * (pa[6 * j + 1] + pa[6 * j + 4] + pb[6 * j + 1] + pb[6 * j + 4])
-                        + k2 * (pa[6 * j + 2] + pa[6 * j + 5] + pb[6 * j + 2] + pb[6 * j + 5])
-                        + 2) >> 2)
+                    plane[i * W + j] = irow[j]
         else:
             H = H0
             W = W0
@@ -138,6 +143,7 @@ cdef int _residual_one(
             out[c, g, L2 + 1] = <float>(a2 ** 0.5)
             out[c, g, L2 + 2] = <float>(a4 / (a2 * a2) if a2 > 0 else 0.0)
     free(plane); free(s); free(qbuf); free(idx); free(hist); free(mom); free(n_vals)
+    free(rowsum); free(irow)
     return 0
 
 
@@ -212,12 +218,6 @@ def residual_features(
     if failed:
         raise MemoryError("residual_features: out of memory for the per-image buffers")
     return out
-
-
-cdef extern from "_srm.h" nogil:
-    int ffeat_srm_image(const unsigned char *rgb, Py_ssize_t H, Py_ssize_t W,
-                        const int *cmat, const int *half, Py_ssize_t C, const int *div,
-                        const double *scale, int T, float *out)
 
 
 def _check_sizes(Py_ssize_t H, Py_ssize_t W, const int[::1] half, Py_ssize_t C,
